@@ -1,0 +1,38 @@
+//! The `setphoto` command-line tool (cargo feature `cli`).
+//!
+//! Exit status: 0 on success, 1 when the engine refused the image (the JSON on stdout
+//! says why), 2 for usage errors (bad flags, unreadable input file).
+
+mod args;
+mod output;
+mod process;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+pub use args::{Cli, Command, PolicyPreset, ProcessArgs};
+
+/// Exit status for a refused image or a failed write.
+pub(crate) const EXIT_REFUSED: u8 = 1;
+/// Exit status for a usage error.
+pub(crate) const EXIT_USAGE: u8 = 2;
+
+/// Parses the command line and runs the subcommand.
+#[must_use]
+pub fn run() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match cli.command {
+        Command::Process(args) => process::run(&args),
+    }
+}

@@ -1,0 +1,90 @@
+//! `setphoto process`: one image in, one avatar set and one JSON body out.
+
+use std::fs;
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use super::args::ProcessArgs;
+use super::{EXIT_REFUSED, EXIT_USAGE, output};
+use crate::error::Limit;
+use crate::{Error, ErrorResponse, SetPhotoRequest, SetPhotoResponse};
+
+/// Runs `setphoto process`.
+pub(crate) fn run(args: &ProcessArgs) -> ExitCode {
+    let policy = args.policy.policy(args.upscale);
+    // Refuse an oversized file from its length, before reading it.
+    let len = match fs::metadata(&args.image) {
+        Ok(meta) => meta.len(),
+        Err(e) => return usage(&format!("cannot read {}: {e}", args.image.display())),
+    };
+    if len > policy.max_bytes {
+        return refused(&Error::TooLarge(Limit::Bytes {
+            bytes: len,
+            max: policy.max_bytes,
+        }));
+    }
+    let bytes = match fs::read(&args.image) {
+        Ok(bytes) => bytes,
+        Err(e) => return usage(&format!("cannot read {}: {e}", args.image.display())),
+    };
+    let request = match SetPhotoRequest::from_form(
+        bytes,
+        args.crop_x.as_deref(),
+        args.crop_y.as_deref(),
+        args.crop_w.as_deref(),
+    ) {
+        Ok(request) => request,
+        Err(e) => return refused(&e),
+    };
+    let set = match crate::process(&request, &policy) {
+        Ok(set) => set,
+        Err(e) => return refused(&e),
+    };
+    let written = output::write_set(&set, &args.out).and_then(|()| match &args.base_url {
+        Some(url) => Ok(url.clone()),
+        None => output::file_base_url(&args.out),
+    });
+    let base_url = match written {
+        Ok(url) => url,
+        Err(e) => {
+            return refused(&Error::Internal(
+                format!("cannot write to {}: {e}", args.out.display()).into(),
+            ));
+        }
+    };
+    print_json(&SetPhotoResponse::success(set.profile(&base_url)));
+    ExitCode::SUCCESS
+}
+
+fn refused(error: &Error) -> ExitCode {
+    eprintln!("setphoto: {}", describe(error));
+    print_json(&ErrorResponse::from_error(error));
+    ExitCode::from(EXIT_REFUSED)
+}
+
+fn usage(message: &str) -> ExitCode {
+    eprintln!("setphoto: {message}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+/// The error and its sources, one after another.
+fn describe(error: &Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}
+
+fn print_json(value: &impl serde::Serialize) {
+    match serde_json::to_string(value) {
+        Ok(json) => {
+            // A closed pipe is not an error worth a panic.
+            let _ = writeln!(std::io::stdout().lock(), "{json}");
+        }
+        Err(e) => eprintln!("setphoto: cannot write JSON: {e}"),
+    }
+}

@@ -1,0 +1,118 @@
+//! Stage 5: encode renditions. JPEG in gives JPEG out, PNG gives PNG, GIF gives PNG when
+//! its first frame has transparency and JPEG otherwise. No metadata is ever written.
+
+use image::ImageEncoder as _;
+use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+
+use crate::error::Error;
+use crate::format::{Format, OutputFormat};
+use crate::pixels::{Layout, Pixels};
+use crate::policy::Policy;
+use crate::square::Bars;
+
+/// The rendition format for an input format and whether its picture has transparency.
+#[must_use]
+pub const fn output_format(input: Format, has_transparency: bool) -> OutputFormat {
+    match input {
+        Format::Jpeg => OutputFormat::Jpeg,
+        Format::Png => OutputFormat::Png,
+        Format::Gif if has_transparency => OutputFormat::Png,
+        Format::Gif => OutputFormat::Jpeg,
+    }
+}
+
+/// What fills letterbox bars for an output format: transparent when it keeps alpha,
+/// else the policy's background colour.
+#[must_use]
+pub const fn bars(output: OutputFormat, policy: &Policy) -> Bars {
+    match output {
+        OutputFormat::Png => Bars::Transparent,
+        OutputFormat::Jpeg => Bars::Colour(policy.background),
+    }
+}
+
+/// Encodes one rendition.
+///
+/// JPEG: baseline, 4:2:0, `policy.jpeg_quality`, SIMD where the CPU has it. PNG: 8-bit,
+/// RGB when every pixel is opaque else RGBA, fast deflate with adaptive filters.
+pub fn encode(pixels: &Pixels, output: OutputFormat, policy: &Policy) -> Result<Vec<u8>, Error> {
+    match output {
+        OutputFormat::Jpeg => encode_jpeg(pixels, policy.jpeg_quality),
+        OutputFormat::Png => encode_png(pixels),
+    }
+}
+
+fn encode_jpeg(pixels: &Pixels, quality: u8) -> Result<Vec<u8>, Error> {
+    let width = u16::try_from(pixels.width()).map_err(internal)?;
+    let height = u16::try_from(pixels.height()).map_err(internal)?;
+    let colour = match pixels.layout() {
+        Layout::Rgb8 => jpeg_encoder::ColorType::Rgb,
+        Layout::Rgba8 => jpeg_encoder::ColorType::Rgba, // alpha ignored: opaque by contract
+    };
+    let mut out = Vec::new();
+    let mut encoder = jpeg_encoder::Encoder::new(&mut out, quality.clamp(1, 100));
+    encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_2_0);
+    encoder
+        .encode(pixels.data(), width, height, colour)
+        .map_err(internal)?;
+    Ok(out)
+}
+
+fn encode_png(pixels: &Pixels) -> Result<Vec<u8>, Error> {
+    let opaque_rgb;
+    let (data, colour) = match pixels.layout() {
+        Layout::Rgb8 => (pixels.data(), image::ExtendedColorType::Rgb8),
+        Layout::Rgba8 if pixels.has_transparency() => {
+            (pixels.data(), image::ExtendedColorType::Rgba8)
+        }
+        Layout::Rgba8 => {
+            opaque_rgb = strip_alpha(pixels.data());
+            (opaque_rgb.as_slice(), image::ExtendedColorType::Rgb8)
+        }
+    };
+    let mut out = Vec::new();
+    PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Adaptive)
+        .write_image(data, pixels.width(), pixels.height(), colour)
+        .map_err(internal)?;
+    Ok(out)
+}
+
+fn strip_alpha(rgba: &[u8]) -> Vec<u8> {
+    rgba.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect()
+}
+
+#[cold]
+fn internal(e: impl std::fmt::Display) -> Error {
+    Error::Internal(format!("encode: {e}").into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_follows_input_and_gif_transparency() {
+        assert_eq!(output_format(Format::Jpeg, false), OutputFormat::Jpeg);
+        assert_eq!(output_format(Format::Png, false), OutputFormat::Png);
+        assert_eq!(output_format(Format::Png, true), OutputFormat::Png);
+        assert_eq!(output_format(Format::Gif, true), OutputFormat::Png);
+        assert_eq!(output_format(Format::Gif, false), OutputFormat::Jpeg);
+    }
+
+    #[test]
+    fn opaque_rgba_is_written_as_rgb_png() {
+        let px = Pixels::new(2, 1, Layout::Rgba8, vec![1, 2, 3, 255, 4, 5, 6, 255]).unwrap();
+        let png = encode(&px, OutputFormat::Png, &Policy::default()).unwrap();
+        let back = image::load_from_memory(&png).unwrap();
+        assert_eq!(back.color(), image::ColorType::Rgb8);
+        assert_eq!(back.into_rgb8().into_raw(), [1, 2, 3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn jpeg_has_no_metadata_segments() {
+        let px = Pixels::new(16, 16, Layout::Rgb8, vec![128; 16 * 16 * 3]).unwrap();
+        let jpeg = encode(&px, OutputFormat::Jpeg, &Policy::default()).unwrap();
+        assert!(jpeg.starts_with(&[0xFF, 0xD8]));
+        assert!(!jpeg.windows(4).any(|w| w == b"Exif"));
+    }
+}

@@ -1,0 +1,173 @@
+//! Limits and rendering choices: one value, checked once.
+
+use crate::error::{Error, Limit};
+
+/// What setphoto accepts and how it renders. Every field is enforced by exactly one stage.
+///
+/// [`Policy::default()`] is the recommended service policy; [`Policy::documented()`] is the
+/// stricter size guidance of Slack's own users.setPhoto page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Policy {
+    /// Longest side allowed, in pixels, for the declared (unrotated) image and the GIF canvas.
+    /// Default: 16384.
+    pub max_side: u32,
+    /// Largest width x height allowed, checked on the header. Default: 50,000,000.
+    pub max_pixels: u64,
+    /// Largest upload allowed, in bytes. Default: 20 MiB.
+    pub max_bytes: u64,
+    /// Most GIF frames allowed; counting stops at `max_frames + 1`. Default: 100.
+    pub max_frames: u32,
+    /// Most canvas pixels allowed summed over all GIF frames (each frame counts the whole
+    /// canvas, as a compositing decoder allocates it). Default: 200,000,000.
+    pub max_frame_pixels: u64,
+    /// Make every rendition size, upscaling small images. Default: `false`: sizes larger than
+    /// the square are not made and their keys point at the largest rendition made.
+    pub upscale: bool,
+    /// Colour of the letterbox bars when the output has no alpha channel (RGB).
+    /// Default: black.
+    pub background: [u8; 3],
+    /// JPEG quality of the renditions, 1..=100. Default: 85.
+    pub jpeg_quality: u8,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            max_side: 16_384,
+            max_pixels: 50_000_000,
+            max_bytes: 20 * 1024 * 1024,
+            max_frames: 100,
+            max_frame_pixels: 200_000_000,
+            upscale: false,
+            background: [0, 0, 0],
+            jpeg_quality: 85,
+        }
+    }
+}
+
+impl Policy {
+    /// The guidance of Slack's users.setPhoto page: at most 1024 px a side; the rest as
+    /// [`Policy::default()`].
+    #[must_use]
+    pub fn documented() -> Self {
+        Self {
+            max_side: 1024,
+            ..Self::default()
+        }
+    }
+
+    /// Returns this policy with [`Policy::upscale`] set.
+    #[must_use]
+    pub fn with_upscale(mut self, upscale: bool) -> Self {
+        self.upscale = upscale;
+        self
+    }
+
+    /// Returns this policy with [`Policy::jpeg_quality`] set (clamped to 1..=100).
+    #[must_use]
+    pub fn with_jpeg_quality(mut self, quality: u8) -> Self {
+        self.jpeg_quality = quality.clamp(1, 100);
+        self
+    }
+
+    /// Returns this policy with [`Policy::background`] set.
+    #[must_use]
+    pub fn with_background(mut self, rgb: [u8; 3]) -> Self {
+        self.background = rgb;
+        self
+    }
+
+    /// Checks the upload size.
+    pub(crate) fn check_bytes(&self, bytes: usize) -> Result<(), Error> {
+        let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
+        if bytes > self.max_bytes {
+            return Err(Error::TooLarge(Limit::Bytes {
+                bytes,
+                max: self.max_bytes,
+            }));
+        }
+        Ok(())
+    }
+
+    /// Checks declared dimensions: each side, then the pixel count. The one place where
+    /// dimension limits are enforced, for every format.
+    pub(crate) fn check_dimensions(&self, width: u32, height: u32) -> Result<(), Error> {
+        if width > self.max_side || height > self.max_side {
+            return Err(Error::TooLarge(Limit::Side {
+                width,
+                height,
+                max: self.max_side,
+            }));
+        }
+        let pixels = u64::from(width) * u64::from(height);
+        if pixels > self.max_pixels {
+            return Err(Error::TooLarge(Limit::Pixels {
+                pixels,
+                max: self.max_pixels,
+            }));
+        }
+        Ok(())
+    }
+
+    /// Checks the canvas pixels summed over `frames` GIF frames.
+    pub(crate) fn check_frame_pixels(&self, frames: u32, canvas_pixels: u64) -> Result<(), Error> {
+        let pixels = canvas_pixels.saturating_mul(u64::from(frames));
+        if pixels > self.max_frame_pixels {
+            return Err(Error::TooLarge(Limit::FramePixels {
+                pixels,
+                max: self.max_frame_pixels,
+            }));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_policy_is_the_design_policy() {
+        let p = Policy::default();
+        assert_eq!(p.max_side, 16384);
+        assert_eq!(p.max_pixels, 50_000_000);
+        assert_eq!(p.max_bytes, 20 * 1024 * 1024);
+        assert_eq!(p.max_frames, 100);
+        assert_eq!(p.max_frame_pixels, 200_000_000);
+        assert!(!p.upscale);
+        assert_eq!(p.jpeg_quality, 85);
+        assert_eq!(p.background, [0, 0, 0]);
+    }
+
+    #[test]
+    fn documented_policy_caps_sides_at_1024() {
+        let p = Policy::documented();
+        assert!(p.check_dimensions(1024, 1024).is_ok());
+        assert_eq!(
+            p.check_dimensions(1025, 10).unwrap_err().code(),
+            "too_large"
+        );
+    }
+
+    #[test]
+    fn dimension_checks_sit_on_the_limits() {
+        let p = Policy::default();
+        assert!(p.check_dimensions(16384, 3051).is_ok()); // 49,987,584 px
+        assert!(p.check_dimensions(16385, 1).is_err());
+        assert!(p.check_dimensions(10_000, 5_000).is_ok());
+        assert!(p.check_dimensions(10_000, 5_001).is_err());
+        assert!(p.check_dimensions(u32::MAX, u32::MAX).is_err());
+        assert!(p.check_bytes(20 * 1024 * 1024).is_ok());
+        assert!(p.check_bytes(20 * 1024 * 1024 + 1).is_err());
+        assert!(p.check_frame_pixels(100, 2_000_000).is_ok());
+        assert!(p.check_frame_pixels(101, 2_000_000).is_err());
+        assert!(p.check_frame_pixels(u32::MAX, u64::MAX).is_err());
+    }
+
+    #[test]
+    fn jpeg_quality_is_clamped() {
+        assert_eq!(Policy::default().with_jpeg_quality(0).jpeg_quality, 1);
+        assert_eq!(Policy::default().with_jpeg_quality(200).jpeg_quality, 100);
+    }
+}

@@ -1,0 +1,316 @@
+//! Stage 1: sniff and validate from bytes and headers only, before any pixel is decoded.
+//!
+//! Everything here reads headers with bounds checks and bounded work: a JPEG marker walk up
+//! to the frame header, the PNG IHDR (and an `eXIf` chunk before the image data), and a GIF
+//! structure scan that counts frames with LZW decoding skipped. The [`Policy`] decides.
+
+use std::io::Cursor;
+
+use crate::error::{BadImage, Error};
+use crate::format::{Format, sniff};
+use crate::orient::Orientation;
+use crate::policy::Policy;
+
+/// An upload that passed validation: its format, declared size, orientation and frame
+/// count. Only [`inspect`] makes one, so later stages cannot see unchecked bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Validated {
+    format: Format,
+    width: u32,
+    height: u32,
+    orientation: Orientation,
+    frames: u32,
+}
+
+impl Validated {
+    /// The sniffed format.
+    #[must_use]
+    pub const fn format(&self) -> Format {
+        self.format
+    }
+
+    /// The stored picture size (before orientation): for GIF, the logical screen.
+    #[must_use]
+    pub const fn stored_size(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+
+    /// The size as displayed, after EXIF orientation: the coordinates of a crop box.
+    #[must_use]
+    pub const fn oriented_size(&self) -> (u32, u32) {
+        self.orientation.display_size(self.width, self.height)
+    }
+
+    /// The EXIF orientation found in the header (`Normal` when there is none).
+    #[must_use]
+    pub const fn orientation(&self) -> Orientation {
+        self.orientation
+    }
+
+    /// Number of frames: GIF image descriptors counted (1 for JPEG and PNG).
+    #[must_use]
+    pub const fn frames(&self) -> u32 {
+        self.frames
+    }
+}
+
+/// Validates `bytes` against `policy` from headers only.
+///
+/// Errors: `bad_image` (not JPEG/PNG/GIF, truncated header, zero size), `too_large`
+/// (bytes, side, pixels, GIF canvas or summed frame pixels), `too_many_frames`.
+/// `too_large` wins over `too_many_frames`.
+pub fn inspect(bytes: &[u8], policy: &Policy) -> Result<Validated, Error> {
+    let format = sniff(bytes).ok_or(Error::BadImage(BadImage::UnknownFormat))?;
+    policy.check_bytes(bytes.len())?;
+    let validated = match format {
+        Format::Jpeg => inspect_jpeg(bytes)?,
+        Format::Png => inspect_png(bytes)?,
+        Format::Gif => return inspect_gif(bytes, policy),
+    };
+    check_size(&validated, policy)?;
+    Ok(validated)
+}
+
+fn check_size(v: &Validated, policy: &Policy) -> Result<(), Error> {
+    if v.width == 0 || v.height == 0 {
+        return Err(Error::BadImage(BadImage::ZeroSize {
+            width: v.width,
+            height: v.height,
+        }));
+    }
+    policy.check_dimensions(v.width, v.height)
+}
+
+fn header_error(format: Format, reason: &'static str) -> Error {
+    Error::BadImage(BadImage::Header { format, reason })
+}
+
+/// Walks JPEG markers up to the first frame header (SOFn), reading the EXIF orientation
+/// from an APP1 segment on the way.
+fn inspect_jpeg(bytes: &[u8]) -> Result<Validated, Error> {
+    let truncated = || Error::BadImage(BadImage::Truncated);
+    let mut orientation = None;
+    let mut pos = 2; // after SOI
+    loop {
+        // Like libjpeg, skip stray bytes before a marker, then any 0xFF fill bytes.
+        while *bytes.get(pos).ok_or_else(truncated)? != 0xFF {
+            pos += 1;
+        }
+        while *bytes.get(pos).ok_or_else(truncated)? == 0xFF {
+            pos += 1;
+        }
+        let marker = bytes[pos];
+        pos += 1;
+        match marker {
+            0x01 | 0xD0..=0xD7 => continue, // standalone markers
+            0xD8 => return Err(header_error(Format::Jpeg, "a second start-of-image marker")),
+            0xD9 => return Err(header_error(Format::Jpeg, "the image ends before its frame header")),
+            0xDA => return Err(header_error(Format::Jpeg, "scan data before the frame header")),
+            _ => {}
+        }
+        let len_bytes = bytes.get(pos..pos + 2).ok_or_else(truncated)?;
+        let len = usize::from(u16::from_be_bytes([len_bytes[0], len_bytes[1]]));
+        if len < 2 {
+            return Err(header_error(Format::Jpeg, "a segment length below 2"));
+        }
+        let segment = bytes.get(pos + 2..pos + len).ok_or_else(truncated)?;
+        match marker {
+            0xE1 if orientation.is_none() => {
+                if let Some(tiff) = segment.strip_prefix(b"Exif\0\0") {
+                    orientation = Some(Orientation::from_tiff(tiff));
+                }
+            }
+            0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => {
+                // precision (1), height (2), width (2), components (1)
+                if segment.len() < 6 {
+                    return Err(header_error(Format::Jpeg, "a frame header shorter than 6 bytes"));
+                }
+                return Ok(Validated {
+                    format: Format::Jpeg,
+                    width: u32::from(u16::from_be_bytes([segment[3], segment[4]])),
+                    height: u32::from(u16::from_be_bytes([segment[1], segment[2]])),
+                    orientation: orientation.unwrap_or_default(),
+                    frames: 1,
+                });
+            }
+            _ => {}
+        }
+        pos += len;
+    }
+}
+
+/// Reads the PNG IHDR, then walks chunks up to the image data for an `eXIf` orientation.
+fn inspect_png(bytes: &[u8]) -> Result<Validated, Error> {
+    let ihdr = bytes.get(8..33).ok_or(Error::BadImage(BadImage::Truncated))?;
+    if ihdr[..8] != *b"\0\0\0\x0DIHDR" {
+        return Err(header_error(Format::Png, "the first chunk is not a 13-byte IHDR"));
+    }
+    let be32 = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    let width = be32(&ihdr[8..12]);
+    let height = be32(&ihdr[12..16]);
+    let mut orientation = Orientation::Normal;
+    let mut pos = 33;
+    while let Some(head) = bytes.get(pos..pos + 8) {
+        let len = usize::try_from(be32(&head[..4])).unwrap_or(usize::MAX);
+        let kind = &head[4..8];
+        if kind == b"IDAT" {
+            break;
+        }
+        let Some(data) = pos
+            .checked_add(8)
+            .and_then(|start| bytes.get(start..start.checked_add(len)?))
+        else {
+            break; // a truncated chunk: the decoder will judge
+        };
+        if kind == b"eXIf" {
+            orientation = Orientation::from_tiff(data);
+        }
+        pos += 12 + len;
+    }
+    Ok(Validated {
+        format: Format::Png,
+        width,
+        height,
+        orientation,
+        frames: 1,
+    })
+}
+
+/// Scans a GIF's structure with frame decoding skipped: logical screen, frame extents and
+/// frame count. Counting stops at `max_frames + 1`.
+fn inspect_gif(bytes: &[u8], policy: &Policy) -> Result<Validated, Error> {
+    let mut options = gif::DecodeOptions::new();
+    options.set_color_output(gif::ColorOutput::Indexed);
+    options.skip_frame_decoding(true);
+    options.set_memory_limit(gif::MemoryLimit::Bytes(
+        std::num::NonZeroU64::new(1 << 20).expect("non-zero"),
+    ));
+    let mut decoder = options
+        .read_info(Cursor::new(bytes))
+        .map_err(|e| gif_error(bytes, e))?;
+    let width = u32::from(decoder.width());
+    let height = u32::from(decoder.height());
+    let validated = Validated {
+        format: Format::Gif,
+        width,
+        height,
+        orientation: Orientation::Normal,
+        frames: 0,
+    };
+    check_size(&validated, policy)?;
+
+    // The canvas a compositing decoder allocates: the screen grown to every frame's extent.
+    let (mut canvas_w, mut canvas_h) = (width, height);
+    let mut frames: u32 = 0;
+    loop {
+        let frame = match decoder.next_frame_info() {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break,
+            // A stream that breaks after its first frame still shows that frame, as
+            // browsers do; one that breaks before it is corrupt.
+            Err(_) if frames > 0 => break,
+            Err(e) => return Err(gif_error(bytes, e)),
+        };
+        canvas_w = canvas_w.max(u32::from(frame.left) + u32::from(frame.width));
+        canvas_h = canvas_h.max(u32::from(frame.top) + u32::from(frame.height));
+        frames += 1;
+        policy.check_dimensions(canvas_w, canvas_h)?;
+        policy.check_frame_pixels(frames, u64::from(canvas_w) * u64::from(canvas_h))?;
+        if frames > policy.max_frames {
+            return Err(Error::TooManyFrames {
+                max: policy.max_frames,
+            });
+        }
+    }
+    if frames == 0 {
+        return Err(header_error(Format::Gif, "the file has no image"));
+    }
+    Ok(Validated { frames, ..validated })
+}
+
+fn gif_error(bytes: &[u8], e: gif::DecodingError) -> Error {
+    match e {
+        gif::DecodingError::Io(_) if bytes.len() < 13 => Error::BadImage(BadImage::Truncated),
+        e => Error::corrupt(Format::Gif, e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn png_header(width: u32, height: u32) -> Vec<u8> {
+        let mut b = b"\x89PNG\r\n\x1A\n\0\0\0\x0DIHDR".to_vec();
+        b.extend(width.to_be_bytes());
+        b.extend(height.to_be_bytes());
+        b.extend([8, 6, 0, 0, 0, 0, 0, 0, 0]);
+        b
+    }
+
+    fn jpeg_header(width: u16, height: u16, exif: Option<&[u8]>) -> Vec<u8> {
+        let mut b = vec![0xFF, 0xD8];
+        if let Some(tiff) = exif {
+            b.extend([0xFF, 0xE1]);
+            b.extend(u16::try_from(tiff.len() + 8).unwrap().to_be_bytes());
+            b.extend(b"Exif\0\0");
+            b.extend(tiff);
+        }
+        b.extend([0xFF, 0xC0, 0, 17, 8]);
+        b.extend(height.to_be_bytes());
+        b.extend(width.to_be_bytes());
+        b.extend([3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1]);
+        b
+    }
+
+    fn code(r: Result<Validated, Error>) -> &'static str {
+        r.map_or_else(|e| e.code(), |_| "ok")
+    }
+
+    #[test]
+    fn reads_png_and_jpeg_sizes_from_headers() {
+        let v = inspect(&png_header(300, 200), &Policy::default()).unwrap();
+        assert_eq!((v.format(), v.stored_size()), (Format::Png, (300, 200)));
+        let v = inspect(&jpeg_header(640, 480, None), &Policy::default()).unwrap();
+        assert_eq!((v.format(), v.stored_size()), (Format::Jpeg, (640, 480)));
+    }
+
+    #[test]
+    fn exif_orientation_swaps_the_oriented_size() {
+        let tiff = crate::orient::tests::tiff_with_orientation(6, true);
+        let v = inspect(&jpeg_header(640, 480, Some(&tiff)), &Policy::default()).unwrap();
+        assert_eq!(v.orientation(), Orientation::Rotate90);
+        assert_eq!(v.oriented_size(), (480, 640));
+    }
+
+    #[test]
+    fn refuses_oversized_headers_before_decoding() {
+        assert_eq!(code(inspect(&png_header(65535, 65535), &Policy::default())), "too_large");
+        assert_eq!(code(inspect(&png_header(16385, 1), &Policy::default())), "too_large");
+        assert_eq!(code(inspect(&png_header(10_000, 5_001), &Policy::default())), "too_large");
+        assert_eq!(code(inspect(&jpeg_header(1025, 10, None), &Policy::documented())), "too_large");
+    }
+
+    #[test]
+    fn zero_sizes_and_truncated_headers_are_bad_images() {
+        assert_eq!(code(inspect(&png_header(0, 10), &Policy::default())), "bad_image");
+        assert_eq!(code(inspect(&jpeg_header(10, 0, None), &Policy::default())), "bad_image");
+        let jpeg = jpeg_header(10, 10, None);
+        for len in 0..jpeg.len() - 10 {
+            assert_eq!(code(inspect(&jpeg[..len], &Policy::default())), "bad_image", "{len}");
+        }
+        let png = png_header(10, 10);
+        for len in 0..png.len() - 8 {
+            assert_eq!(code(inspect(&png[..len], &Policy::default())), "bad_image", "{len}");
+        }
+    }
+
+    #[test]
+    fn byte_limit_is_checked_first_for_known_formats() {
+        let policy = Policy {
+            max_bytes: 10,
+            ..Policy::default()
+        };
+        assert_eq!(code(inspect(&png_header(1, 1), &policy)), "too_large");
+        assert_eq!(code(inspect(&[b'x'; 100], &policy)), "bad_image");
+    }
+}
