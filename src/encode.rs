@@ -78,7 +78,9 @@ fn encode_png(pixels: &Pixels) -> Result<Vec<u8>, Error> {
 }
 
 fn strip_alpha(rgba: &[u8]) -> Vec<u8> {
-    rgba.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect()
+    rgba.chunks_exact(4)
+        .flat_map(|p| [p[0], p[1], p[2]])
+        .collect()
 }
 
 #[cold]

@@ -20,8 +20,8 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 #[non_exhaustive]
 pub enum Error {
     /// The bytes are not a JPEG, PNG or GIF, or are truncated or corrupt.
-    #[error("the upload is not a usable JPEG, PNG or GIF image: {0}")]
-    BadImage(BadImage),
+    #[error("the upload is not a usable JPEG, PNG or GIF image")]
+    BadImage(#[source] BadImage),
     /// A declared size is over the policy; found before decoding.
     #[error("the image is too large: {0}")]
     TooLarge(Limit),
@@ -162,7 +162,10 @@ impl fmt::Display for Limit {
                 "{width}x{height} px, the limit is {max} px a side; scale it down first"
             ),
             Self::Pixels { pixels, max } => {
-                write!(f, "{pixels} pixels, the limit is {max}; scale it down first")
+                write!(
+                    f,
+                    "{pixels} pixels, the limit is {max}; scale it down first"
+                )
             }
             Self::Bytes { bytes, max } => {
                 write!(f, "{bytes} bytes, the limit is {max}; compress it first")
@@ -264,7 +267,10 @@ mod tests {
             max: 16384,
         });
         let text = e.to_string();
-        assert!(text.contains("20000x10") && text.contains("16384"), "{text}");
+        assert!(
+            text.contains("20000x10") && text.contains("16384"),
+            "{text}"
+        );
         assert!(!text.ends_with('.'));
     }
 

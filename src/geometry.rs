@@ -130,7 +130,9 @@ impl SizeSet {
     /// The largest size made.
     #[must_use]
     pub fn largest(&self) -> u32 {
-        self.iter().next().unwrap_or(RENDITION_SIZES[RENDITION_SIZES.len() - 1])
+        self.iter()
+            .next()
+            .unwrap_or(RENDITION_SIZES[RENDITION_SIZES.len() - 1])
     }
 
     /// Whether `size` is made.
@@ -206,7 +208,9 @@ pub fn letterbox_placement(width: u32, height: u32, target: u32) -> Placement {
     let side = u64::from(width.max(height).max(1));
     let scale = |len: u32| -> u32 {
         let scaled = (u64::from(len) * u64::from(target) * 2 + side) / (2 * side);
-        u32::try_from(scaled).unwrap_or(target).clamp(1, target.max(1))
+        u32::try_from(scaled)
+            .unwrap_or(target)
+            .clamp(1, target.max(1))
     };
     let (w, h) = (scale(width), scale(height));
     Placement {
@@ -230,18 +234,29 @@ mod tests {
     fn crop_box_is_clamped_to_the_short_side() {
         assert_eq!(
             square(300, 200, crop(50, 0, 1000)).unwrap(),
-            Square::Crop { x: 50, y: 0, side: 200 }
+            Square::Crop {
+                x: 50,
+                y: 0,
+                side: 200
+            }
         );
         assert_eq!(
             square(300, 200, crop(250, 150, 100)).unwrap(),
-            Square::Crop { x: 200, y: 100, side: 100 }
+            Square::Crop {
+                x: 200,
+                y: 100,
+                side: 100
+            }
         );
     }
 
     #[test]
     fn a_box_starting_outside_is_invalid() {
         for (x, y) in [(300, 0), (0, 200), (u32::MAX, u32::MAX)] {
-            assert_eq!(square(300, 200, crop(x, y, 10)).unwrap_err().code(), "invalid_arguments");
+            assert_eq!(
+                square(300, 200, crop(x, y, 10)).unwrap_err().code(),
+                "invalid_arguments"
+            );
         }
         assert!(square(300, 200, crop(299, 199, 10)).is_ok());
     }
@@ -250,13 +265,28 @@ mod tests {
     fn letterbox_centres_a_wide_image() {
         assert_eq!(
             square(300, 200, None).unwrap(),
-            Square::Letterbox { side: 300, offset_x: 0, offset_y: 50 }
+            Square::Letterbox {
+                side: 300,
+                offset_x: 0,
+                offset_y: 50
+            }
         );
         assert_eq!(
             square(4000, 10, None).unwrap(),
-            Square::Letterbox { side: 4000, offset_x: 0, offset_y: 1995 }
+            Square::Letterbox {
+                side: 4000,
+                offset_x: 0,
+                offset_y: 1995
+            }
         );
-        assert_eq!(square(7, 7, None).unwrap(), Square::Crop { x: 0, y: 0, side: 7 });
+        assert_eq!(
+            square(7, 7, None).unwrap(),
+            Square::Crop {
+                x: 0,
+                y: 0,
+                side: 7
+            }
+        );
     }
 
     #[test]
@@ -276,11 +306,21 @@ mod tests {
     fn placement_of_extreme_shapes_keeps_a_pixel() {
         assert_eq!(
             letterbox_placement(4000, 10, 24),
-            Placement { x: 0, y: 11, width: 24, height: 1 }
+            Placement {
+                x: 0,
+                y: 11,
+                width: 24,
+                height: 1
+            }
         );
         assert_eq!(
             letterbox_placement(600, 400, 192),
-            Placement { x: 0, y: 32, width: 192, height: 128 }
+            Placement {
+                x: 0,
+                y: 32,
+                width: 192,
+                height: 128
+            }
         );
     }
 

@@ -79,7 +79,11 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const SQ: Square = Square::Crop { x: 0, y: 0, side: 10 };
+    const SQ: Square = Square::Crop {
+        x: 0,
+        y: 0,
+        side: 10,
+    };
 
     #[test]
     fn hash_and_stem_are_lowercase_hex_prefixes() {
@@ -88,22 +92,41 @@ mod tests {
         assert_eq!(hash.len(), 12);
         assert_eq!(stem.len(), 20);
         assert!(stem.starts_with(&hash));
-        assert!(stem.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        assert!(
+            stem.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        );
     }
 
     #[test]
     fn every_render_parameter_changes_the_hash() {
         let base = AvatarDigest::new(&SQ, &Policy::default(), b"abc");
         let variants = [
-            AvatarDigest::new(&Square::Crop { x: 1, y: 0, side: 10 }, &Policy::default(), b"abc"),
             AvatarDigest::new(
-                &Square::Letterbox { side: 10, offset_x: 0, offset_y: 0 },
+                &Square::Crop {
+                    x: 1,
+                    y: 0,
+                    side: 10,
+                },
+                &Policy::default(),
+                b"abc",
+            ),
+            AvatarDigest::new(
+                &Square::Letterbox {
+                    side: 10,
+                    offset_x: 0,
+                    offset_y: 0,
+                },
                 &Policy::default(),
                 b"abc",
             ),
             AvatarDigest::new(&SQ, &Policy::default().with_upscale(true), b"abc"),
             AvatarDigest::new(&SQ, &Policy::default().with_jpeg_quality(90), b"abc"),
-            AvatarDigest::new(&SQ, &Policy::default().with_background([255, 255, 255]), b"abc"),
+            AvatarDigest::new(
+                &SQ,
+                &Policy::default().with_background([255, 255, 255]),
+                b"abc",
+            ),
             AvatarDigest::new(&SQ, &Policy::default(), b"abd"),
         ];
         for v in variants {

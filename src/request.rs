@@ -152,21 +152,43 @@ mod tests {
     #[test]
     fn parses_plain_decimals() {
         let crop = parse_crop(Some("10"), Some("007"), Some("300")).unwrap();
-        assert_eq!(crop, Some(CropBox { x: 10, y: 7, side: 300 }));
+        assert_eq!(
+            crop,
+            Some(CropBox {
+                x: 10,
+                y: 7,
+                side: 300
+            })
+        );
     }
 
     #[test]
     fn corner_defaults_to_zero() {
         let crop = parse_crop(None, None, Some("5")).unwrap();
-        assert_eq!(crop, Some(CropBox { x: 0, y: 0, side: 5 }));
+        assert_eq!(
+            crop,
+            Some(CropBox {
+                x: 0,
+                y: 0,
+                side: 5
+            })
+        );
         assert_eq!(parse_crop(None, None, None).unwrap(), None);
     }
 
     #[test]
     fn refuses_what_the_form_would_never_send() {
         for bad in ["", " 1", "1 ", "+1", "-1", "1.0", "1e3", "0x10", "١"] {
-            assert_eq!(code(parse_crop(None, None, Some(bad))), "invalid_arguments", "{bad:?}");
-            assert_eq!(code(parse_crop(Some(bad), None, Some("1"))), "invalid_arguments", "{bad:?}");
+            assert_eq!(
+                code(parse_crop(None, None, Some(bad))),
+                "invalid_arguments",
+                "{bad:?}"
+            );
+            assert_eq!(
+                code(parse_crop(Some(bad), None, Some("1"))),
+                "invalid_arguments",
+                "{bad:?}"
+            );
         }
     }
 
@@ -180,7 +202,14 @@ mod tests {
     #[test]
     fn huge_values_saturate() {
         let crop = parse_crop(Some("99999999999999999999999"), None, Some("4294967296")).unwrap();
-        assert_eq!(crop, Some(CropBox { x: u32::MAX, y: 0, side: u32::MAX }));
+        assert_eq!(
+            crop,
+            Some(CropBox {
+                x: u32::MAX,
+                y: 0,
+                side: u32::MAX
+            })
+        );
     }
 
     proptest! {

@@ -6,7 +6,7 @@
 //! the previous (larger) one, which costs a fraction of resizing a large original seven
 //! times. Alpha is premultiplied during the resize when the picture has transparency.
 
-use fast_image_resize::images::{CroppedImageMut, Image, ImageRef};
+use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 
 use crate::error::Error;
@@ -58,33 +58,66 @@ impl Renderer {
         let (width, height) = (pixels.width(), pixels.height());
         let side = square.square().side();
         let source_region = match square.square() {
-            Square::Crop { x, y, side } => Rect { x, y, width: side, height: side },
-            Square::Letterbox { .. } => Rect { x: 0, y: 0, width, height },
+            Square::Crop { x, y, side } => Rect {
+                x,
+                y,
+                width: side,
+                height: side,
+            },
+            Square::Letterbox { .. } => Rect {
+                x: 0,
+                y: 0,
+                width,
+                height,
+            },
         };
-        if source_region.x.checked_add(source_region.width).is_none_or(|r| r > width)
-            || source_region.y.checked_add(source_region.height).is_none_or(|b| b > height)
+        if source_region
+            .x
+            .checked_add(source_region.width)
+            .is_none_or(|r| r > width)
+            || source_region
+                .y
+                .checked_add(source_region.height)
+                .is_none_or(|b| b > height)
         {
             return Err(internal("the square lies outside the decoded image"));
         }
 
-        let mut out: Vec<(Resized, Rect)> = Vec::with_capacity(sizes.len());
+        let mut out = Vec::with_capacity(sizes.len());
+        // The previous picture without its bars: the next size cascades from it, so bar
+        // pixels never bleed into the picture's edges.
+        let mut previous: Option<(u32, Pixels)> = None;
         for size in sizes.iter() {
             let target = match square.square() {
-                Square::Crop { .. } => Rect { x: 0, y: 0, width: size, height: size },
+                Square::Crop { .. } => Rect {
+                    x: 0,
+                    y: 0,
+                    width: size,
+                    height: size,
+                },
                 Square::Letterbox { .. } => {
                     let p = letterbox_placement(width, height, size);
-                    Rect { x: p.x, y: p.y, width: p.width, height: p.height }
+                    Rect {
+                        x: p.x,
+                        y: p.y,
+                        width: p.width,
+                        height: p.height,
+                    }
                 }
             };
-            let mut canvas = blank_canvas(size, layout, square.bars()).map_err(internal)?;
-            // Cascade from the previous rendition only while downscaling: an upscaled
+            // Cascade from the previous picture only while downscaling: an upscaled
             // rendition is always made from the original.
-            let previous = out.last().filter(|(prev, _)| prev.size < side);
-            let (from, region) = match previous {
-                Some((prev, region)) => (
-                    ImageRef::new(prev.size, prev.size, prev.pixels.data(), pixel_type)
+            let (from, region) = match previous.as_ref().filter(|(prev_size, _)| *prev_size < side)
+            {
+                Some((_, prev)) => (
+                    ImageRef::new(prev.width(), prev.height(), prev.data(), pixel_type)
                         .map_err(internal)?,
-                    *region,
+                    Rect {
+                        x: 0,
+                        y: 0,
+                        width: prev.width(),
+                        height: prev.height(),
+                    },
                 ),
                 None => (
                     ImageRef::new(width, height, pixels.data(), pixel_type).map_err(internal)?,
@@ -105,30 +138,44 @@ impl Renderer {
                     f64::from(region.height),
                 )
                 .use_alpha(use_alpha);
-            {
-                let mut dst =
-                    Image::from_slice_u8(size, size, &mut canvas, pixel_type).map_err(internal)?;
-                let mut view = CroppedImageMut::new(
-                    &mut dst,
-                    target.x,
-                    target.y,
-                    target.width,
-                    target.height,
-                )
+            let mut picture = Image::new(target.width, target.height, pixel_type);
+            self.resizer
+                .resize(&from, &mut picture, &options)
                 .map_err(internal)?;
-                self.resizer.resize(&from, &mut view, &options).map_err(internal)?;
-            }
-            let pixels = Pixels::new(size, size, layout, canvas)
-                .ok_or_else(|| internal("a canvas of the wrong length"))?;
-            out.push((Resized { size, pixels }, target));
+            let picture = Pixels::new(target.width, target.height, layout, picture.into_vec())
+                .ok_or_else(|| internal("a picture of the wrong length"))?;
+            let rendition = if target.width == size && target.height == size {
+                picture.clone()
+            } else {
+                place(&picture, target, size, square.bars())?
+            };
+            out.push(Resized {
+                size,
+                pixels: rendition,
+            });
+            previous = Some((size, picture));
         }
-        Ok(out.into_iter().map(|(resized, _)| resized).collect())
+        Ok(out)
     }
+}
+
+/// `picture` drawn at `at` on a `size` x `size` canvas of bars.
+fn place(picture: &Pixels, at: Rect, size: u32, bars: Bars) -> Result<Pixels, Error> {
+    let layout = picture.layout();
+    let mut canvas = blank_canvas(size, layout, bars).map_err(internal)?;
+    let channels = layout.channels();
+    let row_bytes = at.width as usize * channels;
+    for (row, line) in picture.data().chunks_exact(row_bytes).enumerate() {
+        let start = ((at.y as usize + row) * size as usize + at.x as usize) * channels;
+        canvas[start..start + row_bytes].copy_from_slice(line);
+    }
+    Pixels::new(size, size, layout, canvas).ok_or_else(|| internal("a canvas of the wrong length"))
 }
 
 /// A `size` x `size` canvas filled with the bar colour (transparent black for alpha).
 fn blank_canvas(size: u32, layout: Layout, bars: Bars) -> Result<Vec<u8>, &'static str> {
-    let pixels = usize::try_from(u64::from(size) * u64::from(size)).map_err(|_| "canvas too big")?;
+    let pixels =
+        usize::try_from(u64::from(size) * u64::from(size)).map_err(|_| "canvas too big")?;
     Ok(match (layout, bars) {
         (_, Bars::Transparent) => vec![0; pixels * layout.channels()],
         (Layout::Rgb8, Bars::Colour(rgb)) => rgb.repeat(pixels),

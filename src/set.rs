@@ -27,7 +27,11 @@ impl std::fmt::Debug for Rendition {
 
 impl Rendition {
     pub(crate) fn new(size: u32, format: OutputFormat, bytes: Vec<u8>) -> Self {
-        Self { size, format, bytes }
+        Self {
+            size,
+            format,
+            bytes,
+        }
     }
 
     /// Width and height in pixels.

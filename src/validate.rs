@@ -4,8 +4,6 @@
 //! to the frame header, the PNG IHDR (and an `eXIf` chunk before the image data), and a GIF
 //! structure scan that counts frames with LZW decoding skipped. The [`Policy`] decides.
 
-use std::io::Cursor;
-
 use crate::error::{BadImage, Error};
 use crate::format::{Format, sniff};
 use crate::orient::Orientation;
@@ -104,8 +102,18 @@ fn inspect_jpeg(bytes: &[u8]) -> Result<Validated, Error> {
         match marker {
             0x01 | 0xD0..=0xD7 => continue, // standalone markers
             0xD8 => return Err(header_error(Format::Jpeg, "a second start-of-image marker")),
-            0xD9 => return Err(header_error(Format::Jpeg, "the image ends before its frame header")),
-            0xDA => return Err(header_error(Format::Jpeg, "scan data before the frame header")),
+            0xD9 => {
+                return Err(header_error(
+                    Format::Jpeg,
+                    "the image ends before its frame header",
+                ));
+            }
+            0xDA => {
+                return Err(header_error(
+                    Format::Jpeg,
+                    "scan data before the frame header",
+                ));
+            }
             _ => {}
         }
         let len_bytes = bytes.get(pos..pos + 2).ok_or_else(truncated)?;
@@ -123,7 +131,10 @@ fn inspect_jpeg(bytes: &[u8]) -> Result<Validated, Error> {
             0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => {
                 // precision (1), height (2), width (2), components (1)
                 if segment.len() < 6 {
-                    return Err(header_error(Format::Jpeg, "a frame header shorter than 6 bytes"));
+                    return Err(header_error(
+                        Format::Jpeg,
+                        "a frame header shorter than 6 bytes",
+                    ));
                 }
                 return Ok(Validated {
                     format: Format::Jpeg,
@@ -141,9 +152,14 @@ fn inspect_jpeg(bytes: &[u8]) -> Result<Validated, Error> {
 
 /// Reads the PNG IHDR, then walks chunks up to the image data for an `eXIf` orientation.
 fn inspect_png(bytes: &[u8]) -> Result<Validated, Error> {
-    let ihdr = bytes.get(8..33).ok_or(Error::BadImage(BadImage::Truncated))?;
+    let ihdr = bytes
+        .get(8..33)
+        .ok_or(Error::BadImage(BadImage::Truncated))?;
     if ihdr[..8] != *b"\0\0\0\x0DIHDR" {
-        return Err(header_error(Format::Png, "the first chunk is not a 13-byte IHDR"));
+        return Err(header_error(
+            Format::Png,
+            "the first chunk is not a 13-byte IHDR",
+        ));
     }
     let be32 = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
     let width = be32(&ihdr[8..12]);
@@ -176,20 +192,24 @@ fn inspect_png(bytes: &[u8]) -> Result<Validated, Error> {
     })
 }
 
-/// Scans a GIF's structure with frame decoding skipped: logical screen, frame extents and
-/// frame count. Counting stops at `max_frames + 1`.
+/// Scans a GIF's block structure without decoding any LZW data: logical screen, every
+/// frame's extent and the frame count. Sizes are checked as soon as each descriptor is
+/// read, so a huge frame is `too_large` even when the data after it is missing, and
+/// counting stops at `max_frames + 1`. A structure that breaks after the first frame ends
+/// the scan (browsers show what came before); one that breaks before it is `bad_image`.
+///
+/// This walks the blocks itself rather than through the `gif` crate, whose scan reports
+/// an error for a truncated frame before its descriptor can be seen.
 fn inspect_gif(bytes: &[u8], policy: &Policy) -> Result<Validated, Error> {
-    let mut options = gif::DecodeOptions::new();
-    options.set_color_output(gif::ColorOutput::Indexed);
-    options.skip_frame_decoding(true);
-    options.set_memory_limit(gif::MemoryLimit::Bytes(
-        std::num::NonZeroU64::new(1 << 20).expect("non-zero"),
-    ));
-    let mut decoder = options
-        .read_info(Cursor::new(bytes))
-        .map_err(|e| gif_error(bytes, e))?;
-    let width = u32::from(decoder.width());
-    let height = u32::from(decoder.height());
+    let truncated = || Error::BadImage(BadImage::Truncated);
+    let le16 = |at: usize| -> Option<u32> {
+        let b = bytes.get(at..at + 2)?;
+        Some(u32::from(u16::from_le_bytes([b[0], b[1]])))
+    };
+    let (width, height) = (
+        le16(6).ok_or_else(truncated)?,
+        le16(8).ok_or_else(truncated)?,
+    );
     let validated = Validated {
         format: Format::Gif,
         width,
@@ -198,41 +218,83 @@ fn inspect_gif(bytes: &[u8], policy: &Policy) -> Result<Validated, Error> {
         frames: 0,
     };
     check_size(&validated, policy)?;
+    let flags = *bytes.get(10).ok_or_else(truncated)?;
+    let mut pos = 13 + colour_table_len(flags);
 
     // The canvas a compositing decoder allocates: the screen grown to every frame's extent.
     let (mut canvas_w, mut canvas_h) = (width, height);
     let mut frames: u32 = 0;
+    let broken = |frames: u32, reason: &'static str| {
+        if frames > 0 {
+            Ok(())
+        } else {
+            Err(header_error(Format::Gif, reason))
+        }
+    };
     loop {
-        let frame = match decoder.next_frame_info() {
-            Ok(Some(frame)) => frame,
-            Ok(None) => break,
-            // A stream that breaks after its first frame still shows that frame, as
-            // browsers do; one that breaks before it is corrupt.
-            Err(_) if frames > 0 => break,
-            Err(e) => return Err(gif_error(bytes, e)),
-        };
-        canvas_w = canvas_w.max(u32::from(frame.left) + u32::from(frame.width));
-        canvas_h = canvas_h.max(u32::from(frame.top) + u32::from(frame.height));
-        frames += 1;
-        policy.check_dimensions(canvas_w, canvas_h)?;
-        policy.check_frame_pixels(frames, u64::from(canvas_w) * u64::from(canvas_h))?;
-        if frames > policy.max_frames {
-            return Err(Error::TooManyFrames {
-                max: policy.max_frames,
-            });
+        match bytes.get(pos) {
+            None => {
+                broken(frames, "the file ends before its first frame")?;
+                break;
+            }
+            Some(0x3B) => break,
+            Some(0x21) => pos = skip_sub_blocks(bytes, pos + 2),
+            Some(0x2C) => {
+                let (Some(left), Some(top), Some(w), Some(h), Some(&frame_flags)) = (
+                    le16(pos + 1),
+                    le16(pos + 3),
+                    le16(pos + 5),
+                    le16(pos + 7),
+                    bytes.get(pos + 9),
+                ) else {
+                    broken(frames, "the file ends inside a frame descriptor")?;
+                    break;
+                };
+                canvas_w = canvas_w.max(left + w);
+                canvas_h = canvas_h.max(top + h);
+                frames += 1;
+                policy.check_dimensions(canvas_w, canvas_h)?;
+                policy.check_frame_pixels(frames, u64::from(canvas_w) * u64::from(canvas_h))?;
+                if frames > policy.max_frames {
+                    return Err(Error::TooManyFrames {
+                        max: policy.max_frames,
+                    });
+                }
+                // Descriptor, local colour table, LZW minimum code size, data sub-blocks.
+                pos = skip_sub_blocks(bytes, pos + 10 + colour_table_len(frame_flags) + 1);
+            }
+            Some(_) => {
+                broken(frames, "an unknown block before the first frame")?;
+                break;
+            }
         }
     }
-    if frames == 0 {
-        return Err(header_error(Format::Gif, "the file has no image"));
-    }
-    Ok(Validated { frames, ..validated })
+    Ok(Validated {
+        frames,
+        ..validated
+    })
 }
 
-fn gif_error(bytes: &[u8], e: gif::DecodingError) -> Error {
-    match e {
-        gif::DecodingError::Io(_) if bytes.len() < 13 => Error::BadImage(BadImage::Truncated),
-        e => Error::corrupt(Format::Gif, e),
+/// Bytes in the colour table a GIF flags byte announces.
+fn colour_table_len(flags: u8) -> usize {
+    if flags & 0x80 == 0 {
+        0
+    } else {
+        3 << ((flags & 7) + 1)
     }
+}
+
+/// The position after a run of GIF data sub-blocks starting at `pos` (past the end of
+/// `bytes` when the run is cut short). Each step moves forward, so this always ends.
+fn skip_sub_blocks(bytes: &[u8], mut pos: usize) -> usize {
+    while let Some(&len) = bytes.get(pos) {
+        pos += 1;
+        if len == 0 {
+            return pos;
+        }
+        pos += usize::from(len);
+    }
+    pos.max(bytes.len())
 }
 
 #[cfg(test)]
@@ -284,23 +346,49 @@ mod tests {
 
     #[test]
     fn refuses_oversized_headers_before_decoding() {
-        assert_eq!(code(inspect(&png_header(65535, 65535), &Policy::default())), "too_large");
-        assert_eq!(code(inspect(&png_header(16385, 1), &Policy::default())), "too_large");
-        assert_eq!(code(inspect(&png_header(10_000, 5_001), &Policy::default())), "too_large");
-        assert_eq!(code(inspect(&jpeg_header(1025, 10, None), &Policy::documented())), "too_large");
+        assert_eq!(
+            code(inspect(&png_header(65535, 65535), &Policy::default())),
+            "too_large"
+        );
+        assert_eq!(
+            code(inspect(&png_header(16385, 1), &Policy::default())),
+            "too_large"
+        );
+        assert_eq!(
+            code(inspect(&png_header(10_000, 5_001), &Policy::default())),
+            "too_large"
+        );
+        assert_eq!(
+            code(inspect(&jpeg_header(1025, 10, None), &Policy::documented())),
+            "too_large"
+        );
     }
 
     #[test]
     fn zero_sizes_and_truncated_headers_are_bad_images() {
-        assert_eq!(code(inspect(&png_header(0, 10), &Policy::default())), "bad_image");
-        assert_eq!(code(inspect(&jpeg_header(10, 0, None), &Policy::default())), "bad_image");
+        assert_eq!(
+            code(inspect(&png_header(0, 10), &Policy::default())),
+            "bad_image"
+        );
+        assert_eq!(
+            code(inspect(&jpeg_header(10, 0, None), &Policy::default())),
+            "bad_image"
+        );
         let jpeg = jpeg_header(10, 10, None);
         for len in 0..jpeg.len() - 10 {
-            assert_eq!(code(inspect(&jpeg[..len], &Policy::default())), "bad_image", "{len}");
+            assert_eq!(
+                code(inspect(&jpeg[..len], &Policy::default())),
+                "bad_image",
+                "{len}"
+            );
         }
         let png = png_header(10, 10);
         for len in 0..png.len() - 8 {
-            assert_eq!(code(inspect(&png[..len], &Policy::default())), "bad_image", "{len}");
+            assert_eq!(
+                code(inspect(&png[..len], &Policy::default())),
+                "bad_image",
+                "{len}"
+            );
         }
     }
 

@@ -9,7 +9,9 @@ use crate::Policy;
 /// Avatar image engine: turns one uploaded picture into a users.setPhoto avatar set.
 #[derive(Debug, Parser)]
 #[command(name = "setphoto", version, about, long_about = None)]
-#[command(after_help = "Examples:\n  setphoto process photo.jpg --out avatars\n  setphoto process photo.jpg --crop-x 10 --crop-y 0 --crop-w 400\n\nSee `setphoto <command> --help` for each command.")]
+#[command(
+    after_help = "Examples:\n  setphoto process photo.jpg --out avatars\n  setphoto process photo.jpg --crop-x 10 --crop-y 0 --crop-w 400\n\nSee `setphoto <command> --help` for each command."
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -20,7 +22,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Make the avatar set of one image and print the users.setPhoto JSON body.
-    #[command(after_help = "Example:\n  setphoto process photo.jpg --crop-x 10 --crop-y 0 --crop-w 400 --out avatars\n\nPrints {\"ok\":true,\"profile\":{...}} and exits 0, or {\"ok\":false,\"error\":CODE} and exits 1.\nUsage errors (bad flags, unreadable IMAGE) exit 2.")]
+    #[command(
+        after_help = "Example:\n  setphoto process photo.jpg --crop-x 10 --crop-y 0 --crop-w 400 --out avatars\n\nPrints {\"ok\":true,\"profile\":{...}} and exits 0, or {\"ok\":false,\"error\":CODE} and exits 1.\nUsage errors (bad flags, unreadable IMAGE) exit 2."
+    )]
     Process(ProcessArgs),
 }
 

@@ -1,0 +1,243 @@
+//! `process()` through the public API: the profile, sizes, formats, crop, letterbox,
+//! orientation, determinism and metadata stripping.
+
+use setphoto::{OutputFormat, Policy, RENDITION_SIZES, SetPhotoRequest, SetPhotoResponse};
+
+use crate::util::{
+    check_renditions, insert_after_ihdr, mean_abs_diff, png_chunk, process, testdata,
+    validate_schema,
+};
+
+fn rgb_of(bytes: &[u8]) -> image::RgbImage {
+    image::load_from_memory(bytes).unwrap().into_rgb8()
+}
+
+#[test]
+fn profile_has_nine_keys_and_matches_the_schema() {
+    let set = process(&testdata("inputs/sample.jpg"), &Policy::default()).unwrap();
+    let body =
+        serde_json::to_value(SetPhotoResponse::success(set.profile("https://x.test/a/"))).unwrap();
+    let profile = body["profile"].as_object().unwrap();
+    assert_eq!(profile.len(), 9);
+    let hash = profile["avatar_hash"].as_str().unwrap();
+    assert!(hash.len() == 12 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
+    assert_eq!(
+        profile["image_72"].as_str().unwrap(),
+        format!("https://x.test/a/{}_72.jpg", set.file_stem())
+    );
+    if let Some(result) = validate_schema("users.setPhoto.response.json", &body) {
+        result.unwrap();
+    }
+}
+
+#[test]
+fn renditions_stop_at_the_square_and_larger_keys_alias_the_largest() {
+    let set = process(&testdata("inputs/square_300.jpg"), &Policy::default()).unwrap();
+    let sizes: Vec<u32> = set.renditions().iter().map(|r| r.size()).collect();
+    assert_eq!(sizes, [192, 72, 48, 32, 24]);
+    let profile = set.profile("http://h");
+    assert_eq!(profile.image_1024, profile.image_192);
+    assert_eq!(profile.image_512, profile.image_192);
+    assert!(profile.image_192.ends_with("_192.jpg"));
+    check_renditions(&set).unwrap();
+}
+
+#[test]
+fn upscale_makes_every_size_and_a_tiny_image_still_gets_24() {
+    let tiny = testdata("inputs/tiny_1x1.png");
+    let set = process(&tiny, &Policy::default()).unwrap();
+    assert_eq!(
+        set.renditions()
+            .iter()
+            .map(|r| r.size())
+            .collect::<Vec<_>>(),
+        [24]
+    );
+    let set = process(&tiny, &Policy::default().with_upscale(true)).unwrap();
+    let sizes: Vec<u32> = set.renditions().iter().map(|r| r.size()).collect();
+    assert_eq!(sizes, RENDITION_SIZES);
+    check_renditions(&set).unwrap();
+}
+
+#[test]
+fn output_format_follows_the_input() {
+    let cases = [
+        ("inputs/sample.jpg", OutputFormat::Jpeg, "jpg"),
+        ("inputs/alpha_60x40.png", OutputFormat::Png, "png"),
+        ("inputs/transparent.gif", OutputFormat::Png, "gif"),
+        ("inputs/opaque.gif", OutputFormat::Jpeg, "gif"),
+    ];
+    for (file, format, original_ext) in cases {
+        let set = process(&testdata(file), &Policy::default()).unwrap();
+        assert!(
+            set.renditions().iter().all(|r| r.format() == format),
+            "{file}"
+        );
+        assert!(set.original_file_name().ends_with(original_ext), "{file}");
+        check_renditions(&set).unwrap();
+    }
+}
+
+#[test]
+fn letterbox_bars_are_transparent_for_png_and_black_for_jpeg() {
+    let set = process(&testdata("inputs/wide_4000x10.png"), &Policy::default()).unwrap();
+    let r = set.rendition_for(192).unwrap();
+    let img = image::load_from_memory(r.bytes()).unwrap().into_rgba8();
+    assert_eq!(img.get_pixel(96, 0)[3], 0, "top bar is transparent");
+    assert_eq!(img.get_pixel(96, 191)[3], 0, "bottom bar is transparent");
+    // 4000x10 at 192 px is a 192x1 strip on row (192 - 1) / 2 = 95.
+    assert_eq!(img.get_pixel(96, 95)[3], 255, "the picture is opaque");
+    assert_eq!(img.get_pixel(96, 96)[3], 0, "the row below it is bar");
+
+    let set = process(&testdata("inputs/sample.jpg"), &Policy::default()).unwrap();
+    let img = rgb_of(set.rendition_for(192).unwrap().bytes());
+    // 640x480 on a 640 square: 80 px bars, 24 px at 192.
+    for y in [0, 10, 20, 171, 181, 191] {
+        let p = img.get_pixel(96, y);
+        assert!(p.0.iter().all(|&c| c < 12), "bar pixel at y={y} is {p:?}");
+    }
+    let middle = img.get_pixel(10, 96);
+    assert!(
+        middle.0.iter().any(|&c| c > 40),
+        "picture pixel is {middle:?}"
+    );
+
+    let white = Policy::default().with_background([255, 255, 255]);
+    let set = process(&testdata("inputs/sample.jpg"), &white).unwrap();
+    let img = rgb_of(set.rendition_for(192).unwrap().bytes());
+    assert!(img.get_pixel(96, 2).0.iter().all(|&c| c > 243));
+}
+
+#[test]
+fn exif_rotated_input_is_cropped_in_display_orientation() {
+    // exif6.jpg stores the sample card rotated; EXIF 6 turns it upright. The same box on
+    // both must show the same pixels (the top-left corner, with its "F").
+    let crop = |file: &str| {
+        let request = SetPhotoRequest::new(testdata(file)).crop(20, 30, 240);
+        setphoto::process(&request, &Policy::default()).unwrap()
+    };
+    let upright = crop("inputs/sample.jpg");
+    let rotated = crop("inputs/exif6.jpg");
+    let a = rgb_of(upright.rendition_for(192).unwrap().bytes());
+    let b = rgb_of(rotated.rendition_for(192).unwrap().bytes());
+    let diff = mean_abs_diff(a.as_raw(), b.as_raw());
+    assert!(diff < 3.0, "mean difference {diff}");
+    // And the box really is in display coordinates: (300, 200) exists only upright.
+    let request = SetPhotoRequest::new(testdata("inputs/exif6.jpg")).crop(600, 0, 10);
+    assert!(setphoto::process(&request, &Policy::default()).is_ok());
+    let request = SetPhotoRequest::new(testdata("inputs/exif6.jpg")).crop(0, 470, 10);
+    assert!(setphoto::process(&request, &Policy::default()).is_ok());
+    let request = SetPhotoRequest::new(testdata("inputs/exif6.jpg")).crop(0, 480, 10);
+    assert_eq!(
+        setphoto::process(&request, &Policy::default())
+            .unwrap_err()
+            .code(),
+        "invalid_arguments"
+    );
+}
+
+#[test]
+fn bad_crop_strings_are_invalid_arguments() {
+    for (x, y, w) in [
+        (Some("-1"), None, Some("10")),
+        (None, None, Some("0")),
+        (Some("5"), None, None),
+        (None, None, Some("1.5")),
+    ] {
+        let e = SetPhotoRequest::from_form(testdata("inputs/sample.jpg"), x, y, w).unwrap_err();
+        assert_eq!(e.code(), "invalid_arguments");
+    }
+    let request = SetPhotoRequest::new(testdata("inputs/sample.jpg")).crop(1, 1, 0);
+    assert_eq!(
+        setphoto::process(&request, &Policy::default())
+            .unwrap_err()
+            .code(),
+        "invalid_arguments"
+    );
+}
+
+#[test]
+fn the_hash_is_known_before_decoding_and_matches_the_set() {
+    let request = SetPhotoRequest::new(testdata("inputs/sample.jpg")).crop(10, 10, 100);
+    let prepared = setphoto::prepare(&request, &Policy::default()).unwrap();
+    let hash = prepared.avatar_hash();
+    let set = prepared.render(&request, &Policy::default()).unwrap();
+    assert_eq!(set.avatar_hash(), hash);
+    assert!(set.file_stem().starts_with(&hash));
+}
+
+#[test]
+fn the_same_bytes_give_identical_sets_across_runs_and_threads() {
+    let inputs = [
+        "inputs/sample.jpg",
+        "inputs/alpha_60x40.png",
+        "inputs/transparent.gif",
+    ];
+    for file in inputs {
+        let bytes = testdata(file);
+        let first = process(&bytes, &Policy::default()).unwrap();
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let bytes = bytes.clone();
+                std::thread::spawn(move || process(&bytes, &Policy::default()).unwrap())
+            })
+            .collect();
+        for t in threads {
+            let other = t.join().unwrap();
+            assert_eq!(other.avatar_hash(), first.avatar_hash(), "{file}");
+            assert_eq!(other.renditions(), first.renditions(), "{file}");
+        }
+    }
+}
+
+#[test]
+fn no_metadata_or_trailing_bytes_reach_a_rendition() {
+    // EXIF in a JPEG, text chunks in a PNG, junk after the end of each.
+    let jpeg = testdata("inputs/exif6.jpg");
+    let mut jpeg_trailing = jpeg.clone();
+    jpeg_trailing.extend(b"TRAILING-SECRET");
+    let png = testdata("inputs/alpha_60x40.png");
+    let png_text = insert_after_ihdr(&png, &png_chunk(b"tEXt", b"Comment\0PNG-SECRET"));
+    let mut png_trailing = png_text.clone();
+    png_trailing.extend(b"TRAILING-SECRET");
+
+    for (clean, dirty) in [
+        (&jpeg, &jpeg_trailing),
+        (&png, &png_text),
+        (&png, &png_trailing),
+    ] {
+        let a = process(clean, &Policy::default()).unwrap();
+        let b = process(dirty, &Policy::default()).unwrap();
+        assert_eq!(
+            a.renditions(),
+            b.renditions(),
+            "renditions depend only on pixels"
+        );
+        assert_eq!(
+            b.original().as_ref(),
+            dirty.as_slice(),
+            "the original is kept unchanged"
+        );
+        for r in b.renditions() {
+            for secret in [&b"SECRET"[..], b"Exif", b"tEXt", b"eXIf", b"iTXt", b"zTXt"] {
+                assert!(!r.bytes().windows(secret.len()).any(|w| w == secret));
+            }
+        }
+    }
+}
+
+#[test]
+fn files_are_named_by_stem_size_and_extension() {
+    let set = process(&testdata("inputs/alpha_60x40.png"), &Policy::default()).unwrap();
+    let names: Vec<String> = set.files().map(|(name, _)| name).collect();
+    let stem = set.file_stem();
+    assert_eq!(
+        names,
+        [
+            format!("{stem}_48.png"),
+            format!("{stem}_32.png"),
+            format!("{stem}_24.png"),
+            format!("{stem}_original.png")
+        ]
+    );
+}

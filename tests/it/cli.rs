@@ -1,0 +1,183 @@
+//! `setphoto process` as a user runs it: exit codes, JSON on stdout, files on disk.
+
+#![cfg(feature = "cli")]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::util::validate_schema;
+
+fn setphoto(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_setphoto"))
+        .args(args)
+        .output()
+        .expect("setphoto runs")
+}
+
+fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata/inputs")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    let text = String::from_utf8(out.stdout.clone()).unwrap();
+    assert_eq!(text.lines().count(), 1, "one JSON line on stdout: {text:?}");
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn process_writes_the_set_and_prints_the_success_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("my avatars");
+    let out = setphoto(&[
+        "process",
+        &fixture("sample.jpg"),
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let body = json(&out);
+    assert_eq!(body["ok"], true);
+    if let Some(result) = validate_schema("users.setPhoto.response.json", &body) {
+        result.unwrap();
+    }
+    let profile = body["profile"].as_object().unwrap();
+    let stem_prefix = profile["avatar_hash"].as_str().unwrap();
+    for (key, url) in profile.iter().filter(|(k, _)| k.starts_with("image_")) {
+        let url = url::Url::parse(url.as_str().unwrap()).unwrap();
+        assert_eq!(url.scheme(), "file");
+        let path = url.to_file_path().unwrap();
+        assert!(path.is_file(), "{key}: {} is missing", path.display());
+        let name = path.file_name().unwrap().to_str().unwrap();
+        assert!(name.starts_with(stem_prefix), "{name}");
+        let size = key.trim_start_matches("image_");
+        let expected_suffix = match size {
+            "original" => "_original.jpg".to_owned(),
+            "1024" | "512" => "_512.jpg".to_owned(), // 640x480 letterboxed: 640 square
+            s => format!("_{s}.jpg"),
+        };
+        assert!(name.ends_with(&expected_suffix), "{key} -> {name}");
+    }
+    let original = std::fs::read(
+        url::Url::parse(profile["image_original"].as_str().unwrap())
+            .unwrap()
+            .to_file_path()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(original, std::fs::read(fixture("sample.jpg")).unwrap());
+}
+
+#[test]
+fn base_url_and_crop_flags_are_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = setphoto(&[
+        "process",
+        &fixture("sample.jpg"),
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--base-url",
+        "https://cdn.example/av/",
+        "--crop-x",
+        "10",
+        "--crop-w",
+        "200",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let body = json(&out);
+    let url = body["profile"]["image_192"].as_str().unwrap();
+    assert!(
+        url.starts_with("https://cdn.example/av/") && url.ends_with("_192.jpg"),
+        "{url}"
+    );
+    assert!(
+        body["profile"]["image_512"]
+            .as_str()
+            .unwrap()
+            .ends_with("_192.jpg")
+    );
+}
+
+#[test]
+fn refused_images_print_the_error_body_and_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_an_image = dir.path().join("photo.jpg");
+    std::fs::write(&not_an_image, b"<html>not a picture</html>").unwrap();
+    let out = setphoto(&[
+        "process",
+        not_an_image.to_str().unwrap(),
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        json(&out),
+        serde_json::json!({"ok": false, "error": "bad_image"})
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).is_empty(),
+        "a message on stderr"
+    );
+
+    let out = setphoto(&["process", &fixture("sample.jpg"), "--crop-w", "abc"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json(&out)["error"], "invalid_arguments");
+
+    let out = setphoto(&[
+        "process",
+        &fixture("sample.jpg"),
+        "--policy",
+        "documented",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "640x480 is within the documented policy"
+    );
+    let out = setphoto(&[
+        "process",
+        &fixture("wide_4000x10.png"),
+        "--policy",
+        "documented",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json(&out)["error"], "too_large");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        &["process"][..],
+        &["process", "/no/such/file.jpg"],
+        &["process", "x.jpg", "--no-such-flag"],
+        &["frobnicate"],
+        &["process", "x.jpg", "--policy", "lenient"],
+    ] {
+        let out = setphoto(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn help_shows_an_example_for_each_subcommand() {
+    let out = setphoto(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("setphoto process "));
+    let out = setphoto(&["process", "--help"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Example:") && text.contains("setphoto process "),
+        "{text}"
+    );
+}

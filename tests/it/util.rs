@@ -1,0 +1,133 @@
+//! Shared helpers: fixtures, the shared corpus location, re-decoding renditions.
+
+use std::path::{Path, PathBuf};
+
+use setphoto::{ImageSet, OutputFormat, Policy, SetPhotoRequest};
+
+/// The repository's own fixtures.
+pub fn testdata(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// `../shared/corpus` when present. Absent: under CI (`CI=true`) that is a failure; on a
+/// user's fresh clone the test prints a notice and is skipped.
+pub fn shared_corpus() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    if dir.join("MANIFEST.tsv").is_file() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var("CI").map_or(true, |v| v != "true"),
+        "../shared/corpus is missing, and CI=true requires it"
+    );
+    eprintln!("notice: ../shared/corpus is absent; skipping this test");
+    None
+}
+
+/// Runs the engine on `bytes` with no crop.
+pub fn process(bytes: &[u8], policy: &Policy) -> Result<ImageSet, setphoto::Error> {
+    setphoto::process(&SetPhotoRequest::new(bytes.to_vec()), policy)
+}
+
+/// Decodes every rendition again and checks its size and format against the set; returns
+/// a description of the first problem.
+pub fn check_renditions(set: &ImageSet) -> Result<(), String> {
+    if set.renditions().is_empty() {
+        return Err("no renditions".into());
+    }
+    for r in set.renditions() {
+        let format = match r.format() {
+            OutputFormat::Jpeg => image::ImageFormat::Jpeg,
+            OutputFormat::Png => image::ImageFormat::Png,
+            other => return Err(format!("unexpected output format {other:?}")),
+        };
+        let sniffed = image::guess_format(r.bytes()).map_err(|e| e.to_string())?;
+        if sniffed != format {
+            return Err(format!(
+                "{} px: bytes are {sniffed:?}, not {format:?}",
+                r.size()
+            ));
+        }
+        let decoded = image::load_from_memory_with_format(r.bytes(), format)
+            .map_err(|e| format!("{} px does not decode: {e}", r.size()))?;
+        if (decoded.width(), decoded.height()) != (r.size(), r.size()) {
+            return Err(format!(
+                "{} px rendition decodes as {}x{}",
+                r.size(),
+                decoded.width(),
+                decoded.height()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Mean absolute difference per channel between two equally sized RGB8 buffers.
+pub fn mean_abs_diff(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let sum: u64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| u64::from(x.abs_diff(*y)))
+        .sum();
+    sum as f64 / a.len().max(1) as f64
+}
+
+/// A file under `../shared/`, or `None` (with the same CI rule as [`shared_corpus`]).
+pub fn shared_file(relative: &str) -> Option<PathBuf> {
+    let corpus = shared_corpus()?;
+    let path = corpus.join("..").join(relative);
+    assert!(path.is_file(), "{} is missing", path.display());
+    Some(path)
+}
+
+/// CRC-32 (IEEE), for hand-made PNG chunks.
+pub fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// A PNG chunk: length, type, data, CRC.
+pub fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+    let mut out = u32::try_from(data.len()).unwrap().to_be_bytes().to_vec();
+    out.extend(kind);
+    out.extend(data);
+    let crc = crc32(&[kind.as_slice(), data].concat());
+    out.extend(crc.to_be_bytes());
+    out
+}
+
+/// Inserts `chunk` right after the IHDR of `png`.
+pub fn insert_after_ihdr(png: &[u8], chunk: &[u8]) -> Vec<u8> {
+    [&png[..33], chunk, &png[33..]].concat()
+}
+
+/// Validates `json` against a schema file under `../shared/schemas/`; `None` when shared/
+/// is absent (skipped with a notice).
+pub fn validate_schema(schema_file: &str, json: &serde_json::Value) -> Option<Result<(), String>> {
+    let path = shared_file(&format!("schemas/{schema_file}"))?;
+    let schema: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .expect("schema compiles");
+    let errors: Vec<String> = validator.iter_errors(json).map(|e| e.to_string()).collect();
+    Some(if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
+    })
+}
