@@ -26,6 +26,12 @@ impl Oriented {
         &self.pixels
     }
 
+    /// Wraps pixels as if decoded, for stage tests.
+    #[cfg(test)]
+    pub(crate) fn from_pixels_for_tests(pixels: Pixels) -> Self {
+        Self { pixels }
+    }
+
     /// Takes the upright pixels.
     #[must_use]
     pub fn into_pixels(self) -> Pixels {

@@ -187,3 +187,85 @@ fn blank_canvas(size: u32, layout: Layout, bars: Bars) -> Result<Vec<u8>, &'stat
 fn internal(e: impl std::fmt::Display) -> Error {
     Error::Internal(format!("resize: {e}").into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::Oriented;
+    use crate::geometry::{SizeSet, square};
+    use crate::square::apply;
+
+    fn solid(width: u32, height: u32, layout: Layout, value: &[u8]) -> Pixels {
+        let n = (width * height) as usize;
+        Pixels::new(width, height, layout, value.repeat(n)).unwrap()
+    }
+
+    fn render(pixels: Pixels, bars: Bars, upscale: bool) -> Vec<Resized> {
+        let sq = square(pixels.width(), pixels.height(), None).unwrap();
+        let sizes = SizeSet::for_side(sq.side(), upscale);
+        let image = apply(Oriented::from_pixels_for_tests(pixels), sq, bars);
+        Renderer::new().render(&image, &sizes).unwrap()
+    }
+
+    #[test]
+    fn a_flat_colour_stays_flat_at_every_size() {
+        let out = render(
+            solid(1100, 1100, Layout::Rgb8, &[10, 200, 30]),
+            Bars::Colour([0; 3]),
+            false,
+        );
+        assert_eq!(
+            out.iter().map(|r| r.size).collect::<Vec<_>>(),
+            [1024, 512, 192, 72, 48, 32, 24]
+        );
+        for r in out {
+            assert!(
+                r.pixels.data().chunks_exact(3).all(|p| p == [10, 200, 30]),
+                "{}",
+                r.size
+            );
+        }
+    }
+
+    #[test]
+    fn letterbox_bars_take_the_bar_colour_and_keep_the_picture_edge_clean() {
+        let out = render(
+            solid(300, 100, Layout::Rgba8, &[200, 100, 50, 255]),
+            Bars::Transparent,
+            false,
+        );
+        for r in out {
+            let p = letterbox_placement(300, 100, r.size);
+            let at = |x: u32, y: u32| {
+                let i = ((y * r.size + x) * 4) as usize;
+                &r.pixels.data()[i..i + 4]
+            };
+            assert_eq!(at(0, 0), [0, 0, 0, 0], "{} px top bar", r.size);
+            assert_eq!(
+                at(r.size - 1, r.size - 1),
+                [0, 0, 0, 0],
+                "{} px bottom bar",
+                r.size
+            );
+            // The picture's first and last rows are the picture, not a blend with the bars.
+            assert_eq!(at(r.size / 2, p.y), [200, 100, 50, 255], "{} px", r.size);
+            assert_eq!(
+                at(r.size / 2, p.y + p.height - 1),
+                [200, 100, 50, 255],
+                "{} px",
+                r.size
+            );
+        }
+    }
+
+    #[test]
+    fn upscaling_makes_every_size_from_a_tiny_square() {
+        let out = render(
+            solid(3, 3, Layout::Rgb8, &[9, 9, 9]),
+            Bars::Colour([0; 3]),
+            true,
+        );
+        assert_eq!(out.len(), 7);
+        assert!(out.iter().all(|r| r.pixels.data().iter().all(|&c| c == 9)));
+    }
+}

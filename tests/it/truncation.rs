@@ -27,3 +27,54 @@ fn every_prefix_is_a_set_or_a_bad_image() {
         }
     }
 }
+
+mod mutations {
+    use proptest::prelude::*;
+    use setphoto::Policy;
+
+    use crate::util::{process, testdata};
+
+    const FILES: [&str; 4] = [
+        "inputs/square_300.jpg",
+        "inputs/alpha_60x40.png",
+        "inputs/transparent.gif",
+        "inputs/tiny_1x1.png",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Random byte edits of valid files (a cheap stand-in for a fuzzer on stable Rust):
+        /// every result is a set or one of the codes an upload can earn.
+        #[test]
+        fn mutated_files_give_a_set_or_an_upload_error(
+            file in 0..FILES.len(),
+            edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+        ) {
+            let mut bytes = testdata(FILES[file]);
+            for (at, value) in edits {
+                let i = at.index(bytes.len());
+                bytes[i] = value;
+            }
+            match process(&bytes, &Policy::default()) {
+                Ok(set) => prop_assert!(!set.renditions().is_empty()),
+                Err(e) => prop_assert!(
+                    matches!(e.code(), "bad_image" | "too_large" | "too_many_frames"),
+                    "{}: {}", FILES[file], e
+                ),
+            }
+        }
+
+        /// Arbitrary bytes behind each format's magic.
+        #[test]
+        fn random_bytes_behind_a_magic_never_panic(
+            magic in prop::sample::select(vec![&b"\xFF\xD8\xFF"[..], b"\x89PNG\r\n\x1A\n", b"GIF89a"]),
+            tail in prop::collection::vec(any::<u8>(), 0..512),
+        ) {
+            let bytes = [magic, tail.as_slice()].concat();
+            if let Err(e) = process(&bytes, &Policy::default()) {
+                prop_assert!(matches!(e.code(), "bad_image" | "too_large" | "too_many_frames"));
+            }
+        }
+    }
+}
