@@ -92,6 +92,13 @@ fn gif(width: u16, height: u16, frames: u32) -> Vec<u8> {
 }
 
 #[test]
+fn the_counter_sees_allocations() {
+    let (v, peak) = peak_heap(|| vec![1u8; 4096]);
+    assert_eq!(v.len(), 4096);
+    assert!(peak >= 4096, "{peak}");
+}
+
+#[test]
 fn header_only_refusals_stay_under_one_mib_of_heap() {
     let zeros = miniz_oxide::deflate::compress_to_vec_zlib(&vec![0u8; 64 << 20], 9);
     let cases = [

@@ -35,13 +35,13 @@ pub struct ProcessArgs {
     #[arg(value_name = "IMAGE")]
     pub image: PathBuf,
     /// Left edge of the square crop box (decimal; defaults to 0 with --crop-w).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub crop_x: Option<String>,
     /// Top edge of the square crop box (decimal; defaults to 0 with --crop-w).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub crop_y: Option<String>,
     /// Side of the square crop box (decimal). Without it a non-square image is letterboxed.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub crop_w: Option<String>,
     /// Folder the files are written to.
     #[arg(long, value_name = "DIR", default_value = "avatars")]

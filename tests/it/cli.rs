@@ -127,9 +127,15 @@ fn refused_images_print_the_error_body_and_exit_1() {
         "a message on stderr"
     );
 
-    let out = setphoto(&["process", &fixture("sample.jpg"), "--crop-w", "abc"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(json(&out)["error"], "invalid_arguments");
+    for crop in [
+        &["--crop-w", "abc"][..],
+        &["--crop-x", "-1", "--crop-w", "10"],
+        &["--crop-y", "3"],
+    ] {
+        let out = setphoto(&[&["process", &fixture("sample.jpg")][..], crop].concat());
+        assert_eq!(out.status.code(), Some(1), "{crop:?}");
+        assert_eq!(json(&out)["error"], "invalid_arguments", "{crop:?}");
+    }
 
     let out = setphoto(&[
         "process",
