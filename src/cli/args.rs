@@ -26,6 +26,11 @@ pub enum Command {
         after_help = "Example:\n  setphoto process photo.jpg --crop-x 10 --crop-y 0 --crop-w 400 --out avatars\n\nPrints {\"ok\":true,\"profile\":{...}} and exits 0, or {\"ok\":false,\"error\":CODE} and exits 1.\nUsage errors (bad flags, unreadable IMAGE) exit 2."
     )]
     Process(ProcessArgs),
+    /// Normalise a whole folder or manifest of images, in parallel, resumably.
+    #[command(
+        after_help = "Examples:\n  setphoto batch photos/ --out avatars/ --report report.jsonl\n  setphoto batch manifest.csv --out avatars/ --jobs 8 --shard 0/4\n\nA manifest is .jsonl or .csv with `id`, `path` and optional `crop_x`, `crop_y`, `crop_w`\n(paths relative to the manifest). One JSON line per input goes to stdout or --report.\nExit status: 0 when the run completed (rejected images are results, listed in the\nreport); 1 with --strict if any input was rejected; 3 when the run itself failed\n(unreadable input or manifest, output not writable)."
+    )]
+    Batch(BatchArgs),
 }
 
 /// Flags of `setphoto process`.
@@ -55,6 +60,66 @@ pub struct ProcessArgs {
     /// Make every size, upscaling images smaller than 1024 px.
     #[arg(long)]
     pub upscale: bool,
+}
+
+/// Flags of `setphoto batch`.
+#[derive(Debug, Args)]
+pub struct BatchArgs {
+    /// A folder (walked recursively; id = path relative to it) or a .jsonl / .csv manifest.
+    #[arg(value_name = "INPUT")]
+    pub input: PathBuf,
+    /// Output folder; each input's files go to DEST/<id>/.
+    #[arg(long, value_name = "DEST")]
+    pub out: PathBuf,
+    /// Images processed at once (default: all cores).
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Process only shard K of N (0 <= K < N), a stable partition by id.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    pub shard: Option<Shard>,
+    /// Write the JSON Lines report here instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Redo inputs whose outputs already exist.
+    #[arg(long)]
+    pub force: bool,
+    /// Exit 1 if any input was rejected.
+    #[arg(long)]
+    pub strict: bool,
+    /// No progress or summary on stderr.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Limits to apply.
+    #[arg(long, value_enum, default_value_t = PolicyPreset::Default)]
+    pub policy: PolicyPreset,
+    /// Make every size, upscaling images smaller than 1024 px.
+    #[arg(long)]
+    pub upscale: bool,
+}
+
+/// One shard of a partition: `index` of `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// Which shard, `0..count`.
+    pub index: u64,
+    /// How many shards.
+    pub count: u64,
+}
+
+fn parse_shard(text: &str) -> Result<Shard, String> {
+    let (k, n) = text
+        .split_once('/')
+        .ok_or_else(|| format!("expected K/N, got {text:?}"))?;
+    let index: u64 = k
+        .parse()
+        .map_err(|_| format!("K in {text:?} is not a number"))?;
+    let count: u64 = n
+        .parse()
+        .map_err(|_| format!("N in {text:?} is not a number"))?;
+    if count == 0 || index >= count {
+        return Err(format!("need 0 <= K < N, got {text:?}"));
+    }
+    Ok(Shard { index, count })
 }
 
 /// A named policy.

@@ -1,9 +1,11 @@
 //! The `setphoto` command-line tool (cargo feature `cli`).
 //!
 //! Exit status: 0 on success, 1 when the engine refused the image (the JSON on stdout
-//! says why), 2 for usage errors (bad flags, unreadable input file).
+//! says why; for `batch`, only with `--strict`), 2 for usage errors (bad flags,
+//! unreadable input file), 3 when a batch run itself failed.
 
 mod args;
+mod batch;
 mod output;
 mod process;
 
@@ -11,12 +13,14 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 
-pub use args::{Cli, Command, PolicyPreset, ProcessArgs};
+pub use args::{BatchArgs, Cli, Command, PolicyPreset, ProcessArgs, Shard};
 
 /// Exit status for a refused image or a failed write.
 pub(crate) const EXIT_REFUSED: u8 = 1;
 /// Exit status for a usage error.
 pub(crate) const EXIT_USAGE: u8 = 2;
+/// Exit status for a batch run that itself failed.
+pub(crate) const EXIT_RUN_FAILED: u8 = 3;
 
 /// Parses the command line and runs the subcommand.
 #[must_use]
@@ -34,5 +38,6 @@ pub fn run() -> ExitCode {
     };
     match cli.command {
         Command::Process(args) => process::run(&args),
+        Command::Batch(args) => batch::run(&args),
     }
 }

@@ -12,14 +12,25 @@ use crate::ImageSet;
 pub(crate) fn write_set(set: &ImageSet, dir: &Path) -> io::Result<()> {
     fs::create_dir_all(dir)?;
     for (name, bytes) in set.files() {
-        let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-        let mut file = fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&tmp, dir.join(&name))?;
+        write_atomically(&dir.join(&name), bytes)?;
     }
     Ok(())
+}
+
+/// Writes `bytes` to a temporary name beside `path`, then renames it to `path`.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp-{}-{:?}",
+        name.unwrap_or_default(),
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let mut file = fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    fs::rename(&tmp, path)
 }
 
 /// The `file://` URL of `dir` (which must exist), without a trailing slash.

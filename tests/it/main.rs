@@ -1,6 +1,7 @@
 //! The one integration-test binary: the public API, the corpus, the CLI.
 
 mod api;
+mod batch;
 mod cli;
 mod conformance;
 mod corpus;

@@ -1,0 +1,254 @@
+//! Batch inputs: a folder walked recursively, or a JSON Lines / CSV manifest. Both stream:
+//! memory grows with one directory listing or one manifest line, not the collection.
+
+use std::fs;
+use std::io::{self, BufRead as _, BufReader};
+use std::path::{Component, Path, PathBuf};
+
+use serde::Deserialize;
+
+/// One image to process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Item {
+    /// Stable identifier: the path relative to the input folder, or the manifest's `id`.
+    pub(crate) id: String,
+    /// Where the image is read from.
+    pub(crate) path: PathBuf,
+    /// The crop fields as written in the manifest.
+    pub(crate) crop_x: Option<String>,
+    /// See `crop_x`.
+    pub(crate) crop_y: Option<String>,
+    /// See `crop_x`.
+    pub(crate) crop_w: Option<String>,
+}
+
+/// A manifest line that could not be read, reported as a rejected input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BadLine {
+    /// `line N` of the manifest.
+    pub(crate) id: String,
+    /// What is wrong with it.
+    pub(crate) message: String,
+}
+
+/// What an input yields: an item, or a line that names none.
+pub(crate) type Entry = Result<Item, BadLine>;
+
+/// Opens `input` as a stream of entries. Errors here fail the whole run.
+pub(crate) fn open(input: &Path) -> io::Result<Box<dyn Iterator<Item = Entry> + Send>> {
+    let meta = fs::metadata(input)?;
+    if meta.is_dir() {
+        return Ok(Box::new(FolderWalk::new(input)?));
+    }
+    let base = input.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let ext = input
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match ext.as_deref() {
+        Some("jsonl" | "ndjson") => {
+            let lines = BufReader::new(fs::File::open(input)?).lines();
+            Ok(Box::new(lines.enumerate().filter_map(move |(n, line)| {
+                let line = match line {
+                    Ok(line) if line.trim().is_empty() => return None,
+                    Ok(line) => line,
+                    Err(e) => return Some(Err(bad_line(n + 1, e))),
+                };
+                Some(
+                    serde_json::from_str::<ManifestRow>(&line)
+                        .map_err(|e| bad_line(n + 1, e))
+                        .and_then(|row| row.into_item(&base, n + 1)),
+                )
+            })))
+        }
+        Some("csv") => {
+            let mut reader = csv::ReaderBuilder::new()
+                .trim(csv::Trim::All)
+                .from_path(input)
+                .map_err(io::Error::other)?;
+            let headers = reader.headers().map_err(io::Error::other)?.clone();
+            for needed in ["id", "path"] {
+                if !headers.iter().any(|h| h == needed) {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("the CSV manifest has no `{needed}` column"),
+                    ));
+                }
+            }
+            Ok(Box::new(
+                reader
+                    .into_deserialize::<ManifestRow>()
+                    .enumerate()
+                    .map(move |(n, row)| {
+                        // Line numbers count the header as line 1.
+                        row.map_err(|e| bad_line(n + 2, e))
+                            .and_then(|row| row.into_item(&base, n + 2))
+                    }),
+            ))
+        }
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "INPUT must be a folder, a .jsonl manifest or a .csv manifest",
+        )),
+    }
+}
+
+fn bad_line(n: usize, e: impl std::fmt::Display) -> BadLine {
+    BadLine {
+        id: format!("line {n}"),
+        message: e.to_string(),
+    }
+}
+
+/// A manifest row. Crop values may be written as strings or numbers.
+#[derive(Debug, Deserialize)]
+struct ManifestRow {
+    id: String,
+    path: String,
+    #[serde(default, deserialize_with = "text_or_number")]
+    crop_x: Option<String>,
+    #[serde(default, deserialize_with = "text_or_number")]
+    crop_y: Option<String>,
+    #[serde(default, deserialize_with = "text_or_number")]
+    crop_w: Option<String>,
+}
+
+impl ManifestRow {
+    fn into_item(self, base: &Path, line: usize) -> Result<Item, BadLine> {
+        check_id(&self.id).map_err(|m| bad_line(line, m))?;
+        let path = base.join(&self.path);
+        Ok(Item {
+            id: self.id,
+            path,
+            crop_x: self.crop_x,
+            crop_y: self.crop_y,
+            crop_w: self.crop_w,
+        })
+    }
+}
+
+/// An id becomes a folder under DEST: it must be a plain relative path.
+fn check_id(id: &str) -> Result<(), String> {
+    let path = Path::new(id);
+    let plain = !id.is_empty()
+        && !id.contains('\\')
+        && path.components().all(|c| matches!(c, Component::Normal(_)));
+    if plain {
+        Ok(())
+    } else {
+        Err(format!(
+            "id {id:?} must be a relative path without `..`, `.` or a root"
+        ))
+    }
+}
+
+fn text_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Value {
+        Text(String),
+        Number(u64),
+    }
+    Ok(match Option::<Value>::deserialize(d)? {
+        None => None,
+        Some(Value::Text(t)) if t.is_empty() => None, // an empty CSV cell
+        Some(Value::Text(t)) => Some(t),
+        Some(Value::Number(n)) => Some(n.to_string()),
+    })
+}
+
+/// A depth-first walk of a folder, each directory's entries in name order. Hidden files
+/// (a leading `.`) are skipped. Symbolic links are followed only to files inside the
+/// folder; links to directories are never followed, so the walk cannot loop.
+struct FolderWalk {
+    root: PathBuf,
+    /// Directories still to list, and the sorted entries of the ones being read.
+    stack: Vec<Vec<PathBuf>>,
+}
+
+impl FolderWalk {
+    fn new(root: &Path) -> io::Result<Self> {
+        let root = fs::canonicalize(root)?;
+        let first = sorted_entries(&root)?;
+        Ok(Self {
+            root,
+            stack: vec![first],
+        })
+    }
+}
+
+fn sorted_entries(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut entries: Vec<PathBuf> = fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| !n.starts_with('.'))
+        })
+        .collect();
+    // Reverse order, so `pop` yields them in name order.
+    entries.sort_by(|a, b| b.cmp(a));
+    Ok(entries)
+}
+
+impl Iterator for FolderWalk {
+    type Item = Entry;
+
+    fn next(&mut self) -> Option<Entry> {
+        loop {
+            let top = self.stack.last_mut()?;
+            let Some(path) = top.pop() else {
+                self.stack.pop();
+                continue;
+            };
+            let Ok(link_meta) = fs::symlink_metadata(&path) else {
+                continue;
+            };
+            if link_meta.is_dir() {
+                if let Ok(entries) = sorted_entries(&path) {
+                    self.stack.push(entries);
+                }
+                continue;
+            }
+            if link_meta.file_type().is_symlink() {
+                let inside = fs::canonicalize(&path)
+                    .is_ok_and(|target| target.starts_with(&self.root) && target.is_file());
+                if !inside {
+                    continue;
+                }
+            } else if !link_meta.is_file() {
+                continue;
+            }
+            let id = path
+                .strip_prefix(&self.root)
+                .ok()?
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
+            return Some(Ok(Item {
+                id,
+                path,
+                crop_x: None,
+                crop_y: None,
+                crop_w: None,
+            }));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_must_be_plain_relative_paths() {
+        for good in ["a", "a/b.jpg", "team/alice"] {
+            assert!(check_id(good).is_ok(), "{good}");
+        }
+        for bad in ["", "/etc/passwd", "../x", "a/../../x", "./a", "a\\b"] {
+            assert!(check_id(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! `setphoto batch`: normalise a folder or manifest of images in parallel.
+//!
+//! Inputs stream through a rayon pool (`--jobs`), so memory is bounded by the images in
+//! flight. Each input's files go to `DEST/<id>/`, written to temporary names and renamed;
+//! a `<stem>.json` record written last marks the input as done, so a re-run (or a run
+//! after `kill -9`) skips exactly the inputs whose outputs are complete for the same
+//! avatar hash, which is known before decoding.
+
+mod input;
+mod progress;
+mod report;
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::mpsc;
+use std::time::Instant;
+
+use rayon::iter::{ParallelBridge as _, ParallelIterator as _};
+use sha2::{Digest as _, Sha256};
+
+use self::input::{BadLine, Entry, Item};
+use self::report::{FileEntry, Line, Summary};
+use super::args::{BatchArgs, Shard};
+use super::{EXIT_REFUSED, EXIT_RUN_FAILED, output};
+use crate::error::Limit;
+use crate::{Error, Policy, SetPhotoRequest};
+
+/// Runs `setphoto batch`.
+pub(crate) fn run(args: &BatchArgs) -> ExitCode {
+    match run_batch(args) {
+        Ok(summary) if args.strict && summary.rejected() > 0 => ExitCode::from(EXIT_REFUSED),
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("setphoto batch: {e}");
+            ExitCode::from(EXIT_RUN_FAILED)
+        }
+    }
+}
+
+fn run_batch(args: &BatchArgs) -> io::Result<Summary> {
+    let policy = args.policy.policy(args.upscale);
+    let started = Instant::now();
+    let context = |what: &str, path: &Path| {
+        let path = path.display().to_string();
+        let what = what.to_owned();
+        move |e: io::Error| io::Error::new(e.kind(), format!("{what} {path}: {e}"))
+    };
+    let entries = input::open(&args.input).map_err(context("cannot read", &args.input))?;
+    fs::create_dir_all(&args.out).map_err(context("cannot create", &args.out))?;
+    check_writable(&args.out).map_err(context("cannot write to", &args.out))?;
+    let mut sink: Box<dyn Write + Send> = match &args.report {
+        Some(path) => Box::new(io::BufWriter::new(
+            fs::File::create(path).map_err(context("cannot create", path))?,
+        )),
+        None => Box::new(io::stdout()),
+    };
+    let total = if args.quiet || !progress::is_terminal() {
+        None
+    } else {
+        input::open(&args.input)
+            .ok()
+            .map(|e| e.filter(|e| in_shard(e, args.shard)).count())
+    };
+    let mut progress = progress::Progress::new(total, args.quiet);
+
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs.max(1))
+        .build()
+        .map_err(io::Error::other)?;
+    let (tx, rx) = mpsc::sync_channel::<Line>(jobs.max(1) * 2);
+    let shard = args.shard;
+    let (out, force) = (args.out.as_path(), args.force);
+    let mut summary = Summary::default();
+    let mut write_error = None;
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            pool.install(|| {
+                entries
+                    .filter(|e| in_shard(e, shard))
+                    .par_bridge()
+                    .for_each_with(tx, |tx, entry| {
+                        let line = match entry {
+                            Ok(item) => process_item(&item, out, &policy, force),
+                            Err(bad) => bad_line(bad),
+                        };
+                        let _ = tx.send(line);
+                    });
+            });
+        });
+        for line in rx {
+            summary.add(&line);
+            progress.record(&line);
+            if write_error.is_none() {
+                let written = serde_json::to_string(&line)
+                    .map_err(io::Error::other)
+                    .and_then(|json| writeln!(sink, "{json}"));
+                write_error = written.err();
+            }
+        }
+    });
+    sink.flush()?;
+    if let Some(e) = write_error {
+        return Err(io::Error::new(
+            e.kind(),
+            format!("cannot write the report: {e}"),
+        ));
+    }
+    progress.finish(&summary.render(started.elapsed()));
+    Ok(summary)
+}
+
+/// Whether an entry belongs to `shard`: a stable partition by the SHA-256 of its id, the
+/// same on every machine and release.
+fn in_shard(entry: &Entry, shard: Option<Shard>) -> bool {
+    let Some(shard) = shard else { return true };
+    let id = match entry {
+        Ok(item) => item.id.as_str(),
+        Err(bad) => bad.id.as_str(),
+    };
+    let digest = Sha256::digest(id.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(first) % shard.count == shard.index
+}
+
+fn check_writable(dir: &Path) -> io::Result<()> {
+    let probe = dir.join(format!(".setphoto-probe-{}", std::process::id()));
+    fs::write(&probe, b"")?;
+    fs::remove_file(probe)
+}
+
+fn bad_line(bad: BadLine) -> Line {
+    Line {
+        id: bad.id,
+        path: String::new(),
+        ok: false,
+        error: Some("invalid_arguments".to_owned()),
+        message: Some(bad.message),
+        profile: None,
+        files: None,
+        skipped: false,
+        elapsed_ms: 0,
+    }
+}
+
+/// Processes one input into its report line. Never fails: every problem is a line.
+fn process_item(item: &Item, dest: &Path, policy: &Policy, force: bool) -> Line {
+    let started = Instant::now();
+    let mut line = match render_item(item, dest, policy, force) {
+        Ok(line) => line,
+        Err(Rejected { code, message }) => Line {
+            id: item.id.clone(),
+            path: item.path.display().to_string(),
+            ok: false,
+            error: Some(code.to_owned()),
+            message: Some(message),
+            profile: None,
+            files: None,
+            skipped: false,
+            elapsed_ms: 0,
+        },
+    };
+    line.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    line
+}
+
+/// Why an input was rejected: a Slack code and a message for people.
+struct Rejected {
+    code: &'static str,
+    message: String,
+}
+
+impl From<Error> for Rejected {
+    fn from(e: Error) -> Self {
+        Self {
+            code: e.code(),
+            message: describe(&e),
+        }
+    }
+}
+
+fn render_item(item: &Item, dest: &Path, policy: &Policy, force: bool) -> Result<Line, Rejected> {
+    // A file that cannot be read is no usable image.
+    let unreadable = |e: io::Error| Rejected {
+        code: "bad_image",
+        message: format!("cannot read {}: {e}", item.path.display()),
+    };
+    let len = fs::metadata(&item.path).map_err(unreadable)?.len();
+    if len > policy.max_bytes {
+        return Err(Error::TooLarge(Limit::Bytes {
+            bytes: len,
+            max: policy.max_bytes,
+        })
+        .into());
+    }
+    let bytes = fs::read(&item.path).map_err(unreadable)?;
+    let request = SetPhotoRequest::from_form(
+        bytes,
+        item.crop_x.as_deref(),
+        item.crop_y.as_deref(),
+        item.crop_w.as_deref(),
+    )?;
+    let prepared = crate::prepare(&request, policy)?;
+    let dir = dest.join(&item.id);
+    let record = dir.join(format!("{}.json", prepared.file_stem()));
+    if !force && let Some(mut done) = read_record(&record) {
+        done.path = item.path.display().to_string();
+        done.skipped = true;
+        return Ok(done);
+    }
+    let set = prepared.render(&request, policy)?;
+    let internal =
+        |e: io::Error| Error::Internal(format!("cannot write {}: {e}", dir.display()).into());
+    output::write_set(&set, &dir).map_err(internal)?;
+    let base_url = output::file_base_url(&dir).map_err(internal)?;
+    let mut files: Vec<FileEntry> = set
+        .renditions()
+        .iter()
+        .map(|r| FileEntry {
+            name: set.rendition_file_name(r),
+            size: Some(r.size()),
+            bytes: r.bytes().len() as u64,
+        })
+        .collect();
+    files.push(FileEntry {
+        name: set.original_file_name(),
+        size: None,
+        bytes: set.original().len() as u64,
+    });
+    let line = Line {
+        id: item.id.clone(),
+        path: item.path.display().to_string(),
+        ok: true,
+        error: None,
+        message: None,
+        profile: Some(set.profile(&base_url)),
+        files: Some(files),
+        skipped: false,
+        elapsed_ms: 0,
+    };
+    let json = serde_json::to_vec(&line).map_err(|e| Error::Internal(e.into()))?;
+    // Written last: its presence means every file above is complete.
+    output::write_atomically(&record, &json).map_err(internal)?;
+    Ok(line)
+}
+
+/// The done-record of a finished input, if it exists and is whole.
+fn read_record(path: &Path) -> Option<Line> {
+    let bytes = fs::read(path).ok()?;
+    serde_json::from_slice::<Line>(&bytes).ok().filter(|l| l.ok)
+}
+
+/// The error and its sources, one after another.
+fn describe(error: &Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}
