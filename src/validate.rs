@@ -100,7 +100,8 @@ fn inspect_jpeg(bytes: &[u8]) -> Result<Validated, Error> {
         let marker = bytes[pos];
         pos += 1;
         match marker {
-            0x01 | 0xD0..=0xD7 => continue, // standalone markers
+            // Standalone markers, and a stuffed zero that libjpeg skips as stray data.
+            0x00 | 0x01 | 0xD0..=0xD7 => continue,
             0xD8 => return Err(header_error(Format::Jpeg, "a second start-of-image marker")),
             0xD9 => {
                 return Err(header_error(
@@ -237,7 +238,10 @@ fn inspect_gif(bytes: &[u8], policy: &Policy) -> Result<Validated, Error> {
                 broken(frames, "the file ends before its first frame")?;
                 break;
             }
-            Some(0x3B) => break,
+            Some(0x3B) => {
+                broken(frames, "the file ends before its first frame")?;
+                break;
+            }
             Some(0x21) => pos = skip_sub_blocks(bytes, pos + 2),
             Some(0x2C) => {
                 let (Some(left), Some(top), Some(w), Some(h), Some(&frame_flags)) = (
@@ -390,6 +394,21 @@ mod tests {
                 "{len}"
             );
         }
+    }
+
+    #[test]
+    fn a_gif_without_a_frame_is_a_bad_image() {
+        let gif = b"GIF89a\x01\x00\x01\x00\x00\x00\x00\x3B";
+        assert_eq!(code(inspect(gif, &Policy::default())), "bad_image");
+        assert_eq!(code(inspect(&gif[..12], &Policy::default())), "bad_image");
+    }
+
+    #[test]
+    fn stray_bytes_and_stuffed_zeros_before_the_frame_header_are_skipped() {
+        let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0x00, 0x12, 0x34];
+        jpeg.extend(&jpeg_header(64, 32, None)[2..]);
+        let v = inspect(&jpeg, &Policy::default()).unwrap();
+        assert_eq!(v.stored_size(), (64, 32));
     }
 
     #[test]

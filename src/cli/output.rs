@@ -1,10 +1,47 @@
 //! Writing an avatar set to a folder, and the file:// base URL of that folder.
 
 use std::fs;
-use std::io::{self, Write as _};
+use std::io::{self, Read as _, Write as _};
 use std::path::Path;
 
-use crate::ImageSet;
+use crate::error::Limit;
+use crate::{Error, ImageSet};
+
+/// Why an input file could not be read.
+#[derive(Debug)]
+pub(crate) enum ReadError {
+    /// Missing, unreadable, or not a regular file (a pipe, a device, a folder).
+    Io(io::Error),
+    /// More bytes than the policy allows; never read past `max + 1`.
+    TooLarge(Error),
+}
+
+/// Reads a regular file of at most `max` bytes, without ever holding more than `max + 1`:
+/// the file's own metadata is checked on the open handle, and the read is capped, so a
+/// device, a pipe or a growing file cannot exhaust memory or block.
+pub(crate) fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
+    let file = fs::File::open(path).map_err(ReadError::Io)?;
+    let meta = file.metadata().map_err(ReadError::Io)?;
+    if !meta.is_file() {
+        return Err(ReadError::Io(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        )));
+    }
+    let too_large = |bytes: u64| ReadError::TooLarge(Error::TooLarge(Limit::Bytes { bytes, max }));
+    if meta.len() > max {
+        return Err(too_large(meta.len()));
+    }
+    let mut bytes = Vec::new();
+    file.take(max.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(ReadError::Io)?;
+    let len = bytes.len() as u64;
+    if len > max {
+        return Err(too_large(len));
+    }
+    Ok(bytes)
+}
 
 /// Writes every file of `set` into `dir` (created if missing). Each file is written to a
 /// temporary name and renamed, so no half-written file is ever visible under its final

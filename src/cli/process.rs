@@ -1,31 +1,23 @@
 //! `setphoto process`: one image in, one avatar set and one JSON body out.
 
-use std::fs;
 use std::io::Write as _;
 use std::process::ExitCode;
 
 use super::args::ProcessArgs;
+use super::output::ReadError;
 use super::{EXIT_REFUSED, EXIT_USAGE, output};
-use crate::error::Limit;
 use crate::{Error, ErrorResponse, SetPhotoRequest, SetPhotoResponse};
 
 /// Runs `setphoto process`.
 pub(crate) fn run(args: &ProcessArgs) -> ExitCode {
     let policy = args.policy.policy(args.upscale);
-    // Refuse an oversized file from its length, before reading it.
-    let len = match fs::metadata(&args.image) {
-        Ok(meta) => meta.len(),
-        Err(e) => return usage(&format!("cannot read {}: {e}", args.image.display())),
-    };
-    if len > policy.max_bytes {
-        return refused(&Error::TooLarge(Limit::Bytes {
-            bytes: len,
-            max: policy.max_bytes,
-        }));
-    }
-    let bytes = match fs::read(&args.image) {
+    // An oversized file is refused from its length, and never read past the limit.
+    let bytes = match output::read_capped(&args.image, policy.max_bytes) {
         Ok(bytes) => bytes,
-        Err(e) => return usage(&format!("cannot read {}: {e}", args.image.display())),
+        Err(ReadError::TooLarge(e)) => return refused(&e),
+        Err(ReadError::Io(e)) => {
+            return usage(&format!("cannot read {}: {e}", args.image.display()));
+        }
     };
     let request = match SetPhotoRequest::from_form(
         bytes,

@@ -330,6 +330,57 @@ fn exit_status_follows_the_written_rule() {
     assert_eq!(out.status.code(), Some(3), "output not writable");
 }
 
+#[test]
+fn an_output_folder_inside_the_input_is_never_walked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = input_folder(tmp.path());
+    let dest = input.join("avatars");
+    let report = input.join("report.jsonl");
+    let args = [
+        "batch",
+        input.to_str().unwrap(),
+        "--out",
+        dest.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ];
+    for _ in 0..2 {
+        let out = setphoto(&args);
+        assert_eq!(out.status.code(), Some(0));
+        let text = std::fs::read_to_string(&report).unwrap();
+        let ids: Vec<String> = text
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(ids.len(), 5, "{ids:?}");
+        assert!(
+            ids.iter()
+                .all(|id| !id.starts_with("avatars") && id != "report.jsonl"),
+            "{ids:?}"
+        );
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_manifest_naming_a_device_gets_a_line_not_a_hang() {
+    let tmp = tempfile::tempdir().unwrap();
+    let manifest = tmp.path().join("m.jsonl");
+    std::fs::write(&manifest, "{\"id\":\"zero\",\"path\":\"/dev/zero\"}\n").unwrap();
+    let report = run_ok(&[
+        "batch",
+        manifest.to_str().unwrap(),
+        "--out",
+        tmp.path().join("o").to_str().unwrap(),
+    ]);
+    assert_eq!(report["zero"]["error"], "bad_image");
+}
+
 #[cfg(unix)]
 #[test]
 fn symlinks_out_of_the_input_tree_are_not_followed() {

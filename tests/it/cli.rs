@@ -161,6 +161,33 @@ fn refused_images_print_the_error_body_and_exit_1() {
 }
 
 #[test]
+fn oversized_files_are_refused_without_reading_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.jpg");
+    let file = std::fs::File::create(&big).unwrap();
+    file.set_len(21 * 1024 * 1024).unwrap(); // sparse: nothing is written or read
+    let out = setphoto(&[
+        "process",
+        big.to_str().unwrap(),
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json(&out)["error"], "too_large");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_device_is_not_read_forever() {
+    let out = setphoto(&["process", "/dev/zero"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "not a regular file: a usage error"
+    );
+}
+
+#[test]
 fn usage_errors_exit_2() {
     for args in [
         &["process"][..],

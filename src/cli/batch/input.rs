@@ -34,11 +34,15 @@ pub(crate) struct BadLine {
 /// What an input yields: an item, or a line that names none.
 pub(crate) type Entry = Result<Item, BadLine>;
 
-/// Opens `input` as a stream of entries. Errors here fail the whole run.
-pub(crate) fn open(input: &Path) -> io::Result<Box<dyn Iterator<Item = Entry> + Send>> {
+/// Opens `input` as a stream of entries; a folder walk skips the canonical paths in
+/// `exclude` (the output folder and the report). Errors here fail the whole run.
+pub(crate) fn open(
+    input: &Path,
+    exclude: &[PathBuf],
+) -> io::Result<Box<dyn Iterator<Item = Entry> + Send>> {
     let meta = fs::metadata(input)?;
     if meta.is_dir() {
-        return Ok(Box::new(FolderWalk::new(input)?));
+        return Ok(Box::new(FolderWalk::new(input, exclude.to_vec())?));
     }
     let base = input.parent().unwrap_or(Path::new(".")).to_path_buf();
     let ext = input
@@ -158,21 +162,42 @@ fn text_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Strin
 }
 
 /// A depth-first walk of a folder, each directory's entries in name order. Hidden files
-/// (a leading `.`) are skipped. Symbolic links are followed only to files inside the
-/// folder; links to directories are never followed, so the walk cannot loop.
+/// (a leading `.`) and the `exclude`d paths are skipped. Symbolic links are followed only
+/// to files inside the folder; links to directories are never followed, so the walk
+/// cannot loop. A folder or entry that cannot be read becomes a rejected line, never a
+/// silent gap.
 struct FolderWalk {
     root: PathBuf,
+    exclude: Vec<PathBuf>,
     /// Directories still to list, and the sorted entries of the ones being read.
     stack: Vec<Vec<PathBuf>>,
 }
 
 impl FolderWalk {
-    fn new(root: &Path) -> io::Result<Self> {
+    fn new(root: &Path, exclude: Vec<PathBuf>) -> io::Result<Self> {
         let root = fs::canonicalize(root)?;
         let first = sorted_entries(&root)?;
         Ok(Self {
             root,
+            exclude,
             stack: vec![first],
+        })
+    }
+
+    /// The id of a path under the root: its components joined with `/`.
+    fn id(&self, path: &Path) -> String {
+        path.strip_prefix(&self.root)
+            .unwrap_or(path)
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    fn unreadable(&self, path: &Path, e: &io::Error) -> Entry {
+        Err(BadLine {
+            id: self.id(path),
+            message: format!("cannot read {}: {e}", path.display()),
         })
     }
 }
@@ -183,8 +208,7 @@ fn sorted_entries(dir: &Path) -> io::Result<Vec<PathBuf>> {
         .map(|e| e.path())
         .filter(|p| {
             p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| !n.starts_with('.'))
+                .is_some_and(|n| !n.to_string_lossy().starts_with('.'))
         })
         .collect();
     // Reverse order, so `pop` yields them in name order.
@@ -202,12 +226,17 @@ impl Iterator for FolderWalk {
                 self.stack.pop();
                 continue;
             };
-            let Ok(link_meta) = fs::symlink_metadata(&path) else {
+            if self.exclude.iter().any(|x| *x == path) {
                 continue;
+            }
+            let link_meta = match fs::symlink_metadata(&path) {
+                Ok(meta) => meta,
+                Err(e) => return Some(self.unreadable(&path, &e)),
             };
             if link_meta.is_dir() {
-                if let Ok(entries) = sorted_entries(&path) {
-                    self.stack.push(entries);
+                match sorted_entries(&path) {
+                    Ok(entries) => self.stack.push(entries),
+                    Err(e) => return Some(self.unreadable(&path, &e)),
                 }
                 continue;
             }
@@ -220,15 +249,8 @@ impl Iterator for FolderWalk {
             } else if !link_meta.is_file() {
                 continue;
             }
-            let id = path
-                .strip_prefix(&self.root)
-                .ok()?
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy())
-                .collect::<Vec<_>>()
-                .join("/");
             return Some(Ok(Item {
-                id,
+                id: self.id(&path),
                 path,
                 crop_x: None,
                 crop_y: None,

@@ -23,8 +23,8 @@ use sha2::{Digest as _, Sha256};
 use self::input::{BadLine, Entry, Item};
 use self::report::{FileEntry, Line, Summary};
 use super::args::{BatchArgs, Shard};
+use super::output::ReadError;
 use super::{EXIT_REFUSED, EXIT_RUN_FAILED, output};
-use crate::error::Limit;
 use crate::{Error, Policy, SetPhotoRequest};
 
 /// Runs `setphoto batch`.
@@ -47,19 +47,26 @@ fn run_batch(args: &BatchArgs) -> io::Result<Summary> {
         let what = what.to_owned();
         move |e: io::Error| io::Error::new(e.kind(), format!("{what} {path}: {e}"))
     };
-    let entries = input::open(&args.input).map_err(context("cannot read", &args.input))?;
     fs::create_dir_all(&args.out).map_err(context("cannot create", &args.out))?;
     check_writable(&args.out).map_err(context("cannot write to", &args.out))?;
+    // DEST and the report may sit inside the input folder: the walk never enters them.
+    let mut exclude = vec![fs::canonicalize(&args.out)?];
     let mut sink: Box<dyn Write + Send> = match &args.report {
-        Some(path) => Box::new(io::BufWriter::new(
-            fs::File::create(path).map_err(context("cannot create", path))?,
-        )),
+        Some(path) => {
+            let file = fs::File::create(path).map_err(context("cannot create", path))?;
+            exclude.extend(fs::canonicalize(path));
+            Box::new(io::BufWriter::new(file))
+        }
         None => Box::new(io::stdout()),
     };
-    let total = if args.quiet || !progress::is_terminal() {
+    let entries =
+        input::open(&args.input, &exclude).map_err(context("cannot read", &args.input))?;
+    // Counting reads the input twice: only for a folder or a regular file, never a pipe.
+    let countable = fs::metadata(&args.input).is_ok_and(|m| m.is_dir() || m.is_file());
+    let total = if args.quiet || !countable || !progress::is_terminal() {
         None
     } else {
-        input::open(&args.input)
+        input::open(&args.input, &exclude)
             .ok()
             .map(|e| e.filter(|e| in_shard(e, args.shard)).count())
     };
@@ -85,7 +92,7 @@ fn run_batch(args: &BatchArgs) -> io::Result<Summary> {
                     .par_bridge()
                     .for_each_with(tx, |tx, entry| {
                         let line = match entry {
-                            Ok(item) => process_item(&item, out, &policy, force),
+                            Ok(item) => process_item_or_panic(&item, out, &policy, force),
                             Err(bad) => bad_line(bad),
                         };
                         let _ = tx.send(line);
@@ -148,6 +155,25 @@ fn bad_line(bad: BadLine) -> Line {
     }
 }
 
+/// [`process_item`], with a panic anywhere below (a decoder bug) turned into an
+/// `internal_error` line for that input, so one bad file never stops the run.
+fn process_item_or_panic(item: &Item, dest: &Path, policy: &Policy, force: bool) -> Line {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        process_item(item, dest, policy, force)
+    }))
+    .unwrap_or_else(|_| Line {
+        id: item.id.clone(),
+        path: item.path.display().to_string(),
+        ok: false,
+        error: Some("internal_error".to_owned()),
+        message: Some("the engine panicked on this input".to_owned()),
+        profile: None,
+        files: None,
+        skipped: false,
+        elapsed_ms: 0,
+    })
+}
+
 /// Processes one input into its report line. Never fails: every problem is a line.
 fn process_item(item: &Item, dest: &Path, policy: &Policy, force: bool) -> Line {
     let started = Instant::now();
@@ -190,15 +216,11 @@ fn render_item(item: &Item, dest: &Path, policy: &Policy, force: bool) -> Result
         code: "bad_image",
         message: format!("cannot read {}: {e}", item.path.display()),
     };
-    let len = fs::metadata(&item.path).map_err(unreadable)?.len();
-    if len > policy.max_bytes {
-        return Err(Error::TooLarge(Limit::Bytes {
-            bytes: len,
-            max: policy.max_bytes,
-        })
-        .into());
-    }
-    let bytes = fs::read(&item.path).map_err(unreadable)?;
+    let bytes = match output::read_capped(&item.path, policy.max_bytes) {
+        Ok(bytes) => bytes,
+        Err(ReadError::TooLarge(e)) => return Err(e.into()),
+        Err(ReadError::Io(e)) => return Err(unreadable(e)),
+    };
     let request = SetPhotoRequest::from_form(
         bytes,
         item.crop_x.as_deref(),
