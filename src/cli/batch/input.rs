@@ -226,7 +226,7 @@ impl Iterator for FolderWalk {
                 self.stack.pop();
                 continue;
             };
-            if self.exclude.iter().any(|x| *x == path) {
+            if self.exclude.contains(&path) {
                 continue;
             }
             let link_meta = match fs::symlink_metadata(&path) {
