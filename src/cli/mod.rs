@@ -41,3 +41,15 @@ pub fn run() -> ExitCode {
         Command::Batch(args) => batch::run(&args),
     }
 }
+
+/// An error and its sources, one after another: what stderr and report messages say.
+pub(crate) fn describe(error: &crate::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}

@@ -49,7 +49,7 @@ pub(crate) fn run(args: &ProcessArgs) -> ExitCode {
 }
 
 fn refused(error: &Error) -> ExitCode {
-    eprintln!("setphoto: {}", describe(error));
+    eprintln!("setphoto: {}", super::describe(error));
     print_json(&ErrorResponse::from_error(error));
     ExitCode::from(EXIT_REFUSED)
 }
@@ -57,18 +57,6 @@ fn refused(error: &Error) -> ExitCode {
 fn usage(message: &str) -> ExitCode {
     eprintln!("setphoto: {message}");
     ExitCode::from(EXIT_USAGE)
-}
-
-/// The error and its sources, one after another.
-fn describe(error: &Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
 }
 
 fn print_json(value: &impl serde::Serialize) {

@@ -142,17 +142,7 @@ fn check_writable(dir: &Path) -> io::Result<()> {
 }
 
 fn bad_line(bad: BadLine) -> Line {
-    Line {
-        id: bad.id,
-        path: String::new(),
-        ok: false,
-        error: Some("invalid_arguments".to_owned()),
-        message: Some(bad.message),
-        profile: None,
-        files: None,
-        skipped: false,
-        elapsed_ms: 0,
-    }
+    Line::rejected(bad.id, String::new(), "invalid_arguments", bad.message)
 }
 
 /// [`process_item`], with a panic anywhere below (a decoder bug) turned into an
@@ -161,16 +151,13 @@ fn process_item_or_panic(item: &Item, dest: &Path, policy: &Policy, force: bool)
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         process_item(item, dest, policy, force)
     }))
-    .unwrap_or_else(|_| Line {
-        id: item.id.clone(),
-        path: item.path.display().to_string(),
-        ok: false,
-        error: Some("internal_error".to_owned()),
-        message: Some("the engine panicked on this input".to_owned()),
-        profile: None,
-        files: None,
-        skipped: false,
-        elapsed_ms: 0,
+    .unwrap_or_else(|_| {
+        Line::rejected(
+            item.id.clone(),
+            item.path.display().to_string(),
+            "internal_error",
+            "the engine panicked on this input".to_owned(),
+        )
     })
 }
 
@@ -179,17 +166,12 @@ fn process_item(item: &Item, dest: &Path, policy: &Policy, force: bool) -> Line 
     let started = Instant::now();
     let mut line = match render_item(item, dest, policy, force) {
         Ok(line) => line,
-        Err(Rejected { code, message }) => Line {
-            id: item.id.clone(),
-            path: item.path.display().to_string(),
-            ok: false,
-            error: Some(code.to_owned()),
-            message: Some(message),
-            profile: None,
-            files: None,
-            skipped: false,
-            elapsed_ms: 0,
-        },
+        Err(Rejected { code, message }) => Line::rejected(
+            item.id.clone(),
+            item.path.display().to_string(),
+            code,
+            message,
+        ),
     };
     line.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     line
@@ -205,7 +187,7 @@ impl From<Error> for Rejected {
     fn from(e: Error) -> Self {
         Self {
             code: e.code(),
-            message: describe(&e),
+            message: super::describe(&e),
         }
     }
 }
@@ -275,16 +257,4 @@ fn render_item(item: &Item, dest: &Path, policy: &Policy, force: bool) -> Result
 fn read_record(path: &Path) -> Option<Line> {
     let bytes = fs::read(path).ok()?;
     serde_json::from_slice::<Line>(&bytes).ok().filter(|l| l.ok)
-}
-
-/// The error and its sources, one after another.
-fn describe(error: &Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
 }

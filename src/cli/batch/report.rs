@@ -39,6 +39,23 @@ pub(crate) struct Line {
     pub(crate) elapsed_ms: u64,
 }
 
+impl Line {
+    /// A rejection line: `ok: false` with a Slack `code` and a message for people.
+    pub(crate) fn rejected(id: String, path: String, code: &str, message: String) -> Self {
+        Self {
+            id,
+            path,
+            ok: false,
+            error: Some(code.to_owned()),
+            message: Some(message),
+            profile: None,
+            files: None,
+            skipped: false,
+            elapsed_ms: 0,
+        }
+    }
+}
+
 /// Counts and timings of a run, printed at the end.
 #[derive(Debug, Default)]
 pub(crate) struct Summary {
