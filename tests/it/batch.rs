@@ -4,22 +4,11 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
-fn setphoto(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_setphoto"))
-        .args(args)
-        .output()
-        .expect("setphoto runs")
-}
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("testdata/inputs")
-        .join(name)
-}
+use crate::util::{fixture_path as fixture, setphoto};
 
 /// A folder with good images, a duplicate, a non-image and a nested folder.
 fn input_folder(root: &Path) -> PathBuf {

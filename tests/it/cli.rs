@@ -2,24 +2,13 @@
 
 #![cfg(feature = "cli")]
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use crate::util::validate_schema;
+use crate::util::{fixture_path, setphoto, validate_schema};
 
-fn setphoto(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_setphoto"))
-        .args(args)
-        .output()
-        .expect("setphoto runs")
-}
-
+/// A fixture's path as a command-line argument.
 fn fixture(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("testdata/inputs")
-        .join(name)
-        .to_string_lossy()
-        .into_owned()
+    fixture_path(name).to_string_lossy().into_owned()
 }
 
 fn json(out: &Output) -> serde_json::Value {

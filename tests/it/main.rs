@@ -2,6 +2,8 @@
 
 mod api;
 mod batch;
+#[path = "../common/bombs.rs"]
+mod bombs;
 mod cli;
 mod conformance;
 mod corpus;

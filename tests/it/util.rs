@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 
 use setphoto::{ImageSet, OutputFormat, Policy, SetPhotoRequest};
 
+pub use crate::bombs::png_chunk;
+
 /// The repository's own fixtures.
 pub fn testdata(name: &str) -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -84,32 +86,6 @@ pub fn shared_file(relative: &str) -> Option<PathBuf> {
     Some(path)
 }
 
-/// CRC-32 (IEEE), for hand-made PNG chunks.
-pub fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in bytes {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
-/// A PNG chunk: length, type, data, CRC.
-pub fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
-    let mut out = u32::try_from(data.len()).unwrap().to_be_bytes().to_vec();
-    out.extend(kind);
-    out.extend(data);
-    let crc = crc32(&[kind.as_slice(), data].concat());
-    out.extend(crc.to_be_bytes());
-    out
-}
-
 /// Inserts `chunk` right after the IHDR of `png`.
 pub fn insert_after_ihdr(png: &[u8], chunk: &[u8]) -> Vec<u8> {
     [&png[..33], chunk, &png[33..]].concat()
@@ -130,4 +106,21 @@ pub fn validate_schema(schema_file: &str, json: &serde_json::Value) -> Option<Re
     } else {
         Err(errors.join("; "))
     })
+}
+
+/// A fixture's path under `testdata/inputs/`.
+#[cfg(feature = "cli")]
+pub fn fixture_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata/inputs")
+        .join(name)
+}
+
+/// Runs the `setphoto` binary with `args`.
+#[cfg(feature = "cli")]
+pub fn setphoto(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_setphoto"))
+        .args(args)
+        .output()
+        .expect("setphoto runs")
 }

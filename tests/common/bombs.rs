@@ -1,0 +1,64 @@
+//! Hand-made PNG and GIF byte streams for the limit and heap tests, shared by both test
+//! binaries (`tests/it` and `tests/heap.rs`) through `#[path]`.
+
+#![allow(dead_code)] // each binary uses a different subset
+
+/// CRC-32 (IEEE), for hand-made PNG chunks.
+pub fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// A PNG chunk: length, type, data, CRC.
+pub fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+    let mut out = u32::try_from(data.len()).unwrap().to_be_bytes().to_vec();
+    out.extend(kind);
+    out.extend(data);
+    let crc = crc32(&[kind.as_slice(), data].concat());
+    out.extend(crc.to_be_bytes());
+    out
+}
+
+/// A PNG signature and IHDR declaring `width` x `height` 8-bit greyscale, then `idat`.
+pub fn png_with(width: u32, height: u32, idat: &[u8]) -> Vec<u8> {
+    let mut ihdr = width.to_be_bytes().to_vec();
+    ihdr.extend(height.to_be_bytes());
+    ihdr.extend([8, 0, 0, 0, 0]);
+    [
+        b"\x89PNG\r\n\x1A\n".to_vec(),
+        png_chunk(b"IHDR", &ihdr),
+        png_chunk(b"IDAT", idat),
+        png_chunk(b"IEND", &[]),
+    ]
+    .concat()
+}
+
+/// A zlib stream of `len` zero bytes: about a thousandth of `len`.
+pub fn zlib_zeros(len: usize) -> Vec<u8> {
+    miniz_oxide::deflate::compress_to_vec_zlib(&vec![0u8; len], 9)
+}
+
+/// A GIF with a `width` x `height` screen and `frames` 1x1 frames.
+pub fn gif_with_frames(width: u16, height: u16, frames: u32) -> Vec<u8> {
+    let mut b = b"GIF89a".to_vec();
+    b.extend(width.to_le_bytes());
+    b.extend(height.to_le_bytes());
+    b.extend([0x80, 0, 0]); // global colour table of 2 entries
+    b.extend([0, 0, 0, 255, 255, 255]);
+    for _ in 0..frames {
+        b.extend([0x2C, 0, 0, 0, 0, 1, 0, 1, 0, 0]); // descriptor: 1x1 at (0, 0)
+        b.extend([2, 2, 0x44, 0x01, 0]); // LZW min code 2, one sub-block, terminator
+    }
+    b.push(0x3B);
+    b
+}
