@@ -122,7 +122,8 @@ fn exif_rotated_input_is_cropped_in_display_orientation() {
     let b = rgb_of(rotated.rendition_for(192).unwrap().bytes());
     let diff = mean_abs_diff(a.as_raw(), b.as_raw());
     assert!(diff < 3.0, "mean difference {diff}");
-    // And the box really is in display coordinates: (300, 200) exists only upright.
+    // And the box really is in display coordinates: upright the picture is 640x480, so
+    // x = 600 and y = 470 are inside and y = 480 is past the bottom edge.
     let request = SetPhotoRequest::new(testdata("inputs/exif6.jpg")).crop(600, 0, 10);
     assert!(setphoto::process(&request, &Policy::default()).is_ok());
     let request = SetPhotoRequest::new(testdata("inputs/exif6.jpg")).crop(0, 470, 10);
