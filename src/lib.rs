@@ -20,8 +20,12 @@ pub mod set;
 pub mod square;
 pub mod validate;
 
+#[cfg(any(feature = "cli", feature = "server"))]
+mod atomic;
 #[cfg(feature = "cli")]
 pub mod cli;
+#[cfg(feature = "server")]
+pub mod server;
 
 pub use error::{BadImage, CropError, Error, Limit};
 pub use format::{Format, OutputFormat};

@@ -31,6 +31,72 @@ pub enum Command {
         after_help = "Examples:\n  setphoto batch photos/ --out avatars/ --report report.jsonl\n  setphoto batch manifest.csv --out avatars/ --jobs 8 --shard 0/4\n\nA manifest is .jsonl or .csv with `id`, `path` and optional `crop_x`, `crop_y`, `crop_w`\n(paths relative to the manifest). One JSON line per input goes to stdout or --report.\nExit status: 0 when the run completed (rejected images are results, listed in the\nreport); 1 with --strict if any input was rejected; 3 when the run itself failed\n(unreadable input or manifest, output not writable)."
     )]
     Batch(BatchArgs),
+    /// Serve Slack's users.setPhoto and profile methods over HTTP.
+    #[cfg(feature = "server")]
+    #[command(
+        after_help = "Example:\n  setphoto token create --user U0123ABC\n  setphoto serve --listen 127.0.0.1:8080 --data ./setphoto-data\n\nPoint a Slack SDK at it: WebClient(token=..., base_url=\"http://127.0.0.1:8080/api/\").\nMethods: users.setPhoto, users.deletePhoto, users.profile.get, users.profile.set,\nusers.info, users.identity. Files are served under /avatars/. Stops on Ctrl-C or SIGTERM."
+    )]
+    Serve(ServeArgs),
+    /// Manage the tokens of `setphoto serve`.
+    #[cfg(feature = "server")]
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// Flags of `setphoto serve`.
+#[cfg(feature = "server")]
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0: any free port, printed at start-up).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// Folder of the database and avatar files (created if missing).
+    #[arg(long, value_name = "DIR", default_value = "./setphoto-data")]
+    pub data: PathBuf,
+    /// Base of the URLs in responses (default: http://<listen address>).
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Calls a minute allowed per token and method (Slack's Tier 2); 0: no limit.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub rate_limit: u32,
+    /// Images processed at once (default: all cores).
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Limits to apply to uploads.
+    #[arg(long, value_enum, default_value_t = PolicyPreset::Default)]
+    pub policy: PolicyPreset,
+    /// Make every size, upscaling images smaller than 1024 px.
+    #[arg(long)]
+    pub upscale: bool,
+}
+
+/// `setphoto token ...`.
+#[cfg(feature = "server")]
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token for a user (created on first use) and print it, alone, on stdout.
+    #[command(
+        after_help = "Example:\n  TOKEN=$(setphoto token create --user U0123ABC --scopes users.profile:write,users.profile:read)\n\nThe token is shown once; only its SHA-256 digest is stored."
+    )]
+    Create(TokenCreateArgs),
+}
+
+/// Flags of `setphoto token create`.
+#[cfg(feature = "server")]
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    /// The user the token acts for: a Slack-style id, `U` then upper-case letters and digits.
+    #[arg(long, value_name = "ID")]
+    pub user: String,
+    /// The user's team: `T` then at least 8 upper-case letters and digits.
+    #[arg(long, value_name = "ID", default_value = crate::server::DEFAULT_TEAM)]
+    pub team: String,
+    /// Comma-separated scopes (default: every scope the server checks).
+    #[arg(long, value_name = "A,B,...", value_delimiter = ',')]
+    pub scopes: Option<Vec<String>>,
+    /// Folder of the server's database.
+    #[arg(long, value_name = "DIR", default_value = "./setphoto-data")]
+    pub data: PathBuf,
 }
 
 /// Flags of `setphoto process`.

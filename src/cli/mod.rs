@@ -8,12 +8,16 @@ mod args;
 mod batch;
 mod output;
 mod process;
+#[cfg(feature = "server")]
+mod serve;
 
 use std::process::ExitCode;
 
 use clap::Parser as _;
 
 pub use args::{BatchArgs, Cli, Command, PolicyPreset, ProcessArgs, Shard};
+#[cfg(feature = "server")]
+pub use args::{ServeArgs, TokenCommand, TokenCreateArgs};
 
 /// Exit status for a refused image or a failed write.
 pub(crate) const EXIT_REFUSED: u8 = 1;
@@ -39,6 +43,10 @@ pub fn run() -> ExitCode {
     match cli.command {
         Command::Process(args) => process::run(&args),
         Command::Batch(args) => batch::run(&args),
+        #[cfg(feature = "server")]
+        Command::Serve(args) => serve::run(&args),
+        #[cfg(feature = "server")]
+        Command::Token(TokenCommand::Create(args)) => serve::create_token(&args),
     }
 }
 

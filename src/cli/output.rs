@@ -1,9 +1,10 @@
 //! Writing an avatar set to a folder, and the file:// base URL of that folder.
 
 use std::fs;
-use std::io::{self, Read as _, Write as _};
+use std::io::{self, Read as _};
 use std::path::Path;
 
+pub(crate) use crate::atomic::write_atomically;
 use crate::error::Limit;
 use crate::{Error, ImageSet};
 
@@ -52,22 +53,6 @@ pub(crate) fn write_set(set: &ImageSet, dir: &Path) -> io::Result<()> {
         write_atomically(&dir.join(&name), bytes)?;
     }
     Ok(())
-}
-
-/// Writes `bytes` to a temporary name beside `path`, then renames it to `path`.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-    let tmp = path.with_file_name(format!(
-        ".{}.tmp-{}-{:?}",
-        name.unwrap_or_default(),
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    let mut file = fs::File::create(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
-    fs::rename(&tmp, path)
 }
 
 /// The `file://` URL of `dir` (which must exist), without a trailing slash.

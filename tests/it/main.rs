@@ -9,5 +9,7 @@ mod conformance;
 mod corpus;
 mod golden;
 mod limits;
+#[cfg(feature = "server")]
+mod serve;
 mod truncation;
 mod util;

@@ -94,18 +94,49 @@ pub fn insert_after_ihdr(png: &[u8], chunk: &[u8]) -> Vec<u8> {
 /// Validates `json` against a schema file under `../shared/schemas/`; `None` when shared/
 /// is absent (skipped with a notice).
 pub fn validate_schema(schema_file: &str, json: &serde_json::Value) -> Option<Result<(), String>> {
+    let schema = load_schema(schema_file)?;
+    Some(validate_against(&schema, json))
+}
+
+/// A schema from `../shared/schemas/`, with Slack's "`items` on a non-array means one of
+/// these" rewritten to `anyOf` (the schemas' README says to). `None` without `../shared`.
+pub fn load_schema(schema_file: &str) -> Option<serde_json::Value> {
+    fn rewrite(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(map) => {
+                let is_array = map.get("type").is_some_and(|t| t == "array");
+                if !is_array && map.get("items").is_some_and(serde_json::Value::is_array) {
+                    let items = map.remove("items").unwrap();
+                    map.insert("anyOf".into(), items);
+                }
+                map.values_mut().for_each(rewrite);
+            }
+            serde_json::Value::Array(list) => list.iter_mut().for_each(rewrite),
+            _ => {}
+        }
+    }
     let path = shared_file(&format!("schemas/{schema_file}"))?;
-    let schema: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let mut schema: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    rewrite(&mut schema);
+    Some(schema)
+}
+
+/// Every violation of `schema` by `json`, joined; `Ok` when there is none.
+pub fn validate_against(
+    schema: &serde_json::Value,
+    json: &serde_json::Value,
+) -> Result<(), String> {
     let validator = jsonschema::options()
         .should_validate_formats(true)
-        .build(&schema)
+        .build(schema)
         .expect("schema compiles");
     let errors: Vec<String> = validator.iter_errors(json).map(|e| e.to_string()).collect();
-    Some(if errors.is_empty() {
+    if errors.is_empty() {
         Ok(())
     } else {
         Err(errors.join("; "))
-    })
+    }
 }
 
 /// A fixture's path under `testdata/inputs/`.

@@ -1,0 +1,497 @@
+//! The Slack methods: authentication, scopes, rate limits, and each method's work.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{Map, Value, json};
+use tokio::sync::Semaphore;
+
+use super::ServerConfig;
+use super::avatars::{AvatarFiles, profile_urls};
+use super::params::{ImageArg, Params};
+use super::ratelimit::RateLimiter;
+use super::store::{Caller, Store, StoredAvatar, User, is_user_id};
+use crate::SetPhotoRequest;
+
+/// Stripes of the per-user lock (a user maps to one by a hash of the id).
+const USER_LOCK_STRIPES: usize = 64;
+
+/// What every request shares.
+#[derive(Debug)]
+pub(super) struct State {
+    pub(super) config: ServerConfig,
+    pub(super) store: Store,
+    pub(super) files: AvatarFiles,
+    limiter: RateLimiter,
+    public_url: String,
+    engine: Semaphore,
+    /// Serialises "write files, point the database at them, remove the old ones" per
+    /// user, so concurrent calls for one user cannot remove each other's files.
+    user_locks: Vec<tokio::sync::Mutex<()>>,
+}
+
+impl State {
+    pub(super) fn new(
+        config: ServerConfig,
+        store: Store,
+        public_url: String,
+    ) -> std::io::Result<Self> {
+        let files = AvatarFiles::new(config.data_dir.join("avatars"))?;
+        // What a crash between writing files and committing left behind.
+        let current = store.avatar_files().map_err(std::io::Error::other)?;
+        files.sweep(&current)?;
+        Ok(Self {
+            limiter: RateLimiter::new(config.rate_limit_per_minute),
+            engine: Semaphore::new(config.engine_threads.max(1)),
+            user_locks: (0..USER_LOCK_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
+            config,
+            store,
+            files,
+            public_url,
+        })
+    }
+
+    fn user_lock(&self, user: &str) -> &tokio::sync::Mutex<()> {
+        let hash = user.bytes().fold(0usize, |h, b| {
+            h.wrapping_mul(131).wrapping_add(usize::from(b))
+        });
+        &self.user_locks[hash % USER_LOCK_STRIPES]
+    }
+
+    fn avatar_base(&self, folder: &str) -> String {
+        format!("{}/avatars/{folder}", self.public_url)
+    }
+}
+
+/// The methods served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Method {
+    SetPhoto,
+    DeletePhoto,
+    ProfileGet,
+    ProfileSet,
+    Info,
+    Identity,
+}
+
+impl Method {
+    pub(super) fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "users.setPhoto" => Self::SetPhoto,
+            "users.deletePhoto" => Self::DeletePhoto,
+            "users.profile.get" => Self::ProfileGet,
+            "users.profile.set" => Self::ProfileSet,
+            "users.info" => Self::Info,
+            "users.identity" => Self::Identity,
+            _ => return None,
+        })
+    }
+
+    const fn name(self) -> &'static str {
+        match self {
+            Self::SetPhoto => "users.setPhoto",
+            Self::DeletePhoto => "users.deletePhoto",
+            Self::ProfileGet => "users.profile.get",
+            Self::ProfileSet => "users.profile.set",
+            Self::Info => "users.info",
+            Self::Identity => "users.identity",
+        }
+    }
+
+    /// The scope a token needs (Slack's, per method).
+    const fn scope(self) -> &'static str {
+        match self {
+            Self::SetPhoto | Self::DeletePhoto | Self::ProfileSet => "users.profile:write",
+            Self::ProfileGet => "users.profile:read",
+            Self::Info => "users:read",
+            Self::Identity => "identity.basic",
+        }
+    }
+}
+
+/// A method's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Reply {
+    /// `{"ok":true, ...}`.
+    Ok(Map<String, Value>),
+    /// `{"ok":false,"error":code, ...extra}`.
+    Error {
+        code: &'static str,
+        extra: Map<String, Value>,
+    },
+    /// HTTP 429.
+    RateLimited { retry_after: u64 },
+}
+
+impl Reply {
+    pub(super) fn error(code: &'static str) -> Self {
+        Self::Error {
+            code,
+            extra: Map::new(),
+        }
+    }
+
+    fn ok(members: Value) -> Self {
+        match members {
+            Value::Object(map) => Self::Ok(map),
+            _ => Self::error("internal_error"),
+        }
+    }
+
+    /// The JSON body.
+    pub(super) fn body(&self) -> Value {
+        let mut body = Map::new();
+        match self {
+            Self::Ok(members) => {
+                body.insert("ok".into(), Value::Bool(true));
+                body.extend(members.clone());
+            }
+            Self::Error { code, extra } => {
+                body.insert("ok".into(), Value::Bool(false));
+                body.insert("error".into(), Value::from(*code));
+                body.extend(extra.clone());
+            }
+            Self::RateLimited { .. } => {
+                body.insert("ok".into(), Value::Bool(false));
+                body.insert("error".into(), Value::from("ratelimited"));
+            }
+        }
+        Value::Object(body)
+    }
+}
+
+/// An internal failure: logged (never with a token), answered `internal_error`.
+fn internal(what: &str, error: &dyn std::fmt::Display) -> Reply {
+    eprintln!("setphoto serve: {what}: {error}");
+    Reply::error("internal_error")
+}
+
+/// Runs `work` on the blocking pool (database and file work), re-raising its panic here.
+async fn blocking<T: Send + 'static>(
+    state: &Arc<State>,
+    work: impl FnOnce(&State) -> T + Send + 'static,
+) -> T {
+    let state = state.clone();
+    match tokio::task::spawn_blocking(move || work(&state)).await {
+        Ok(value) => value,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => panic!("the blocking pool shut down mid-request"),
+    }
+}
+
+/// Authenticates, checks scope and rate limit, and runs `method`.
+pub(super) async fn call(
+    state: &Arc<State>,
+    method: Method,
+    params: &Params,
+    bearer: Option<String>,
+) -> Reply {
+    // The form field wins over the header, as Slack documents.
+    let token = params
+        .get("token")
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .or(bearer);
+    let Some(token) = token else {
+        return Reply::error("not_authed");
+    };
+    let caller = match blocking(state, move |s| s.store.authenticate(&token)).await {
+        Ok(Some(caller)) => caller,
+        Ok(None) => return Reply::error("invalid_auth"),
+        Err(e) => return internal("token lookup", &e),
+    };
+    if !caller.has_scope(method.scope()) {
+        let mut extra = Map::new();
+        extra.insert("needed".into(), Value::from(method.scope()));
+        extra.insert("provided".into(), Value::from(caller.scopes.join(",")));
+        return Reply::Error {
+            code: "missing_scope",
+            extra,
+        };
+    }
+    if let Err(retry_after) = state
+        .limiter
+        .check(&caller.token_key, method.name(), Instant::now())
+    {
+        return Reply::RateLimited { retry_after };
+    }
+    match method {
+        Method::SetPhoto => set_photo(state, &caller, params).await,
+        Method::DeletePhoto => delete_photo(state, &caller).await,
+        Method::ProfileGet => profile_get(state, &caller, params).await,
+        Method::ProfileSet => profile_set(state, &caller, params).await,
+        Method::Info => info(state, &caller, params).await,
+        Method::Identity => identity(state, &caller).await,
+    }
+}
+
+async fn set_photo(state: &Arc<State>, caller: &Caller, params: &Params) -> Reply {
+    let image = match params.image() {
+        Some(ImageArg::File(bytes)) => bytes.clone(),
+        // Text where a file belongs, or nothing at all: there is no image to read.
+        Some(ImageArg::Text) | None => return Reply::error("bad_image"),
+    };
+    let request = match SetPhotoRequest::from_form(
+        image,
+        params.get("crop_x"),
+        params.get("crop_y"),
+        params.get("crop_w"),
+    ) {
+        Ok(request) => request,
+        Err(e) => return Reply::error(e.code()),
+    };
+    let set = {
+        // Bounded: at most `engine_threads` images are decoded at once, whatever the
+        // number of connections.
+        let Ok(_permit) = state.engine.acquire().await else {
+            return Reply::error("internal_error");
+        };
+        let policy = state.config.policy.clone();
+        match blocking(state, move |_| crate::process(&request, &policy)).await {
+            Ok(set) => set,
+            Err(e @ crate::Error::Internal(_)) => return internal("engine", &e),
+            Err(e) => return Reply::error(e.code()),
+        }
+    };
+    let user = caller.user_id.clone();
+    let _guard = state.user_lock(&user).lock().await;
+    let folder = user.clone();
+    let stored = blocking(state, move |s| -> Result<StoredAvatar, String> {
+        // Files first, then the database: a crash in between leaves the old avatar
+        // current and the new files as garbage for the start-up sweep.
+        let stored = s
+            .files
+            .write_set(&folder, &set)
+            .map_err(|e| e.to_string())?;
+        let previous = s
+            .store
+            .replace_avatar(&folder, Some(&stored))
+            .map_err(|e| e.to_string())?;
+        if let Some(previous) = previous {
+            s.files.remove_superseded(&folder, &previous, Some(&stored));
+        }
+        Ok(stored)
+    })
+    .await;
+    match stored {
+        Ok(stored) => Reply::ok(json!({
+            "profile": profile_urls(&state.avatar_base(&user), &stored),
+        })),
+        Err(e) => internal("storing an avatar", &e),
+    }
+}
+
+async fn delete_photo(state: &Arc<State>, caller: &Caller) -> Reply {
+    let user = caller.user_id.clone();
+    let _guard = state.user_lock(&user).lock().await;
+    let result = blocking(state, move |s| {
+        let previous = s.store.replace_avatar(&user, None)?;
+        if let Some(previous) = previous {
+            s.files.remove_superseded(&user, &previous, None);
+        }
+        Ok::<_, super::StoreError>(())
+    })
+    .await;
+    match result {
+        Ok(()) => Reply::ok(json!({})),
+        Err(e) => internal("deleting an avatar", &e),
+    }
+}
+
+/// The user a read method asks about: `user` if given, else the caller.
+async fn target_user(state: &Arc<State>, caller: &Caller, params: &Params) -> Result<User, Reply> {
+    let id = params
+        .get("user")
+        .filter(|u| !u.is_empty())
+        .unwrap_or(&caller.user_id)
+        .to_owned();
+    if !is_user_id(&id) {
+        return Err(Reply::error("user_not_found"));
+    }
+    match blocking(state, move |s| s.store.user(&id)).await {
+        Ok(Some(user)) => Ok(user),
+        Ok(None) => Err(Reply::error("user_not_found")),
+        Err(e) => Err(internal("user lookup", &e)),
+    }
+}
+
+/// The image fields of a user's current avatar, and whether it is an upload.
+async fn avatar_fields(
+    state: &Arc<State>,
+    user: &User,
+) -> Result<(Map<String, Value>, bool), Reply> {
+    let (folder, avatar, custom) = match &user.avatar {
+        Some(avatar) => (user.id.clone(), avatar.clone(), true),
+        None => {
+            let id = user.id.clone();
+            match blocking(state, move |s| s.files.placeholder(&id)).await {
+                Ok(avatar) => (super::avatars::PLACEHOLDER_DIR.to_owned(), avatar, false),
+                Err(e) => return Err(internal("making a placeholder", &e)),
+            }
+        }
+    };
+    let profile = profile_urls(&state.avatar_base(&folder), &avatar);
+    let Ok(Value::Object(mut fields)) = serde_json::to_value(profile) else {
+        return Err(Reply::error("internal_error"));
+    };
+    if !custom {
+        // Slack has no original for a default avatar.
+        fields.remove("image_original");
+    }
+    Ok((fields, custom))
+}
+
+/// The profile object of users.profile.get / users.info / users.profile.set.
+async fn profile_object(state: &Arc<State>, user: &User) -> Result<Value, Reply> {
+    let (images, custom) = avatar_fields(state, user).await?;
+    let mut profile = json!({
+        "real_name": user.real_name,
+        "real_name_normalized": user.real_name,
+        "display_name": user.display_name,
+        "display_name_normalized": user.display_name,
+        "title": "",
+        "phone": "",
+        "skype": "",
+        "status_text": "",
+        "status_emoji": "",
+        "status_expiration": 0,
+        "fields": {},
+        "team": user.team,
+        "is_custom_image": custom,
+    });
+    if let Value::Object(map) = &mut profile {
+        map.extend(images);
+    }
+    Ok(profile)
+}
+
+async fn profile_get(state: &Arc<State>, caller: &Caller, params: &Params) -> Reply {
+    let user = match target_user(state, caller, params).await {
+        Ok(user) => user,
+        Err(reply) => return reply,
+    };
+    match profile_object(state, &user).await {
+        Ok(profile) => Reply::ok(json!({ "profile": profile })),
+        Err(reply) => reply,
+    }
+}
+
+async fn profile_set(state: &Arc<State>, caller: &Caller, params: &Params) -> Reply {
+    // `profile` (a JSON object) wins; else one `name` + `value` pair.
+    let mut real_name = None;
+    let mut display_name = None;
+    if let Some(profile) = params.get("profile") {
+        let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(profile) else {
+            return Reply::error("invalid_profile");
+        };
+        for (key, value) in fields {
+            let Value::String(value) = value else {
+                return Reply::error("invalid_profile");
+            };
+            match key.as_str() {
+                "real_name" => real_name = Some(value),
+                "display_name" => display_name = Some(value),
+                _ => {}
+            }
+        }
+    } else if let (Some(name), Some(value)) = (params.get("name"), params.get("value")) {
+        match name {
+            "real_name" => real_name = Some(value.to_owned()),
+            "display_name" => display_name = Some(value.to_owned()),
+            _ => {}
+        }
+    } else {
+        return Reply::error("invalid_arguments");
+    }
+    if [&real_name, &display_name]
+        .iter()
+        .any(|v| v.as_ref().is_some_and(|v| v.chars().count() > 80))
+    {
+        return Reply::error("invalid_profile");
+    }
+    let user = caller.user_id.clone();
+    let updated = blocking(state, move |s| {
+        s.store
+            .update_names(&user, real_name.as_deref(), display_name.as_deref())?;
+        s.store.user(&user)
+    })
+    .await;
+    let user = match updated {
+        Ok(Some(user)) => user,
+        Ok(None) => return Reply::error("user_not_found"),
+        Err(e) => return internal("updating a profile", &e),
+    };
+    match profile_object(state, &user).await {
+        Ok(profile) => Reply::ok(json!({ "username": user.name, "profile": profile })),
+        Err(reply) => reply,
+    }
+}
+
+async fn info(state: &Arc<State>, caller: &Caller, params: &Params) -> Reply {
+    let user = match target_user(state, caller, params).await {
+        Ok(user) => user,
+        Err(reply) => return reply,
+    };
+    let profile = match profile_object(state, &user).await {
+        Ok(profile) => profile,
+        Err(reply) => return reply,
+    };
+    let colour = user
+        .id
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
+        & 0x00ff_ffff;
+    Reply::ok(json!({
+        "user": {
+            "id": user.id,
+            "team_id": user.team,
+            "name": user.name,
+            "deleted": false,
+            "color": format!("{colour:06x}"),
+            "real_name": user.real_name,
+            "is_admin": false,
+            "is_owner": false,
+            "is_primary_owner": false,
+            "is_restricted": false,
+            "is_ultra_restricted": false,
+            "is_bot": false,
+            "is_app_user": false,
+            "updated": user.updated,
+            "profile": profile,
+        }
+    }))
+}
+
+async fn identity(state: &Arc<State>, caller: &Caller) -> Reply {
+    let id = caller.user_id.clone();
+    let user = match blocking(state, move |s| s.store.user(&id)).await {
+        Ok(Some(user)) => user,
+        Ok(None) => return Reply::error("user_not_found"),
+        Err(e) => return internal("user lookup", &e),
+    };
+    let mut person = Map::new();
+    person.insert("id".into(), Value::from(user.id.clone()));
+    person.insert("name".into(), Value::from(user.name.clone()));
+    if caller.has_scope("identity.avatar") {
+        // users.identity carries 24..512 only.
+        let (images, _) = match avatar_fields(state, &user).await {
+            Ok(fields) => fields,
+            Err(reply) => return reply,
+        };
+        for key in [
+            "image_24",
+            "image_32",
+            "image_48",
+            "image_72",
+            "image_192",
+            "image_512",
+        ] {
+            if let Some(url) = images.get(key) {
+                person.insert(key.into(), url.clone());
+            }
+        }
+    }
+    Reply::ok(json!({ "user": person, "team": { "id": user.team } }))
+}

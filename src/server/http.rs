@@ -1,0 +1,298 @@
+//! The HTTP layer: connections, deadlines, body limits, routing, panics.
+
+use std::convert::Infallible;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::FutureExt as _;
+use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method as HttpMethod, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, oneshot, watch};
+use tokio::task::JoinSet;
+
+use super::api::{self, Method, Reply, State};
+use super::params::Params;
+
+/// How long requests in progress may take to finish once shutdown starts.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// Accepts connections until `shutdown` fires, then drains.
+pub(super) async fn serve(
+    listener: TcpListener,
+    state: Arc<State>,
+    mut shutdown: oneshot::Receiver<()>,
+) {
+    let permits = Arc::new(Semaphore::new(state.config.max_connections.max(1)));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    loop {
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            _ = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(_) => {
+                    // Out of descriptors or a connection reset before accept: back off
+                    // briefly instead of spinning.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        // Reap finished connections so the set does not grow with the total served.
+        while connections.try_join_next().is_some() {}
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        let mut stop = stop_rx.clone();
+        connections.spawn(async move {
+            let _permit = permit;
+            let header_timeout = state.config.header_timeout;
+            let service = service_fn(move |request| {
+                let state = state.clone();
+                async move { Ok::<_, Infallible>(handle(&state, request).await) }
+            });
+            let connection = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service);
+            let mut connection = std::pin::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                _ = stop.changed() => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+        });
+    }
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(DRAIN, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+}
+
+/// One request: routed, with any panic turned into `internal_error`.
+async fn handle(state: &Arc<State>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    guarded(route(state, request)).await
+}
+
+/// Runs `work`; a panic in it becomes an `internal_error` answer and the connection (and
+/// the process) carry on.
+async fn guarded(work: impl Future<Output = Response<Full<Bytes>>>) -> Response<Full<Bytes>> {
+    match AssertUnwindSafe(work).catch_unwind().await {
+        Ok(response) => response,
+        Err(_) => {
+            eprintln!("setphoto serve: a handler panicked; answered internal_error");
+            json_response(&Reply::error("internal_error"))
+        }
+    }
+}
+
+async fn route(state: &Arc<State>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let path = request.uri().path().to_owned();
+    if let Some(file) = path.strip_prefix("/avatars/") {
+        return serve_file(state, request.method(), file).await;
+    }
+    if let Some(at) = path.rfind("/api/") {
+        let name = path[at + "/api/".len()..].trim_end_matches('/').to_owned();
+        return api_call(state, &name, request).await;
+    }
+    if path == "/" {
+        return text(
+            StatusCode::OK,
+            "setphoto serve: Slack users.* methods under /api/, avatars under /avatars/\n",
+        );
+    }
+    text(StatusCode::NOT_FOUND, "not found\n")
+}
+
+async fn api_call(
+    state: &Arc<State>,
+    name: &str,
+    request: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    if !matches!(*request.method(), HttpMethod::GET | HttpMethod::POST) {
+        let mut response = json_response(&Reply::error("method_not_supported"));
+        *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+        return response;
+    }
+    let Some(method) = Method::from_name(name) else {
+        return json_response(&Reply::error("unknown_method"));
+    };
+    let limit = state.config.max_body_bytes;
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        // Refused from the header alone: the body is never read.
+        return closing(json_response(&Reply::error("too_large")));
+    }
+    let (parts, body) = request.into_parts();
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let collected = tokio::time::timeout(
+        state.config.request_timeout,
+        Limited::new(body, limit).collect(),
+    )
+    .await;
+    let body = match collected {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) if e.is::<LengthLimitError>() => {
+            return closing(json_response(&Reply::error("too_large")));
+        }
+        // The client broke the framing or went away mid-body.
+        Ok(Err(_)) => return closing(json_response(&Reply::error("invalid_form_data"))),
+        Err(_elapsed) => return closing(json_response(&Reply::error("request_timeout"))),
+    };
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let params = match Params::parse(parts.uri.query(), content_type, body).await {
+        Ok(params) => params,
+        Err(e) => return json_response(&Reply::error(e.code())),
+    };
+    let bearer = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| token.trim().to_owned())
+        })
+        .filter(|t| !t.is_empty());
+    json_response(&api::call(state, method, &params, bearer).await)
+}
+
+async fn serve_file(state: &State, method: &HttpMethod, file: &str) -> Response<Full<Bytes>> {
+    if !matches!(*method, HttpMethod::GET | HttpMethod::HEAD) {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "GET or HEAD\n");
+    }
+    let path = file
+        .split_once('/')
+        .and_then(|(folder, name)| state.files.path_of(folder, name));
+    let Some(path) = path else {
+        return text(StatusCode::NOT_FOUND, "not found\n");
+    };
+    let Ok(bytes) = tokio::fs::read(&path).await else {
+        return text(StatusCode::NOT_FOUND, "not found\n");
+    };
+    let content_type = match path.extension().and_then(|e| e.to_str()) {
+        Some("png") => "image/png",
+        Some("gif") => "image/gif",
+        _ => "image/jpeg",
+    };
+    let length = bytes.len();
+    let body = if *method == HttpMethod::HEAD {
+        Bytes::new()
+    } else {
+        Bytes::from(bytes)
+    };
+    let mut response = Response::new(Full::new(body));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    // The name holds the picture's digest: it never changes under a URL.
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+/// The JSON body of `reply`, HTTP 200, or 429 with `Retry-After` for rate limiting.
+fn json_response(reply: &Reply) -> Response<Full<Bytes>> {
+    let body = serde_json::to_vec(&reply.body())
+        .unwrap_or_else(|_| br#"{"ok":false,"error":"internal_error"}"#.to_vec());
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    if let Reply::RateLimited { retry_after } = reply {
+        *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+    }
+    response
+}
+
+/// Marks a response as the last on its connection (the body was not read to its end).
+fn closing(mut response: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_handler_answers_internal_error() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let response = runtime.block_on(guarded(async {
+            if true {
+                panic!("a bug in a handler");
+            }
+            text(StatusCode::OK, "unreachable")
+        }));
+        assert_eq!(response.status(), StatusCode::OK);
+        let body = runtime
+            .block_on(response.into_body().collect())
+            .unwrap()
+            .to_bytes();
+        assert_eq!(&body[..], br#"{"ok":false,"error":"internal_error"}"#);
+    }
+
+    #[test]
+    fn rate_limited_replies_are_429_with_retry_after() {
+        let response = json_response(&Reply::RateLimited { retry_after: 7 });
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "7");
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "application/json; charset=utf-8"
+        );
+    }
+}

@@ -1,0 +1,195 @@
+//! `setphoto serve`: a users.setPhoto-compatible HTTP service (cargo feature `server`).
+//!
+//! Any app built on a Slack SDK can point its base URL at `http://<host>/api/` and call
+//! `users.setPhoto`, `users.deletePhoto`, `users.profile.get`, `users.profile.set`,
+//! `users.info` and `users.identity`. Users, tokens and current avatars live in SQLite in
+//! the data folder, avatar files beside it, served under `/avatars/`.
+//!
+//! ```no_run
+//! # fn main() -> std::io::Result<()> {
+//! let config = setphoto::server::ServerConfig::new("./setphoto-data");
+//! let server = setphoto::server::Server::start(config)?;
+//! println!("listening on {}", server.public_url());
+//! server.wait();
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Wire rules (what the official SDKs rely on): application errors are HTTP 200 with
+//! `{"ok":false,"error":CODE}`; only rate limiting is HTTP 429 with `Retry-After`. Bodies
+//! over the limit are refused from `Content-Length` alone, or as soon as the count passes
+//! the limit; headers must arrive within `header_timeout` and the body within
+//! `request_timeout`; a panic in a handler becomes `internal_error`.
+
+mod api;
+pub mod avatars;
+mod http;
+pub mod params;
+pub mod ratelimit;
+pub mod store;
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use store::{DEFAULT_SCOPES, DEFAULT_TEAM, Store, StoreError};
+
+use crate::Policy;
+
+/// Everything `setphoto serve` can be told; [`ServerConfig::new`] gives the defaults.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on (port 0: any free port).
+    pub listen: SocketAddr,
+    /// Folder of the database and the avatar files.
+    pub data_dir: PathBuf,
+    /// Base of every URL the server returns; `None`: `http://<bound address>`.
+    pub public_url: Option<String>,
+    /// Calls a minute per token and method (Slack's Tier 2: 20); 0 turns limiting off.
+    pub rate_limit_per_minute: u32,
+    /// Largest request body read (the image limit plus room for the other form fields).
+    pub max_body_bytes: u64,
+    /// Time a client has to send the request line and headers.
+    pub header_timeout: Duration,
+    /// Time a client has to send the whole body.
+    pub request_timeout: Duration,
+    /// Limits and output settings of the engine.
+    pub policy: Policy,
+    /// Images processed at once (default: the number of cores).
+    pub engine_threads: usize,
+    /// Open connections at once; more wait in the kernel's accept queue.
+    pub max_connections: usize,
+}
+
+impl ServerConfig {
+    /// The defaults of `setphoto serve`, storing data in `data_dir`.
+    #[must_use]
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        let policy = Policy::default();
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: data_dir.into(),
+            public_url: None,
+            rate_limit_per_minute: 20,
+            max_body_bytes: policy.max_bytes + 64 * 1024,
+            header_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
+            policy,
+            engine_threads: std::thread::available_parallelism().map_or(2, usize::from),
+            max_connections: 1024,
+        }
+    }
+}
+
+/// A running server: its address, and a way to stop it.
+#[derive(Debug)]
+pub struct Server {
+    addr: SocketAddr,
+    public_url: String,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    /// Opens the store, binds the address and starts serving on background threads.
+    /// Returns once the port is bound, so a client may connect at once.
+    pub fn start(config: ServerConfig) -> std::io::Result<Self> {
+        let store = Store::open(&config.data_dir).map_err(std::io::Error::other)?;
+        let listener = TcpListener::bind(config.listen)?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let public_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"))
+            .trim_end_matches('/')
+            .to_owned();
+        let state = Arc::new(api::State::new(config.clone(), store, public_url.clone())?);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("setphoto-serve")
+            .build()?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let thread = std::thread::Builder::new()
+            .name("setphoto-accept".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    match tokio::net::TcpListener::from_std(listener) {
+                        Ok(listener) => http::serve(listener, state, rx).await,
+                        Err(e) => eprintln!("setphoto serve: {e}"),
+                    }
+                });
+            })?;
+        Ok(Self {
+            addr,
+            public_url,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// The bound address.
+    #[must_use]
+    pub const fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base of the URLs the server returns, without a trailing slash.
+    #[must_use]
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    /// Blocks until the server stops (Ctrl-C or SIGTERM).
+    pub fn wait(mut self) {
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+
+    /// Blocks until Ctrl-C (or SIGTERM on Unix), then shuts down gracefully.
+    pub fn wait_for_signal(self) {
+        if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            runtime.block_on(async {
+                #[cfg(unix)]
+                {
+                    use tokio::signal::unix::{SignalKind, signal};
+                    if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+                        tokio::select! {
+                            _ = tokio::signal::ctrl_c() => {}
+                            _ = terminate.recv() => {}
+                        }
+                        return;
+                    }
+                }
+                let _ = tokio::signal::ctrl_c().await;
+            });
+        }
+        self.shutdown();
+    }
+
+    /// Stops accepting, lets requests in progress finish (for a few seconds at most), and
+    /// returns when the server is down.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,443 @@
+//! Users, tokens and current avatars in an embedded SQLite database.
+//!
+//! One database file, `setphoto.db`, in the data folder, opened in WAL mode so that
+//! `setphoto token create` can add tokens while a server runs. Tokens are stored as
+//! SHA-256 digests only: they are long random strings, so a plain digest is enough to make
+//! a stolen database useless for calling the API.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+/// The database file's name inside the data folder.
+pub const DATABASE_FILE: &str = "setphoto.db";
+
+/// The team a user joins when `token create` names none.
+pub const DEFAULT_TEAM: &str = "T00000001";
+
+/// The scopes a token gets when `token create` names none: every method the server has.
+pub const DEFAULT_SCOPES: &[&str] = &[
+    "users.profile:read",
+    "users.profile:write",
+    "users:read",
+    "identity.basic",
+    "identity.avatar",
+];
+
+/// What went wrong in the store: the database, or an argument it refuses.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite failed (a locked, corrupt or unwritable database).
+    #[error("database error: {0}")]
+    Database(#[from] rusqlite::Error),
+    /// A user, team or scope that the store does not accept.
+    #[error("{0}")]
+    Invalid(String),
+    /// The data folder could not be created.
+    #[error("cannot create the data folder: {0}")]
+    Io(#[from] std::io::Error),
+    /// The operating system's random source failed.
+    #[error("no randomness for a token: {0}")]
+    Random(String),
+}
+
+/// The files and hash of one avatar, as stored: file names only, URLs are made per
+/// response from the server's public URL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredAvatar {
+    /// The `avatar_hash` of the set.
+    pub avatar_hash: String,
+    /// `image_24` ... `image_1024`, `image_original` -> file name.
+    pub files: BTreeMap<String, String>,
+}
+
+impl StoredAvatar {
+    /// Every distinct file name of the avatar.
+    pub fn file_names(&self) -> impl Iterator<Item = &str> {
+        let mut names: Vec<&str> = self.files.values().map(String::as_str).collect();
+        names.sort_unstable();
+        names.dedup();
+        names.into_iter()
+    }
+}
+
+/// A user as the profile methods show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// `U...` id.
+    pub id: String,
+    /// `T...` id.
+    pub team: String,
+    /// Handle.
+    pub name: String,
+    /// Full name (may be empty).
+    pub real_name: String,
+    /// Display name (may be empty).
+    pub display_name: String,
+    /// The uploaded avatar; `None` means the generated placeholder.
+    pub avatar: Option<StoredAvatar>,
+    /// Unix seconds of the last change.
+    pub updated: i64,
+}
+
+/// The user and scopes a token grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// Who the token acts for.
+    pub user_id: String,
+    /// The token's own key in the store (its digest), for rate limiting.
+    pub token_key: String,
+    /// The granted scopes.
+    pub scopes: Vec<String>,
+}
+
+impl Caller {
+    /// Whether the token has `scope`.
+    #[must_use]
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+}
+
+/// The database: one connection, serialised by a mutex (every query is a point lookup or
+/// a one-row update, far cheaper than the image work around it).
+#[derive(Debug)]
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database in `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir)?;
+        let conn = Connection::open(data_dir.join(DATABASE_FILE))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS users (
+                 id TEXT PRIMARY KEY,
+                 team TEXT NOT NULL,
+                 name TEXT NOT NULL,
+                 real_name TEXT NOT NULL DEFAULT '',
+                 display_name TEXT NOT NULL DEFAULT '',
+                 avatar TEXT,
+                 updated INTEGER NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS tokens (
+                 digest TEXT PRIMARY KEY,
+                 user_id TEXT NOT NULL REFERENCES users(id),
+                 scopes TEXT NOT NULL,
+                 created INTEGER NOT NULL
+             );",
+        )?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent (its own
+        // transactions roll back), so a poisoned lock is still usable.
+        self.conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Creates a token for `user` (created on first use, in `team`) with `scopes`, and
+    /// returns it. Only its digest is stored.
+    pub fn create_token(
+        &self,
+        user: &str,
+        team: &str,
+        scopes: &[String],
+    ) -> Result<String, StoreError> {
+        check_id("user", user, &['U', 'W'], 3)?;
+        check_id("team", team, &['T'], 9)?;
+        if scopes.is_empty() {
+            return Err(StoreError::Invalid(
+                "a token needs at least one scope".into(),
+            ));
+        }
+        if let Some(bad) = scopes.iter().find(|s| !is_scope_name(s)) {
+            return Err(StoreError::Invalid(format!(
+                "{bad:?} is not a scope name (letters, digits, '.', '_', ':')"
+            )));
+        }
+        let token = new_token()?;
+        let now = unix_now();
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let existing: Option<String> = tx
+            .query_row("SELECT team FROM users WHERE id = ?1", [user], |r| r.get(0))
+            .optional()?;
+        match existing {
+            Some(existing) if existing != team => {
+                return Err(StoreError::Invalid(format!(
+                    "user {user} already belongs to team {existing}"
+                )));
+            }
+            Some(_) => {}
+            None => {
+                tx.execute(
+                    "INSERT INTO users (id, team, name, updated) VALUES (?1, ?2, ?3, ?4)",
+                    params![user, team, user.to_ascii_lowercase(), now],
+                )?;
+            }
+        }
+        tx.execute(
+            "INSERT INTO tokens (digest, user_id, scopes, created) VALUES (?1, ?2, ?3, ?4)",
+            params![token_digest(&token), user, scopes.join(","), now],
+        )?;
+        tx.commit()?;
+        Ok(token)
+    }
+
+    /// The caller a token stands for, or `None` for an unknown token.
+    pub fn authenticate(&self, token: &str) -> Result<Option<Caller>, StoreError> {
+        let digest = token_digest(token);
+        let row = self
+            .conn()
+            .query_row(
+                "SELECT user_id, scopes FROM tokens WHERE digest = ?1",
+                [&digest],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+            )
+            .optional()?;
+        Ok(row.map(|(user_id, scopes)| Caller {
+            user_id,
+            token_key: digest,
+            scopes: scopes.split(',').map(str::to_owned).collect(),
+        }))
+    }
+
+    /// The user with `id`, if any.
+    pub fn user(&self, id: &str) -> Result<Option<User>, StoreError> {
+        let conn = self.conn();
+        let row = conn
+            .query_row(
+                "SELECT id, team, name, real_name, display_name, avatar, updated
+                 FROM users WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok((
+                        User {
+                            id: r.get(0)?,
+                            team: r.get(1)?,
+                            name: r.get(2)?,
+                            real_name: r.get(3)?,
+                            display_name: r.get(4)?,
+                            avatar: None,
+                            updated: r.get(6)?,
+                        },
+                        r.get::<_, Option<String>>(5)?,
+                    ))
+                },
+            )
+            .optional()?;
+        Ok(row.map(|(mut user, avatar)| {
+            user.avatar = avatar.and_then(|json| serde_json::from_str(&json).ok());
+            user
+        }))
+    }
+
+    /// Makes `avatar` the user's current one (`None`: back to the placeholder) and returns
+    /// the one it replaced, read and written in one transaction.
+    pub fn replace_avatar(
+        &self,
+        user: &str,
+        avatar: Option<&StoredAvatar>,
+    ) -> Result<Option<StoredAvatar>, StoreError> {
+        let json = avatar
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let previous: Option<Option<String>> = tx
+            .query_row("SELECT avatar FROM users WHERE id = ?1", [user], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let Some(previous) = previous else {
+            return Err(StoreError::Invalid(format!("no user {user}")));
+        };
+        tx.execute(
+            "UPDATE users SET avatar = ?2, updated = ?3 WHERE id = ?1",
+            params![user, json, unix_now()],
+        )?;
+        tx.commit()?;
+        Ok(previous.and_then(|json| serde_json::from_str(&json).ok()))
+    }
+
+    /// Sets the text fields users.profile.set may change; `None` leaves a field alone.
+    pub fn update_names(
+        &self,
+        user: &str,
+        real_name: Option<&str>,
+        display_name: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE users SET real_name = COALESCE(?2, real_name),
+                              display_name = COALESCE(?3, display_name),
+                              updated = ?4
+             WHERE id = ?1",
+            params![user, real_name, display_name, unix_now()],
+        )?;
+        Ok(())
+    }
+
+    /// Every user id with the file names of its current avatar (for the start-up sweep).
+    pub fn avatar_files(&self) -> Result<BTreeMap<String, Vec<String>>, StoreError> {
+        let conn = self.conn();
+        let mut statement = conn.prepare("SELECT id, avatar FROM users")?;
+        let rows = statement.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+        })?;
+        let mut out = BTreeMap::new();
+        for row in rows {
+            let (id, avatar) = row?;
+            let avatar: Option<StoredAvatar> =
+                avatar.and_then(|json| serde_json::from_str(&json).ok());
+            let names = avatar
+                .map(|a| a.file_names().map(str::to_owned).collect())
+                .unwrap_or_default();
+            out.insert(id, names);
+        }
+        Ok(out)
+    }
+}
+
+/// Whether `id` is a Slack-style id: `prefix` letter then upper-case letters and digits.
+fn check_id(what: &str, id: &str, prefixes: &[char], min_len: usize) -> Result<(), StoreError> {
+    let ok = id.len() >= min_len
+        && id.len() <= 64
+        && id.starts_with(prefixes)
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        let prefixes: String = prefixes.iter().collect();
+        Err(StoreError::Invalid(format!(
+            "{what} id {id:?} must start with one of {prefixes:?} and be at least {min_len} \
+             upper-case letters and digits, like Slack's ids"
+        )))
+    }
+}
+
+fn is_scope_name(scope: &str) -> bool {
+    !scope.is_empty()
+        && scope
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':'))
+}
+
+/// Whether `id` could be a user id (used to refuse other strings before any lookup).
+#[must_use]
+pub fn is_user_id(id: &str) -> bool {
+    check_id("user", id, &['U', 'W'], 3).is_ok()
+}
+
+/// A new token: `xoxp-` and 48 hex digits from the operating system's random source.
+fn new_token() -> Result<String, StoreError> {
+    let mut random = [0u8; 24];
+    getrandom::fill(&mut random).map_err(|e| StoreError::Random(e.to_string()))?;
+    Ok(format!("xoxp-{}", hex::encode(random)))
+}
+
+/// The stored form of a token.
+fn token_digest(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scopes(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn tokens_authenticate_and_are_stored_hashed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let token = store
+            .create_token("U123", DEFAULT_TEAM, &scopes(&["users:read"]))
+            .unwrap();
+        assert!(token.starts_with("xoxp-") && token.len() == 53, "{token}");
+        let caller = store.authenticate(&token).unwrap().unwrap();
+        assert_eq!(caller.user_id, "U123");
+        assert!(caller.has_scope("users:read"));
+        assert!(!caller.has_scope("users.profile:write"));
+        assert!(store.authenticate("xoxp-nope").unwrap().is_none());
+        let database = std::fs::read(dir.path().join(DATABASE_FILE)).unwrap();
+        let wal = std::fs::read(dir.path().join("setphoto.db-wal")).unwrap_or_default();
+        for bytes in [database, wal] {
+            assert!(
+                !bytes.windows(token.len()).any(|w| w == token.as_bytes()),
+                "the token itself is never written"
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_bad_ids_scopes_and_team_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let read = scopes(&["users:read"]);
+        for user in ["", "u123", "X123", "U1", "U12-3"] {
+            assert!(
+                store.create_token(user, DEFAULT_TEAM, &read).is_err(),
+                "{user}"
+            );
+        }
+        assert!(store.create_token("U123", "T1", &read).is_err());
+        assert!(store.create_token("U123", DEFAULT_TEAM, &[]).is_err());
+        assert!(
+            store
+                .create_token("U123", DEFAULT_TEAM, &scopes(&["a b"]))
+                .is_err()
+        );
+        store.create_token("U123", DEFAULT_TEAM, &read).unwrap();
+        assert!(store.create_token("U123", "T99999999", &read).is_err());
+    }
+
+    #[test]
+    fn replace_avatar_returns_the_previous_one_and_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let avatar = StoredAvatar {
+            avatar_hash: "0123456789ab".into(),
+            files: [("image_24".to_owned(), "x_24.jpg".to_owned())].into(),
+        };
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store
+                .create_token("U1X", DEFAULT_TEAM, &scopes(&["users:read"]))
+                .unwrap();
+            assert_eq!(store.replace_avatar("U1X", Some(&avatar)).unwrap(), None);
+            assert!(store.replace_avatar("U404", None).is_err());
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            store.user("U1X").unwrap().unwrap().avatar,
+            Some(avatar.clone())
+        );
+        assert_eq!(store.replace_avatar("U1X", None).unwrap(), Some(avatar));
+        assert_eq!(store.user("U1X").unwrap().unwrap().avatar, None);
+    }
+}
