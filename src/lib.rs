@@ -24,6 +24,8 @@ pub mod validate;
 mod atomic;
 #[cfg(feature = "cli")]
 pub mod cli;
+#[cfg(feature = "client")]
+pub mod client;
 #[cfg(feature = "server")]
 pub mod server;
 

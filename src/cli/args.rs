@@ -31,6 +31,12 @@ pub enum Command {
         after_help = "Examples:\n  setphoto batch photos/ --out avatars/ --report report.jsonl\n  setphoto batch manifest.csv --out avatars/ --jobs 8 --shard 0/4\n\nA manifest is .jsonl or .csv with `id`, `path` and optional `crop_x`, `crop_y`, `crop_w`\n(paths relative to the manifest). One JSON line per input goes to stdout or --report.\nExit status: 0 when the run completed (rejected images are results, listed in the\nreport); 1 with --strict if any input was rejected; 3 when the run itself failed\n(unreadable input or manifest, output not writable)."
     )]
     Batch(BatchArgs),
+    /// Upload an avatar to a users.setPhoto endpoint (Slack, or `setphoto serve`).
+    #[cfg(feature = "client")]
+    #[command(
+        after_help = "Examples:\n  SLACK_TOKEN=xoxp-... setphoto upload photo.jpg --crop-w 400\n  setphoto upload photo.jpg --normalize --base-url http://127.0.0.1:8080/api/ --token xoxp-...\n\nPrints the endpoint's JSON body; exits 1 on ok:false, 2 on usage errors, 3 when no\nanswer came (connection, timeout, a body that is not Slack's JSON)."
+    )]
+    Upload(UploadArgs),
     /// Serve Slack's users.setPhoto and profile methods over HTTP.
     #[cfg(feature = "server")]
     #[command(
@@ -41,6 +47,46 @@ pub enum Command {
     #[cfg(feature = "server")]
     #[command(subcommand)]
     Token(TokenCommand),
+}
+
+/// Flags of `setphoto upload`.
+#[cfg(feature = "client")]
+#[derive(Debug, Args)]
+pub struct UploadArgs {
+    /// The image file (sent as is, unless --normalize).
+    #[arg(value_name = "IMAGE")]
+    pub image: PathBuf,
+    /// Left edge of the square crop box.
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub crop_x: Option<String>,
+    /// Top edge of the square crop box.
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub crop_y: Option<String>,
+    /// Side of the square crop box.
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub crop_w: Option<String>,
+    /// Validate, orient, crop or letterbox locally and upload the square (at most 1024 px):
+    /// a bad file fails before any network, with the code the endpoint would give.
+    #[arg(long)]
+    pub normalize: bool,
+    /// The API base URL; method names are appended.
+    #[arg(long, value_name = "URL", default_value = crate::client::SLACK_API)]
+    pub base_url: String,
+    /// The token (default: the SLACK_TOKEN environment variable). Never printed.
+    #[arg(long, value_name = "T")]
+    pub token: Option<String>,
+    /// After uploading, read users.profile.get back and check it serves the new avatar_hash.
+    #[arg(long)]
+    pub verify: bool,
+    /// Seconds allowed per request.
+    #[arg(long, value_name = "S", default_value_t = 60)]
+    pub timeout: u64,
+    /// Retries after connection failures, 5xx and 429 (0: none).
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub retries: u32,
+    /// Limits --normalize applies.
+    #[arg(long, value_enum, default_value_t = PolicyPreset::Default)]
+    pub policy: PolicyPreset,
 }
 
 /// Flags of `setphoto serve`.

@@ -10,11 +10,15 @@ mod output;
 mod process;
 #[cfg(feature = "server")]
 mod serve;
+#[cfg(feature = "client")]
+mod upload;
 
 use std::process::ExitCode;
 
 use clap::Parser as _;
 
+#[cfg(feature = "client")]
+pub use args::UploadArgs;
 pub use args::{BatchArgs, Cli, Command, PolicyPreset, ProcessArgs, Shard};
 #[cfg(feature = "server")]
 pub use args::{ServeArgs, TokenCommand, TokenCreateArgs};
@@ -43,6 +47,8 @@ pub fn run() -> ExitCode {
     match cli.command {
         Command::Process(args) => process::run(&args),
         Command::Batch(args) => batch::run(&args),
+        #[cfg(feature = "client")]
+        Command::Upload(args) => upload::run(&args),
         #[cfg(feature = "server")]
         Command::Serve(args) => serve::run(&args),
         #[cfg(feature = "server")]

@@ -387,14 +387,17 @@ async fn profile_set(state: &Arc<State>, caller: &Caller, params: &Params) -> Re
             return Reply::error("invalid_profile");
         };
         for (key, value) in fields {
+            // Other fields (status_text, status_expiration: 0, fields: {...}) are not
+            // kept, whatever their type.
+            let slot = match key.as_str() {
+                "real_name" => &mut real_name,
+                "display_name" => &mut display_name,
+                _ => continue,
+            };
             let Value::String(value) = value else {
                 return Reply::error("invalid_profile");
             };
-            match key.as_str() {
-                "real_name" => real_name = Some(value),
-                "display_name" => display_name = Some(value),
-                _ => {}
-            }
+            *slot = Some(value);
         }
     } else if let (Some(name), Some(value)) = (params.get("name"), params.get("value")) {
         match name {

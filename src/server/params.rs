@@ -138,8 +138,11 @@ fn urlencoded(bytes: &[u8], image: &mut Option<ImageArg>) -> Vec<(String, String
     pairs
 }
 
-/// The string, number and boolean members of a JSON object body. An empty body is no
-/// arguments (Python's slack_sdk sends one, labelled JSON, for argument-less calls).
+/// The members of a JSON object body: strings as they are, numbers and booleans as their
+/// text, objects and arrays as their JSON text (what a form-encoding client sends for them:
+/// Python's slack_sdk posts users.profile.set's `profile` as a JSON object), nulls dropped.
+/// An empty body is no arguments (Python's slack_sdk sends one, labelled JSON, for
+/// argument-less calls).
 fn json_object(bytes: &[u8]) -> Result<Vec<(String, String)>, ParamsError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Vec::new());
@@ -155,7 +158,8 @@ fn json_object(bytes: &[u8]) -> Result<Vec<(String, String)>, ParamsError> {
             serde_json::Value::String(s) => Some((k, s)),
             serde_json::Value::Number(n) => Some((k, n.to_string())),
             serde_json::Value::Bool(b) => Some((k, b.to_string())),
-            _ => None,
+            serde_json::Value::Null => None,
+            nested => Some((k, nested.to_string())),
         })
         .collect())
 }
@@ -242,12 +246,14 @@ Content-Type: text/plain\r\n\r\n\
         let p = parse(
             None,
             Some("application/json"),
-            br#"{"user":"U1","n":3,"x":[1]}"#,
+            br#"{"user":"U1","n":3,"x":[1],"profile":{"real_name":"A"},"z":null}"#,
         )
         .unwrap();
         assert_eq!(p.get("user"), Some("U1"));
         assert_eq!(p.get("n"), Some("3"));
-        assert_eq!(p.get("x"), None);
+        assert_eq!(p.get("x"), Some("[1]"));
+        assert_eq!(p.get("profile"), Some(r#"{"real_name":"A"}"#));
+        assert_eq!(p.get("z"), None);
         for bad in [&b"[1]"[..], b"{", b"\"s\""] {
             assert_eq!(
                 parse(None, Some("application/json"), bad),

@@ -5,10 +5,14 @@ mod batch;
 #[path = "../common/bombs.rs"]
 mod bombs;
 mod cli;
+#[cfg(all(feature = "client", feature = "server", feature = "cli"))]
+mod client;
 mod conformance;
 mod corpus;
 mod golden;
 mod limits;
+#[cfg(all(feature = "server", feature = "cli"))]
+mod sdk;
 #[cfg(feature = "server")]
 mod serve;
 mod truncation;
