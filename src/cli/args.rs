@@ -34,7 +34,7 @@ pub enum Command {
     /// Upload an avatar to a users.setPhoto endpoint (Slack, or `setphoto serve`).
     #[cfg(feature = "client")]
     #[command(
-        after_help = "Examples:\n  SLACK_TOKEN=xoxp-... setphoto upload photo.jpg --crop-w 400\n  setphoto upload photo.jpg --normalize --base-url http://127.0.0.1:8080/api/ --token xoxp-...\n\nPrints the endpoint's JSON body; exits 1 on ok:false, 2 on usage errors, 3 when no\nanswer came (connection, timeout, a body that is not Slack's JSON)."
+        after_help = "Examples:\n  SLACK_TOKEN=xoxp-... setphoto upload photo.jpg --crop-w 400\n  setphoto upload photo.jpg --normalize --base-url http://127.0.0.1:8080/api/ --token xoxp-...\n  setphoto upload --from manifest.csv --normalize   (rows with id,path,token[,crop_*])\n\nPrints the endpoint's JSON body; exits 1 on ok:false, 2 on usage errors, 3 when no\nanswer came (connection, timeout, a body that is not Slack's JSON). With --from: one\nJSON line per input, exit 1 if any upload failed, 3 if INPUT cannot be read."
     )]
     Upload(UploadArgs),
     /// Serve Slack's users.setPhoto and profile methods over HTTP.
@@ -54,8 +54,23 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct UploadArgs {
     /// The image file (sent as is, unless --normalize).
-    #[arg(value_name = "IMAGE")]
-    pub image: PathBuf,
+    #[arg(
+        value_name = "IMAGE",
+        required_unless_present = "from",
+        conflicts_with = "from"
+    )]
+    pub image: Option<PathBuf>,
+    /// Upload many: a folder (recursive) or a .jsonl / .csv manifest with `id`, `path`,
+    /// optional `crop_x`, `crop_y`, `crop_w` and `token` (a row's own token wins). One JSON
+    /// line per input on stdout; progress on stderr.
+    #[arg(long, value_name = "INPUT")]
+    pub from: Option<PathBuf>,
+    /// With --from: calls a minute per token (Slack's Tier 2 allows 20).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub rate: u32,
+    /// With --from: no progress on stderr.
+    #[arg(long)]
+    pub quiet: bool,
     /// Left edge of the square crop box.
     #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub crop_x: Option<String>,

@@ -457,3 +457,65 @@ fn the_upload_command_prints_the_body_and_sets_the_exit_status() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn upload_from_a_manifest_uses_each_rows_token_and_reports_every_row() {
+    let server = TestServer::start();
+    let (ann, ben) = (server.full_token("U0ANN"), server.full_token("U0BEN"));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(fixture_path("sample.jpg"), dir.path().join("a.jpg")).unwrap();
+    std::fs::copy(fixture_path("alpha_60x40.png"), dir.path().join("b.png")).unwrap();
+    std::fs::write(dir.path().join("c.jpg"), b"not an image").unwrap();
+    let manifest = dir.path().join("m.csv");
+    std::fs::write(
+        &manifest,
+        format!("id,path,crop_w,token\nann,a.jpg,300,{ann}\nben,b.png,,{ben}\nbad,c.jpg,,\n"),
+    )
+    .unwrap();
+    let api = format!("{}/api/", server.base);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_setphoto"))
+        .args([
+            "upload",
+            "--from",
+            manifest.to_str().unwrap(),
+            "--base-url",
+            &api,
+            "--quiet",
+            "--rate",
+            "0",
+        ])
+        .env("SLACK_TOKEN", &ann)
+        .output()
+        .unwrap();
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(out.status.code(), Some(1), "one row failed");
+    assert_eq!(
+        (lines[0]["id"].as_str(), lines[0]["ok"].as_bool()),
+        (Some("ann"), Some(true))
+    );
+    assert_eq!(
+        (lines[1]["id"].as_str(), lines[1]["ok"].as_bool()),
+        (Some("ben"), Some(true))
+    );
+    assert_eq!(
+        lines[2]["error"], "bad_image",
+        "the default token uploads the rest"
+    );
+    for (token, line) in [(&ann, &lines[0]), (&ben, &lines[1])] {
+        let client = Client::new(ClientConfig::new(token).base_url(&api)).unwrap();
+        assert_eq!(
+            client.current_avatar_hash().unwrap(),
+            line["profile"]["avatar_hash"].as_str().unwrap()
+        );
+    }
+    let text = String::from_utf8_lossy(&[out.stdout, out.stderr].concat()).into_owned();
+    assert!(
+        !text.contains(&ann) && !text.contains(&ben),
+        "tokens are never printed"
+    );
+}

@@ -20,6 +20,8 @@ pub(crate) struct Item {
     pub(crate) crop_y: Option<String>,
     /// See `crop_x`.
     pub(crate) crop_w: Option<String>,
+    /// A manifest's per-row token (`setphoto upload --from` only; `batch` ignores it).
+    pub(crate) token: Option<String>,
 }
 
 /// A manifest line that could not be read, reported as a rejected input.
@@ -115,6 +117,8 @@ struct ManifestRow {
     crop_y: Option<String>,
     #[serde(default, deserialize_with = "text_or_number")]
     crop_w: Option<String>,
+    #[serde(default)]
+    token: Option<String>,
 }
 
 impl ManifestRow {
@@ -127,6 +131,7 @@ impl ManifestRow {
             crop_x: self.crop_x,
             crop_y: self.crop_y,
             crop_w: self.crop_w,
+            token: self.token.filter(|t| !t.is_empty()),
         })
     }
 }
@@ -255,6 +260,7 @@ impl Iterator for FolderWalk {
                 crop_x: None,
                 crop_y: None,
                 crop_w: None,
+                token: None,
             }));
         }
     }

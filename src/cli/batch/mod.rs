@@ -6,9 +6,9 @@
 //! after `kill -9`) skips exactly the inputs whose outputs are complete for the same
 //! avatar hash, which is known before decoding.
 
-mod input;
-mod progress;
-mod report;
+pub(crate) mod input;
+pub(crate) mod progress;
+pub(crate) mod report;
 
 use std::fs;
 use std::io::{self, Write};
