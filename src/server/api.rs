@@ -25,6 +25,8 @@ pub(super) struct State {
     limiter: RateLimiter,
     public_url: String,
     engine: Semaphore,
+    /// Request bodies read at once (see `ServerConfig::bodies_in_flight`).
+    pub(super) bodies: Semaphore,
     /// Serialises "write files, point the database at them, remove the old ones" per
     /// user, so concurrent calls for one user cannot remove each other's files.
     user_locks: Vec<tokio::sync::Mutex<()>>,
@@ -43,6 +45,7 @@ impl State {
         Ok(Self {
             limiter: RateLimiter::new(config.rate_limit_per_minute),
             engine: Semaphore::new(config.engine_threads.max(1)),
+            bodies: Semaphore::new(config.bodies_in_flight.max(1)),
             user_locks: (0..USER_LOCK_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),

@@ -56,6 +56,9 @@ impl AvatarFiles {
         for (name, bytes) in set.files() {
             write_atomically(&dir.join(name), bytes)?;
         }
+        // The renames must be durable before the database points at the new names.
+        #[cfg(unix)]
+        fs::File::open(&dir)?.sync_all()?;
         Ok(stored(set))
     }
 

@@ -21,6 +21,9 @@ use tokio::task::JoinSet;
 use super::api::{self, Method, Reply, State};
 use super::params::Params;
 
+/// Largest body that is not multipart (urlencoded or JSON arguments).
+const MAX_PLAIN_BODY: u64 = 1024 * 1024;
+
 /// How long requests in progress may take to finish once shutdown starts.
 const DRAIN: Duration = Duration::from_secs(10);
 
@@ -138,7 +141,22 @@ async fn api_call(
     let Some(method) = Method::from_name(name) else {
         return json_response(&Reply::error("unknown_method"));
     };
-    let limit = state.config.max_body_bytes;
+    // Only multipart carries an image; any other body is a handful of short arguments, and
+    // a small cap keeps an urlencoded or JSON body from exploding into millions of pairs.
+    let is_multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/")
+        });
+    let limit = if is_multipart {
+        state.config.max_body_bytes
+    } else {
+        state.config.max_body_bytes.min(MAX_PLAIN_BODY)
+    };
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -148,6 +166,11 @@ async fn api_call(
         // Refused from the header alone: the body is never read.
         return closing(json_response(&Reply::error("too_large")));
     }
+    // Bodies are read whole, so bound how many are held at once: memory stays below
+    // `bodies_in_flight` x the limit however many connections are open.
+    let Ok(_body_permit) = state.bodies.acquire().await else {
+        return json_response(&Reply::error("internal_error"));
+    };
     let (parts, body) = request.into_parts();
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     let collected = tokio::time::timeout(
@@ -183,7 +206,16 @@ async fn api_call(
                 .then(|| token.trim().to_owned())
         })
         .filter(|t| !t.is_empty());
-    json_response(&api::call(state, method, &params, bearer).await)
+    // Run the call as its own task: if the client hangs up, hyper drops this future, but
+    // the call (engine permit, per-user lock, files, commit) still runs to its end, so no
+    // lock or limit is released while its work goes on.
+    let task_state = state.clone();
+    let call = tokio::spawn(async move { api::call(&task_state, method, &params, bearer).await });
+    match call.await {
+        Ok(reply) => json_response(&reply),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => json_response(&Reply::error("internal_error")),
+    }
 }
 
 async fn serve_file(state: &State, method: &HttpMethod, file: &str) -> Response<Full<Bytes>> {

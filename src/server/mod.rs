@@ -60,6 +60,9 @@ pub struct ServerConfig {
     pub engine_threads: usize,
     /// Open connections at once; more wait in the kernel's accept queue.
     pub max_connections: usize,
+    /// Request bodies read and held at once (each up to `max_body_bytes`); more wait.
+    /// Bounds memory whatever the number of connections.
+    pub bodies_in_flight: usize,
 }
 
 impl ServerConfig {
@@ -67,6 +70,7 @@ impl ServerConfig {
     #[must_use]
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         let policy = Policy::default();
+        let engine_threads = std::thread::available_parallelism().map_or(2, usize::from);
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: data_dir.into(),
@@ -76,8 +80,9 @@ impl ServerConfig {
             header_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
             policy,
-            engine_threads: std::thread::available_parallelism().map_or(2, usize::from),
+            engine_threads,
             max_connections: 1024,
+            bodies_in_flight: (4 * engine_threads).max(16),
         }
     }
 }

@@ -8,6 +8,9 @@ use futures_util::stream;
 /// the limit keeps a form of huge text parts from being copied around).
 const MAX_TEXT_FIELD: usize = 64 * 1024;
 
+/// Arguments kept from one request; the methods read a handful, the rest is ignored.
+const MAX_ARGUMENTS: usize = 1000;
+
 /// The `image` argument as it arrived.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImageArg {
@@ -118,8 +121,10 @@ impl Params {
             if is_file || bytes.len() > MAX_TEXT_FIELD {
                 continue;
             }
-            self.body
-                .push((name, String::from_utf8_lossy(&bytes).into_owned()));
+            if self.body.len() < MAX_ARGUMENTS {
+                self.body
+                    .push((name, String::from_utf8_lossy(&bytes).into_owned()));
+            }
         }
         Ok(())
     }
@@ -128,7 +133,7 @@ impl Params {
 /// Pairs of an urlencoded string; an `image` pair is noted as text, not kept.
 fn urlencoded(bytes: &[u8], image: &mut Option<ImageArg>) -> Vec<(String, String)> {
     let mut pairs = Vec::new();
-    for (k, v) in url::form_urlencoded::parse(bytes) {
+    for (k, v) in url::form_urlencoded::parse(bytes).take(MAX_ARGUMENTS) {
         if k == "image" {
             *image = Some(ImageArg::Text);
         } else {
@@ -154,6 +159,7 @@ fn json_object(bytes: &[u8]) -> Result<Vec<(String, String)>, ParamsError> {
     };
     Ok(members
         .into_iter()
+        .take(MAX_ARGUMENTS)
         .filter_map(|(k, v)| match v {
             serde_json::Value::String(s) => Some((k, s)),
             serde_json::Value::Number(n) => Some((k, n.to_string())),

@@ -118,7 +118,9 @@ impl Store {
         let conn = Connection::open(data_dir.join(DATABASE_FILE))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // FULL: a commit is on disk before the superseded files are removed, so a power
+        // loss cannot roll the database back to an avatar whose files are gone.
+        conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS users (

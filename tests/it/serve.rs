@@ -566,6 +566,28 @@ fn bodies_over_the_limit_are_refused_without_being_read() {
 }
 
 #[test]
+fn argument_bodies_that_are_not_multipart_are_capped_small() {
+    let server = TestServer::start();
+    let token = server.full_token("U0PAIRS");
+    // 2 MiB of empty pairs would be a million allocations; it is refused unread instead.
+    let pairs = "a&".repeat(1 << 20);
+    let reply = server.post(
+        "users.info",
+        "application/x-www-form-urlencoded",
+        pairs.as_bytes(),
+        Some(&token),
+    );
+    assert_eq!(reply.error(), "too_large");
+    let reply = server.post(
+        "users.info",
+        "application/x-www-form-urlencoded",
+        b"a&b&user=U0PAIRS",
+        Some(&token),
+    );
+    assert_eq!(reply.json()["user"]["id"], "U0PAIRS");
+}
+
+#[test]
 fn slow_clients_are_cut_off() {
     let server = TestServer::with(|c| {
         c.header_timeout = Duration::from_millis(300);
