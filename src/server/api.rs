@@ -7,10 +7,10 @@ use serde_json::{Map, Value, json};
 use tokio::sync::Semaphore;
 
 use super::ServerConfig;
-use super::avatars::{AvatarFiles, profile_urls};
+use super::avatars::{AvatarFiles, IMAGE_KEYS, profile_urls};
 use super::params::{ImageArg, Params};
 use super::ratelimit::RateLimiter;
-use super::store::{Caller, Store, StoredAvatar, User, is_user_id};
+use super::store::{Caller, Store, StoredAvatar, User, id_hash, is_user_id};
 use crate::SetPhotoRequest;
 
 /// Stripes of the per-user lock (a user maps to one by a hash of the id).
@@ -57,10 +57,8 @@ impl State {
     }
 
     fn user_lock(&self, user: &str) -> &tokio::sync::Mutex<()> {
-        let hash = user.bytes().fold(0usize, |h, b| {
-            h.wrapping_mul(131).wrapping_add(usize::from(b))
-        });
-        &self.user_locks[hash % USER_LOCK_STRIPES]
+        let stripe = id_hash(user) % USER_LOCK_STRIPES as u64;
+        &self.user_locks[usize::try_from(stripe).unwrap_or(0)]
     }
 
     fn avatar_base(&self, folder: &str) -> String {
@@ -444,11 +442,7 @@ async fn info(state: &Arc<State>, caller: &Caller, params: &Params) -> Reply {
         Ok(profile) => profile,
         Err(reply) => return reply,
     };
-    let colour = user
-        .id
-        .bytes()
-        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
-        & 0x00ff_ffff;
+    let colour = id_hash(&user.id) & 0x00ff_ffff;
     Reply::ok(json!({
         "user": {
             "id": user.id,
@@ -486,16 +480,12 @@ async fn identity(state: &Arc<State>, caller: &Caller) -> Reply {
             Ok(fields) => fields,
             Err(reply) => return reply,
         };
-        for key in [
-            "image_24",
-            "image_32",
-            "image_48",
-            "image_72",
-            "image_192",
-            "image_512",
-        ] {
-            if let Some(url) = images.get(key) {
-                person.insert(key.into(), url.clone());
+        let sizes = IMAGE_KEYS
+            .iter()
+            .filter(|(_, size)| (1..=512).contains(size));
+        for (key, _) in sizes {
+            if let Some(url) = images.get(*key) {
+                person.insert((*key).into(), url.clone());
             }
         }
     }

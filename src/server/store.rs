@@ -348,6 +348,14 @@ pub fn is_user_id(id: &str) -> bool {
     check_id("user", id, &['U', 'W'], 3).is_ok()
 }
 
+/// A stable polynomial hash of an id (multiplier 31): placeholder colour, `users.info`
+/// colour and lock stripe all derive from it, so one user always maps the same way.
+#[must_use]
+pub fn id_hash(id: &str) -> u64 {
+    id.bytes()
+        .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
+}
+
 /// A new token: `xoxp-` and 48 hex digits from the operating system's random source.
 fn new_token() -> Result<String, StoreError> {
     let mut random = [0u8; 24];
