@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::FutureExt as _;
-use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::server::conn::http1;
@@ -23,6 +23,15 @@ use super::params::Params;
 
 /// Largest body that is not multipart (urlencoded or JSON arguments).
 const MAX_PLAIN_BODY: u64 = 1024 * 1024;
+
+/// Most bytes of a refused (`too_large`) body that are read and thrown away before the
+/// answer. Most HTTP clients write the whole body before they read a response; closing
+/// on unread data makes the kernel reset the connection, and such a client would see a
+/// broken pipe instead of `too_large`. Past this, the reset is the cheaper outcome.
+const DISCARD_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// Longest time spent throwing away a refused body.
+const DISCARD_TIME: Duration = Duration::from_secs(5);
 
 /// How long requests in progress may take to finish once shutdown starts.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -162,29 +171,52 @@ async fn api_call(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    // A client that sent `Expect: 100-continue` waits for our word before it sends the
+    // body, so a refusal needs no discarding: reading would only invite the body.
+    let waits_to_send = request.headers().contains_key(header::EXPECT);
     if declared.is_some_and(|n| n > limit) {
-        // Refused from the header alone: the body is never read.
+        // Refused from the header alone: the body is never stored.
+        if !waits_to_send && declared.is_some_and(|n| n <= DISCARD_LIMIT) {
+            discard(request.into_body(), DISCARD_LIMIT, DISCARD_TIME).await;
+        }
         return closing(json_response(&Reply::error("too_large")));
     }
     // Bodies are read whole, so bound how many are held at once: memory stays below
     // `bodies_in_flight` x the limit however many connections are open.
-    let Ok(_body_permit) = state.bodies.acquire().await else {
+    let Ok(body_permit) = state.bodies.acquire().await else {
         return json_response(&Reply::error("internal_error"));
     };
-    let (parts, body) = request.into_parts();
+    let (parts, mut body) = request.into_parts();
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    let collected = tokio::time::timeout(
+    let capacity = declared.map_or(0, |n| usize::try_from(n).unwrap_or(0));
+    let started = tokio::time::Instant::now();
+    let read = tokio::time::timeout(
         state.config.request_timeout,
-        Limited::new(body, limit).collect(),
+        read_body(&mut body, limit, capacity),
     )
     .await;
-    let body = match collected {
-        Ok(Ok(collected)) => collected.to_bytes(),
-        Ok(Err(e)) if e.is::<LengthLimitError>() => {
+    let body = match read {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(BodyError::TooLarge(read))) => {
+            drop(body_permit);
+            let left = state
+                .config
+                .request_timeout
+                .saturating_sub(started.elapsed());
+            if !waits_to_send {
+                discard(
+                    body,
+                    DISCARD_LIMIT.saturating_sub(read),
+                    DISCARD_TIME.min(left),
+                )
+                .await;
+            }
             return closing(json_response(&Reply::error("too_large")));
         }
         // The client broke the framing or went away mid-body.
-        Ok(Err(_)) => return closing(json_response(&Reply::error("invalid_form_data"))),
+        Ok(Err(BodyError::Broken)) => {
+            return closing(json_response(&Reply::error("invalid_form_data")));
+        }
         Err(_elapsed) => return closing(json_response(&Reply::error("request_timeout"))),
     };
     let content_type = parts
@@ -259,6 +291,49 @@ async fn serve_file(state: &State, method: &HttpMethod, file: &str) -> Response<
 }
 
 /// The JSON body of `reply`, HTTP 200, or 429 with `Retry-After` for rate limiting.
+/// Why a body could not be read whole.
+enum BodyError {
+    /// Over the limit after this many bytes; the rest is unread.
+    TooLarge(u64),
+    /// Broken framing, or the client went away mid-body.
+    Broken,
+}
+
+/// Reads `body` whole, refusing it once it passes `limit` bytes. `capacity` (the declared
+/// length, already known to be within the limit) sizes the buffer up front.
+async fn read_body(body: &mut Incoming, limit: usize, capacity: usize) -> Result<Bytes, BodyError> {
+    let mut bytes = Vec::with_capacity(capacity.min(limit));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| BodyError::Broken)?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers carry no arguments
+        };
+        if bytes.len() + data.len() > limit {
+            return Err(BodyError::TooLarge((bytes.len() + data.len()) as u64));
+        }
+        bytes.extend_from_slice(&data);
+    }
+    Ok(Bytes::from(bytes))
+}
+
+/// Reads and drops up to `most` bytes of `body` for at most `time`, so that the answer
+/// that follows reaches a client still writing (see [`DISCARD_LIMIT`]).
+async fn discard(mut body: Incoming, most: u64, time: Duration) {
+    let drain = async {
+        let mut seen = 0u64;
+        while let Some(Ok(frame)) = body.frame().await {
+            if let Ok(data) = frame.into_data() {
+                seen += data.len() as u64;
+                if seen > most {
+                    break;
+                }
+            }
+        }
+    };
+    // Time up or limit passed: the connection closes on unread data, as it must.
+    let _ = tokio::time::timeout(time, drain).await;
+}
+
 fn json_response(reply: &Reply) -> Response<Full<Bytes>> {
     let body = serde_json::to_vec(&reply.body())
         .unwrap_or_else(|_| br#"{"ok":false,"error":"internal_error"}"#.to_vec());
