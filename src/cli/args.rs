@@ -1,6 +1,8 @@
 //! Command-line flags as clap parses them.
 
+use std::fmt;
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -195,9 +197,14 @@ pub struct BatchArgs {
     /// A folder (walked recursively; id = path relative to it) or a .jsonl / .csv manifest.
     #[arg(value_name = "INPUT")]
     pub input: PathBuf,
-    /// Output folder; each input's files go to DEST/<id>/.
+    /// Where each input's files go, under `<id>/`: a folder, file://PATH, or
+    /// s3://BUCKET/PREFIX (credentials and endpoint from the AWS_* environment).
     #[arg(long, value_name = "DEST")]
-    pub out: PathBuf,
+    pub out: Target,
+    /// Base of the URLs in the profiles, `<URL>/<id>/<file>` (default: the folder's
+    /// file:// URL, or the objects' s3:// URL).
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
     /// Images processed at once (default: all cores).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
@@ -222,6 +229,74 @@ pub struct BatchArgs {
     /// Make every size, upscaling images smaller than 1024 px.
     #[arg(long)]
     pub upscale: bool,
+}
+
+/// The `--out` argument of `setphoto batch`, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A local folder: a plain path or a `file://` URL.
+    Folder(PathBuf),
+    /// An S3 bucket and a key prefix (no leading or trailing `/`; may be empty).
+    S3 {
+        /// The bucket name.
+        bucket: String,
+        /// Keys start with `<prefix>/` (or nothing, when empty).
+        prefix: String,
+    },
+}
+
+impl FromStr for Target {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if let Some(rest) = text.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(format!(
+                    "{text:?} names no bucket: use s3://BUCKET[/PREFIX]"
+                ));
+            }
+            let prefix = prefix.trim_matches('/');
+            if prefix.split('/').any(|s| s == "." || s == "..") || prefix.contains("//") {
+                return Err(format!("the key prefix of {text:?} must be plain segments"));
+            }
+            return Ok(Self::S3 {
+                bucket: bucket.to_owned(),
+                prefix: prefix.to_owned(),
+            });
+        }
+        if text.starts_with("file://") {
+            let url = url::Url::parse(text).map_err(|e| format!("{text:?}: {e}"))?;
+            let path = url
+                .to_file_path()
+                .map_err(|()| format!("{text:?} is not a local file URL"))?;
+            return Ok(Self::Folder(path));
+        }
+        if let Some((scheme, _)) = text.split_once("://")
+            && !scheme.is_empty()
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        {
+            return Err(format!(
+                "{scheme}:// outputs are not supported: use a folder, file://PATH or s3://BUCKET/PREFIX"
+            ));
+        }
+        if text.is_empty() {
+            return Err("the output is empty".to_owned());
+        }
+        Ok(Self::Folder(PathBuf::from(text)))
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Folder(path) => write!(f, "{}", path.display()),
+            Self::S3 { bucket, prefix } if prefix.is_empty() => write!(f, "s3://{bucket}"),
+            Self::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
+        }
+    }
 }
 
 /// One shard of a partition: `index` of `count`.
@@ -267,5 +342,48 @@ impl PolicyPreset {
             Self::Documented => Policy::documented(),
         }
         .with_upscale(upscale)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse_from_paths_and_urls() {
+        assert_eq!(
+            "out/avatars".parse(),
+            Ok(Target::Folder(PathBuf::from("out/avatars")))
+        );
+        assert_eq!(
+            "file:///srv/avatars".parse(),
+            Ok(Target::Folder(PathBuf::from("/srv/avatars")))
+        );
+        assert_eq!(
+            "s3://bucket/a/b/".parse(),
+            Ok(Target::S3 {
+                bucket: "bucket".into(),
+                prefix: "a/b".into()
+            })
+        );
+        assert_eq!(
+            "s3://bucket".parse(),
+            Ok(Target::S3 {
+                bucket: "bucket".into(),
+                prefix: String::new()
+            })
+        );
+        for bad in [
+            "s3://",
+            "s3:///x",
+            "s3://b/../x",
+            "s3://b/a//c",
+            "gs://b/x",
+            "",
+        ] {
+            assert!(bad.parse::<Target>().is_err(), "{bad}");
+        }
+        // A folder name with a colon is still a folder.
+        assert_eq!("a:b".parse(), Ok(Target::Folder(PathBuf::from("a:b"))));
     }
 }

@@ -134,6 +134,19 @@ fn a_resumed_run_redoes_nothing_and_force_redoes_everything() {
     }
     assert_eq!(modified("sample.jpg"), before, "no file was rewritten");
 
+    // Skipped inputs report where their files are reached from now.
+    let moved = run_ok(&[&args[..], &["--base-url", "https://cdn.example/a b/"]].concat());
+    let line = &moved["team/copy.jpg"];
+    assert_eq!(line["skipped"], true);
+    let url = line["profile"]["image_512"].as_str().unwrap();
+    let name = first["team/copy.jpg"]["profile"]["image_512"]
+        .as_str()
+        .unwrap()
+        .rsplit_once('/')
+        .unwrap()
+        .1;
+    assert_eq!(url, format!("https://cdn.example/a b/team/copy.jpg/{name}"));
+
     let forced = run_ok(&[&args[..], &["--force"]].concat());
     assert!(forced.values().all(|l| l.get("skipped").is_none()));
 }

@@ -2,6 +2,8 @@
 
 mod api;
 mod batch;
+#[cfg(feature = "s3")]
+mod batch_s3;
 #[path = "../common/bombs.rs"]
 mod bombs;
 mod cli;

@@ -1,14 +1,17 @@
 //! `setphoto batch`: normalise a folder or manifest of images in parallel.
 //!
 //! Inputs stream through a rayon pool (`--jobs`), so memory is bounded by the images in
-//! flight. Each input's files go to `DEST/<id>/`, written to temporary names and renamed;
-//! a `<stem>.json` record written last marks the input as done, so a re-run (or a run
-//! after `kill -9`) skips exactly the inputs whose outputs are complete for the same
-//! avatar hash, which is known before decoding.
+//! flight. Each input's files go to `DEST/<id>/` (a folder or an S3 prefix, see [`dest`]),
+//! each written whole or not at all; a `<stem>.json` record written last marks the input
+//! as done, so a re-run (or a run after `kill -9`) skips exactly the inputs whose outputs
+//! are complete for the same avatar hash, which is known before decoding.
 
+pub(crate) mod dest;
 pub(crate) mod input;
 pub(crate) mod progress;
 pub(crate) mod report;
+#[cfg(feature = "s3")]
+mod s3;
 
 use std::fs;
 use std::io::{self, Write};
@@ -20,11 +23,13 @@ use std::time::Instant;
 use rayon::iter::{ParallelBridge as _, ParallelIterator as _};
 use sha2::{Digest as _, Sha256};
 
+use self::dest::Dest;
 use self::input::{BadLine, Entry, Item};
 use self::report::{FileEntry, Line, Summary};
 use super::args::{BatchArgs, Shard};
 use super::output::ReadError;
 use super::{EXIT_REFUSED, EXIT_RUN_FAILED, output};
+use crate::profile::Profile;
 use crate::{Error, Policy, SetPhotoRequest};
 
 /// Runs `setphoto batch`.
@@ -47,10 +52,15 @@ fn run_batch(args: &BatchArgs) -> io::Result<Summary> {
         let what = what.to_owned();
         move |e: io::Error| io::Error::new(e.kind(), format!("{what} {path}: {e}"))
     };
-    fs::create_dir_all(&args.out).map_err(context("cannot create", &args.out))?;
-    check_writable(&args.out).map_err(context("cannot write to", &args.out))?;
+    let dest = Dest::open(&args.out, args.base_url.as_deref())
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot write to {}: {e}", args.out)))?;
     // DEST and the report may sit inside the input folder: the walk never enters them.
-    let mut exclude = vec![fs::canonicalize(&args.out)?];
+    let mut exclude: Vec<_> = dest
+        .folder()
+        .map(fs::canonicalize)
+        .transpose()?
+        .into_iter()
+        .collect();
     let mut sink: Box<dyn Write + Send> = match &args.report {
         Some(path) => {
             let file = fs::File::create(path).map_err(context("cannot create", path))?;
@@ -81,7 +91,7 @@ fn run_batch(args: &BatchArgs) -> io::Result<Summary> {
         .map_err(io::Error::other)?;
     let (tx, rx) = mpsc::sync_channel::<Line>(jobs.max(1) * 2);
     let shard = args.shard;
-    let (out, force) = (args.out.as_path(), args.force);
+    let (dest, force) = (&dest, args.force);
     let mut summary = Summary::default();
     let mut write_error = None;
     std::thread::scope(|scope| {
@@ -92,7 +102,7 @@ fn run_batch(args: &BatchArgs) -> io::Result<Summary> {
                     .par_bridge()
                     .for_each_with(tx, |tx, entry| {
                         let line = match entry {
-                            Ok(item) => process_item_or_panic(&item, out, &policy, force),
+                            Ok(item) => process_item_or_panic(&item, dest, &policy, force),
                             Err(bad) => bad_line(bad),
                         };
                         let _ = tx.send(line);
@@ -135,19 +145,13 @@ fn in_shard(entry: &Entry, shard: Option<Shard>) -> bool {
     u64::from_be_bytes(first) % shard.count == shard.index
 }
 
-fn check_writable(dir: &Path) -> io::Result<()> {
-    let probe = dir.join(format!(".setphoto-probe-{}", std::process::id()));
-    fs::write(&probe, b"")?;
-    fs::remove_file(probe)
-}
-
 fn bad_line(bad: BadLine) -> Line {
     Line::rejected(bad.id, String::new(), "invalid_arguments", bad.message)
 }
 
 /// [`process_item`], with a panic anywhere below (a decoder bug) turned into an
 /// `internal_error` line for that input, so one bad file never stops the run.
-fn process_item_or_panic(item: &Item, dest: &Path, policy: &Policy, force: bool) -> Line {
+fn process_item_or_panic(item: &Item, dest: &Dest, policy: &Policy, force: bool) -> Line {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         process_item(item, dest, policy, force)
     }))
@@ -162,7 +166,7 @@ fn process_item_or_panic(item: &Item, dest: &Path, policy: &Policy, force: bool)
 }
 
 /// Processes one input into its report line. Never fails: every problem is a line.
-fn process_item(item: &Item, dest: &Path, policy: &Policy, force: bool) -> Line {
+fn process_item(item: &Item, dest: &Dest, policy: &Policy, force: bool) -> Line {
     let started = Instant::now();
     let mut line = match render_item(item, dest, policy, force) {
         Ok(line) => line,
@@ -192,7 +196,7 @@ impl From<Error> for Rejected {
     }
 }
 
-fn render_item(item: &Item, dest: &Path, policy: &Policy, force: bool) -> Result<Line, Rejected> {
+fn render_item(item: &Item, dest: &Dest, policy: &Policy, force: bool) -> Result<Line, Rejected> {
     // A file that cannot be read is no usable image.
     let unreadable = |e: io::Error| Rejected {
         code: "bad_image",
@@ -210,18 +214,28 @@ fn render_item(item: &Item, dest: &Path, policy: &Policy, force: bool) -> Result
         item.crop_w.as_deref(),
     )?;
     let prepared = crate::prepare(&request, policy)?;
-    let dir = dest.join(&item.id);
-    let record = dir.join(format!("{}.json", prepared.file_stem()));
-    if !force && let Some(mut done) = read_record(&record) {
+    let record_name = format!("{}.json", prepared.file_stem());
+    if !force
+        && let Some(mut done) = dest
+            .read(&item.id, &record_name)
+            .and_then(|b| parse_record(&b))
+    {
         done.path = item.path.display().to_string();
         done.skipped = true;
+        // The files stay; where they are reached from may have changed (--base-url).
+        let base_url = dest
+            .base_url(&item.id)
+            .map_err(|e| Error::Internal(e.into()))?;
+        done.profile = done.profile.map(|p| rebase(p, &base_url));
         return Ok(done);
     }
     let set = prepared.render(&request, policy)?;
     let internal =
-        |e: io::Error| Error::Internal(format!("cannot write {}: {e}", dir.display()).into());
-    output::write_set(&set, &dir).map_err(internal)?;
-    let base_url = output::file_base_url(&dir).map_err(internal)?;
+        |e: io::Error| Error::Internal(format!("cannot write {}/{}: {e}", dest, item.id).into());
+    for (name, bytes) in set.files() {
+        dest.write(&item.id, &name, bytes).map_err(internal)?;
+    }
+    let base_url = dest.base_url(&item.id).map_err(internal)?;
     let mut files: Vec<FileEntry> = set
         .renditions()
         .iter()
@@ -249,12 +263,31 @@ fn render_item(item: &Item, dest: &Path, policy: &Policy, force: bool) -> Result
     };
     let json = serde_json::to_vec(&line).map_err(|e| Error::Internal(e.into()))?;
     // Written last: its presence means every file above is complete.
-    output::write_atomically(&record, &json).map_err(internal)?;
+    dest.write(&item.id, &record_name, &json)
+        .map_err(internal)?;
     Ok(line)
 }
 
-/// The done-record of a finished input, if it exists and is whole.
-fn read_record(path: &Path) -> Option<Line> {
-    let bytes = fs::read(path).ok()?;
-    serde_json::from_slice::<Line>(&bytes).ok().filter(|l| l.ok)
+/// `profile` with every URL's folder replaced by `base_url`, file names kept.
+fn rebase(profile: Profile, base_url: &str) -> Profile {
+    let moved = |url: String| match url.rsplit_once('/') {
+        Some((_, name)) => format!("{}/{name}", base_url.trim_end_matches('/')),
+        None => url,
+    };
+    Profile {
+        avatar_hash: profile.avatar_hash,
+        image_24: moved(profile.image_24),
+        image_32: moved(profile.image_32),
+        image_48: moved(profile.image_48),
+        image_72: moved(profile.image_72),
+        image_192: moved(profile.image_192),
+        image_512: moved(profile.image_512),
+        image_1024: moved(profile.image_1024),
+        image_original: moved(profile.image_original),
+    }
+}
+
+/// The done-record of a finished input, if it is whole and says so.
+fn parse_record(bytes: &[u8]) -> Option<Line> {
+    serde_json::from_slice::<Line>(bytes).ok().filter(|l| l.ok)
 }
