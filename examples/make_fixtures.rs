@@ -46,6 +46,22 @@ fn jpeg(image: &RgbImage, exif_orientation: Option<u16>) -> Vec<u8> {
     out
 }
 
+/// A progressive JPEG at quality 40: large enough in pixels (side >= 2048) that the
+/// engine decodes it reduced, small enough in bytes for a fixture.
+fn progressive_jpeg(image: &RgbImage) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut enc = jpeg_encoder::Encoder::new(&mut out, 40);
+    enc.set_progressive(true);
+    enc.encode(
+        image.as_raw(),
+        image.width() as u16,
+        image.height() as u16,
+        jpeg_encoder::ColorType::Rgb,
+    )
+    .expect("jpeg");
+    out
+}
+
 fn save(dir: &Path, name: &str, bytes: &[u8]) {
     std::fs::write(dir.join(name), bytes).expect("write");
     println!("wrote testdata/inputs/{name} ({} bytes)", bytes.len());
@@ -70,6 +86,12 @@ fn main() {
     // clockwise to display", so it shows as the same 640x480 card as sample.jpg.
     let rotated = image::imageops::rotate270(&card(640, 480));
     save(&dir, "exif6.jpg", &jpeg(&rotated, Some(6)));
+
+    save(
+        &dir,
+        "large_2560x2048_progressive.jpg",
+        &progressive_jpeg(&card(2560, 2048)),
+    );
 
     let alpha = RgbaImage::from_fn(60, 40, |x, y| {
         let inside = (x as i32 - 30).pow(2) + (y as i32 - 20).pow(2) < 18 * 18;

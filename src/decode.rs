@@ -2,6 +2,11 @@
 //!
 //! JPEG decodes to RGB; PNG and GIF to RGBA (tRNS applied, 16-bit samples rounded to 8).
 //! A GIF gives its first frame on its logical screen.
+//!
+//! A large JPEG can be decoded reduced (1/2, 1/4, 1/8) in the DCT domain, as libjpeg's
+//! scaled IDCT and Pillow's `draft` do: most of a 12 MP photo's decoding work is detail
+//! that the 1024 px rendition throws away. [`crate::geometry::dct_reduction`] picks the
+//! reduction so the largest rendition is still made by downscaling.
 
 use std::io::Cursor;
 
@@ -17,6 +22,10 @@ use crate::validate::Validated;
 #[derive(Debug, Clone)]
 pub struct Oriented {
     pixels: Pixels,
+    /// The pixels are 1/`reduction` of the full oriented size (rounded up).
+    reduction: u32,
+    /// The oriented size of the full-resolution picture.
+    full_size: (u32, u32),
 }
 
 impl Oriented {
@@ -26,10 +35,33 @@ impl Oriented {
         &self.pixels
     }
 
+    /// The DCT reduction the pixels were decoded at: 1 (full size), 2, 4 or 8.
+    #[must_use]
+    pub const fn reduction(&self) -> u32 {
+        self.reduction
+    }
+
+    /// The oriented size of the full-resolution picture, which the square's geometry
+    /// refers to; the pixels are this divided by [`Self::reduction`], rounded up.
+    #[must_use]
+    pub const fn full_size(&self) -> (u32, u32) {
+        self.full_size
+    }
+
+    /// Full-size pixels, as decoded.
+    fn full(pixels: Pixels) -> Self {
+        let full_size = (pixels.width(), pixels.height());
+        Self {
+            pixels,
+            reduction: 1,
+            full_size,
+        }
+    }
+
     /// Wraps pixels as if decoded, for stage tests.
     #[cfg(test)]
     pub(crate) fn from_pixels_for_tests(pixels: Pixels) -> Self {
-        Self { pixels }
+        Self::full(pixels)
     }
 
     /// Takes the upright pixels.
@@ -59,8 +91,7 @@ pub fn decode(bytes: &[u8], validated: &Validated, policy: &Policy) -> Result<Or
         Format::Png => ImageFormat::Png,
         Format::Gif => {
             let max_alloc = limits.max_alloc.unwrap_or(u64::MAX);
-            return decode_gif_first_frame(bytes, width, height, max_alloc)
-                .map(|pixels| Oriented { pixels });
+            return decode_gif_first_frame(bytes, width, height, max_alloc).map(Oriented::full);
         }
     };
     let mut reader = ImageReader::with_format(Cursor::new(bytes), image_format);
@@ -78,7 +109,85 @@ pub fn decode(bytes: &[u8], validated: &Validated, policy: &Policy) -> Result<Or
         Format::Png | Format::Gif => to_rgba8(image),
     };
     debug_assert_eq!((pixels.width(), pixels.height()), validated.oriented_size());
-    Ok(Oriented { pixels })
+    Ok(Oriented::full(pixels))
+}
+
+/// Like [`decode`], but a JPEG may be decoded at 1/`reduction` of its size (one of
+/// [`crate::geometry::DCT_REDUCTIONS`]). Other formats, a reduction of 1, and JPEG colour
+/// types other than grey and YCbCr/RGB (CMYK, 16-bit) decode at full size.
+pub fn decode_reduced(
+    bytes: &[u8],
+    validated: &Validated,
+    policy: &Policy,
+    reduction: u32,
+) -> Result<Oriented, Error> {
+    if validated.format() != Format::Jpeg || reduction <= 1 {
+        return decode(bytes, validated, policy);
+    }
+    match decode_jpeg_reduced(bytes, validated, reduction)? {
+        Some(oriented) => Ok(oriented),
+        None => decode(bytes, validated, policy),
+    }
+}
+
+/// The JPEG decoded at 1/`reduction` with `jpeg-decoder`'s scaled IDCT, upright; `None`
+/// for colour types it does not cover here (the caller decodes at full size).
+fn decode_jpeg_reduced(
+    bytes: &[u8],
+    validated: &Validated,
+    reduction: u32,
+) -> Result<Option<Oriented>, Error> {
+    use jpeg_decoder::PixelFormat;
+
+    let corrupt = |e: jpeg_decoder::Error| Error::corrupt(Format::Jpeg, e);
+    let (width, height) = validated.stored_size();
+    let reduced = |len: u32| len.div_ceil(reduction);
+    let (want_w, want_h) = (reduced(width), reduced(height));
+    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+    // The reduced picture, 3 bytes a pixel, plus the decoder's coefficient and row buffers
+    // for a progressive file: bounded by the header's size like the full decode.
+    let budget = (u64::from(width) * u64::from(height))
+        .saturating_mul(8)
+        .saturating_add(16 << 20);
+    decoder.set_max_decoding_buffer_size(usize::try_from(budget).unwrap_or(usize::MAX));
+    decoder.read_info().map_err(corrupt)?;
+    let info = decoder
+        .info()
+        .ok_or_else(|| Error::Internal("jpeg-decoder read no header".into()))?;
+    if (u32::from(info.width), u32::from(info.height)) != (width, height) {
+        return Err(Error::BadImage(BadImage::Header {
+            format: Format::Jpeg,
+            reason: "the decoded size differs from the header's",
+        }));
+    }
+    if !matches!(info.pixel_format, PixelFormat::L8 | PixelFormat::RGB24) {
+        return Ok(None);
+    }
+    let to_u16 = |len: u32| u16::try_from(len).unwrap_or(u16::MAX);
+    let (got_w, got_h) = decoder
+        .scale(to_u16(want_w), to_u16(want_h))
+        .map_err(corrupt)?;
+    if (u32::from(got_w), u32::from(got_h)) != (want_w, want_h) {
+        return Ok(None);
+    }
+    let data = decoder.decode().map_err(corrupt)?;
+    let rgb = match info.pixel_format {
+        PixelFormat::L8 => data.iter().flat_map(|&l| [l, l, l]).collect(),
+        _ => data,
+    };
+    let image = image::RgbImage::from_raw(want_w, want_h, rgb).ok_or(Error::BadImage(
+        BadImage::Header {
+            format: Format::Jpeg,
+            reason: "the decoded size differs from the header's",
+        },
+    ))?;
+    let mut image = DynamicImage::ImageRgb8(image);
+    image.apply_orientation(validated.orientation().to_image());
+    Ok(Some(Oriented {
+        pixels: to_rgb8(image),
+        reduction,
+        full_size: validated.oriented_size(),
+    }))
 }
 
 /// The first GIF frame composited on a transparent logical screen, clipped to it.

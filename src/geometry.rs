@@ -221,10 +221,55 @@ pub fn letterbox_placement(width: u32, height: u32, target: u32) -> Placement {
     }
 }
 
+/// The JPEG DCT reductions a decoder can apply while decoding (1/1, 1/2, 1/4, 1/8).
+pub const DCT_REDUCTIONS: [u32; 4] = [1, 2, 4, 8];
+
+/// The largest DCT reduction `d` (decode at 1/`d`) that still leaves a square of `side`
+/// pixels at least `largest` pixels across, so the largest rendition is never upscaled
+/// from a reduced decode. 1 when none fits (or for an upscaled rendition).
+#[must_use]
+pub fn dct_reduction(side: u32, largest: u32) -> u32 {
+    DCT_REDUCTIONS
+        .into_iter()
+        .rev()
+        .find(|&d| u64::from(side) >= u64::from(largest) * u64::from(d))
+        .unwrap_or(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn dct_reduction_examples() {
+        // 12 MP letterboxed to 4032: 1/4 would give 1008 < 1024.
+        assert_eq!(dct_reduction(4032, 1024), 2);
+        assert_eq!(dct_reduction(4096, 1024), 4);
+        assert_eq!(dct_reduction(1080, 1024), 1);
+        assert_eq!(dct_reduction(600, 512), 1);
+        assert_eq!(dct_reduction(8000, 512), 8);
+        assert_eq!(dct_reduction(100, 1024), 1); // upscaling
+        assert_eq!(dct_reduction(0, 0), 8);
+    }
+
+    proptest! {
+        #[test]
+        fn dct_reduction_is_the_largest_that_keeps_the_largest_size(
+            side in 1u32..100_000,
+            largest in 1u32..=1024,
+        ) {
+            let d = dct_reduction(side, largest);
+            prop_assert!(DCT_REDUCTIONS.contains(&d));
+            if d > 1 {
+                prop_assert!(f64::from(side) / f64::from(d) >= f64::from(largest));
+            }
+            if d < 8 {
+                // The next reduction would fall short of the largest size.
+                prop_assert!(f64::from(side) / f64::from(2 * d) < f64::from(largest));
+            }
+        }
+    }
 
     fn crop(x: u32, y: u32, side: u32) -> Option<CropBox> {
         Some(CropBox::new(x, y, side).unwrap())

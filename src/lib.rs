@@ -79,7 +79,10 @@ impl Prepared {
     /// Decodes, squares, resizes and encodes `request` (the one given to [`prepare`]).
     pub fn render(self, request: &SetPhotoRequest, policy: &Policy) -> Result<ImageSet, Error> {
         let bytes = request.image();
-        let oriented = decode::decode(bytes, &self.validated, policy)?;
+        // A large JPEG decodes reduced in the DCT domain when the largest size allows.
+        let largest = self.plan.sizes.iter().next().unwrap_or(0);
+        let reduction = geometry::dct_reduction(self.plan.square.side(), largest);
+        let oriented = decode::decode_reduced(bytes, &self.validated, policy, reduction)?;
         let output = encode::output_format(
             self.validated.format(),
             oriented.pixels().has_transparency(),
@@ -131,4 +134,102 @@ pub fn prepare(request: &SetPhotoRequest, policy: &Policy) -> Result<Prepared, E
 /// ```
 pub fn process(request: &SetPhotoRequest, policy: &Policy) -> Result<ImageSet, Error> {
     prepare(request, policy)?.render(request, policy)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resize::{Renderer, Resized};
+    use crate::square::Bars;
+
+    /// A `width` x `height` JPEG (q95) of gradients and 150 px checks, which no rotation
+    /// or flip maps onto itself, tagged with EXIF `orientation`.
+    fn big_jpeg(width: u32, height: u32, orientation: u16, grey: bool) -> Vec<u8> {
+        let mut pixels = Vec::with_capacity((width * height * 3) as usize);
+        for y in 0..height {
+            for x in 0..width {
+                let check = if (x / 150 + y / 150) % 2 == 0 {
+                    210
+                } else {
+                    30
+                };
+                let rgb = [(x * 255 / width) as u8, (y * 255 / height) as u8, check];
+                if grey {
+                    pixels.push(
+                        ((u32::from(rgb[0]) + u32::from(rgb[1]) + 2 * u32::from(check)) / 4) as u8,
+                    );
+                } else {
+                    pixels.extend(rgb);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        let mut encoder = jpeg_encoder::Encoder::new(&mut out, 95);
+        if orientation != 1 {
+            let mut app1 = b"Exif\0\0".to_vec();
+            app1.extend(crate::orient::tests::tiff_with_orientation(
+                orientation,
+                true,
+            ));
+            encoder.add_app_segment(1, app1).unwrap();
+        }
+        let colour = if grey {
+            jpeg_encoder::ColorType::Luma
+        } else {
+            jpeg_encoder::ColorType::Rgb
+        };
+        encoder
+            .encode(&pixels, width as u16, height as u16, colour)
+            .unwrap();
+        out
+    }
+
+    /// The renditions of `request`, decoded at 1/`reduction`.
+    fn rendered(request: &SetPhotoRequest, reduction: u32) -> Vec<Resized> {
+        let policy = Policy::default();
+        let prepared = prepare(request, &policy).unwrap();
+        let oriented =
+            decode::decode_reduced(request.image(), &prepared.validated, &policy, reduction)
+                .unwrap();
+        assert_eq!(oriented.reduction(), reduction);
+        let square = square::apply(oriented, prepared.plan.square, Bars::Colour([0; 3]));
+        Renderer::new()
+            .render(&square, &prepared.plan.sizes)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_reduced_jpeg_decode_renders_what_a_full_decode_does() {
+        // 4400 x 3000: letterboxed (side 4400) it decodes at 1/4; the crop (side 2101)
+        // at 1/2, from odd offsets. Rotations and a flip check that the reduced pixels
+        // are oriented and mapped like the full ones; a grey file takes the L8 path.
+        for (orientation, grey) in [(1, false), (3, false), (6, false), (7, false), (1, true)] {
+            let bytes = big_jpeg(4400, 3000, orientation, grey);
+            for crop in [None, Some(("301", "77", "2101"))] {
+                let request = SetPhotoRequest::from_form(
+                    bytes.clone(),
+                    crop.map(|c| c.0),
+                    crop.map(|c| c.1),
+                    crop.map(|c| c.2),
+                )
+                .unwrap();
+                let plan = prepare(&request, &Policy::default()).unwrap().plan;
+                let reduction =
+                    geometry::dct_reduction(plan.square.side(), plan.sizes.iter().next().unwrap());
+                assert_eq!(reduction, if crop.is_some() { 2 } else { 4 });
+                let full = rendered(&request, 1);
+                let reduced = rendered(&request, reduction);
+                for (a, b) in full.iter().zip(&reduced) {
+                    let (a, b) = (a.pixels.data(), b.pixels.data());
+                    assert_eq!(a.len(), b.len());
+                    let diffs = a.iter().zip(b).map(|(x, y)| u64::from(x.abs_diff(*y)));
+                    let mean = diffs.sum::<u64>() as f64 / a.len() as f64;
+                    assert!(
+                        mean < 1.0,
+                        "orientation {orientation}, grey {grey}, crop {crop:?}: mean {mean:.3}"
+                    );
+                }
+            }
+        }
+    }
 }

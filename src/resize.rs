@@ -14,6 +14,15 @@ use crate::geometry::{SizeSet, Square, letterbox_placement};
 use crate::pixels::{Layout, Pixels};
 use crate::square::{Bars, SquareImage};
 
+/// A source region, in (possibly fractional) pixels of the decoded picture.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Region {
+    x: f64,
+    y: f64,
+    width: f64,
+    height: f64,
+}
+
 /// A rectangle in pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Rect {
@@ -56,29 +65,26 @@ impl Renderer {
         };
         let use_alpha = pixels.has_transparency();
         let (width, height) = (pixels.width(), pixels.height());
+        // The square is in full-resolution coordinates; a reduced decode holds 1/d of them.
+        let (full_w, full_h) = square.full_size();
+        let d = f64::from(square.reduction().max(1));
         let side = square.square().side();
         let source_region = match square.square() {
-            Square::Crop { x, y, side } => Rect {
-                x,
-                y,
-                width: side,
-                height: side,
+            Square::Crop { x, y, side } => Region {
+                x: f64::from(x) / d,
+                y: f64::from(y) / d,
+                width: f64::from(side) / d,
+                height: f64::from(side) / d,
             },
-            Square::Letterbox { .. } => Rect {
-                x: 0,
-                y: 0,
-                width,
-                height,
+            Square::Letterbox { .. } => Region {
+                x: 0.0,
+                y: 0.0,
+                width: f64::from(full_w) / d,
+                height: f64::from(full_h) / d,
             },
         };
-        if source_region
-            .x
-            .checked_add(source_region.width)
-            .is_none_or(|r| r > width)
-            || source_region
-                .y
-                .checked_add(source_region.height)
-                .is_none_or(|b| b > height)
+        if source_region.x + source_region.width > f64::from(width)
+            || source_region.y + source_region.height > f64::from(height)
         {
             return Err(internal("the square lies outside the decoded image"));
         }
@@ -96,7 +102,7 @@ impl Renderer {
                     height: size,
                 },
                 Square::Letterbox { .. } => {
-                    let p = letterbox_placement(width, height, size);
+                    let p = letterbox_placement(full_w, full_h, size);
                     Rect {
                         x: p.x,
                         y: p.y,
@@ -112,11 +118,11 @@ impl Renderer {
                 Some((_, prev)) => (
                     ImageRef::new(prev.width(), prev.height(), prev.data(), pixel_type)
                         .map_err(internal)?,
-                    Rect {
-                        x: 0,
-                        y: 0,
-                        width: prev.width(),
-                        height: prev.height(),
+                    Region {
+                        x: 0.0,
+                        y: 0.0,
+                        width: f64::from(prev.width()),
+                        height: f64::from(prev.height()),
                     },
                 ),
                 None => (
@@ -124,19 +130,16 @@ impl Renderer {
                     source_region,
                 ),
             };
-            let filter = if target.width > region.width || target.height > region.height {
+            let filter = if f64::from(target.width) > region.width
+                || f64::from(target.height) > region.height
+            {
                 FilterType::CatmullRom // upscaling: no Lanczos ringing
             } else {
                 FilterType::Lanczos3
             };
             let options = ResizeOptions::new()
                 .resize_alg(ResizeAlg::Convolution(filter))
-                .crop(
-                    f64::from(region.x),
-                    f64::from(region.y),
-                    f64::from(region.width),
-                    f64::from(region.height),
-                )
+                .crop(region.x, region.y, region.width, region.height)
                 .use_alpha(use_alpha);
             let mut picture = Image::new(target.width, target.height, pixel_type);
             self.resizer

@@ -22,6 +22,8 @@ pub struct SquareImage {
     pixels: Pixels,
     square: Square,
     bars: Bars,
+    reduction: u32,
+    full_size: (u32, u32),
 }
 
 impl SquareImage {
@@ -31,10 +33,23 @@ impl SquareImage {
         &self.pixels
     }
 
-    /// The square: a region of the pixels, or a letterbox around them.
+    /// The square, in full-resolution coordinates: a region of the picture, or a
+    /// letterbox around it.
     #[must_use]
     pub const fn square(&self) -> Square {
         self.square
+    }
+
+    /// The pixels are 1/`reduction` of [`Self::full_size`] (a DCT-reduced JPEG decode).
+    #[must_use]
+    pub const fn reduction(&self) -> u32 {
+        self.reduction
+    }
+
+    /// The upright picture's full-resolution size, which [`Self::square`] refers to.
+    #[must_use]
+    pub const fn full_size(&self) -> (u32, u32) {
+        self.full_size
     }
 
     /// What fills letterbox bars.
@@ -51,6 +66,8 @@ impl SquareImage {
 #[must_use]
 pub fn apply(oriented: Oriented, square: Square, bars: Bars) -> SquareImage {
     SquareImage {
+        reduction: oriented.reduction(),
+        full_size: oriented.full_size(),
         pixels: oriented.into_pixels(),
         square,
         bars,

@@ -13,6 +13,8 @@ fn every_prefix_is_a_set_or_a_bad_image() {
         "inputs/alpha_60x40.png",
         "inputs/transparent.gif",
         "inputs/wide_4000x10.png",
+        // Decoded reduced (1/2, by jpeg-decoder), progressive: the other JPEG path.
+        "inputs/large_2560x2048_progressive.jpg",
     ];
     for file in files {
         let bytes = testdata(file);
@@ -34,8 +36,9 @@ mod mutations {
 
     use crate::util::{process, testdata};
 
-    const FILES: [&str; 4] = [
+    const FILES: [&str; 5] = [
         "inputs/square_300.jpg",
+        "inputs/large_2560x2048_progressive.jpg",
         "inputs/alpha_60x40.png",
         "inputs/transparent.gif",
         "inputs/tiny_1x1.png",
