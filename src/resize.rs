@@ -89,10 +89,11 @@ impl Renderer {
             return Err(internal("the square lies outside the decoded image"));
         }
 
-        let mut out = Vec::with_capacity(sizes.len());
+        let mut out: Vec<Resized> = Vec::with_capacity(sizes.len());
         // The previous picture without its bars: the next size cascades from it, so bar
-        // pixels never bleed into the picture's edges.
-        let mut previous: Option<(u32, Pixels)> = None;
+        // pixels never bleed into the picture's edges. `None` pixels: the picture filled
+        // its rendition, so it is the last one in `out` (no copy kept).
+        let mut previous: Option<(u32, Option<Pixels>)> = None;
         for size in sizes.iter() {
             let target = match square.square() {
                 Square::Crop { .. } => Rect {
@@ -113,9 +114,12 @@ impl Renderer {
             };
             // Cascade from the previous picture only while downscaling: an upscaled
             // rendition is always made from the original.
-            let (from, region) = match previous.as_ref().filter(|(prev_size, _)| *prev_size < side)
-            {
-                Some((_, prev)) => (
+            let cascade_from = previous
+                .as_ref()
+                .filter(|(prev_size, _)| *prev_size < side)
+                .and_then(|(_, own)| own.as_ref().or_else(|| out.last().map(|r| &r.pixels)));
+            let (from, region) = match cascade_from {
+                Some(prev) => (
                     ImageRef::new(prev.width(), prev.height(), prev.data(), pixel_type)
                         .map_err(internal)?,
                     Region {
@@ -147,16 +151,16 @@ impl Renderer {
                 .map_err(internal)?;
             let picture = Pixels::new(target.width, target.height, layout, picture.into_vec())
                 .ok_or_else(|| internal("a picture of the wrong length"))?;
-            let rendition = if target.width == size && target.height == size {
-                picture.clone()
+            let (rendition, own) = if target.width == size && target.height == size {
+                (picture, None)
             } else {
-                place(&picture, target, size, square.bars())?
+                (place(&picture, target, size, square.bars())?, Some(picture))
             };
             out.push(Resized {
                 size,
                 pixels: rendition,
             });
-            previous = Some((size, picture));
+            previous = Some((size, own));
         }
         Ok(out)
     }
