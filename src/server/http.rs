@@ -290,7 +290,6 @@ async fn serve_file(state: &State, method: &HttpMethod, file: &str) -> Response<
     response
 }
 
-/// The JSON body of `reply`, HTTP 200, or 429 with `Retry-After` for rate limiting.
 /// Why a body could not be read whole.
 enum BodyError {
     /// Over the limit after this many bytes; the rest is unread.
@@ -334,6 +333,7 @@ async fn discard(mut body: Incoming, most: u64, time: Duration) {
     let _ = tokio::time::timeout(time, drain).await;
 }
 
+/// The JSON body of `reply`, HTTP 200, or 429 with `Retry-After` for rate limiting.
 fn json_response(reply: &Reply) -> Response<Full<Bytes>> {
     let body = serde_json::to_vec(&reply.body())
         .unwrap_or_else(|_| br#"{"ok":false,"error":"internal_error"}"#.to_vec());

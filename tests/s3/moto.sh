@@ -85,7 +85,7 @@ install) install ;;
 serve)
     [ $# -eq 2 ] || { echo "usage: $0 serve PORTFILE" >&2; exit "$EXIT_USAGE"; }
     install || exit $?
-    exec 9>&- 2>/dev/null
+    exec 9>&- # the install lock, which moto_server must not inherit
     serve "$2"
     ;;
 *)
