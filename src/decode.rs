@@ -113,8 +113,10 @@ pub fn decode(bytes: &[u8], validated: &Validated, policy: &Policy) -> Result<Or
 }
 
 /// Like [`decode`], but a JPEG may be decoded at 1/`reduction` of its size (one of
-/// [`crate::geometry::DCT_REDUCTIONS`]). Other formats, a reduction of 1, and JPEG colour
-/// types other than grey and YCbCr/RGB (CMYK, 16-bit) decode at full size.
+/// [`crate::geometry::DCT_REDUCTIONS`]). Other formats, a reduction of 1, JPEG colour
+/// types other than grey and YCbCr/RGB (CMYK, 16-bit), and files the reduced decoder
+/// refuses decode at full size, so the outcome (a picture or an error) is the full
+/// decode's.
 pub fn decode_reduced(
     bytes: &[u8],
     validated: &Validated,
@@ -124,9 +126,12 @@ pub fn decode_reduced(
     if validated.format() != Format::Jpeg || reduction <= 1 {
         return decode(bytes, validated, policy);
     }
-    match decode_jpeg_reduced(bytes, validated, reduction)? {
-        Some(oriented) => Ok(oriented),
-        None => decode(bytes, validated, policy),
+    // Reduction is only a shortcut: it must never change whether an upload is accepted.
+    // jpeg-decoder refuses some damaged files (a truncated scan, say) that the full-size
+    // decoder accepts, as it accepts them from small pictures; those get the full decode.
+    match decode_jpeg_reduced(bytes, validated, reduction) {
+        Ok(Some(oriented)) => Ok(oriented),
+        Ok(None) | Err(_) => decode(bytes, validated, policy),
     }
 }
 

@@ -232,4 +232,34 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn a_damaged_large_jpeg_gets_the_outcome_of_a_full_decode() {
+        let bytes = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/testdata/inputs/large_2560x2048_progressive.jpg"
+        ))
+        .unwrap();
+        let policy = Policy::default();
+        for cut in [
+            bytes.len() * 2 / 5,
+            bytes.len() * 3 / 5,
+            bytes.len() * 4 / 5,
+        ] {
+            let damaged = bytes::Bytes::copy_from_slice(&bytes[..cut]);
+            let request = SetPhotoRequest::new(damaged.clone());
+            let prepared = prepare(&request, &policy).unwrap();
+            let full = decode::decode(&damaged, &prepared.validated, &policy);
+            let reduced = decode::decode_reduced(&damaged, &prepared.validated, &policy, 2);
+            match (&full, &reduced) {
+                (Ok(_), Ok(_)) => {}
+                (Err(a), Err(b)) => assert_eq!(a.code(), b.code(), "cut at {cut}"),
+                _ => panic!(
+                    "cut at {cut}: full {:?} but reduced {:?}",
+                    full.is_ok(),
+                    reduced.is_ok()
+                ),
+            }
+        }
+    }
 }
