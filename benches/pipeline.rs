@@ -52,8 +52,7 @@ fn stages(c: &mut Criterion) {
         let pixels = u64::from(w) * u64::from(h);
         let plan = geometry::plan((w, h), None, &policy).expect("plan");
         // As the pipeline decodes: a large JPEG reduced in the DCT domain.
-        let largest = plan.sizes.iter().next().unwrap_or(0);
-        let reduction = geometry::dct_reduction(plan.square.side(), largest);
+        let reduction = plan.dct_reduction();
         let oriented =
             decode::decode_reduced(&bytes, &validated, &policy, reduction).expect("decodes");
         let output =

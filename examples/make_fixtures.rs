@@ -26,9 +26,26 @@ fn card(width: u32, height: u32) -> RgbImage {
     })
 }
 
+/// A baseline JPEG at quality 90, with an EXIF orientation when given.
 fn jpeg(image: &RgbImage, exif_orientation: Option<u16>) -> Vec<u8> {
+    encode_jpeg(image, 90, false, exif_orientation)
+}
+
+/// A progressive JPEG at quality 40: large enough in pixels (side >= 2048) that the
+/// engine decodes it reduced, small enough in bytes for a fixture.
+fn progressive_jpeg(image: &RgbImage) -> Vec<u8> {
+    encode_jpeg(image, 40, true, None)
+}
+
+fn encode_jpeg(
+    image: &RgbImage,
+    quality: u8,
+    progressive: bool,
+    exif_orientation: Option<u16>,
+) -> Vec<u8> {
     let mut out = Vec::new();
-    let mut enc = jpeg_encoder::Encoder::new(&mut out, 90);
+    let mut enc = jpeg_encoder::Encoder::new(&mut out, quality);
+    enc.set_progressive(progressive);
     if let Some(o) = exif_orientation {
         // TIFF, big-endian, IFD0 with one entry: Orientation (0x0112, SHORT, 1) = o.
         let mut tiff = b"MM\0\x2A\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01".to_vec();
@@ -36,22 +53,6 @@ fn jpeg(image: &RgbImage, exif_orientation: Option<u16>) -> Vec<u8> {
         tiff.extend([0, 0, 0, 0, 0, 0]);
         enc.add_exif_metadata(&tiff).expect("exif");
     }
-    enc.encode(
-        image.as_raw(),
-        image.width() as u16,
-        image.height() as u16,
-        jpeg_encoder::ColorType::Rgb,
-    )
-    .expect("jpeg");
-    out
-}
-
-/// A progressive JPEG at quality 40: large enough in pixels (side >= 2048) that the
-/// engine decodes it reduced, small enough in bytes for a fixture.
-fn progressive_jpeg(image: &RgbImage) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut enc = jpeg_encoder::Encoder::new(&mut out, 40);
-    enc.set_progressive(true);
     enc.encode(
         image.as_raw(),
         image.width() as u16,

@@ -98,10 +98,7 @@ pub fn decode(bytes: &[u8], validated: &Validated, policy: &Policy) -> Result<Or
     reader.limits(limits);
     let mut image = reader.decode().map_err(|e| Error::corrupt(format, e))?;
     if (image.width(), image.height()) != (width, height) {
-        return Err(Error::BadImage(BadImage::Header {
-            format,
-            reason: "the decoded size differs from the header's",
-        }));
+        return Err(size_mismatch(format));
     }
     image.apply_orientation(validated.orientation().to_image());
     let pixels = match format {
@@ -160,10 +157,7 @@ fn decode_jpeg_reduced(
         .info()
         .ok_or_else(|| Error::Internal("jpeg-decoder read no header".into()))?;
     if (u32::from(info.width), u32::from(info.height)) != (width, height) {
-        return Err(Error::BadImage(BadImage::Header {
-            format: Format::Jpeg,
-            reason: "the decoded size differs from the header's",
-        }));
+        return Err(size_mismatch(Format::Jpeg));
     }
     if !matches!(info.pixel_format, PixelFormat::L8 | PixelFormat::RGB24) {
         return Ok(None);
@@ -180,12 +174,8 @@ fn decode_jpeg_reduced(
         PixelFormat::L8 => data.iter().flat_map(|&l| [l, l, l]).collect(),
         _ => data,
     };
-    let image = image::RgbImage::from_raw(want_w, want_h, rgb).ok_or(Error::BadImage(
-        BadImage::Header {
-            format: Format::Jpeg,
-            reason: "the decoded size differs from the header's",
-        },
-    ))?;
+    let image = image::RgbImage::from_raw(want_w, want_h, rgb)
+        .ok_or_else(|| size_mismatch(Format::Jpeg))?;
     let mut image = DynamicImage::ImageRgb8(image);
     image.apply_orientation(validated.orientation().to_image());
     Ok(Some(Oriented {
@@ -242,6 +232,14 @@ fn decode_gif_first_frame(
     }
     Pixels::new(width, height, Layout::Rgba8, canvas)
         .ok_or_else(|| Error::Internal("a GIF canvas of the wrong length".into()))
+}
+
+/// The decoder produced another size than the header (already validated) declared.
+fn size_mismatch(format: Format) -> Error {
+    Error::BadImage(BadImage::Header {
+        format,
+        reason: "the decoded size differs from the header's",
+    })
 }
 
 fn to_rgb8(image: DynamicImage) -> Pixels {

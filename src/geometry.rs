@@ -174,6 +174,14 @@ pub struct Plan {
     pub sizes: SizeSet,
 }
 
+impl Plan {
+    /// The DCT reduction a JPEG may be decoded at for this plan: see [`dct_reduction`].
+    #[must_use]
+    pub fn dct_reduction(&self) -> u32 {
+        dct_reduction(self.square.side(), self.sizes.iter().next().unwrap_or(0))
+    }
+}
+
 /// Plans the square and sizes for an oriented image of `width` x `height`.
 pub fn plan(
     (width, height): (u32, u32),

@@ -80,8 +80,7 @@ impl Prepared {
     pub fn render(self, request: &SetPhotoRequest, policy: &Policy) -> Result<ImageSet, Error> {
         let bytes = request.image();
         // A large JPEG decodes reduced in the DCT domain when the largest size allows.
-        let largest = self.plan.sizes.iter().next().unwrap_or(0);
-        let reduction = geometry::dct_reduction(self.plan.square.side(), largest);
+        let reduction = self.plan.dct_reduction();
         let oriented = decode::decode_reduced(bytes, &self.validated, policy, reduction)?;
         let output = encode::output_format(
             self.validated.format(),
@@ -213,9 +212,10 @@ mod tests {
                     crop.map(|c| c.2),
                 )
                 .unwrap();
-                let plan = prepare(&request, &Policy::default()).unwrap().plan;
-                let reduction =
-                    geometry::dct_reduction(plan.square.side(), plan.sizes.iter().next().unwrap());
+                let reduction = prepare(&request, &Policy::default())
+                    .unwrap()
+                    .plan
+                    .dct_reduction();
                 assert_eq!(reduction, if crop.is_some() { 2 } else { 4 });
                 let full = rendered(&request, 1);
                 let reduced = rendered(&request, reduction);

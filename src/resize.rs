@@ -66,8 +66,8 @@ impl Renderer {
         let use_alpha = pixels.has_transparency();
         let (width, height) = (pixels.width(), pixels.height());
         // The square is in full-resolution coordinates; a reduced decode holds 1/d of them.
-        let (full_w, full_h) = square.full_size();
-        let d = f64::from(square.reduction().max(1));
+        let (full_w, full_h) = square.picture().full_size();
+        let d = f64::from(square.picture().reduction().max(1));
         let side = square.square().side();
         let source_region = match square.square() {
             Square::Crop { x, y, side } => Region {

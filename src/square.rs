@@ -19,18 +19,16 @@ pub enum Bars {
 /// Upright pixels with the square to show from them.
 #[derive(Debug, Clone)]
 pub struct SquareImage {
-    pixels: Pixels,
+    picture: Oriented,
     square: Square,
     bars: Bars,
-    reduction: u32,
-    full_size: (u32, u32),
 }
 
 impl SquareImage {
     /// The upright pixels the square is taken from.
     #[must_use]
     pub fn pixels(&self) -> &Pixels {
-        &self.pixels
+        self.picture.pixels()
     }
 
     /// The square, in full-resolution coordinates: a region of the picture, or a
@@ -40,16 +38,11 @@ impl SquareImage {
         self.square
     }
 
-    /// The pixels are 1/`reduction` of [`Self::full_size`] (a DCT-reduced JPEG decode).
+    /// The decoded picture, with its DCT reduction and full-resolution size (which
+    /// [`Self::square`] refers to).
     #[must_use]
-    pub const fn reduction(&self) -> u32 {
-        self.reduction
-    }
-
-    /// The upright picture's full-resolution size, which [`Self::square`] refers to.
-    #[must_use]
-    pub const fn full_size(&self) -> (u32, u32) {
-        self.full_size
+    pub const fn picture(&self) -> &Oriented {
+        &self.picture
     }
 
     /// What fills letterbox bars.
@@ -66,9 +59,7 @@ impl SquareImage {
 #[must_use]
 pub fn apply(oriented: Oriented, square: Square, bars: Bars) -> SquareImage {
     SquareImage {
-        reduction: oriented.reduction(),
-        full_size: oriented.full_size(),
-        pixels: oriented.into_pixels(),
+        picture: oriented,
         square,
         bars,
     }

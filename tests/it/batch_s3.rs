@@ -5,13 +5,13 @@
 //! (`CI=true`) that is a failure; elsewhere the test prints a notice and is skipped.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::util::fixture_path as fixture;
+use crate::util::{self, fixture_path as fixture};
 
 /// moto.sh's "could not be installed here" status.
 const EXIT_UNAVAILABLE: i32 = 77;
@@ -29,12 +29,7 @@ impl Moto {
     /// Installs (once) and starts moto; `None` when it cannot be installed here.
     fn start(scratch: &Path) -> Option<Self> {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let bin = PathBuf::from(env!("CARGO_BIN_EXE_setphoto"));
-        // <target>/<profile>/setphoto: moto goes to <target>/s3, beside the build.
-        let s3_dir = bin
-            .parent()
-            .and_then(Path::parent)
-            .map_or_else(|| root.join("target/s3"), |target| target.join("s3"));
+        let s3_dir = util::beside_build("s3");
         let portfile = scratch.join("moto.port");
         let mut script = Command::new("bash")
             .arg(root.join("tests/s3/moto.sh"))
@@ -57,7 +52,10 @@ impl Moto {
                     Some(EXIT_UNAVAILABLE),
                     "moto.sh failed: {status}"
                 );
-                skip_or_fail("moto (an S3-compatible server) cannot be installed here");
+                util::skip_or_fail(
+                    "moto (an S3-compatible server) cannot be installed here",
+                    "the s3:// batch test",
+                );
                 return None;
             }
             assert!(started.elapsed() < START_LIMIT, "moto did not start");
@@ -140,14 +138,6 @@ impl Drop for Moto {
             .status();
         let _ = self.script.wait();
     }
-}
-
-fn skip_or_fail(why: &str) {
-    assert!(
-        std::env::var("CI").map_or(true, |v| v != "true"),
-        "{why}, and CI=true requires the S3 tests to run"
-    );
-    eprintln!("skipped: {why}; the s3:// batch test did not run");
 }
 
 fn report(out: &Output) -> Vec<Value> {

@@ -21,12 +21,18 @@ pub fn shared_corpus() -> Option<PathBuf> {
     if dir.join("MANIFEST.tsv").is_file() {
         return Some(dir);
     }
+    skip_or_fail("../shared/corpus is missing", "this test");
+    None
+}
+
+/// `suite` cannot run here because of `why` (a folder or tool it needs is missing): under
+/// CI (`CI=true`) that is a failure; on a user's machine a notice, and the caller skips.
+pub fn skip_or_fail(why: &str, suite: &str) {
     assert!(
         std::env::var("CI").map_or(true, |v| v != "true"),
-        "../shared/corpus is missing, and CI=true requires it"
+        "{why}, and CI=true requires {suite} to run"
     );
-    eprintln!("notice: ../shared/corpus is absent; skipping this test");
-    None
+    eprintln!("skipped: {why}; {suite} did not run");
 }
 
 /// Runs the engine on `bytes` with no crop.
@@ -145,6 +151,23 @@ pub fn fixture_path(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("testdata/inputs")
         .join(name)
+}
+
+/// `<target>/<name>`: where a test installs the tools it needs, beside the build (the
+/// binary is `<target>/<profile>/setphoto`).
+#[cfg(all(feature = "cli", any(feature = "server", feature = "s3")))]
+pub fn beside_build(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_setphoto"))
+        .parent()
+        .and_then(Path::parent)
+        .map_or_else(
+            || {
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("target")
+                    .join(name)
+            },
+            |target| target.join(name),
+        )
 }
 
 /// Runs the `setphoto` binary with `args`.

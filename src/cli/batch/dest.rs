@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use super::super::args::Target;
 use super::super::output;
+use crate::ImageSet;
 
 /// An opened, writable destination.
 pub(crate) struct Dest {
@@ -75,6 +76,17 @@ impl Dest {
             Place::Folder(path) => fs::read(path.join(id).join(name)).ok(),
             #[cfg(feature = "s3")]
             Place::Bucket(bucket) => bucket.get(id, name).ok().flatten(),
+        }
+    }
+
+    /// Writes every file of `set` under `<id>/`, each whole.
+    pub(crate) fn write_set(&self, id: &str, set: &ImageSet) -> io::Result<()> {
+        match &self.place {
+            Place::Folder(path) => output::write_set(set, &path.join(id)),
+            #[cfg(feature = "s3")]
+            Place::Bucket(bucket) => set
+                .files()
+                .try_for_each(|(name, bytes)| bucket.put(id, &name, bytes)),
         }
     }
 

@@ -232,9 +232,7 @@ fn render_item(item: &Item, dest: &Dest, policy: &Policy, force: bool) -> Result
     let set = prepared.render(&request, policy)?;
     let internal =
         |e: io::Error| Error::Internal(format!("cannot write {}/{}: {e}", dest, item.id).into());
-    for (name, bytes) in set.files() {
-        dest.write(&item.id, &name, bytes).map_err(internal)?;
-    }
+    dest.write_set(&item.id, &set).map_err(internal)?;
     let base_url = dest.base_url(&item.id).map_err(internal)?;
     let mut files: Vec<FileEntry> = set
         .renditions()

@@ -41,9 +41,8 @@ impl Bucket {
             prefix: prefix.to_owned(),
             runtime,
         };
-        let probe = format!(".setphoto-probe-{}", std::process::id());
-        this.put_key(&this.key_of(&probe)?, &[])?;
-        let key = this.key_of(&probe)?;
+        let key = this.key_of(&format!(".setphoto-probe-{}", std::process::id()))?;
+        this.put_key(&key, &[])?;
         this.runtime
             .block_on(this.store.delete(&key))
             .map_err(|e| this.error(&key, &e))?;
