@@ -4,6 +4,8 @@
 use image::ImageEncoder as _;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 
+mod jpeg;
+
 use crate::error::Error;
 use crate::format::{Format, OutputFormat};
 use crate::pixels::{Layout, Pixels};
@@ -33,7 +35,8 @@ pub const fn bars(output: OutputFormat, policy: &Policy) -> Bars {
 
 /// Encodes one rendition.
 ///
-/// JPEG: baseline, 4:2:0, `policy.jpeg_quality`, SIMD where the CPU has it. PNG: 8-bit,
+/// JPEG: baseline, 4:2:0, `policy.jpeg_quality` on libjpeg's scale (our own encoder, see
+/// `encode::jpeg`). PNG: 8-bit,
 /// RGB when every pixel is opaque else RGBA, fast deflate with adaptive filters.
 pub fn encode(pixels: &Pixels, output: OutputFormat, policy: &Policy) -> Result<Vec<u8>, Error> {
     match output {
@@ -45,17 +48,17 @@ pub fn encode(pixels: &Pixels, output: OutputFormat, policy: &Policy) -> Result<
 fn encode_jpeg(pixels: &Pixels, quality: u8) -> Result<Vec<u8>, Error> {
     let width = u16::try_from(pixels.width()).map_err(internal)?;
     let height = u16::try_from(pixels.height()).map_err(internal)?;
-    let colour = match pixels.layout() {
-        Layout::Rgb8 => jpeg_encoder::ColorType::Rgb,
-        Layout::Rgba8 => jpeg_encoder::ColorType::Rgba, // alpha ignored: opaque by contract
-    };
-    let mut out = Vec::new();
-    let mut encoder = jpeg_encoder::Encoder::new(&mut out, quality.clamp(1, 100));
-    encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_2_0);
-    encoder
-        .encode(pixels.data(), width, height, colour)
-        .map_err(internal)?;
-    Ok(out)
+    if width == 0 || height == 0 {
+        return Err(internal("an empty picture has no JPEG"));
+    }
+    // Alpha, where present, is ignored: what reaches a JPEG is opaque by contract.
+    Ok(jpeg::encode(
+        pixels.data(),
+        width,
+        height,
+        pixels.layout().channels(),
+        quality,
+    ))
 }
 
 fn encode_png(pixels: &Pixels) -> Result<Vec<u8>, Error> {
