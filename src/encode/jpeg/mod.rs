@@ -428,6 +428,39 @@ mod tests {
         assert!(last.1 > 38.0, "q100 gives {:.1} dB", last.1);
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        /// Any size and content: the file decodes to that size, and the vector build writes
+        /// exactly the bytes of the portable one.
+        #[test]
+        fn every_picture_decodes_and_every_cpu_writes_the_same_bytes(
+            width in 1usize..48,
+            height in 1usize..48,
+            channels in 3usize..=4,
+            quality in 1u8..=100,
+            seed in proptest::prelude::any::<u64>(),
+        ) {
+            let mut state = seed | 1;
+            let source: Vec<u8> = (0..width * height * channels)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    (state >> 32) as u8
+                })
+                .collect();
+            let jpeg = encode(&source, width as u16, height as u16, channels, quality);
+            let (w, h, _) = decode_with_image(&jpeg);
+            proptest::prop_assert_eq!((w, h), (width as u32, height as u32));
+            let portable = match channels {
+                4 => encode_with::<4>(&source, width as u16, height as u16, quality),
+                _ => encode_with::<3>(&source, width as u16, height as u16, quality),
+            };
+            proptest::prop_assert!(portable == jpeg);
+        }
+    }
+
     #[test]
     fn a_flat_grey_picture_decodes_to_itself() {
         let source = vec![128u8; 40 * 40 * 3];
