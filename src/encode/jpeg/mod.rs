@@ -202,19 +202,25 @@ impl Strip {
         }
     }
 
+    #[inline(always)]
     fn luma_block(&self, x: usize, top: usize) -> Block {
-        std::array::from_fn(|dy| {
-            let start = (top + dy) * self.luma_width + x;
-            self.luma[start..start + 8].try_into().unwrap_or([0.0; 8])
-        })
+        block_at(&self.luma[top * self.luma_width + x..], self.luma_width)
     }
 
+    #[inline(always)]
     fn chroma_block(plane: &[f32], width: usize, x: usize) -> Block {
-        std::array::from_fn(|dy| {
-            let start = dy * width + x;
-            plane[start..start + 8].try_into().unwrap_or([0.0; 8])
-        })
+        block_at(&plane[x..], width)
     }
+}
+
+/// The 8x8 block whose top-left sample starts `plane`, rows `stride` apart.
+#[inline(always)]
+fn block_at(plane: &[f32], stride: usize) -> Block {
+    let mut block = [[0.0; 8]; 8];
+    for (dy, row) in block.iter_mut().enumerate() {
+        row.copy_from_slice(&plane[dy * stride..][..8]);
+    }
+    block
 }
 
 #[inline(always)]
