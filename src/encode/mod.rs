@@ -35,9 +35,9 @@ pub const fn bars(output: OutputFormat, policy: &Policy) -> Bars {
 
 /// Encodes one rendition.
 ///
-/// JPEG: baseline, 4:2:0, `policy.jpeg_quality` on libjpeg's scale (our own encoder, see
-/// `encode::jpeg`). PNG: 8-bit,
-/// RGB when every pixel is opaque else RGBA, fast deflate with adaptive filters.
+/// JPEG: baseline, 4:2:0, `policy.jpeg_quality` on libjpeg's scale (our own encoder, in
+/// `src/encode/jpeg/`). PNG: 8-bit, RGB when every pixel is opaque else RGBA, fast deflate
+/// with adaptive filters.
 pub fn encode(pixels: &Pixels, output: OutputFormat, policy: &Policy) -> Result<Vec<u8>, Error> {
     match output {
         OutputFormat::Jpeg => encode_jpeg(pixels, policy.jpeg_quality),
