@@ -40,10 +40,7 @@ pub(super) fn encode(
         // SAFETY: the CPU has every feature `encode_avx2` is compiled for, checked above.
         return unsafe { encode_avx2(data, width, height, channels, quality) };
     }
-    match channels {
-        4 => encode_with::<4>(data, width, height, quality),
-        _ => encode_with::<3>(data, width, height, quality),
-    }
+    encode_portable(data, width, height, channels, quality)
 }
 
 /// The same code compiled for AVX2 (256-bit vectors for colour conversion and DCT) with BMI2
@@ -58,6 +55,13 @@ unsafe fn encode_avx2(
     channels: usize,
     quality: u8,
 ) -> Vec<u8> {
+    encode_portable(data, width, height, channels, quality)
+}
+
+/// The encoder for a channel count, in whatever instruction set its caller is compiled for
+/// (inlined, so `encode_avx2` gets an AVX2 copy).
+#[inline(always)]
+fn encode_portable(data: &[u8], width: u16, height: u16, channels: usize, quality: u8) -> Vec<u8> {
     match channels {
         4 => encode_with::<4>(data, width, height, quality),
         _ => encode_with::<3>(data, width, height, quality),
@@ -459,10 +463,7 @@ mod tests {
             let jpeg = encode(&source, width as u16, height as u16, channels, quality);
             let (w, h, _) = decode_with_image(&jpeg);
             proptest::prop_assert_eq!((w, h), (width as u32, height as u32));
-            let portable = match channels {
-                4 => encode_with::<4>(&source, width as u16, height as u16, quality),
-                _ => encode_with::<3>(&source, width as u16, height as u16, quality),
-            };
+            let portable = encode_portable(&source, width as u16, height as u16, channels, quality);
             proptest::prop_assert!(portable == jpeg);
         }
     }
