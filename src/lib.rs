@@ -39,6 +39,8 @@ pub use request::{CropBox, SetPhotoRequest};
 pub use set::{ImageSet, Rendition};
 pub use validate::Validated;
 
+use std::sync::OnceLock;
+
 /// A request that passed every check that needs no pixels: validated header, planned
 /// square and sizes, and the avatar digest. Made by [`prepare`]; rendered by
 /// [`Prepared::render`].
@@ -87,12 +89,28 @@ impl Prepared {
             oriented.pixels().has_transparency(),
         );
         let square = square::apply(oriented, self.plan.square, encode::bars(output, policy));
-        let resized = resize::Renderer::new().render(&square, &self.plan.sizes)?;
-        let renditions = resized
-            .iter()
-            .map(|r| {
-                encode::encode(&r.pixels, output, policy)
-                    .map(|bytes| Rendition::new(r.size, output, bytes))
+        let sizes = &self.plan.sizes;
+        // Each size is encoded on the caller's rayon pool as soon as it is resized: with a
+        // second thread free, the 1024 is encoded while the smaller sizes are resized from
+        // it; on a one-thread pool this runs in order. Output bytes do not depend on it.
+        let encoded: Vec<OnceLock<Result<Rendition, Error>>> =
+            sizes.iter().map(|_| OnceLock::new()).collect();
+        let mut slots = encoded.iter();
+        rayon::in_place_scope(|scope| {
+            resize::Renderer::new().render_each(&square, sizes, |size, pixels| {
+                let Some(slot) = slots.next() else { return };
+                scope.spawn(move |_| {
+                    let rendition = encode::encode(&pixels, output, policy)
+                        .map(|bytes| Rendition::new(size, output, bytes));
+                    let _ = slot.set(rendition);
+                });
+            })
+        })?;
+        let renditions = encoded
+            .into_iter()
+            .map(|slot| {
+                slot.into_inner()
+                    .unwrap_or_else(|| Err(Error::Internal("a size was not encoded".into())))
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(ImageSet::new(
@@ -230,6 +248,49 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn the_set_is_the_same_on_one_thread_and_on_many() {
+        // Sizes are encoded on the caller's pool as they are resized: the set must come
+        // out in size order with the same bytes whatever the pool, and match each size
+        // encoded alone.
+        let policy = Policy {
+            upscale: true,
+            ..Policy::default()
+        };
+        let request = SetPhotoRequest::new(big_jpeg(900, 500, 6, false));
+        let on = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| process(&request, &policy).unwrap())
+        };
+        let one = on(1);
+        let sizes: Vec<u32> = one.renditions().iter().map(Rendition::size).collect();
+        assert_eq!(sizes, RENDITION_SIZES);
+        for threads in [2, 4] {
+            assert_eq!(
+                on(threads).renditions(),
+                one.renditions(),
+                "{threads} threads"
+            );
+        }
+        let prepared = prepare(&request, &policy).unwrap();
+        let oriented = decode::decode(request.image(), &prepared.validated, &policy).unwrap();
+        let square = square::apply(
+            oriented,
+            prepared.plan.square,
+            encode::bars(OutputFormat::Jpeg, &policy),
+        );
+        let alone = Renderer::new()
+            .render(&square, &prepared.plan.sizes)
+            .unwrap();
+        for (rendition, resized) in one.renditions().iter().zip(&alone) {
+            let bytes = encode::encode(&resized.pixels, OutputFormat::Jpeg, &policy).unwrap();
+            assert_eq!(rendition.bytes(), bytes, "size {}", resized.size);
         }
     }
 

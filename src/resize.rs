@@ -6,6 +6,8 @@
 //! the previous (larger) one, which costs a fraction of resizing a large original seven
 //! times. Alpha is premultiplied during the resize when the picture has transparency.
 
+use std::sync::Arc;
+
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 
@@ -57,6 +59,27 @@ impl Renderer {
 
     /// Makes every size in `sizes` from `square`, largest first.
     pub fn render(&mut self, square: &SquareImage, sizes: &SizeSet) -> Result<Vec<Resized>, Error> {
+        let mut out = Vec::with_capacity(sizes.len());
+        self.render_each(square, sizes, |size, pixels| out.push((size, pixels)))?;
+        // The renderer has dropped its references, so no picture is copied here.
+        Ok(out
+            .into_iter()
+            .map(|(size, pixels)| Resized {
+                size,
+                pixels: Arc::unwrap_or_clone(pixels),
+            })
+            .collect())
+    }
+
+    /// Makes every size in `sizes` from `square`, largest first, and hands each to `each`
+    /// (its size and pixels) as soon as it is made, so that a caller can encode one size
+    /// while the next is being resized.
+    pub fn render_each(
+        &mut self,
+        square: &SquareImage,
+        sizes: &SizeSet,
+        mut each: impl FnMut(u32, Arc<Pixels>),
+    ) -> Result<(), Error> {
         let pixels = square.pixels();
         let layout = pixels.layout();
         let pixel_type = match layout {
@@ -89,11 +112,10 @@ impl Renderer {
             return Err(internal("the square lies outside the decoded image"));
         }
 
-        let mut out: Vec<Resized> = Vec::with_capacity(sizes.len());
         // The previous picture without its bars: the next size cascades from it, so bar
-        // pixels never bleed into the picture's edges. `None` pixels: the picture filled
-        // its rendition, so it is the last one in `out` (no copy kept).
-        let mut previous: Option<(u32, Option<Pixels>)> = None;
+        // pixels never bleed into the picture's edges. When it filled its rendition, it is
+        // that rendition (shared, not copied).
+        let mut previous: Option<(u32, Arc<Pixels>)> = None;
         for size in sizes.iter() {
             let target = match square.square() {
                 Square::Crop { .. } => Rect {
@@ -117,7 +139,7 @@ impl Renderer {
             let cascade_from = previous
                 .as_ref()
                 .filter(|(prev_size, _)| *prev_size < side)
-                .and_then(|(_, own)| own.as_ref().or_else(|| out.last().map(|r| &r.pixels)));
+                .map(|(_, picture)| picture);
             let (from, region) = match cascade_from {
                 Some(prev) => (
                     ImageRef::new(prev.width(), prev.height(), prev.data(), pixel_type)
@@ -151,18 +173,16 @@ impl Renderer {
                 .map_err(internal)?;
             let picture = Pixels::new(target.width, target.height, layout, picture.into_vec())
                 .ok_or_else(|| internal("a picture of the wrong length"))?;
-            let (rendition, own) = if target.width == size && target.height == size {
-                (picture, None)
+            let picture = Arc::new(picture);
+            let rendition = if target.width == size && target.height == size {
+                Arc::clone(&picture)
             } else {
-                (place(&picture, target, size, square.bars())?, Some(picture))
+                Arc::new(place(&picture, target, size, square.bars())?)
             };
-            out.push(Resized {
-                size,
-                pixels: rendition,
-            });
-            previous = Some((size, own));
+            each(size, rendition);
+            previous = Some((size, picture));
         }
-        Ok(out)
+        Ok(())
     }
 }
 
