@@ -71,6 +71,8 @@ impl Moto {
     /// reads of objects).
     fn get(&self, bucket: &str, key: &str) -> Vec<u8> {
         use object_store::ObjectStoreExt as _;
+        // As in `setphoto batch`: reqwest has no TLS provider of its own in this build.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let store = object_store::aws::AmazonS3Builder::new()
             .with_endpoint(self.endpoint())
             .with_allow_http(true)

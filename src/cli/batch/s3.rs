@@ -25,6 +25,9 @@ impl Bucket {
     /// Connects to `bucket` with the environment's settings and proves it writable by
     /// writing and deleting a probe object under `prefix`.
     pub(crate) fn open(bucket: &str, prefix: &str) -> io::Result<Self> {
+        // reqwest is built without a TLS crypto provider of its own (see Cargo.toml): use
+        // rustls's ring provider. An `Err` means one is installed already, which is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let store = AmazonS3Builder::from_env()
             .with_bucket_name(bucket)
             .build()
