@@ -2,12 +2,7 @@
 //! typical Huffman tables of ITU-T T.81 Annex K, which every decoder reads from the file's own
 //! DQT and DHT segments (so these values set size and quality, never decodability).
 
-/// `ZIGZAG[k]` is the natural (row-major) index of the `k`-th coefficient in zig-zag order.
-pub(super) const ZIGZAG: [usize; 64] = [
-    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20,
-    13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59,
-    52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
-];
+pub(super) use crate::zigzag::ZIGZAG;
 
 /// Annex K.1 luminance quantisation table, natural order (the quality-50 table).
 pub(super) const LUMA_QUANT: [u8; 64] = [

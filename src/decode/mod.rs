@@ -8,6 +8,8 @@
 //! that the 1024 px rendition throws away. [`crate::geometry::dct_reduction`] picks the
 //! reduction so the largest rendition is still made by downscaling.
 
+mod jpeg;
+
 use std::io::Cursor;
 
 use image::{DynamicImage, ImageFormat, ImageReader, Limits};
@@ -124,11 +126,39 @@ pub fn decode_reduced(
         return decode(bytes, validated, policy);
     }
     // Reduction is only a shortcut: it must never change whether an upload is accepted.
-    // jpeg-decoder refuses some damaged files (a truncated scan, say) that the full-size
-    // decoder accepts, as it accepts them from small pictures; those get the full decode.
+    // The reduced decoders refuse some damaged files (a truncated scan, say) that the
+    // full-size decoder accepts, as it accepts them from small pictures; those get the
+    // full decode. Our decoder handles the common baseline file; jpeg-decoder the rest it
+    // can reduce (progressive files); then the full decode.
+    let (width, height) = validated.stored_size();
+    match jpeg::decode(bytes, reduction) {
+        Ok(reduced) => {
+            if (reduced.width, reduced.height)
+                != (width.div_ceil(reduction), height.div_ceil(reduction))
+            {
+                return Err(size_mismatch(Format::Jpeg));
+            }
+            let image = image::RgbImage::from_raw(reduced.width, reduced.height, reduced.rgb)
+                .ok_or_else(|| size_mismatch(Format::Jpeg))?;
+            return Ok(upright_reduced(image, validated, reduction));
+        }
+        Err(jpeg::Refusal::Corrupt(_)) => return decode(bytes, validated, policy),
+        Err(jpeg::Refusal::Unsupported(_)) => {}
+    }
     match decode_jpeg_reduced(bytes, validated, reduction) {
         Ok(Some(oriented)) => Ok(oriented),
         Ok(None) | Err(_) => decode(bytes, validated, policy),
+    }
+}
+
+/// Orients a picture decoded at 1/`reduction`.
+fn upright_reduced(image: image::RgbImage, validated: &Validated, reduction: u32) -> Oriented {
+    let mut image = DynamicImage::ImageRgb8(image);
+    image.apply_orientation(validated.orientation().to_image());
+    Oriented {
+        pixels: to_rgb8(image),
+        reduction,
+        full_size: validated.oriented_size(),
     }
 }
 
@@ -176,13 +206,7 @@ fn decode_jpeg_reduced(
     };
     let image = image::RgbImage::from_raw(want_w, want_h, rgb)
         .ok_or_else(|| size_mismatch(Format::Jpeg))?;
-    let mut image = DynamicImage::ImageRgb8(image);
-    image.apply_orientation(validated.orientation().to_image());
-    Ok(Some(Oriented {
-        pixels: to_rgb8(image),
-        reduction,
-        full_size: validated.oriented_size(),
-    }))
+    Ok(Some(upright_reduced(image, validated, reduction)))
 }
 
 /// The first GIF frame composited on a transparent logical screen, clipped to it.

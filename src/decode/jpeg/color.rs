@@ -1,0 +1,53 @@
+//! YCbCr to RGB (JFIF, full range), in 16-bit fixed point as libjpeg does.
+
+/// `1.402`, `0.344136`, `0.714136` and `1.772` in 16.16 fixed point.
+const CR_TO_R: i32 = 91_881;
+const CB_TO_G: i32 = 22_554;
+const CR_TO_G: i32 = 46_802;
+const CB_TO_B: i32 = 116_130;
+const HALF: i32 = 1 << 15;
+
+/// Converts one row: `luma`, `cb` and `cr` samples to packed RGB in `rgb` (three bytes a
+/// sample; as many samples as `rgb` holds).
+#[inline(always)]
+pub(super) fn ycbcr_row(luma: &[u8], cb: &[u8], cr: &[u8], rgb: &mut [u8]) {
+    for (((pixel, &y), &cb), &cr) in rgb.chunks_exact_mut(3).zip(luma).zip(cb).zip(cr) {
+        let y = i32::from(y);
+        let (cb, cr) = (i32::from(cb) - 128, i32::from(cr) - 128);
+        let r = y + ((CR_TO_R * cr + HALF) >> 16);
+        let g = y + ((HALF - CB_TO_G * cb - CR_TO_G * cr) >> 16);
+        let b = y + ((CB_TO_B * cb + HALF) >> 16);
+        pixel[0] = r.clamp(0, 255) as u8;
+        pixel[1] = g.clamp(0, 255) as u8;
+        pixel[2] = b.clamp(0, 255) as u8;
+    }
+}
+
+/// Converts one row of grey samples to packed RGB.
+#[inline(always)]
+pub(super) fn grey_row(luma: &[u8], rgb: &mut [u8]) {
+    for (pixel, &y) in rgb.chunks_exact_mut(3).zip(luma) {
+        pixel.fill(y);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn neutral_chroma_is_grey_and_primaries_come_out() {
+        let mut rgb = [0u8; 9];
+        ycbcr_row(&[0, 128, 255], &[128; 3], &[128; 3], &mut rgb);
+        assert_eq!(rgb, [0, 0, 0, 128, 128, 128, 255, 255, 255]);
+        // Pure red, green and blue as JFIF encodes them (rounded).
+        let mut rgb = [0u8; 9];
+        ycbcr_row(&[76, 150, 29], &[85, 44, 255], &[255, 21, 107], &mut rgb);
+        let expected = [[255, 0, 0], [0, 255, 0], [0, 0, 255]];
+        for (got, want) in rgb.chunks(3).zip(expected) {
+            for (g, w) in got.iter().zip(want) {
+                assert!((i32::from(*g) - w).abs() <= 2, "{got:?} vs {want:?}");
+            }
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! The markers before the first scan: frame, tables, restart interval, colour transform.
+
+use super::Refusal;
+use super::entropy::HuffmanTable;
+
+/// One colour component of the frame, with its tables resolved by the scan.
+pub(super) struct Component {
+    /// Horizontal and vertical sampling factors (1 or more).
+    pub(super) h: u32,
+    pub(super) v: u32,
+    /// The quantisation table, in zig-zag order.
+    pub(super) quant: [u16; 64],
+    /// Indices of its DC and AC Huffman tables in [`Header::dc`] and [`Header::ac`].
+    pub(super) dc: usize,
+    pub(super) ac: usize,
+}
+
+/// What the decoder needs from the markers up to and including the (only) scan header.
+pub(super) struct Header {
+    pub(super) width: u32,
+    pub(super) height: u32,
+    /// In scan order, which is also frame order here.
+    pub(super) components: Vec<Component>,
+    pub(super) dc: [Option<HuffmanTable>; 4],
+    pub(super) ac: [Option<HuffmanTable>; 4],
+    /// MCUs per restart interval; 0 when there are none.
+    pub(super) restart_interval: u32,
+    /// Where the entropy-coded data of the scan begins.
+    pub(super) scan_start: usize,
+}
+
+/// Reads big-endian fields from one marker segment, refusing reads past its end.
+struct Segment<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl Segment<'_> {
+    fn u8(&mut self) -> Result<u8, Refusal> {
+        let byte = *self
+            .bytes
+            .get(self.pos)
+            .ok_or(Refusal::Corrupt("a marker segment ends early"))?;
+        self.pos += 1;
+        Ok(byte)
+    }
+
+    fn u16(&mut self) -> Result<u16, Refusal> {
+        Ok(u16::from(self.u8()?) << 8 | u16::from(self.u8()?))
+    }
+
+    fn take(&mut self, len: usize) -> Result<&[u8], Refusal> {
+        let bytes = self
+            .bytes
+            .get(self.pos..self.pos + len)
+            .ok_or(Refusal::Corrupt("a marker segment ends early"))?;
+        self.pos += len;
+        Ok(bytes)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.pos >= self.bytes.len()
+    }
+}
+
+/// A frame component as the SOF declares it.
+struct FrameComponent {
+    id: u8,
+    h: u32,
+    v: u32,
+    quant_table: usize,
+}
+
+/// Parses `bytes` from SOI up to the first SOS. Only what this decoder handles is
+/// accepted: one baseline or extended sequential (Huffman, 8-bit) frame of one or three
+/// components in YCbCr, and a first scan that holds every component.
+pub(super) fn parse(bytes: &[u8]) -> Result<Header, Refusal> {
+    if bytes.get(..2) != Some(&[0xFF, 0xD8]) {
+        return Err(Refusal::Corrupt("no SOI marker"));
+    }
+    let mut pos = 2;
+    let mut quant: [Option<[u16; 64]>; 4] = [None; 4];
+    let mut dc: [Option<HuffmanTable>; 4] = [None, None, None, None];
+    let mut ac: [Option<HuffmanTable>; 4] = [None, None, None, None];
+    let mut frame: Option<(u32, u32, Vec<FrameComponent>)> = None;
+    let mut restart_interval = 0;
+    let mut adobe_transform = None;
+    let mut jfif = false;
+    loop {
+        // Markers may be preceded by fill bytes (0xFF).
+        if bytes.get(pos) != Some(&0xFF) {
+            return Err(Refusal::Corrupt("data where a marker belongs"));
+        }
+        while bytes.get(pos) == Some(&0xFF) {
+            pos += 1;
+        }
+        let marker = *bytes
+            .get(pos)
+            .ok_or(Refusal::Corrupt("the file ends before the scan"))?;
+        pos += 1;
+        if marker == 0xD9 {
+            return Err(Refusal::Corrupt("the file ends before the scan"));
+        }
+        if (0xD0..=0xD7).contains(&marker) || marker == 0x01 {
+            continue; // stand-alone markers
+        }
+        let length = bytes
+            .get(pos..pos + 2)
+            .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+            .ok_or(Refusal::Corrupt("a marker segment ends early"))?;
+        if length < 2 {
+            return Err(Refusal::Corrupt(
+                "a marker segment shorter than its length field",
+            ));
+        }
+        let body = bytes
+            .get(pos + 2..pos + length)
+            .ok_or(Refusal::Corrupt("a marker segment ends early"))?;
+        let mut segment = Segment {
+            bytes: body,
+            pos: 0,
+        };
+        pos += length;
+        match marker {
+            0xC0 | 0xC1 => {
+                if frame.is_some() {
+                    return Err(Refusal::Corrupt("a second frame header"));
+                }
+                frame = Some(parse_frame(&mut segment)?);
+            }
+            0xC2 | 0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => {
+                return Err(Refusal::Unsupported(
+                    "a progressive, lossless or arithmetic-coded JPEG",
+                ));
+            }
+            0xC4 => {
+                while !segment.is_empty() {
+                    let class_and_id = segment.u8()?;
+                    let id = usize::from(class_and_id & 15);
+                    let class = class_and_id >> 4;
+                    if id > 3 || class > 1 {
+                        return Err(Refusal::Corrupt(
+                            "a Huffman table of unknown class or index",
+                        ));
+                    }
+                    let counts: [u8; 16] = segment.take(16)?.try_into().expect("16 bytes");
+                    let total = counts.iter().map(|&c| usize::from(c)).sum();
+                    let table = HuffmanTable::new(&counts, segment.take(total)?)?;
+                    if class == 0 {
+                        dc[id] = Some(table);
+                    } else {
+                        ac[id] = Some(table.with_fast_ac());
+                    }
+                }
+            }
+            0xDB => {
+                while !segment.is_empty() {
+                    let precision_and_id = segment.u8()?;
+                    let id = usize::from(precision_and_id & 15);
+                    if id > 3 || precision_and_id >> 4 > 1 {
+                        return Err(Refusal::Corrupt("a quantisation table of unknown index"));
+                    }
+                    let mut table = [0u16; 64];
+                    for value in &mut table {
+                        *value = if precision_and_id >> 4 == 0 {
+                            u16::from(segment.u8()?)
+                        } else {
+                            segment.u16()?
+                        };
+                    }
+                    quant[id] = Some(table);
+                }
+            }
+            0xDD => restart_interval = u32::from(segment.u16()?),
+            0xE0 => jfif |= body.starts_with(b"JFIF\0"),
+            0xEE => {
+                if body.starts_with(b"Adobe") && body.len() >= 12 {
+                    adobe_transform = Some(body[11]);
+                }
+            }
+            0xDA => {
+                let (width, height, frame_components) =
+                    frame.ok_or(Refusal::Corrupt("a scan before the frame header"))?;
+                let components = parse_scan(&mut segment, &frame_components, &quant)?;
+                if components.len() == 3 && !is_ycbcr(&frame_components, jfif, adobe_transform) {
+                    return Err(Refusal::Unsupported("three components that are not YCbCr"));
+                }
+                for c in &components {
+                    if dc[c.dc].is_none() || ac[c.ac].is_none() {
+                        return Err(Refusal::Corrupt("a scan uses an undefined Huffman table"));
+                    }
+                }
+                return Ok(Header {
+                    width,
+                    height,
+                    components,
+                    dc,
+                    ac,
+                    restart_interval,
+                    scan_start: pos,
+                });
+            }
+            0xE1..=0xEF | 0xFE => {} // application data and comments
+            _ => {
+                return Err(Refusal::Unsupported(
+                    "a marker this decoder does not handle",
+                ));
+            }
+        }
+    }
+}
+
+fn parse_frame(segment: &mut Segment) -> Result<(u32, u32, Vec<FrameComponent>), Refusal> {
+    if segment.u8()? != 8 {
+        return Err(Refusal::Unsupported("samples of other than 8 bits"));
+    }
+    let height = u32::from(segment.u16()?);
+    let width = u32::from(segment.u16()?);
+    if width == 0 || height == 0 {
+        return Err(Refusal::Unsupported("a frame without its size (DNL)"));
+    }
+    let count = segment.u8()?;
+    if count != 1 && count != 3 {
+        return Err(Refusal::Unsupported("a component count other than 1 or 3"));
+    }
+    let mut components = Vec::with_capacity(3);
+    for _ in 0..count {
+        let id = segment.u8()?;
+        let sampling = segment.u8()?;
+        let (h, v) = (u32::from(sampling >> 4), u32::from(sampling & 15));
+        let quant_table = usize::from(segment.u8()?);
+        if !(1..=4).contains(&h) || !(1..=4).contains(&v) || quant_table > 3 {
+            return Err(Refusal::Corrupt(
+                "a component's sampling or table is out of range",
+            ));
+        }
+        if components.iter().any(|c: &FrameComponent| c.id == id) {
+            return Err(Refusal::Corrupt("two components with one id"));
+        }
+        components.push(FrameComponent {
+            id,
+            h,
+            v,
+            quant_table,
+        });
+    }
+    if count == 1 {
+        // One component is coded as single blocks whatever its declared sampling.
+        components[0].h = 1;
+        components[0].v = 1;
+    }
+    Ok((width, height, components))
+}
+
+/// The scan's components with their tables; refuses a scan that leaves components for
+/// later scans (this decoder handles one interleaved scan).
+fn parse_scan(
+    segment: &mut Segment,
+    frame: &[FrameComponent],
+    quant: &[Option<[u16; 64]>; 4],
+) -> Result<Vec<Component>, Refusal> {
+    let count = usize::from(segment.u8()?);
+    if count != frame.len() {
+        return Err(Refusal::Unsupported("components coded in separate scans"));
+    }
+    let mut components = Vec::with_capacity(count);
+    for expected in frame {
+        let id = segment.u8()?;
+        let tables = segment.u8()?;
+        if id != expected.id {
+            return Err(Refusal::Unsupported(
+                "a scan in another order than the frame",
+            ));
+        }
+        let (dc, ac) = (usize::from(tables >> 4), usize::from(tables & 15));
+        if dc > 3 || ac > 3 {
+            return Err(Refusal::Corrupt("a Huffman table index out of range"));
+        }
+        let quant = quant[expected.quant_table].ok_or(Refusal::Corrupt(
+            "a component uses an undefined quantisation table",
+        ))?;
+        components.push(Component {
+            h: expected.h,
+            v: expected.v,
+            quant,
+            dc,
+            ac,
+        });
+    }
+    let (start, end, approximation) = (segment.u8()?, segment.u8()?, segment.u8()?);
+    if start != 0 || end != 63 || approximation != 0 {
+        return Err(Refusal::Corrupt(
+            "a sequential scan with spectral selection",
+        ));
+    }
+    Ok(components)
+}
+
+/// Whether three components are YCbCr, as libjpeg decides: JFIF says so, an Adobe marker
+/// says by its transform flag, otherwise ids 'R', 'G', 'B' mean RGB.
+fn is_ycbcr(components: &[FrameComponent], jfif: bool, adobe_transform: Option<u8>) -> bool {
+    if jfif {
+        return true;
+    }
+    if let Some(transform) = adobe_transform {
+        return transform == 1;
+    }
+    let ids: Vec<u8> = components.iter().map(|c| c.id).collect();
+    ids != b"RGB"
+}

@@ -1,0 +1,235 @@
+//! Scaled inverse DCT: an 8x8 block of coefficients to `nx` x `ny` pixels, `nx` and `ny`
+//! each 1, 2, 4 or 8.
+//!
+//! Keeping only the lowest `n` frequencies of an axis and taking their `n`-point inverse
+//! DCT gives that axis at 1/(8/n) of its size, low-pass filtered, in one step (libjpeg's
+//! scaled IDCT does the same). Each axis gets its own size, so a chroma block that covers
+//! twice the luma area comes out at the luma's resolution and needs no upsampling.
+//!
+//! With the orthonormal scaling of both transforms, the `n`-point basis that maps the
+//! 8-point coefficients is `1/2 * C(u) * cos((2x + 1) u pi / 2n)` for every `n`: a block's
+//! mean is kept at any size.
+
+use crate::zigzag::ZIGZAG;
+
+/// `ROWS_UPTO[k]`: how many coefficient rows can be nonzero when the last nonzero
+/// coefficient is zig-zag index `k`.
+const ROWS_UPTO: [usize; 64] = {
+    let mut table = [0; 64];
+    let mut most = 0;
+    let mut k = 0;
+    while k < 64 {
+        let line = ZIGZAG[k] / 8;
+        if line + 1 > most {
+            most = line + 1;
+        }
+        table[k] = most;
+        k += 1;
+    }
+    table
+};
+
+/// The basis functions for the four output sizes.
+pub(super) struct Idct {
+    /// `basis[log2 n][u][x]`: the weight of frequency `u` at output sample `x` of `n`.
+    basis: [[[f32; 8]; 8]; 4],
+}
+
+impl Idct {
+    /// Computes the basis functions.
+    pub(super) fn new() -> Self {
+        let mut basis = [[[0.0; 8]; 8]; 4];
+        for (log2, table) in basis.iter_mut().enumerate() {
+            let n = 1usize << log2;
+            for (u, weights) in table.iter_mut().enumerate().take(n) {
+                let c = if u == 0 {
+                    std::f64::consts::FRAC_1_SQRT_2
+                } else {
+                    1.0
+                };
+                for (x, weight) in weights.iter_mut().enumerate().take(n) {
+                    let angle =
+                        (2 * x + 1) as f64 * u as f64 * std::f64::consts::PI / (2 * n) as f64;
+                    *weight = (0.5 * c * angle.cos()) as f32;
+                }
+            }
+        }
+        Self { basis }
+    }
+
+    /// Transforms dequantised coefficients `coef` (natural order; only the top-left `ny`
+    /// rows and `nx` columns are read) whose last nonzero coefficient in zig-zag order is
+    /// `last`, writing `ny` rows of `nx` pixels into `out`, rows `stride` apart.
+    #[inline(always)]
+    pub(super) fn block(
+        &self,
+        coef: &[f32; 64],
+        last: usize,
+        (nx, ny): (usize, usize),
+        out: &mut [u8],
+        stride: usize,
+    ) {
+        if last == 0 {
+            // Flat block: only the mean.
+            let value = to_sample(coef[0] * 0.125);
+            for row in out.chunks_mut(stride).take(ny) {
+                row[..nx].fill(value);
+            }
+            return;
+        }
+        macro_rules! sized {
+            ($($x:literal, $y:literal);*) => {
+                match (nx, ny) {
+                    $(($x, $y) => self.sized::<$x, $y>(coef, last, out, stride),)*
+                    _ => unreachable!("block sizes are 1, 2, 4 or 8"),
+                }
+            };
+        }
+        sized!(1, 1; 1, 2; 1, 4; 1, 8; 2, 1; 2, 2; 2, 4; 2, 8;
+               4, 1; 4, 2; 4, 4; 4, 8; 8, 1; 8, 2; 8, 4; 8, 8);
+    }
+
+    #[inline(always)]
+    fn sized<const NX: usize, const NY: usize>(
+        &self,
+        coef: &[f32; 64],
+        last: usize,
+        out: &mut [u8],
+        stride: usize,
+    ) {
+        // Only the rows up to the last nonzero coefficient's are visited; within a row,
+        // every column is (a fixed count the compiler unrolls and vectorises, where a
+        // data-dependent count would cost a mispredicted branch per row).
+        let rows = ROWS_UPTO[last & 63].min(NY);
+        let across = &self.basis[NX.trailing_zeros() as usize];
+        let down = &self.basis[NY.trailing_zeros() as usize];
+        let mut samples = [[0.0f32; NX]; NY];
+        for v in 0..rows {
+            let mut partial = [0.0f32; NX];
+            for (u, weights) in across.iter().enumerate().take(NX) {
+                let c = coef[v * 8 + u];
+                for x in 0..NX {
+                    partial[x] += weights[x] * c;
+                }
+            }
+            for (y, sums) in samples.iter_mut().enumerate() {
+                let weight = down[v][y];
+                for x in 0..NX {
+                    sums[x] += weight * partial[x];
+                }
+            }
+        }
+        for (row, sums) in out.chunks_mut(stride).zip(&samples) {
+            row[..NX].copy_from_slice(&sums.map(to_sample));
+        }
+    }
+}
+
+/// A level-shifted IDCT output as a rounded, clamped sample.
+///
+/// Adding 2^23 to a float in 0..=255 leaves the rounded integer in its low mantissa bits:
+/// plain float and bit operations, which vectorise, where a float-to-int cast does not.
+#[inline(always)]
+fn to_sample(value: f32) -> u8 {
+    const ROUNDING: f32 = 8_388_608.0; // 2^23
+    ((value + 128.0).clamp(0.0, 255.0) + ROUNDING).to_bits() as u8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The forward DCT of an 8x8 block (orthonormal, as JPEG's), natural order.
+    fn forward(block: &[[f64; 8]; 8]) -> [f32; 64] {
+        let c = |u: usize| {
+            if u == 0 {
+                std::f64::consts::FRAC_1_SQRT_2
+            } else {
+                1.0
+            }
+        };
+        let mut out = [0.0; 64];
+        for v in 0..8 {
+            for u in 0..8 {
+                let mut sum = 0.0;
+                for (y, row) in block.iter().enumerate() {
+                    for (x, &s) in row.iter().enumerate() {
+                        let ax = ((2 * x + 1) * u) as f64 * std::f64::consts::PI / 16.0;
+                        let ay = ((2 * y + 1) * v) as f64 * std::f64::consts::PI / 16.0;
+                        sum += (s - 128.0) * ax.cos() * ay.cos();
+                    }
+                }
+                out[v * 8 + u] = (0.25 * c(u) * c(v) * sum) as f32;
+            }
+        }
+        out
+    }
+
+    fn last_nonzero(coef: &[f32; 64]) -> usize {
+        (0..64).rev().find(|&k| coef[ZIGZAG[k]] != 0.0).unwrap_or(0)
+    }
+
+    #[test]
+    fn the_full_size_transform_inverts_the_forward_one() {
+        let block: [[f64; 8]; 8] =
+            std::array::from_fn(|y| std::array::from_fn(|x| ((x * 37 + y * 11) % 256) as f64));
+        let coef = forward(&block);
+        let mut out = [0u8; 64];
+        Idct::new().block(&coef, last_nonzero(&coef), (8, 8), &mut out, 8);
+        for y in 0..8 {
+            for x in 0..8 {
+                assert!(
+                    (f64::from(out[y * 8 + x]) - block[y][x]).abs() <= 1.0,
+                    "{x},{y}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_reduced_block_keeps_the_mean_and_the_gradient() {
+        // A ramp across and down: at every size the block's mean is kept, and the samples
+        // still rise along each axis that has a gradient (no aliasing flips).
+        let block: [[f64; 8]; 8] = std::array::from_fn(|y| {
+            std::array::from_fn(|x| 60.0 + 9.0 * x as f64 + 5.0 * y as f64)
+        });
+        let mean = block.iter().flatten().sum::<f64>() / 64.0;
+        let coef = forward(&block);
+        let idct = Idct::new();
+        for (nx, ny) in [(4, 4), (2, 2), (1, 1), (8, 4), (4, 8), (2, 8), (8, 1)] {
+            let mut out = [0u8; 64];
+            idct.block(&coef, last_nonzero(&coef), (nx, ny), &mut out, 8);
+            let samples: Vec<f64> = (0..ny)
+                .flat_map(|y| (0..nx).map(move |x| (x, y)))
+                .map(|(x, y)| f64::from(out[y * 8 + x]))
+                .collect();
+            let got = samples.iter().sum::<f64>() / samples.len() as f64;
+            assert!((got - mean).abs() <= 0.5, "{nx}x{ny}: mean {got} vs {mean}");
+            for y in 0..ny {
+                for x in 1..nx {
+                    assert!(
+                        out[y * 8 + x] > out[y * 8 + x - 1],
+                        "{nx}x{ny} across at {x},{y}"
+                    );
+                }
+            }
+            for y in 1..ny {
+                assert!(out[y * 8] > out[(y - 1) * 8], "{nx}x{ny} down at row {y}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_flat_block_keeps_its_level_and_clamps() {
+        let idct = Idct::new();
+        let mut coef = [0.0f32; 64];
+        coef[0] = 8.0 * 50.0;
+        let mut out = [0u8; 16];
+        idct.block(&coef, 0, (4, 4), &mut out, 4);
+        assert_eq!(out, [178; 16]);
+        coef[0] = 8.0 * 1000.0;
+        coef[1] = 3.0;
+        idct.block(&coef, 1, (4, 4), &mut out, 4);
+        assert_eq!(out, [255; 16]);
+    }
+}

@@ -1,0 +1,398 @@
+//! Our reduced decoder for the common JPEG: baseline or extended sequential, Huffman
+//! coded, 8-bit, grey or YCbCr in one interleaved scan, any sampling whose chroma divides
+//! the luma's. It decodes straight to 1/2, 1/4 or 1/8 of the size, which is all the
+//! pipeline asks of a large JPEG, and refuses everything else (progressive, CMYK, damaged
+//! data): the caller then decodes in full, so this path only ever makes decoding faster.
+//!
+//! Work goes where a reduced decode spends it: Huffman decoding with a one-lookup fast
+//! path ([`entropy`]); an inverse DCT sized per component, so chroma arrives at the luma's
+//! resolution without an upsampling pass ([`idct`]); and one MCU row of planes at a time,
+//! converted to RGB while it is in cache ([`color`]).
+
+mod color;
+mod entropy;
+mod header;
+mod idct;
+
+use crate::zigzag::ZIGZAG;
+
+/// Why the reduced decoder declined a file; either way the full decoder gets it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// A valid JPEG of a kind this decoder leaves to the full decoder.
+    Unsupported(&'static str),
+    /// Damaged or inconsistent data (the full decoder may still make something of it).
+    Corrupt(&'static str),
+}
+
+/// The decoded picture: packed RGB, `width` x `height`.
+pub(crate) struct Reduced {
+    pub(crate) width: u32,
+    pub(crate) height: u32,
+    pub(crate) rgb: Vec<u8>,
+}
+
+/// One component's share of the work: its tables and where its blocks go.
+struct Plan<'h> {
+    dc: &'h entropy::HuffmanTable,
+    ac: &'h entropy::HuffmanTable,
+    /// Quantisation step per zig-zag index.
+    quant: [f32; 64],
+    /// Per zig-zag index, the natural index the coefficient is stored at, or 64 (a slot
+    /// never read) when the reduced block does not use that frequency.
+    slot: [u8; 64],
+    /// Blocks per MCU across and down.
+    h: usize,
+    v: usize,
+    /// Output pixels per block across and down.
+    size: (usize, usize),
+    /// This MCU row's output samples, `stride` wide.
+    plane: Vec<u8>,
+    stride: usize,
+    predictor: i32,
+}
+
+impl Plan<'_> {
+    /// The first `width` samples of output row `row` of this MCU row.
+    #[inline(always)]
+    fn line(&self, row: usize, width: usize) -> &[u8] {
+        &self.plane[row * self.stride..][..width]
+    }
+}
+
+/// Decodes `bytes` at 1/`reduction` (2, 4 or 8) of its size, rounded up, as packed RGB.
+#[allow(unsafe_code)] // the call to the AVX2 build, once the CPU is known to have it
+pub(crate) fn decode(bytes: &[u8], reduction: u32) -> Result<Reduced, Refusal> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("bmi2") {
+        // SAFETY: the CPU has every feature `decode_avx2` is compiled for, checked above.
+        return unsafe { decode_avx2(bytes, reduction) };
+    }
+    decode_portable(bytes, reduction)
+}
+
+/// The same code compiled for AVX2 (8-wide float IDCT, colour conversion and sample
+/// packing) and BMI2 (the bit reader's variable shifts): every x86-64 CPU since 2013.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,bmi2")]
+#[allow(unsafe_code)]
+unsafe fn decode_avx2(bytes: &[u8], reduction: u32) -> Result<Reduced, Refusal> {
+    decode_portable(bytes, reduction)
+}
+
+/// The decoder in whatever instruction set its caller is compiled for (inlined, with the
+/// IDCT, colour conversion and bit reader, so `decode_avx2` gets an AVX2 copy).
+#[inline(always)]
+fn decode_portable(bytes: &[u8], reduction: u32) -> Result<Reduced, Refusal> {
+    if !matches!(reduction, 2 | 4 | 8) {
+        return Err(Refusal::Unsupported("a reduction other than 2, 4 or 8"));
+    }
+    let header = header::parse(bytes)?;
+    let h_max = header.components.iter().map(|c| c.h).max().unwrap_or(1);
+    let v_max = header.components.iter().map(|c| c.v).max().unwrap_or(1);
+    let mcus_across = header.width.div_ceil(8 * h_max) as usize;
+    let mcus_down = header.height.div_ceil(8 * v_max) as usize;
+    let out_width = header.width.div_ceil(reduction) as usize;
+    let out_height = header.height.div_ceil(reduction) as usize;
+    // Output rows per MCU row, and samples per MCU row of every plane.
+    let mcu_rows_out = (8 * v_max / reduction) as usize;
+    let mcu_width_out = mcus_across * (8 * h_max / reduction) as usize;
+
+    let mut plans = Vec::with_capacity(header.components.len());
+    for component in &header.components {
+        let size = (
+            block_size(h_max, component.h, reduction)?,
+            block_size(v_max, component.v, reduction)?,
+        );
+        let (dc, ac) = (&header.dc[component.dc], &header.ac[component.ac]);
+        let (Some(dc), Some(ac)) = (dc.as_ref(), ac.as_ref()) else {
+            return Err(Refusal::Corrupt("a scan uses an undefined Huffman table"));
+        };
+        let slot = std::array::from_fn(|k| {
+            let natural = ZIGZAG[k];
+            if natural / 8 < size.1 && natural % 8 < size.0 {
+                natural as u8
+            } else {
+                64
+            }
+        });
+        plans.push(Plan {
+            dc,
+            ac,
+            quant: component.quant.map(f32::from),
+            slot,
+            h: component.h as usize,
+            v: component.v as usize,
+            size,
+            plane: vec![0; mcu_width_out * mcu_rows_out],
+            stride: mcu_width_out,
+            predictor: 0,
+        });
+    }
+
+    let mut rgb = vec![0u8; out_width * out_height * 3];
+    let idct = idct::Idct::new();
+    let mut bits = entropy::BitReader::new(bytes.get(header.scan_start..).unwrap_or(&[]));
+    let restart_interval = header.restart_interval as usize;
+    let mut restarts = 0u32;
+    // 64 natural-order coefficients, then slot 64 that takes unused ones (128 long so that
+    // a masked index needs no bounds check).
+    let mut coef = [0.0f32; 128];
+    for mcu_row in 0..mcus_down {
+        for mcu_col in 0..mcus_across {
+            let mcu = mcu_row * mcus_across + mcu_col;
+            if restart_interval > 0 && mcu > 0 && mcu.is_multiple_of(restart_interval) {
+                bits.restart(restarts)?;
+                restarts += 1;
+                for plan in &mut plans {
+                    plan.predictor = 0;
+                }
+            }
+            for plan in &mut plans {
+                let (nx, ny) = plan.size;
+                for block_row in 0..plan.v {
+                    for block_col in 0..plan.h {
+                        let (quant, slot) = (&plan.quant, &plan.slot);
+                        let (diff, last) = bits.decode_block(plan.dc, plan.ac, |k, value| {
+                            coef[usize::from(slot[k & 63]) & 127] = value as f32 * quant[k & 63];
+                        })?;
+                        plan.predictor = plan.predictor.wrapping_add(diff);
+                        coef[0] = plan.predictor as f32 * quant[0];
+                        let x = (mcu_col * plan.h + block_col) * nx;
+                        let at = block_row * ny * plan.stride + x;
+                        let block: &mut [f32; 64] =
+                            (&mut coef[..64]).try_into().expect("64 coefficients");
+                        idct.block(block, last, (nx, ny), &mut plan.plane[at..], plan.stride);
+                        block.fill(0.0);
+                    }
+                }
+            }
+        }
+        if bits.overran() {
+            return Err(Refusal::Corrupt("the scan ends before the picture does"));
+        }
+        // Colour-convert this MCU row's output rows.
+        let first = mcu_row * mcu_rows_out;
+        let rows = mcu_rows_out.min(out_height.saturating_sub(first));
+        for row in 0..rows {
+            let out = &mut rgb[(first + row) * out_width * 3..][..out_width * 3];
+            match plans.as_slice() {
+                [grey] => color::grey_row(grey.line(row, out_width), out),
+                [y, cb, cr] => color::ycbcr_row(
+                    y.line(row, out_width),
+                    cb.line(row, out_width),
+                    cr.line(row, out_width),
+                    out,
+                ),
+                _ => unreachable!("the header allows one or three components"),
+            }
+        }
+    }
+    Ok(Reduced {
+        width: out_width as u32,
+        height: out_height as u32,
+        rgb,
+    })
+}
+
+/// Output samples per block along one axis for a component sampled `factor` of `max`:
+/// `8 * (max / factor) / reduction`, which must be 1, 2, 4 or 8.
+fn block_size(max: u32, factor: u32, reduction: u32) -> Result<usize, Refusal> {
+    let unsupported = Refusal::Unsupported("a sampling this decoder does not reduce");
+    if !max.is_multiple_of(factor) {
+        return Err(unsupported);
+    }
+    let size = 8 * (max / factor);
+    if !size.is_multiple_of(reduction) || !matches!(size / reduction, 1 | 2 | 4 | 8) {
+        return Err(unsupported);
+    }
+    Ok((size / reduction) as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
+    use proptest::prelude::*;
+
+    /// A picture with gradients, hard luma edges and smooth colour: `width` x `height` RGB.
+    fn picture(width: u32, height: u32) -> Vec<u8> {
+        let mut rgb = Vec::with_capacity((width * height * 3) as usize);
+        for y in 0..height {
+            for x in 0..width {
+                let edge = if (x / 17 + y / 23) % 2 == 0 { 50 } else { 0 };
+                // A triangle wave: smooth colour that still changes across the picture.
+                let wave = (x * 3 + y * 2) % 200;
+                let wave = if wave < 100 { wave } else { 200 - wave };
+                rgb.push((x * 200 / width + edge) as u8);
+                rgb.push((y * 200 / height + edge) as u8);
+                rgb.push((wave + 60 + edge) as u8);
+            }
+        }
+        rgb
+    }
+
+    fn encode(
+        width: u32,
+        height: u32,
+        grey: bool,
+        sampling: SamplingFactor,
+        restart: u16,
+    ) -> Vec<u8> {
+        let rgb = picture(width, height);
+        let mut out = Vec::new();
+        let mut encoder = Encoder::new(&mut out, 92);
+        encoder.set_sampling_factor(sampling);
+        encoder.set_restart_interval(restart);
+        let (w, h) = (width as u16, height as u16);
+        if grey {
+            let luma: Vec<u8> = rgb.chunks(3).map(|p| p[1]).collect();
+            encoder.encode(&luma, w, h, ColorType::Luma).unwrap();
+        } else {
+            encoder.encode(&rgb, w, h, ColorType::Rgb).unwrap();
+        }
+        out
+    }
+
+    /// The full decode (zune-jpeg, through `image`), box-averaged by `reduction`.
+    fn reference(jpeg: &[u8], reduction: u32) -> (u32, u32, Vec<u8>) {
+        let full = image::load_from_memory(jpeg).unwrap().into_rgb8();
+        let (w, h) = full.dimensions();
+        let (rw, rh) = (w.div_ceil(reduction), h.div_ceil(reduction));
+        let mut out = Vec::with_capacity((rw * rh * 3) as usize);
+        for y in 0..rh {
+            for x in 0..rw {
+                let mut sum = [0u32; 3];
+                let mut n = 0;
+                for yy in y * reduction..((y + 1) * reduction).min(h) {
+                    for xx in x * reduction..((x + 1) * reduction).min(w) {
+                        let p = full.get_pixel(xx, yy);
+                        for c in 0..3 {
+                            sum[c] += u32::from(p[c]);
+                        }
+                        n += 1;
+                    }
+                }
+                out.extend(sum.map(|s| ((s + n / 2) / n) as u8));
+            }
+        }
+        (rw, rh, out)
+    }
+
+    fn mean_difference(a: &[u8], b: &[u8]) -> f64 {
+        assert_eq!(a.len(), b.len());
+        let total: u64 = a
+            .iter()
+            .zip(b)
+            .map(|(&x, &y)| u64::from(x.abs_diff(y)))
+            .sum();
+        total as f64 / a.len() as f64
+    }
+
+    #[test]
+    fn every_sampling_reduces_close_to_the_full_decode_box_averaged() {
+        let samplings = [
+            SamplingFactor::R_4_4_4,
+            SamplingFactor::R_4_2_2,
+            SamplingFactor::R_4_2_0,
+            SamplingFactor::R_4_4_0,
+            SamplingFactor::R_4_1_1,
+        ];
+        for sampling in samplings {
+            for restart in [0, 3] {
+                let jpeg = encode(203, 149, false, sampling, restart);
+                for reduction in [2, 4, 8] {
+                    let decoded = match decode(&jpeg, reduction) {
+                        Ok(decoded) => decoded,
+                        // jpeg-encoder writes 4:1:1 as one scan per component.
+                        Err(Refusal::Unsupported(_))
+                            if matches!(sampling, SamplingFactor::R_4_1_1) =>
+                        {
+                            continue;
+                        }
+                        Err(e) => panic!("{sampling:?} at 1/{reduction}: {e:?}"),
+                    };
+                    let (w, h, expected) = reference(&jpeg, reduction);
+                    assert_eq!((decoded.width, decoded.height), (w, h));
+                    let diff = mean_difference(&decoded.rgb, &expected);
+                    // The decoder this one replaced for baseline files, as a yardstick:
+                    // its scaled chroma upsampling strays further from the full decode.
+                    let mut yardstick = jpeg_decoder::Decoder::new(&jpeg[..]);
+                    yardstick.read_info().unwrap();
+                    yardstick.scale(w as u16, h as u16).unwrap();
+                    let yardstick = mean_difference(&yardstick.decode().unwrap(), &expected);
+                    assert!(
+                        diff <= yardstick + 0.05,
+                        "{sampling:?} 1/{reduction}: {diff} vs jpeg-decoder's {yardstick}"
+                    );
+                    assert!(
+                        diff < 2.0,
+                        "{sampling:?} restart {restart} 1/{reduction}: {diff}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn grey_reduces_to_grey_rgb() {
+        let jpeg = encode(150, 77, true, SamplingFactor::R_4_4_4, 0);
+        let decoded = decode(&jpeg, 2).unwrap();
+        assert!(decoded.rgb.chunks(3).all(|p| p[0] == p[1] && p[1] == p[2]));
+        let (_, _, expected) = reference(&jpeg, 2);
+        assert!(mean_difference(&decoded.rgb, &expected) < 2.0);
+    }
+
+    #[test]
+    fn damaged_or_unusual_files_are_refused() {
+        let jpeg = encode(203, 149, false, SamplingFactor::R_4_2_0, 0);
+        // Cut inside the scan.
+        let cut = &jpeg[..jpeg.len() * 2 / 3];
+        assert!(matches!(decode(cut, 2), Err(Refusal::Corrupt(_))));
+        // A restart marker out of sequence.
+        let mut restarts = encode(203, 149, false, SamplingFactor::R_4_2_0, 2);
+        let at = restarts.windows(2).position(|w| w == [0xFF, 0xD0]).unwrap();
+        restarts[at + 1] = 0xD5;
+        assert!(matches!(decode(&restarts, 2), Err(Refusal::Corrupt(_))));
+        // Progressive: left to the other decoders.
+        let mut progressive = Vec::new();
+        let mut encoder = Encoder::new(&mut progressive, 90);
+        encoder.set_progressive(true);
+        encoder
+            .encode(&picture(64, 64), 64, 64, ColorType::Rgb)
+            .unwrap();
+        assert!(matches!(
+            decode(&progressive, 2),
+            Err(Refusal::Unsupported(_))
+        ));
+        // Not a JPEG; a reduction the decoder does not make.
+        assert!(matches!(decode(b"GIF89a", 2), Err(Refusal::Corrupt(_))));
+        assert!(matches!(decode(&jpeg, 3), Err(Refusal::Unsupported(_))));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Any edit of a valid file gives a picture of the declared size or a refusal.
+        #[test]
+        fn edited_files_never_panic(
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+            cut in any::<prop::sample::Index>(),
+            reduction in prop::sample::select(vec![2u32, 4, 8]),
+        ) {
+            let mut jpeg = encode(67, 45, false, SamplingFactor::R_4_2_0, 2);
+            for (at, byte) in edits {
+                let i = at.index(jpeg.len());
+                jpeg[i] = byte;
+            }
+            let keep = jpeg.len() / 2 + cut.index(jpeg.len() / 2 + 1);
+            jpeg.truncate(keep);
+            if let Ok(decoded) = decode(&jpeg, reduction) {
+                prop_assert_eq!(
+                    decoded.rgb.len(),
+                    decoded.width as usize * decoded.height as usize * 3
+                );
+            }
+        }
+    }
+}
