@@ -131,13 +131,8 @@ pub fn decode_reduced(
     // full decode. Our decoder handles the common baseline file; jpeg-decoder the rest it
     // can reduce (progressive files); then the full decode.
     let (width, height) = validated.stored_size();
-    match jpeg::decode(bytes, reduction) {
+    match jpeg::decode(bytes, reduction, (width, height)) {
         Ok(reduced) => {
-            if (reduced.width, reduced.height)
-                != (width.div_ceil(reduction), height.div_ceil(reduction))
-            {
-                return Err(size_mismatch(Format::Jpeg));
-            }
             let image = image::RgbImage::from_raw(reduced.width, reduced.height, reduced.rgb)
                 .ok_or_else(|| size_mismatch(Format::Jpeg))?;
             return Ok(upright_reduced(image, validated, reduction));

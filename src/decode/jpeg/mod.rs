@@ -61,14 +61,20 @@ impl Plan<'_> {
 }
 
 /// Decodes `bytes` at 1/`reduction` (2, 4 or 8) of its size, rounded up, as packed RGB.
+/// A frame of another size than `expected` (the validated header's) is refused before
+/// anything is allocated, so memory stays within what validation allowed.
 #[allow(unsafe_code)] // the call to the AVX2 build, once the CPU is known to have it
-pub(crate) fn decode(bytes: &[u8], reduction: u32) -> Result<Reduced, Refusal> {
+pub(crate) fn decode(
+    bytes: &[u8],
+    reduction: u32,
+    expected: (u32, u32),
+) -> Result<Reduced, Refusal> {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("bmi2") {
         // SAFETY: the CPU has every feature `decode_avx2` is compiled for, checked above.
-        return unsafe { decode_avx2(bytes, reduction) };
+        return unsafe { decode_avx2(bytes, reduction, expected) };
     }
-    decode_portable(bytes, reduction)
+    decode_portable(bytes, reduction, expected)
 }
 
 /// The same code compiled for AVX2 (8-wide float IDCT, colour conversion and sample
@@ -76,18 +82,27 @@ pub(crate) fn decode(bytes: &[u8], reduction: u32) -> Result<Reduced, Refusal> {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,bmi2")]
 #[allow(unsafe_code)]
-unsafe fn decode_avx2(bytes: &[u8], reduction: u32) -> Result<Reduced, Refusal> {
-    decode_portable(bytes, reduction)
+unsafe fn decode_avx2(
+    bytes: &[u8],
+    reduction: u32,
+    expected: (u32, u32),
+) -> Result<Reduced, Refusal> {
+    decode_portable(bytes, reduction, expected)
 }
 
 /// The decoder in whatever instruction set its caller is compiled for (inlined, with the
 /// IDCT, colour conversion and bit reader, so `decode_avx2` gets an AVX2 copy).
 #[inline(always)]
-fn decode_portable(bytes: &[u8], reduction: u32) -> Result<Reduced, Refusal> {
+fn decode_portable(bytes: &[u8], reduction: u32, expected: (u32, u32)) -> Result<Reduced, Refusal> {
     if !matches!(reduction, 2 | 4 | 8) {
         return Err(Refusal::Unsupported("a reduction other than 2, 4 or 8"));
     }
     let header = header::parse(bytes)?;
+    if (header.width, header.height) != expected {
+        return Err(Refusal::Corrupt(
+            "a frame of another size than the validated header's",
+        ));
+    }
     let h_max = header.components.iter().map(|c| c.h).max().unwrap_or(1);
     let v_max = header.components.iter().map(|c| c.v).max().unwrap_or(1);
     let mcus_across = header.width.div_ceil(8 * h_max) as usize;
@@ -302,7 +317,7 @@ mod tests {
             for restart in [0, 3] {
                 let jpeg = encode(203, 149, false, sampling, restart);
                 for reduction in [2, 4, 8] {
-                    let decoded = match decode(&jpeg, reduction) {
+                    let decoded = match decode(&jpeg, reduction, (203, 149)) {
                         Ok(decoded) => decoded,
                         // jpeg-encoder writes 4:1:1 as one scan per component.
                         Err(Refusal::Unsupported(_))
@@ -337,7 +352,11 @@ mod tests {
     #[test]
     fn grey_reduces_to_grey_rgb() {
         let jpeg = encode(150, 77, true, SamplingFactor::R_4_4_4, 0);
-        let decoded = decode(&jpeg, 2).unwrap();
+        let decoded = decode(&jpeg, 2, (150, 77)).unwrap();
+        assert!(matches!(
+            decode(&jpeg, 2, (150, 78)),
+            Err(Refusal::Corrupt(_))
+        ));
         assert!(decoded.rgb.chunks(3).all(|p| p[0] == p[1] && p[1] == p[2]));
         let (_, _, expected) = reference(&jpeg, 2);
         assert!(mean_difference(&decoded.rgb, &expected) < 2.0);
@@ -348,12 +367,18 @@ mod tests {
         let jpeg = encode(203, 149, false, SamplingFactor::R_4_2_0, 0);
         // Cut inside the scan.
         let cut = &jpeg[..jpeg.len() * 2 / 3];
-        assert!(matches!(decode(cut, 2), Err(Refusal::Corrupt(_))));
+        assert!(matches!(
+            decode(cut, 2, (203, 149)),
+            Err(Refusal::Corrupt(_))
+        ));
         // A restart marker out of sequence.
         let mut restarts = encode(203, 149, false, SamplingFactor::R_4_2_0, 2);
         let at = restarts.windows(2).position(|w| w == [0xFF, 0xD0]).unwrap();
         restarts[at + 1] = 0xD5;
-        assert!(matches!(decode(&restarts, 2), Err(Refusal::Corrupt(_))));
+        assert!(matches!(
+            decode(&restarts, 2, (203, 149)),
+            Err(Refusal::Corrupt(_))
+        ));
         // Progressive: left to the other decoders.
         let mut progressive = Vec::new();
         let mut encoder = Encoder::new(&mut progressive, 90);
@@ -362,12 +387,18 @@ mod tests {
             .encode(&picture(64, 64), 64, 64, ColorType::Rgb)
             .unwrap();
         assert!(matches!(
-            decode(&progressive, 2),
+            decode(&progressive, 2, (64, 64)),
             Err(Refusal::Unsupported(_))
         ));
         // Not a JPEG; a reduction the decoder does not make.
-        assert!(matches!(decode(b"GIF89a", 2), Err(Refusal::Corrupt(_))));
-        assert!(matches!(decode(&jpeg, 3), Err(Refusal::Unsupported(_))));
+        assert!(matches!(
+            decode(b"GIF89a", 2, (1, 1)),
+            Err(Refusal::Corrupt(_))
+        ));
+        assert!(matches!(
+            decode(&jpeg, 3, (203, 149)),
+            Err(Refusal::Unsupported(_))
+        ));
     }
 
     proptest! {
@@ -387,7 +418,7 @@ mod tests {
             }
             let keep = jpeg.len() / 2 + cut.index(jpeg.len() / 2 + 1);
             jpeg.truncate(keep);
-            if let Ok(decoded) = decode(&jpeg, reduction) {
+            if let Ok(decoded) = decode(&jpeg, reduction, (67, 45)) {
                 prop_assert_eq!(
                     decoded.rgb.len(),
                     decoded.width as usize * decoded.height as usize * 3
