@@ -83,11 +83,7 @@ pub fn decode(bytes: &[u8], validated: &Validated, policy: &Policy) -> Result<Or
     let mut limits = Limits::default();
     limits.max_image_width = Some(width.min(policy.max_side));
     limits.max_image_height = Some(height.min(policy.max_side));
-    limits.max_alloc = Some(
-        (u64::from(width) * u64::from(height))
-            .saturating_mul(8)
-            .saturating_add(16 << 20),
-    );
+    limits.max_alloc = Some(allocation_budget(width, height));
     let image_format = match format {
         Format::Jpeg => ImageFormat::Jpeg,
         Format::Png => ImageFormat::Png,
@@ -173,9 +169,7 @@ fn decode_jpeg_reduced(
     let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
     // The reduced picture, 3 bytes a pixel, plus the decoder's coefficient and row buffers
     // for a progressive file: bounded by the header's size like the full decode.
-    let budget = (u64::from(width) * u64::from(height))
-        .saturating_mul(8)
-        .saturating_add(16 << 20);
+    let budget = allocation_budget(width, height);
     decoder.set_max_decoding_buffer_size(usize::try_from(budget).unwrap_or(usize::MAX));
     decoder.read_info().map_err(corrupt)?;
     let info = decoder
@@ -251,6 +245,14 @@ fn decode_gif_first_frame(
     }
     Pixels::new(width, height, Layout::Rgba8, canvas)
         .ok_or_else(|| Error::Internal("a GIF canvas of the wrong length".into()))
+}
+
+/// What a decoder may allocate for a `width` x `height` picture: 8 bytes a pixel plus
+/// 16 MiB for tables and rows.
+fn allocation_budget(width: u32, height: u32) -> u64 {
+    (u64::from(width) * u64::from(height))
+        .saturating_mul(8)
+        .saturating_add(16 << 20)
 }
 
 /// The decoder produced another size than the header (already validated) declared.

@@ -21,6 +21,8 @@ pub(super) struct Header {
     pub(super) height: u32,
     /// In scan order, which is also frame order here.
     pub(super) components: Vec<Component>,
+    /// The tables as defined before the scan; the decoder refuses a scan that uses an
+    /// undefined one when it resolves them.
     pub(super) dc: [Option<HuffmanTable>; 4],
     pub(super) ac: [Option<HuffmanTable>; 4],
     /// MCUs per restart interval; 0 when there are none.
@@ -184,11 +186,6 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Header, Refusal> {
                 let components = parse_scan(&mut segment, &frame_components, &quant)?;
                 if components.len() == 3 && !is_ycbcr(&frame_components, jfif, adobe_transform) {
                     return Err(Refusal::Unsupported("three components that are not YCbCr"));
-                }
-                for c in &components {
-                    if dc[c.dc].is_none() || ac[c.ac].is_none() {
-                        return Err(Refusal::Corrupt("a scan uses an undefined Huffman table"));
-                    }
                 }
                 return Ok(Header {
                     width,
