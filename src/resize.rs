@@ -1,4 +1,4 @@
-//! Stage 4: SIMD resize (`fast_image_resize`) from the square to every rendition size.
+//! Stage 4: SIMD resize (`fast_image_resize`, through `setphoto_fir`) from the square to every rendition size.
 //!
 //! Each rendition is drawn straight into its own canvas: a crop box is read as a source
 //! region and a letterboxed picture is resized into its centred rectangle, so no
@@ -8,8 +8,7 @@
 
 use std::sync::Arc;
 
-use fast_image_resize::images::{Image, ImageRef};
-use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use setphoto_fir::{FilterType, Image, ImageRef, PixelType, ResizeAlg, ResizeOptions, Resizer};
 
 use crate::error::Error;
 use crate::geometry::{SizeSet, Square, letterbox_placement};
@@ -168,8 +167,7 @@ impl Renderer {
                 .crop(region.x, region.y, region.width, region.height)
                 .use_alpha(use_alpha);
             let mut picture = Image::new(target.width, target.height, pixel_type);
-            self.resizer
-                .resize(&from, &mut picture, &options)
+            setphoto_fir::resize(&mut self.resizer, &from, &mut picture, &options)
                 .map_err(internal)?;
             let picture = Pixels::new(target.width, target.height, layout, picture.into_vec())
                 .ok_or_else(|| internal("a picture of the wrong length"))?;
