@@ -165,6 +165,16 @@ fn the_hash_is_known_before_decoding_and_matches_the_set() {
     let set = prepared.render(&request, &Policy::default()).unwrap();
     assert_eq!(set.avatar_hash(), hash);
     assert!(set.file_stem().starts_with(&hash));
+    // `process` hashes beside the rendering instead of before it: the same set.
+    let direct = setphoto::process(&request, &Policy::default()).unwrap();
+    assert_eq!(direct.avatar_hash(), hash);
+    assert_eq!(direct.file_stem(), set.file_stem());
+    assert!(
+        direct
+            .files()
+            .map(|(name, bytes)| (name, bytes.to_vec()))
+            .eq(set.files().map(|(name, bytes)| (name, bytes.to_vec())))
+    );
 }
 
 #[test]
