@@ -113,13 +113,15 @@ fn render_renditions(
         sizes.iter().map(|_| OnceLock::new()).collect();
     let mut slots = encoded.iter();
     rayon::in_place_scope(|scope| {
-        resize::Renderer::new().render_each(&square, sizes, |size, pixels| {
-            let Some(slot) = slots.next() else { return };
-            scope.spawn(move |_| {
-                let rendition = encode::encode(&pixels, output, policy)
-                    .map(|bytes| Rendition::new(size, output, bytes));
-                let _ = slot.set(rendition);
-            });
+        resize::Renderer::with_thread_local(|renderer| {
+            renderer.render_each(&square, sizes, |size, pixels| {
+                let Some(slot) = slots.next() else { return };
+                scope.spawn(move |_| {
+                    let rendition = encode::encode(&pixels, output, policy)
+                        .map(|bytes| Rendition::new(size, output, bytes));
+                    let _ = slot.set(rendition);
+                });
+            })
         })
     })?;
     encoded

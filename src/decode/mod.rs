@@ -12,7 +12,11 @@ mod jpeg;
 
 use std::io::Cursor;
 
-use image::{DynamicImage, ImageFormat, ImageReader, Limits};
+use image::error::{LimitError, LimitErrorKind};
+use image::{
+    ColorType, DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader, ImageResult,
+    Limits,
+};
 
 use crate::error::{BadImage, Error};
 use crate::format::Format;
@@ -93,8 +97,11 @@ pub fn decode(bytes: &[u8], validated: &Validated, policy: &Policy) -> Result<Or
         }
     };
     let mut reader = ImageReader::with_format(Cursor::new(bytes), image_format);
-    reader.limits(limits);
-    let mut image = reader.decode().map_err(|e| Error::corrupt(format, e))?;
+    reader.limits(limits.clone());
+    let mut image = reader
+        .into_decoder()
+        .and_then(|decoder| read_image(decoder, limits))
+        .map_err(|e| Error::corrupt(format, e))?;
     if (image.width(), image.height()) != (width, height) {
         return Err(size_mismatch(format));
     }
@@ -140,6 +147,30 @@ pub fn decode_reduced(
         Ok(Some(oriented)) => Ok(oriented),
         Ok(None) | Err(_) => decode(bytes, validated, policy),
     }
+}
+
+/// What `ImageReader::decode` does with `decoder`, except that an 8-bit RGB or RGBA
+/// picture (every JPEG's but CMYK and grey, most PNGs') is read into a recycled buffer
+/// (see [`crate::pixels`]).
+fn read_image(decoder: impl ImageDecoder, mut limits: Limits) -> ImageResult<DynamicImage> {
+    // The picture counts against the same allocation budget as in `ImageReader::decode`.
+    limits.reserve(decoder.total_bytes())?;
+    let (width, height) = decoder.dimensions();
+    let color_type = decoder.color_type();
+    if !matches!(color_type, ColorType::Rgb8 | ColorType::Rgba8) {
+        return DynamicImage::from_decoder(decoder);
+    }
+    let too_large =
+        || ImageError::Limits(LimitError::from_kind(LimitErrorKind::InsufficientMemory));
+    let len = usize::try_from(decoder.total_bytes()).map_err(|_| too_large())?;
+    let mut buffer = crate::pixels::zeroed_buffer(len);
+    decoder.read_image(&mut buffer)?;
+    let image = if color_type == ColorType::Rgb8 {
+        image::RgbImage::from_raw(width, height, buffer).map(DynamicImage::ImageRgb8)
+    } else {
+        image::RgbaImage::from_raw(width, height, buffer).map(DynamicImage::ImageRgba8)
+    };
+    image.ok_or_else(too_large)
 }
 
 /// Orients a picture decoded at 1/`reduction`.
@@ -225,13 +256,13 @@ fn decode_gif_first_frame(
         }))?;
     let (left, top) = (usize::from(frame.left), usize::from(frame.top));
     let frame_w = usize::from(frame.width);
-    let mut frame_pixels = vec![0u8; decoder.buffer_size()];
+    let mut frame_pixels = crate::pixels::zeroed_buffer(decoder.buffer_size());
     decoder
         .read_into_buffer(&mut frame_pixels)
         .map_err(corrupt)?;
 
     let (w, h) = (width as usize, height as usize);
-    let mut canvas = vec![0u8; w * h * 4];
+    let mut canvas = crate::pixels::zeroed_buffer(w * h * 4);
     if frame_w > 0 && left < w {
         let copy = frame_w.min(w - left) * 4;
         for (row, line) in frame_pixels.chunks_exact(frame_w * 4).enumerate() {
@@ -243,6 +274,7 @@ fn decode_gif_first_frame(
             canvas[at..at + copy].copy_from_slice(&line[..copy]);
         }
     }
+    crate::pixels::recycle(frame_pixels);
     Pixels::new(width, height, Layout::Rgba8, canvas)
         .ok_or_else(|| Error::Internal("a GIF canvas of the wrong length".into()))
 }

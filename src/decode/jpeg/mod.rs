@@ -145,7 +145,7 @@ fn decode_portable(bytes: &[u8], reduction: u32, expected: (u32, u32)) -> Result
         });
     }
 
-    let mut rgb = vec![0u8; out_width * out_height * 3];
+    let mut rgb = crate::pixels::zeroed_buffer(out_width * out_height * 3);
     let idct = idct::Idct::new();
     let mut bits = entropy::BitReader::new(bytes.get(header.scan_start..).unwrap_or(&[]));
     let restart_interval = header.restart_interval as usize;
