@@ -9,7 +9,9 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use setphoto_fir::{FilterType, Image, ImageRef, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use setphoto_fir::{
+    Filter, FilterType, Image, ImageRef, PixelType, ResizeAlg, ResizeOptions, Resizer,
+};
 
 use crate::error::Error;
 use crate::geometry::{SizeSet, Square, letterbox_placement};
@@ -177,7 +179,7 @@ impl Renderer {
             {
                 FilterType::CatmullRom // upscaling: no Lanczos ringing
             } else {
-                FilterType::Lanczos3
+                FilterType::Custom(lanczos3())
             };
             let options = ResizeOptions::new()
                 .resize_alg(ResizeAlg::Convolution(filter))
@@ -201,6 +203,30 @@ impl Renderer {
         }
         Ok(())
     }
+}
+
+/// The Lanczos filter with 3 lobes, as `FilterType::Lanczos3`, with one sine per tap.
+///
+/// `fast_image_resize` works out every tap's weight for every resize, and its Lanczos
+/// takes two sines a tap: 5% of a 1080 px photo's whole set went to `sin`.
+fn lanczos3() -> Filter {
+    Filter::new("Lanczos3, one sine a tap", lanczos3_weight, 3.0)
+        .expect("a finite, positive support")
+}
+
+/// sinc(x) sinc(x/3) on (-3, 3), else 0. With s = sin(πx/3), sin(πx) = s (3 - 4s²) (the
+/// triple-angle identity), so the product of the two sines is s² (3 - 4s²).
+fn lanczos3_weight(x: f64) -> f64 {
+    use std::f64::consts::PI;
+    if !(-3.0..3.0).contains(&x) {
+        return 0.0;
+    }
+    if x == 0.0 {
+        return 1.0;
+    }
+    let s = (x * (PI / 3.0)).sin();
+    let s2 = s * s;
+    3.0 * s2 * (3.0 - 4.0 * s2) / (PI * PI * x * x)
 }
 
 /// `picture` drawn at `at` on a `size` x `size` canvas of bars.
@@ -310,6 +336,31 @@ mod tests {
                 [200, 100, 50, 255],
                 "{} px",
                 r.size
+            );
+        }
+    }
+
+    #[test]
+    fn the_one_sine_lanczos_matches_the_textbook_product() {
+        use std::f64::consts::PI;
+        let sinc = |x: f64| {
+            if x == 0.0 {
+                1.0
+            } else {
+                (PI * x).sin() / (PI * x)
+            }
+        };
+        for i in -400..=400 {
+            let x = f64::from(i) / 128.0;
+            let textbook = if x.abs() < 3.0 {
+                sinc(x) * sinc(x / 3.0)
+            } else {
+                0.0
+            };
+            let ours = lanczos3_weight(x);
+            assert!(
+                (ours - textbook).abs() < 1e-14,
+                "x = {x}: {ours} vs {textbook}"
             );
         }
     }

@@ -12,7 +12,7 @@
 
 pub use fast_image_resize::images::{Image, ImageRef};
 pub use fast_image_resize::{
-    FilterType, PixelType, ResizeAlg, ResizeError, ResizeOptions, Resizer,
+    Filter, FilterType, PixelType, ResizeAlg, ResizeError, ResizeOptions, Resizer,
 };
 
 /// Resizes `src` into `dst` with `options` (see [`Resizer::resize`]).
