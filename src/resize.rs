@@ -52,6 +52,10 @@ pub struct Renderer {
     resizer: Resizer,
 }
 
+/// The most a thread's renderer keeps allocated between sets: the intermediate picture
+/// (source width x 1024 rows) of a 2048 px wide picture in RGBA is 8 MiB.
+pub const KEEP_BUFFERS_MAX_BYTES: usize = 16 << 20;
+
 thread_local! {
     /// Each thread's renderer: `fast_image_resize` keeps its intermediate picture (3 MB
     /// for a 1080 px square) between calls, so it is not allocated and faulted in anew
@@ -68,9 +72,18 @@ impl Renderer {
 
     /// Runs `f` with this thread's renderer, which keeps its buffers between calls (or
     /// with a new one, should `f` reach this again).
+    ///
+    /// Buffers over [`KEEP_BUFFERS_MAX_BYTES`] (left by a very wide picture) are freed
+    /// afterwards, so that each thread keeps at most that much between sets.
     pub fn with_thread_local<R>(f: impl FnOnce(&mut Self) -> R) -> R {
         RENDERER.with(|renderer| match renderer.try_borrow_mut() {
-            Ok(mut renderer) => f(&mut renderer),
+            Ok(mut renderer) => {
+                let result = f(&mut renderer);
+                if renderer.resizer.size_of_internal_buffers() > KEEP_BUFFERS_MAX_BYTES {
+                    renderer.resizer.reset_internal_buffers();
+                }
+                result
+            }
             Err(_) => f(&mut Self::new()),
         })
     }
@@ -363,6 +376,34 @@ mod tests {
                 "x = {x}: {ours} vs {textbook}"
             );
         }
+    }
+
+    #[test]
+    fn the_thread_local_renderer_frees_buffers_over_its_cap() {
+        let sizes = SizeSet::for_side(1024, false);
+        let square_of = |width: u32, height: u32| {
+            let pixels = solid(width, height, Layout::Rgb8, &[1, 2, 3]);
+            let sq = square(width, height, None).unwrap();
+            apply(
+                Oriented::from_pixels_for_tests(pixels),
+                sq,
+                Bars::Colour([0; 3]),
+            )
+        };
+        // The vertical pass comes first: the 1024 px size's intermediate is the source's
+        // width by 1024 rows, 5800 x 1024 x 3 bytes = 17.8 MB here.
+        let wide = square_of(5_800, 5_800);
+        let kept = Renderer::with_thread_local(|renderer| {
+            renderer.render(&wide, &sizes).unwrap();
+            renderer.resizer.size_of_internal_buffers()
+        });
+        assert!(
+            kept > KEEP_BUFFERS_MAX_BYTES,
+            "the test needs a large buffer: {kept}"
+        );
+        let after =
+            Renderer::with_thread_local(|renderer| renderer.resizer.size_of_internal_buffers());
+        assert!(after <= KEEP_BUFFERS_MAX_BYTES, "{after} bytes kept");
     }
 
     #[test]
