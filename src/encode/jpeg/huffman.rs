@@ -49,70 +49,117 @@ impl HuffmanCodes {
     }
 }
 
-/// Appends an entropy-coded segment to a byte vector, 32 bits at a time, inserting the 0x00
-/// that must follow every 0xFF data byte.
+/// Appends an entropy-coded segment to a byte vector, inserting the 0x00 that must follow every
+/// 0xFF data byte.
+///
+/// Every `put` stores eight bytes and moves on by the whole bytes it completed, with no branch
+/// on how full the buffer is: a branch taken every few codes at random was the largest cost
+/// of Huffman coding. The vector is kept longer than what is written (see `reserve_block`), so
+/// the store always has room; `finish` cuts it to the written length.
 #[derive(Debug)]
 pub(super) struct BitWriter {
     out: Vec<u8>,
-    /// Pending bits are the low `pending` bits; anything above them was already written.
+    cursor: Cursor,
+}
+
+/// Where a `BitWriter` stands: plain values, copied out while a block is coded so that they
+/// stay in registers (through a `&mut BitWriter` they went to memory on every code).
+#[derive(Debug, Clone, Copy)]
+struct Cursor {
+    /// Where the next byte goes; `out[position..]` is scratch.
+    position: usize,
+    /// Pending bits, left-aligned (the first to be written is bit 63); the rest are zero.
     buffer: u64,
+    /// How many bits `buffer` holds: below 8 between calls.
     pending: u32,
 }
 
+/// Room one block can need: a DC code with its bits (at most 20 bits) and at most 63 AC codes
+/// with theirs (at most 26 bits each, ZRL codes replacing coefficients), all bytes doubled
+/// by stuffing, plus the eight-byte store's overhang.
+const BLOCK_ROOM: usize = 2 * (20 + 63 * 26_usize).div_ceil(8) + 16;
+
 impl BitWriter {
-    pub(super) const fn new(out: Vec<u8>) -> Self {
+    /// A writer that appends to `out`, using its spare capacity as the scratch area.
+    pub(super) fn new(mut out: Vec<u8>) -> Self {
+        let position = out.len();
+        out.resize(out.capacity().max(position + BLOCK_ROOM), 0);
         Self {
             out,
-            buffer: 0,
-            pending: 0,
+            cursor: Cursor {
+                position,
+                buffer: 0,
+                pending: 0,
+            },
         }
     }
 
-    /// Writes the low `length` bits of `bits` (`length` at most 32).
+    /// Makes sure one more block fits; call before coding each block.
     #[inline(always)]
-    pub(super) fn put(&mut self, bits: u64, length: u32) {
-        // pending < 32 on entry, so at most 63 bits are held.
-        self.buffer = (self.buffer << length) | bits;
-        self.pending += length;
-        if self.pending >= 32 {
-            self.pending -= 32;
-            let word = (self.buffer >> self.pending) as u32;
-            self.write_word(word);
+    fn reserve_block(&mut self) {
+        let needed = self.cursor.position + BLOCK_ROOM;
+        if self.out.len() < needed {
+            let wanted = needed.max(self.out.len() * 2);
+            self.out.resize(wanted, 0);
         }
     }
 
-    #[inline(always)]
-    fn write_word(&mut self, word: u32) {
-        // A byte is 0xFF exactly when its complement is zero: the classic zero-byte test.
-        let inverted = !word;
-        let has_ff = inverted.wrapping_sub(0x0101_0101) & word & 0x8080_8080 != 0;
-        if has_ff {
-            for byte in word.to_be_bytes() {
-                self.push_byte(byte);
-            }
-        } else {
-            self.out.extend_from_slice(&word.to_be_bytes());
-        }
-    }
-
-    fn push_byte(&mut self, byte: u8) {
-        self.out.push(byte);
-        if byte == 0xFF {
-            self.out.push(0x00);
-        }
+    /// Writes the low `length` bits of `bits` (`length` at most 32; no bits set above it).
+    #[cfg(test)]
+    fn put(&mut self, bits: u64, length: u32) {
+        self.reserve_block();
+        self.cursor.put(&mut self.out, bits, length);
     }
 
     /// Pads the last byte with 1 bits (T.81 F.1.2.3) and returns the bytes.
     pub(super) fn finish(mut self) -> Vec<u8> {
-        let pad = (8 - self.pending % 8) % 8;
-        self.put((1 << pad) - 1, pad);
-        while self.pending > 0 {
-            self.pending -= 8;
-            let byte = (self.buffer >> self.pending) as u8;
-            self.push_byte(byte);
-        }
+        self.reserve_block();
+        let pad = (8 - self.cursor.pending % 8) % 8;
+        self.cursor.put(&mut self.out, (1 << pad) - 1, pad);
+        self.out.truncate(self.cursor.position);
         self.out
     }
+}
+
+impl Cursor {
+    /// Writes the low `length` bits of `bits` (`length` at most 32; no bits set above it) into
+    /// `out`, which has room for eight bytes past `position`, sixteen if any is 0xFF.
+    #[inline(always)]
+    fn put(&mut self, out: &mut [u8], bits: u64, length: u32) {
+        // pending < 8 on entry, so at most 39 bits are held.
+        let total = self.pending + length;
+        // `total` is 0 only when `length` and `bits` are: the wrapped shift is then harmless.
+        self.buffer |= bits.wrapping_shl(64 - total);
+        let complete = (total / 8) as usize;
+        // Bits past `total` are zero, so a 0xFF byte can only be a complete one.
+        let inverted = !self.buffer;
+        let has_ff =
+            inverted.wrapping_sub(0x0101_0101_0101_0101) & self.buffer & 0x8080_8080_8080_8080 != 0;
+        if has_ff {
+            self.position = write_stuffed(out, self.position, self.buffer, complete);
+        } else {
+            out[self.position..][..8].copy_from_slice(&self.buffer.to_be_bytes());
+            self.position += complete;
+        }
+        // complete <= 4, so the shift stays below 64.
+        self.buffer <<= complete * 8;
+        self.pending = total % 8;
+    }
+}
+
+/// The rare path: the top `complete` bytes of `buffer` into `out` at `position`, each 0xFF
+/// followed by 0x00; returns the position after them.
+#[cold]
+fn write_stuffed(out: &mut [u8], mut position: usize, buffer: u64, complete: usize) -> usize {
+    for &byte in &buffer.to_be_bytes()[..complete] {
+        out[position] = byte;
+        position += 1;
+        if byte == 0xFF {
+            out[position] = 0x00;
+            position += 1;
+        }
+    }
+    position
 }
 
 /// The magnitude category of `value` (its bit length) and the bits that encode it: the value
@@ -134,10 +181,13 @@ pub(super) fn encode_block(
     dc: &HuffmanCodes,
     ac: &HuffmanCodes,
 ) {
+    writer.reserve_block();
+    let out = writer.out.as_mut_slice();
+    let mut cursor = writer.cursor;
     let (size, bits) = category(zigzag[0] - *previous_dc);
     *previous_dc = zigzag[0];
     let (code, length) = dc.with_extra(size as usize, bits, size);
-    writer.put(code, length);
+    cursor.put(out, code, length);
 
     // Visit only the non-zero AC coefficients: a 64-bit mask, lowest set bit first.
     // One byte per coefficient (a vector compare), then eight bytes of 0/1 at a time
@@ -157,18 +207,19 @@ pub(super) fn encode_block(
         let mut run = index - last - 1;
         while run >= 16 {
             let (code, length) = ac.with_extra(0xF0, 0, 0);
-            writer.put(code, length);
+            cursor.put(out, code, length);
             run -= 16;
         }
         let (size, bits) = category(zigzag[index as usize]);
         let (code, length) = ac.with_extra((run << 4 | size) as usize, bits, size);
-        writer.put(code, length);
+        cursor.put(out, code, length);
         last = index;
     }
     if last != 63 {
         let (code, length) = ac.with_extra(0x00, 0, 0);
-        writer.put(code, length);
+        cursor.put(out, code, length);
     }
+    writer.cursor = cursor;
 }
 
 #[cfg(test)]
