@@ -299,4 +299,50 @@ mod tests {
         // Padding that makes 0xFF is stuffed too.
         assert_eq!(writer.finish(), [0xFF, 0x00]);
     }
+
+    /// Bit by bit, the way T.81 describes it.
+    fn reference_bytes(codes: &[(u64, u32)]) -> Vec<u8> {
+        let mut bits: Vec<bool> = codes
+            .iter()
+            .flat_map(|&(value, length)| (0..length).rev().map(move |i| value >> i & 1 == 1))
+            .collect();
+        while !bits.len().is_multiple_of(8) {
+            bits.push(true);
+        }
+        let mut bytes = Vec::new();
+        for chunk in bits.chunks(8) {
+            let byte = chunk.iter().fold(0u8, |acc, &bit| acc << 1 | u8::from(bit));
+            bytes.push(byte);
+            if byte == 0xFF {
+                bytes.push(0x00);
+            }
+        }
+        bytes
+    }
+
+    proptest::proptest! {
+        /// Codes written through the eight-byte stores give the bytes of a bit-by-bit writer;
+        /// runs of ones make plenty of 0xFF bytes, next to each other and across codes.
+        #[test]
+        fn codes_are_written_and_stuffed_like_bit_by_bit(
+            codes in proptest::collection::vec((0u32..=32, proptest::prelude::any::<u64>(), proptest::prelude::any::<bool>()), 0..120)
+        ) {
+            let codes: Vec<(u64, u32)> = codes
+                .into_iter()
+                .map(|(length, random, ones)| {
+                    let mask = if length == 0 { 0 } else { u64::MAX >> (64 - length) };
+                    (if ones { mask } else { random & mask }, length)
+                })
+                .collect();
+            let mut writer = BitWriter::new(Vec::new());
+            // Room for the whole sequence, stuffed, as reserve_block gives a real block.
+            writer.out.resize(2 * codes.len() * 4 + 64, 0);
+            let mut cursor = writer.cursor;
+            for &(value, length) in &codes {
+                cursor.put(&mut writer.out, value, length);
+            }
+            writer.cursor = cursor;
+            proptest::prop_assert_eq!(writer.finish(), reference_bytes(&codes));
+        }
+    }
 }
