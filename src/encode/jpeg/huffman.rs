@@ -171,12 +171,77 @@ fn category(value: i32) -> (u32, u32) {
     (size, bits)
 }
 
-/// Codes one block of quantised coefficients in zig-zag order; `previous_dc` is the
+/// The order in which a block's coefficients are coded, for blocks stored in another order.
+#[derive(Debug)]
+pub(super) struct Scan {
+    /// Where the `k`-th coefficient in zig-zag order is stored.
+    position: [u8; 64],
+    /// For byte `j` of a stored-order bit mask (stored positions `8j..8j + 8`) and its value,
+    /// the same bits at their zig-zag indices: eight lookups reorder a 64-bit mask.
+    zigzag_bits: [[u64; 256]; 8],
+}
+
+impl Scan {
+    /// For coefficients stored so that the `k`-th in zig-zag order is at `position[k]` (a
+    /// permutation of 0..64 with `position[0] == 0`).
+    pub(super) const fn new(position: &[usize; 64]) -> Self {
+        let mut stored = [0u8; 64];
+        let mut zigzag_index = [0u32; 64];
+        let mut k = 0;
+        while k < 64 {
+            stored[k] = position[k] as u8;
+            zigzag_index[position[k]] = k as u32;
+            k += 1;
+        }
+        let mut zigzag_bits = [[0u64; 256]; 8];
+        let mut byte = 0;
+        while byte < 8 {
+            let mut value = 0;
+            while value < 256 {
+                let mut bits = 0u64;
+                let mut bit = 0;
+                while bit < 8 {
+                    if value >> bit & 1 == 1 {
+                        bits |= 1 << zigzag_index[byte * 8 + bit];
+                    }
+                    bit += 1;
+                }
+                zigzag_bits[byte][value] = bits;
+                value += 1;
+            }
+            byte += 1;
+        }
+        Self {
+            position: stored,
+            zigzag_bits,
+        }
+    }
+
+    /// Bit `k` set when the `k`-th coefficient in zig-zag order is not zero.
+    #[inline(always)]
+    fn nonzero(&self, coefficients: &[i32; 64]) -> u64 {
+        // One byte per coefficient (a vector compare), then eight bytes of 0/1 at a time
+        // gathered into eight bits by one multiplication (byte i lands on bit 56 + i, and no
+        // two partial products share a bit, so nothing carries) and moved to their zig-zag
+        // places by one lookup.
+        let flags: [u8; 64] = std::array::from_fn(|i| u8::from(coefficients[i] != 0));
+        let mut nonzero = 0u64;
+        for (group, bytes) in flags.chunks_exact(8).enumerate() {
+            let word = u64::from_le_bytes(bytes.try_into().unwrap_or([0; 8]));
+            let stored_bits = (word.wrapping_mul(0x0102_0408_1020_4080) >> 56) as usize;
+            nonzero |= self.zigzag_bits[group][stored_bits];
+        }
+        nonzero
+    }
+}
+
+/// Codes one block of quantised coefficients, stored in `scan`'s order; `previous_dc` is the
 /// component's predictor.
 #[inline(always)]
 pub(super) fn encode_block(
     writer: &mut BitWriter,
-    zigzag: &[i32; 64],
+    coefficients: &[i32; 64],
+    scan: &Scan,
     previous_dc: &mut i32,
     dc: &HuffmanCodes,
     ac: &HuffmanCodes,
@@ -184,22 +249,14 @@ pub(super) fn encode_block(
     writer.reserve_block();
     let out = writer.out.as_mut_slice();
     let mut cursor = writer.cursor;
-    let (size, bits) = category(zigzag[0] - *previous_dc);
-    *previous_dc = zigzag[0];
+    let dc_value = coefficients[usize::from(scan.position[0])];
+    let (size, bits) = category(dc_value - *previous_dc);
+    *previous_dc = dc_value;
     let (code, length) = dc.with_extra(size as usize, bits, size);
     cursor.put(out, code, length);
 
-    // Visit only the non-zero AC coefficients: a 64-bit mask, lowest set bit first.
-    // One byte per coefficient (a vector compare), then eight bytes of 0/1 at a time
-    // gathered into eight bits by one multiplication: byte i lands on bit 56 + i, and no two
-    // partial products share a bit, so nothing carries.
-    let flags: [u8; 64] = std::array::from_fn(|i| u8::from(zigzag[i] != 0));
-    let mut nonzero = 0u64;
-    for (group, bytes) in flags.chunks_exact(8).enumerate() {
-        let word = u64::from_le_bytes(bytes.try_into().unwrap_or([0; 8]));
-        nonzero |= (word.wrapping_mul(0x0102_0408_1020_4080) >> 56) << (group * 8);
-    }
-    nonzero &= !1; // the DC coefficient is coded above
+    // Visit only the non-zero AC coefficients, in zig-zag order: lowest set bit first.
+    let mut nonzero = scan.nonzero(coefficients) & !1; // the DC coefficient is coded above
     let mut last = 0u32;
     while nonzero != 0 {
         let index = nonzero.trailing_zeros();
@@ -210,7 +267,7 @@ pub(super) fn encode_block(
             cursor.put(out, code, length);
             run -= 16;
         }
-        let (size, bits) = category(zigzag[index as usize]);
+        let (size, bits) = category(coefficients[usize::from(scan.position[index as usize])]);
         let (code, length) = ac.with_extra((run << 4 | size) as usize, bits, size);
         cursor.put(out, code, length);
         last = index;
@@ -256,7 +313,8 @@ mod tests {
         );
         let mut writer = BitWriter::new(Vec::new());
         let mut predictor = 0;
-        encode_block(&mut writer, &block, &mut predictor, &dc, &ac);
+        let in_order = Scan::new(&std::array::from_fn(|k| k));
+        encode_block(&mut writer, &block, &in_order, &mut predictor, &dc, &ac);
         let mut expected = BitWriter::new(Vec::new());
         let mut put = |(code, length): (u32, u32), extra: u64, extra_bits: u32| {
             expected.put(u64::from(code) << extra_bits | extra, length + extra_bits);
@@ -343,6 +401,33 @@ mod tests {
             }
             writer.cursor = cursor;
             proptest::prop_assert_eq!(writer.finish(), reference_bytes(&codes));
+        }
+    }
+
+    proptest::proptest! {
+        /// The reordered mask marks exactly the non-zero coefficients, at their zig-zag index,
+        /// for the order the DCT leaves them in and for a shuffled one.
+        #[test]
+        fn the_nonzero_mask_follows_the_scan_order(
+            values in proptest::collection::vec(-3i32..=3, 64),
+            seed in proptest::prelude::any::<u64>(),
+        ) {
+            let coefficients: [i32; 64] = values.try_into().unwrap();
+            let mut state = seed | 1;
+            let mut shuffle: [usize; 64] = std::array::from_fn(|k| k);
+            for i in (1..64).rev() {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                shuffle.swap(i, (state % (i as u64 + 1)) as usize);
+            }
+            for order in [super::super::dct::ZIGZAG_AFTER_DCT, shuffle] {
+                let scan = Scan::new(&order);
+                let mask = scan.nonzero(&coefficients);
+                for (k, &stored) in order.iter().enumerate() {
+                    proptest::prop_assert_eq!(mask >> k & 1 == 1, coefficients[stored] != 0, "k {}", k);
+                }
+            }
         }
     }
 }

@@ -10,7 +10,7 @@ mod huffman;
 mod tables;
 
 use dct::{Block, Quantiser};
-use huffman::{BitWriter, HuffmanCodes, encode_block};
+use huffman::{BitWriter, HuffmanCodes, Scan, encode_block};
 use tables::{CHROMA_AC, CHROMA_DC, CHROMA_QUANT, HuffmanSpec, LUMA_AC, LUMA_DC, LUMA_QUANT};
 
 /// The JFIF colour transform (ITU-R BT.601, full range), with luma level-shifted by 128 and
@@ -18,6 +18,9 @@ use tables::{CHROMA_AC, CHROMA_DC, CHROMA_QUANT, HuffmanSpec, LUMA_AC, LUMA_DC, 
 const LUMA: [f32; 3] = [0.299, 0.587, 0.114];
 const BLUE_DIFFERENCE: [f32; 3] = [-0.168_736, -0.331_264, 0.5];
 const RED_DIFFERENCE: [f32; 3] = [0.5, -0.418_688, -0.081_312];
+
+/// The order `Quantiser::quantise` leaves coefficients in, for the Huffman coder.
+static SCAN: Scan = Scan::new(&dct::ZIGZAG_AFTER_DCT);
 
 /// Encodes packed 8-bit RGB (`channels` 3) or RGBA (`channels` 4, alpha ignored) pixels.
 ///
@@ -103,6 +106,7 @@ fn encode_with<const CHANNELS: usize>(
                 encode_block(
                     &mut writer,
                     &coefficients,
+                    &SCAN,
                     &mut predictors[0],
                     &luma_dc,
                     &luma_ac,
@@ -117,6 +121,7 @@ fn encode_with<const CHANNELS: usize>(
                 encode_block(
                     &mut writer,
                     &coefficients,
+                    &SCAN,
                     predictor,
                     &chroma_dc,
                     &chroma_ac,
