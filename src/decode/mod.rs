@@ -8,7 +8,9 @@
 //! that the 1024 px rendition throws away. [`crate::geometry::dct_reduction`] picks the
 //! reduction so the largest rendition is still made by downscaling.
 
+mod gif;
 mod jpeg;
+mod lzw;
 
 use std::io::Cursor;
 
@@ -93,7 +95,7 @@ pub fn decode(bytes: &[u8], validated: &Validated, policy: &Policy) -> Result<Or
         Format::Png => ImageFormat::Png,
         Format::Gif => {
             let max_alloc = limits.max_alloc.unwrap_or(u64::MAX);
-            return decode_gif_first_frame(bytes, width, height, max_alloc).map(Oriented::full);
+            return gif::decode_first_frame(bytes, width, height, max_alloc).map(Oriented::full);
         }
     };
     let mut reader = ImageReader::with_format(Cursor::new(bytes), image_format);
@@ -227,56 +229,6 @@ fn decode_jpeg_reduced(
     let image = image::RgbImage::from_raw(want_w, want_h, rgb)
         .ok_or_else(|| size_mismatch(Format::Jpeg))?;
     Ok(Some(upright_reduced(image, validated, reduction)))
-}
-
-/// The first GIF frame composited on a transparent logical screen, clipped to it.
-///
-/// The `gif` crate is used directly (not through `image`) so that unknown extension
-/// blocks are skipped, as browsers skip them.
-fn decode_gif_first_frame(
-    bytes: &[u8],
-    width: u32,
-    height: u32,
-    max_alloc: u64,
-) -> Result<Pixels, Error> {
-    let corrupt = |e| Error::corrupt(Format::Gif, e);
-    let mut options = gif::DecodeOptions::new();
-    options.set_color_output(gif::ColorOutput::RGBA);
-    options.allow_unknown_blocks(true);
-    if let Some(limit) = std::num::NonZeroU64::new(max_alloc) {
-        options.set_memory_limit(gif::MemoryLimit::Bytes(limit));
-    }
-    let mut decoder = options.read_info(Cursor::new(bytes)).map_err(corrupt)?;
-    let frame = decoder
-        .next_frame_info()
-        .map_err(corrupt)?
-        .ok_or(Error::BadImage(BadImage::Header {
-            format: Format::Gif,
-            reason: "the file has no image",
-        }))?;
-    let (left, top) = (usize::from(frame.left), usize::from(frame.top));
-    let frame_w = usize::from(frame.width);
-    let mut frame_pixels = crate::pixels::zeroed_buffer(decoder.buffer_size());
-    decoder
-        .read_into_buffer(&mut frame_pixels)
-        .map_err(corrupt)?;
-
-    let (w, h) = (width as usize, height as usize);
-    let mut canvas = crate::pixels::zeroed_buffer(w * h * 4);
-    if frame_w > 0 && left < w {
-        let copy = frame_w.min(w - left) * 4;
-        for (row, line) in frame_pixels.chunks_exact(frame_w * 4).enumerate() {
-            let y = top + row;
-            if y >= h {
-                break;
-            }
-            let at = (y * w + left) * 4;
-            canvas[at..at + copy].copy_from_slice(&line[..copy]);
-        }
-    }
-    crate::pixels::recycle(frame_pixels);
-    Pixels::new(width, height, Layout::Rgba8, canvas)
-        .ok_or_else(|| Error::Internal("a GIF canvas of the wrong length".into()))
 }
 
 /// What a decoder may allocate for a `width` x `height` picture: 8 bytes a pixel plus

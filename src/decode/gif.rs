@@ -1,0 +1,379 @@
+//! A GIF's first frame, composited on a transparent logical screen and clipped to it.
+//!
+//! The `gif` crate parses the file (header, palettes, extensions, the frame's sub-blocks);
+//! the LZW data of the frame is decoded by [`super::lzw`], which copies strings from its own
+//! output instead of walking prefix chains, and the palette is applied straight into the
+//! screen. When that fast path fails in any way (a damaged frame, codes the reference
+//! decoder would refuse, a frame of no pixels), the `gif` crate decodes the file itself, so
+//! every refusal and its message are the reference decoder's.
+//!
+//! The `gif` crate is used directly (not through `image`) so that unknown extension blocks
+//! are skipped, as browsers skip them.
+
+use std::io::Cursor;
+
+use super::lzw;
+use crate::error::{BadImage, Error};
+use crate::format::Format;
+use crate::pixels::{Layout, Pixels};
+
+/// Decodes the first frame of a `width` x `height` GIF (its logical screen, validated);
+/// the decoders may allocate `max_alloc` bytes (0: no limit).
+pub(super) fn decode_first_frame(
+    bytes: &[u8],
+    width: u32,
+    height: u32,
+    max_alloc: u64,
+) -> Result<Pixels, Error> {
+    match decode_fast(bytes, width, height, max_alloc) {
+        Some(pixels) => Ok(pixels),
+        None => decode_with_gif_crate(bytes, width, height, max_alloc),
+    }
+}
+
+fn options(max_alloc: u64) -> gif::DecodeOptions {
+    let mut options = gif::DecodeOptions::new();
+    options.set_color_output(gif::ColorOutput::RGBA);
+    options.allow_unknown_blocks(true);
+    if let Some(limit) = std::num::NonZeroU64::new(max_alloc) {
+        options.set_memory_limit(gif::MemoryLimit::Bytes(limit));
+    }
+    options
+}
+
+/// The fast path; `None` whenever it cannot give exactly the reference decoder's pixels.
+fn decode_fast(bytes: &[u8], width: u32, height: u32, max_alloc: u64) -> Option<Pixels> {
+    let mut options = options(max_alloc);
+    // The frame's LZW data is handed over undecoded.
+    options.skip_frame_decoding(true);
+    let mut decoder = options.read_info(Cursor::new(bytes)).ok()?;
+    let global_palette = decoder.global_palette().map(<[u8]>::to_vec);
+    let frame = decoder.read_next_frame().ok()??;
+    let (&min_code_bits, data) = frame.buffer.split_first()?;
+    let palette = frame.palette.as_deref().or(global_palette.as_deref())?;
+    let colours = colour_table(palette, frame.transparent);
+
+    let frame_w = usize::from(frame.width);
+    let frame_h = usize::from(frame.height);
+    let count = frame_w.checked_mul(frame_h)?;
+    let mut indices = crate::pixels::zeroed_buffer(lzw::buffer_len(count));
+    let decoded = lzw::decode(min_code_bits, data, &mut indices);
+    if decoded.is_err() {
+        crate::pixels::recycle(indices);
+        return None;
+    }
+
+    let (w, h) = (width as usize, height as usize);
+    let (left, top) = (usize::from(frame.left), usize::from(frame.top));
+    let covers_screen = left == 0 && top == 0 && frame_w >= w && frame_h >= h;
+    // A frame that covers the screen writes every byte of it; otherwise the rest of the
+    // screen is transparent.
+    let mut screen = if covers_screen {
+        Pixels::for_overwrite(width, height, Layout::Rgba8)?
+    } else {
+        Pixels::zeroed(width, height, Layout::Rgba8)?
+    };
+    if left < w {
+        let copy = frame_w.min(w - left);
+        let canvas = screen.data_mut();
+        let rows = frame_rows(frame_h, frame.interlaced);
+        let pixels = &indices[lzw::LITERALS..][..count];
+        for (line, row) in pixels.chunks_exact(frame_w).zip(rows) {
+            let y = top + row;
+            if y >= h {
+                continue;
+            }
+            let target = &mut canvas[(y * w + left) * 4..][..copy * 4];
+            for (pixel, &index) in target.chunks_exact_mut(4).zip(&line[..copy]) {
+                pixel.copy_from_slice(&colours[usize::from(index)]);
+            }
+        }
+    }
+    crate::pixels::recycle(indices);
+    Some(screen)
+}
+
+/// RGBA for each of the 256 indices: the palette's colour, alpha 0 for the transparent index;
+/// indices past the palette stay transparent black, as the `gif` crate leaves them.
+fn colour_table(palette: &[u8], transparent: Option<u8>) -> [[u8; 4]; 256] {
+    let mut colours = [[0u8; 4]; 256];
+    for (index, (colour, rgb)) in colours.iter_mut().zip(palette.chunks_exact(3)).enumerate() {
+        let alpha = if transparent == Some(index as u8) {
+            0
+        } else {
+            0xFF
+        };
+        *colour = [rgb[0], rgb[1], rgb[2], alpha];
+    }
+    colours
+}
+
+/// The frame's rows in the order its data stores them: top to bottom, or GIF's four
+/// interlace passes (every 8th row from 0, every 8th from 4, every 4th from 2, every 2nd
+/// from 1).
+fn frame_rows(height: usize, interlaced: bool) -> Box<dyn Iterator<Item = usize>> {
+    if interlaced {
+        Box::new(
+            [(0, 8), (4, 8), (2, 4), (1, 2)]
+                .into_iter()
+                .flat_map(move |(first, step)| (first..height).step_by(step)),
+        )
+    } else {
+        Box::new(0..height)
+    }
+}
+
+/// The reference path: the `gif` crate decodes the frame to RGBA, which is then placed on
+/// the screen.
+fn decode_with_gif_crate(
+    bytes: &[u8],
+    width: u32,
+    height: u32,
+    max_alloc: u64,
+) -> Result<Pixels, Error> {
+    let corrupt = |e| Error::corrupt(Format::Gif, e);
+    let mut decoder = options(max_alloc)
+        .read_info(Cursor::new(bytes))
+        .map_err(corrupt)?;
+    let frame = decoder
+        .next_frame_info()
+        .map_err(corrupt)?
+        .ok_or(Error::BadImage(BadImage::Header {
+            format: Format::Gif,
+            reason: "the file has no image",
+        }))?;
+    let (left, top) = (usize::from(frame.left), usize::from(frame.top));
+    let frame_w = usize::from(frame.width);
+    let mut frame_pixels = crate::pixels::zeroed_buffer(decoder.buffer_size());
+    decoder
+        .read_into_buffer(&mut frame_pixels)
+        .map_err(corrupt)?;
+
+    let (w, h) = (width as usize, height as usize);
+    let mut canvas = crate::pixels::zeroed_buffer(w * h * 4);
+    if frame_w > 0 && left < w {
+        let copy = frame_w.min(w - left) * 4;
+        for (row, line) in frame_pixels.chunks_exact(frame_w * 4).enumerate() {
+            let y = top + row;
+            if y >= h {
+                break;
+            }
+            let at = (y * w + left) * 4;
+            canvas[at..at + copy].copy_from_slice(&line[..copy]);
+        }
+    }
+    crate::pixels::recycle(frame_pixels);
+    Pixels::new(width, height, Layout::Rgba8, canvas)
+        .ok_or_else(|| Error::Internal("a GIF canvas of the wrong length".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::borrow::Cow;
+
+    /// The screen size a GIF declares.
+    fn screen(bytes: &[u8]) -> (u32, u32) {
+        (
+            u32::from(u16::from_le_bytes([bytes[6], bytes[7]])),
+            u32::from(u16::from_le_bytes([bytes[8], bytes[9]])),
+        )
+    }
+
+    const BUDGET: u64 = 64 << 20;
+
+    /// The fast path on one file, held to the reference: what it decodes, the reference
+    /// decodes alike. One exception: the reference refuses some interlaced frames it
+    /// should not (weezl, fed one row at a time, drops a string it had buffered when the end
+    /// code follows it); those count as agreeing when `interlaced_may_differ`.
+    fn fast_agrees(
+        bytes: &[u8],
+        interlaced_may_differ: bool,
+    ) -> Result<Option<Pixels>, TestCaseError> {
+        let (w, h) = screen(bytes);
+        let fast = decode_fast(bytes, w, h, BUDGET);
+        if let Some(pixels) = &fast {
+            match decode_with_gif_crate(bytes, w, h, BUDGET) {
+                Ok(reference) => prop_assert_eq!(pixels.data(), reference.data()),
+                Err(_) if interlaced_may_differ && is_interlaced(bytes) => {}
+                Err(e) => prop_assert!(false, "fast path decoded what the reference refuses: {e}"),
+            }
+        }
+        Ok(fast)
+    }
+
+    fn is_interlaced(bytes: &[u8]) -> bool {
+        let mut options = gif::DecodeOptions::new();
+        options.skip_frame_decoding(true);
+        options
+            .read_info(Cursor::new(bytes))
+            .ok()
+            .and_then(|mut decoder| Some(decoder.read_next_frame().ok()??.interlaced))
+            .unwrap_or(false)
+    }
+
+    /// The global palette of the test files: 16 colours.
+    fn global_palette() -> Vec<u8> {
+        (0..48u8).map(|v| v.wrapping_mul(37)).collect()
+    }
+
+    /// A GIF from the `gif` crate's encoder: the global palette, one frame.
+    fn encode(screen: (u16, u16), frame: &gif::Frame<'_>) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut encoder =
+            gif::Encoder::new(&mut out, screen.0, screen.1, &global_palette()).unwrap();
+        encoder.write_frame(frame).unwrap();
+        drop(encoder);
+        out
+    }
+
+    /// What a viewer shows for `frame` on a transparent screen, worked out pixel by pixel:
+    /// rows stored in interlace order go to their display rows, and indices the palette
+    /// (padded with black to a power of two, as the encoder writes it) lacks stay clear.
+    fn expected_screen(screen: (u16, u16), frame: &gif::Frame<'_>) -> Vec<u8> {
+        let (w, h) = (usize::from(screen.0), usize::from(screen.1));
+        let mut palette = frame.palette.clone().unwrap_or_else(global_palette);
+        let entries = (palette.len() / 3).next_power_of_two().max(2);
+        // Indices past the padded table stay clear.
+        palette.resize(entries * 3, 0);
+        let fw = usize::from(frame.width);
+        let mut display_rows: Vec<usize> = (0..usize::from(frame.height)).collect();
+        if frame.interlaced {
+            display_rows = [(0, 8), (4, 8), (2, 4), (1, 2)]
+                .into_iter()
+                .flat_map(|(first, step)| (first..usize::from(frame.height)).step_by(step))
+                .collect();
+        }
+        let mut out = vec![0u8; w * h * 4];
+        for (stored, &row) in display_rows.iter().enumerate() {
+            for column in 0..fw {
+                let (x, y) = (
+                    usize::from(frame.left) + column,
+                    usize::from(frame.top) + row,
+                );
+                let index = frame.buffer[stored * fw + column];
+                let index_at = usize::from(index) * 3;
+                if index_at >= palette.len() {
+                    continue;
+                }
+                let rgb = &palette[index_at..index_at + 3];
+                if x < w && y < h {
+                    let alpha = if frame.transparent == Some(index) {
+                        0
+                    } else {
+                        255
+                    };
+                    out[(y * w + x) * 4..][..4].copy_from_slice(&[rgb[0], rgb[1], rgb[2], alpha]);
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_corpus_gif_decodes_to_the_reference_pixels_on_the_fast_path() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared");
+        if !root.is_dir() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "../shared is missing under CI"
+            );
+            eprintln!("skipped: ../shared is missing");
+            return;
+        }
+        let mut files = vec![root.join("bench/corpus/anim_512.gif")];
+        let mut folders = vec![root.join("corpus")];
+        while let Some(folder) = folders.pop() {
+            for entry in std::fs::read_dir(folder).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    folders.push(path);
+                } else if path.extension().is_some_and(|e| e == "gif") {
+                    files.push(path);
+                }
+            }
+        }
+        let mut fast = 0;
+        for path in &files {
+            let bytes = std::fs::read(path).unwrap();
+            if bytes.len() < 13 || !bytes.starts_with(b"GIF") {
+                continue;
+            }
+            let (w, h) = screen(&bytes);
+            if u64::from(w) * u64::from(h) > 1 << 24 {
+                continue; // refused before decoding, by validation
+            }
+            let took = fast_agrees(&bytes, false)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+                .is_some();
+            // Every frame the reference decodes goes the fast way.
+            let reference_decodes = decode_with_gif_crate(&bytes, w, h, BUDGET).is_ok();
+            assert_eq!(took, reference_decodes, "{}", path.display());
+            fast += usize::from(took);
+        }
+        assert!(
+            fast >= 30,
+            "{fast} of {} files on the fast path",
+            files.len()
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Any frame (placed anywhere, partly off the screen, interlaced or not, with a
+        /// local palette, a transparent index, indices past the palette) decodes on the fast
+        /// path to what a viewer shows; damaged copies are decoded fast only as the reference
+        /// decodes them.
+        #[test]
+        fn frames_decode_as_shown_and_damage_as_the_reference_says(
+            screen_size in (1u16..40, 1u16..40),
+            size in (1u16..48, 1u16..48),
+            place in (0u16..50, 0u16..50),
+            interlaced in any::<bool>(),
+            local_colours in prop_oneof![Just(0usize), 1usize..=256],
+            past_palette in prop_oneof![Just(0usize), 1usize..8],
+            transparent in proptest::option::of(any::<u8>()),
+            seed in any::<u64>(),
+            damage in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..4),
+        ) {
+            let (width, height) = size;
+            let colours = if local_colours == 0 { 16 } else { local_colours };
+            let range = (colours + past_palette).min(256) as u64;
+            let mut state = seed | 1;
+            let indices: Vec<u8> = (0..u64::from(width) * u64::from(height))
+                .map(|i| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    // Runs and noise, so strings of every length appear.
+                    (if (state >> 60) < 10 { i / 7 % range } else { state % range }) as u8
+                })
+                .collect();
+            let frame = gif::Frame {
+                left: place.0,
+                top: place.1,
+                width,
+                height,
+                interlaced,
+                transparent,
+                palette: (local_colours > 0)
+                    .then(|| (0..local_colours * 3).map(|v| (v * 7) as u8).collect()),
+                buffer: Cow::Owned(indices),
+                ..gif::Frame::default()
+            };
+            let bytes = encode(screen_size, &frame);
+            let decoded = fast_agrees(&bytes, true)?;
+            prop_assert!(decoded.is_some(), "a well-formed frame left the fast path");
+            prop_assert!(decoded.unwrap().data() == expected_screen(screen_size, &frame).as_slice());
+
+            let mut damaged = bytes;
+            for (at, bits) in damage {
+                let at = 13 + at % (damaged.len() - 13);
+                damaged[at] ^= bits;
+            }
+            fast_agrees(&damaged, true)?;
+        }
+    }
+}
