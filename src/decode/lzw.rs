@@ -319,7 +319,7 @@ mod tests {
             })
             .collect();
         for min in [8u8, 5] {
-            let data: Vec<u8> = data.iter().map(|&v| v & ((1 << min) - 1)).collect();
+            let data: Vec<u8> = data.iter().map(|&v| v & (u8::MAX >> (8 - min))).collect();
             let encoded = weezl::encode::Encoder::new(weezl::BitOrder::Lsb, min)
                 .encode(&data)
                 .unwrap();
@@ -366,7 +366,7 @@ mod tests {
         ) {
             let data: Vec<u8> = runs
                 .iter()
-                .flat_map(|&(value, len)| std::iter::repeat_n(value & ((1 << min) - 1), len))
+                .flat_map(|&(value, len)| std::iter::repeat_n(value & (u8::MAX >> (8 - min)), len))
                 .collect();
             let encoded = weezl::encode::Encoder::new(weezl::BitOrder::Lsb, min)
                 .encode(&data)
