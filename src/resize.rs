@@ -269,8 +269,22 @@ fn sine_within_pi(t: f64) -> f64 {
     } else {
         t
     };
+    // Estrin's scheme: pairs of terms combined in parallel, so the chain of dependent
+    // operations is five multiplies and adds deep rather than Horner's eleven.
     let u = t * t;
-    let series = TAYLOR.iter().rev().fold(0.0_f64, |sum, &c| sum * u + c);
+    let u2 = u * u;
+    let u4 = u2 * u2;
+    let u8 = u4 * u4;
+    let c = &TAYLOR;
+    let p01 = c[0] + c[1] * u;
+    let p23 = c[2] + c[3] * u;
+    let p45 = c[4] + c[5] * u;
+    let p67 = c[6] + c[7] * u;
+    let p89 = c[8] + c[9] * u;
+    let p03 = p01 + p23 * u2;
+    let p47 = p45 + p67 * u2;
+    let p8a = p89 + c[10] * u2;
+    let series = (p03 + p47 * u4) + p8a * u8;
     t * series
 }
 
