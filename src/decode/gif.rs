@@ -376,4 +376,22 @@ mod tests {
             fast_agrees(&damaged, true)?;
         }
     }
+
+    #[test]
+    fn a_frame_far_larger_than_its_screen_is_clipped_alike_on_both_paths() {
+        // Validation bounds the frame (the screen grown to every frame's extent); within
+        // that, a 1x1 screen may carry a 1500x1500 frame, and only its corner shows.
+        let frame = gif::Frame {
+            width: 1500,
+            height: 1500,
+            buffer: Cow::Owned((0..1500 * 1500).map(|i| (i % 13) as u8).collect()),
+            ..gif::Frame::default()
+        };
+        let bytes = encode((1, 1), &frame);
+        let budget = super::super::allocation_budget(1, 1);
+        let fast = decode_fast(&bytes, 1, 1, budget).expect("the fast path");
+        let reference = decode_with_gif_crate(&bytes, 1, 1, budget).expect("the reference");
+        assert_eq!(fast.data(), reference.data());
+        assert_eq!(fast.data(), expected_screen((1, 1), &frame).as_slice());
+    }
 }
