@@ -172,7 +172,7 @@ impl Strip {
             let luma = &mut self.luma[dy * self.luma_width..][..self.luma_width];
             let source = row(top + dy);
             for (sample, pixel) in luma.iter_mut().zip(source.chunks_exact(CHANNELS)) {
-                *sample = weigh(&LUMA, pixel) - 128.0;
+                *sample = weigh_sum(&LUMA, &channels::<CHANNELS>(pixel)) - 128.0;
             }
             let last = luma[self.width - 1];
             luma[self.width..].fill(last);
@@ -187,10 +187,7 @@ impl Strip {
                 .chunks_exact(2 * CHANNELS)
                 .zip(lower.chunks_exact(2 * CHANNELS));
             for ((b, r), (up, down)) in blue.iter_mut().zip(red.iter_mut()).zip(quads) {
-                let sum: [f32; 3] = std::array::from_fn(|c| {
-                    (f32::from(up[c]) + f32::from(up[CHANNELS + c]))
-                        + (f32::from(down[c]) + f32::from(down[CHANNELS + c]))
-                });
+                let sum = quad_sum::<CHANNELS>(up, down);
                 *b = weigh_sum(&BLUE_DIFFERENCE, &sum) * 0.25;
                 *r = weigh_sum(&RED_DIFFERENCE, &sum) * 0.25;
             }
@@ -232,10 +229,36 @@ fn block_at(plane: &[f32], stride: usize) -> Block {
     block
 }
 
+/// A pixel's R, G, B. RGBA pixels are read as one 32-bit word each and split by shifts,
+/// which the compiler turns into whole-vector operations; byte by byte it inserted them into
+/// vectors one at a time.
 #[inline(always)]
-fn weigh(weights: &[f32; 3], pixel: &[u8]) -> f32 {
-    (weights[0] * f32::from(pixel[0]) + weights[1] * f32::from(pixel[1]))
-        + weights[2] * f32::from(pixel[2])
+fn channels<const CHANNELS: usize>(pixel: &[u8]) -> [f32; 3] {
+    if CHANNELS == 4 {
+        let word = u32::from_le_bytes([pixel[0], pixel[1], pixel[2], pixel[3]]);
+        [word & 0xFF, word >> 8 & 0xFF, word >> 16 & 0xFF].map(|v| v as f32)
+    } else {
+        [pixel[0], pixel[1], pixel[2]].map(f32::from)
+    }
+}
+
+/// R, G, B summed over two horizontal pairs of pixels, one row above the other. Integer sums
+/// (at most 1020) are exact in f32, so they equal any order of float additions.
+#[inline(always)]
+fn quad_sum<const CHANNELS: usize>(upper: &[u8], lower: &[u8]) -> [f32; 3] {
+    if CHANNELS == 4 {
+        // R and B in the low halves of two 16-bit fields, G in one: four of them fit.
+        let words = [&upper[..4], &upper[4..8], &lower[..4], &lower[4..8]]
+            .map(|p| u32::from_le_bytes([p[0], p[1], p[2], p[3]]));
+        let red_blue: u32 = words.iter().map(|w| w & 0x00FF_00FF).sum();
+        let green: u32 = words.iter().map(|w| w >> 8 & 0xFF).sum();
+        [red_blue & 0xFFFF, green, red_blue >> 16].map(|v| v as f32)
+    } else {
+        std::array::from_fn(|c| {
+            f32::from(u16::from(upper[c]) + u16::from(upper[CHANNELS + c]))
+                + f32::from(u16::from(lower[c]) + u16::from(lower[CHANNELS + c]))
+        })
+    }
 }
 
 #[inline(always)]
