@@ -5,7 +5,10 @@
 //! output instead of walking prefix chains, and the palette is applied straight into the
 //! screen. When that fast path fails in any way (a damaged frame, codes the reference
 //! decoder would refuse, a frame of no pixels), the `gif` crate decodes the file itself, so
-//! every refusal and its message are the reference decoder's.
+//! every refusal and its message are the reference decoder's, with one exception: gif 0.14
+//! feeds weezl 0.1 one row at a time for an interlaced frame, and then refuses some valid
+//! small frames as "image truncated" (image-gif#232; fixed upstream with weezl 0.2). Those
+//! decode here.
 //!
 //! The `gif` crate is used directly (not through `image`) so that unknown extension blocks
 //! are skipped, as browsers skip them.
@@ -18,7 +21,7 @@ use crate::format::Format;
 use crate::pixels::{Layout, Pixels};
 
 /// Decodes the first frame of a `width` x `height` GIF (its logical screen, validated);
-/// the decoders may allocate `max_alloc` bytes (0: no limit).
+/// `max_alloc` is the `gif` crate's memory limit (0: none).
 pub(super) fn decode_first_frame(
     bytes: &[u8],
     width: u32,
