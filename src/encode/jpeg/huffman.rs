@@ -53,9 +53,9 @@ impl HuffmanCodes {
 /// 0xFF data byte.
 ///
 /// Every `put` stores eight bytes and moves on by the whole bytes it completed, with no branch
-/// on how full the buffer is: a branch taken every few codes at random was the largest cost
-/// of Huffman coding. The vector is kept longer than what is written (see `reserve_block`), so
-/// the store always has room; `finish` cuts it to the written length.
+/// on how full the buffer is (such a branch is taken every few codes in no pattern, and
+/// mispredicted often). The vector is kept longer than what is written (see
+/// `reserve_block`), so the store always has room; `finish` cuts it to the written length.
 #[derive(Debug)]
 pub(super) struct BitWriter {
     out: Vec<u8>,
@@ -123,7 +123,7 @@ impl BitWriter {
 
 impl Cursor {
     /// Writes the low `length` bits of `bits` (`length` at most 32; no bits set above it) into
-    /// `out`, which has room for eight bytes past `position`, sixteen if any is 0xFF.
+    /// `out`, which has room for eight bytes past `position`.
     #[inline(always)]
     fn put(&mut self, out: &mut [u8], bits: u64, length: u32) {
         // pending < 8 on entry, so at most 39 bits are held.
@@ -183,7 +183,7 @@ pub(super) struct Scan {
 
 impl Scan {
     /// For coefficients stored so that the `k`-th in zig-zag order is at `position[k]` (a
-    /// permutation of 0..64 with `position[0] == 0`).
+    /// permutation of 0..64).
     pub(super) const fn new(position: &[usize; 64]) -> Self {
         let mut stored = [0u8; 64];
         let mut zigzag_index = [0u32; 64];
