@@ -245,7 +245,7 @@ fn lanczos3_weight(x: f64) -> f64 {
 /// sin(t) for |t| <= π, to within 4e-16: folded onto [-π/2, π/2] (sin(π - t) = sin(t)),
 /// then its Taylor series to t^21, whose first omitted term is under 2e-18 there. libm's
 /// `sin` saves and restores the rounding mode on every call, which made it most of the
-/// weights' cost; this is a dozen multiplies and adds.
+/// weights' cost; this is two dozen multiplies and adds, at most five deep.
 fn sine_within_pi(t: f64) -> f64 {
     use std::f64::consts::{FRAC_PI_2, PI};
     /// (-1)^k / (2k + 1)!, k = 0..=10.
