@@ -28,6 +28,7 @@ pub mod cli;
 pub mod client;
 #[cfg(feature = "server")]
 pub mod server;
+mod simd;
 mod zigzag;
 
 pub use error::{BadImage, CropError, Error, Limit};

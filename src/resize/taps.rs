@@ -1,0 +1,253 @@
+//! The weights of one resampling pass along rows, in 16-bit fixed point.
+//!
+//! They are worked out by the scheme `fast_image_resize` uses for its 8-bit convolution
+//! (Pillow's): each output pixel's centre is mapped into the source, the filter is widened
+//! by the downscale factor, every source pixel under it gets the filter's value at its
+//! distance, zero weights at either end are dropped, the rest are divided by their sum,
+//! and all are scaled by 2^`precision`, the most bits that keep the largest weight in an
+//! `i16`. The same steps in the same order give the same weights, so our horizontal pass
+//! (`crate::simd`) makes the same pixels as fir's would; `mod.rs` tests that.
+
+/// The most fixed-point bits: an 8-bit value times the weights' sum, plus two bits for
+/// filters whose partial sums go below zero or above one, must fit an `i32`.
+const MAX_PRECISION: u32 = 32 - 8 - 2;
+
+/// Each output pixel's first source pixel and weights along a row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Taps {
+    /// Weights per output pixel: a multiple of 4, the most any output pixel needs rounded
+    /// up; the extra ones are 0, so SIMD code can take every output in whole groups.
+    width: usize,
+    /// Each output pixel's first source pixel.
+    starts: Vec<u32>,
+    /// `width` weights per output pixel, scaled by 2^`precision`.
+    weights: Vec<i16>,
+    /// Fixed-point bits of the weights.
+    precision: u32,
+    /// One past the last source pixel any output pixel reads.
+    end: u32,
+}
+
+impl Taps {
+    /// The taps that resample source pixels `from..to` (fractional, within
+    /// `0..source_len`) to `out_len` pixels with `filter`, which is zero outside
+    /// `-support..support`. `None` when there is nothing to resample.
+    pub(crate) fn new(
+        source_len: u32,
+        from: f64,
+        to: f64,
+        out_len: u32,
+        filter: fn(f64) -> f64,
+        support: f64,
+    ) -> Option<Self> {
+        let scale = (to - from) / f64::from(out_len);
+        // NaN scales (empty regions) fail the comparison too.
+        let resamples = scale > 0.0 && support.is_finite();
+        if source_len == 0 || out_len == 0 || !resamples {
+            return None;
+        }
+        // Downscaling widens the filter, so every source pixel is heard; upscaling does not
+        // narrow it.
+        let widen = scale.max(1.0);
+        let radius = support * widen;
+        let per_widen = 1.0 / widen;
+        let window = radius.ceil() as usize * 2 + 1;
+
+        // First pass, in f64: each output's start, its weights (`window` slots each) and
+        // how many of them are used.
+        let out = out_len as usize;
+        let mut starts = Vec::with_capacity(out);
+        let mut lens = Vec::with_capacity(out);
+        let mut real = vec![0.0f64; out * window];
+        let mut largest = 0.0f64;
+        for (o, slots) in real.chunks_exact_mut(window).enumerate() {
+            let centre = from + (o as f64 + 0.5) * scale;
+            let first = (centre - radius).floor().max(0.0) as u32;
+            let last = (centre + radius).ceil().min(f64::from(source_len)) as u32;
+            // Source pixel x covers x..x+1; its distance is from its middle.
+            let middle = centre - 0.5;
+            let mut start = first;
+            let mut len = 0usize;
+            let mut sum = 0.0;
+            for x in first..last {
+                let weight = filter((f64::from(x) - middle) * per_widen);
+                if len == 0 && weight == 0.0 {
+                    start += 1; // a zero at the front: start later
+                } else {
+                    slots[len] = weight;
+                    len += 1;
+                    sum += weight;
+                }
+            }
+            while len > 0 && slots[len - 1] == 0.0 {
+                len -= 1; // zeros at the back
+            }
+            if sum != 0.0 {
+                for weight in &mut slots[..len] {
+                    *weight /= sum;
+                }
+            }
+            largest = slots[..len].iter().fold(largest, |a, &b| a.max(b));
+            starts.push(start);
+            lens.push(len);
+        }
+
+        // The most bits that keep the largest weight (rounded) under 2^15.
+        let precision = (0..MAX_PRECISION)
+            .find(|&bits| (largest * f64::from(1u32 << (bits + 1))).round() >= 32768.0)
+            .unwrap_or(MAX_PRECISION - 1);
+        let unit = f64::from(1u32 << precision);
+        let width = lens
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(0)
+            .max(1)
+            .next_multiple_of(4);
+        let mut weights = vec![0i16; out * width];
+        for ((fixed, slots), &len) in weights
+            .chunks_exact_mut(width)
+            .zip(real.chunks_exact(window))
+            .zip(&lens)
+        {
+            for (w, &r) in fixed.iter_mut().zip(&slots[..len]) {
+                *w = (r * unit).round() as i16;
+            }
+        }
+        let end = starts
+            .iter()
+            .zip(&lens)
+            .map(|(&s, &l)| s + l as u32)
+            .max()
+            .unwrap_or(0);
+        Some(Self {
+            width,
+            starts,
+            weights,
+            precision,
+            end,
+        })
+    }
+
+    /// Output pixels.
+    pub(crate) fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// Weights per output pixel (a multiple of 4).
+    pub(crate) fn width(&self) -> usize {
+        self.width
+    }
+
+    /// Fixed-point bits of the weights.
+    pub(crate) fn precision(&self) -> u32 {
+        self.precision
+    }
+
+    /// Output pixel `o`'s first source pixel.
+    pub(crate) fn start(&self, o: usize) -> usize {
+        self.starts[o] as usize
+    }
+
+    /// Output pixel `o`'s `width` weights.
+    pub(crate) fn weights(&self, o: usize) -> &[i16] {
+        &self.weights[o * self.width..][..self.width]
+    }
+
+    /// The source pixels any output reads: `first..end`.
+    pub(crate) fn span(&self) -> (u32, u32) {
+        (self.starts.iter().copied().min().unwrap_or(0), self.end)
+    }
+
+    /// The same taps for a source that begins at pixel `first` of this one.
+    pub(crate) fn shifted_left(mut self, first: u32) -> Self {
+        for start in &mut self.starts {
+            *start -= first;
+        }
+        self.end -= first;
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn triangle(x: f64) -> f64 {
+        (1.0 - x.abs()).max(0.0)
+    }
+
+    #[test]
+    fn halving_with_a_triangle_gives_the_textbook_weights() {
+        // Each output covers two source pixels; the triangle widened to radius 2 weighs the
+        // four pixels around it 1/8, 3/8, 3/8, 1/8 (the outer ones drop at the edges).
+        let taps = Taps::new(8, 0.0, 8.0, 4, triangle, 1.0).unwrap();
+        assert_eq!(taps.len(), 4);
+        assert_eq!(taps.width(), 4);
+        let unit = f64::from(1u32 << taps.precision());
+        let expect = |w: &[f64]| {
+            w.iter()
+                .map(|&v| (v * unit).round() as i16)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(taps.start(1), 1);
+        assert_eq!(taps.weights(1), expect(&[0.125, 0.375, 0.375, 0.125]));
+        // At the left edge the first pixel is missing and the rest are renormalised.
+        assert_eq!(taps.start(0), 0);
+        assert_eq!(
+            taps.weights(0),
+            expect(&[3.0 / 7.0, 3.0 / 7.0, 1.0 / 7.0, 0.0])
+        );
+        assert_eq!(taps.span(), (0, 8));
+    }
+
+    #[test]
+    fn the_largest_weight_fills_but_never_overflows_an_i16() {
+        for (len, out) in [(1080, 1024), (1024, 512), (300, 7), (4032, 1024), (50, 49)] {
+            let taps = Taps::new(len, 0.0, f64::from(len), out, triangle, 1.0).unwrap();
+            let largest = (0..taps.len())
+                .flat_map(|o| taps.weights(o).iter().copied())
+                .max()
+                .unwrap();
+            assert!(
+                largest >= 1 << 14,
+                "{len} -> {out}: {largest} under half the range"
+            );
+            assert!(taps.precision() < MAX_PRECISION);
+        }
+    }
+
+    #[test]
+    fn every_weight_lies_inside_the_source_and_sums_to_one() {
+        let taps = Taps::new(100, 10.5, 73.25, 17, triangle, 1.0).unwrap();
+        let unit = 1i32 << taps.precision();
+        let (first, end) = taps.span();
+        // The filter reaches its radius (support x 3.69, the downscale) past the region.
+        let radius: f64 = (73.25 - 10.5) / 17.0;
+        assert!(
+            f64::from(first) >= (10.5 - radius).floor()
+                && f64::from(end) <= (73.25 + radius).ceil(),
+            "{first}..{end}"
+        );
+        for o in 0..taps.len() {
+            let used = taps.weights(o).iter().rposition(|&w| w != 0).unwrap() + 1;
+            assert!(taps.start(o) + used <= end as usize);
+            let sum: i32 = taps.weights(o).iter().map(|&w| i32::from(w)).sum();
+            // Each weight is rounded on its own: the sum is within half a unit a weight.
+            assert!(
+                (sum - unit).abs() <= taps.width() as i32,
+                "output {o}: {sum} vs {unit}"
+            );
+        }
+        let shifted = taps.clone().shifted_left(first);
+        assert_eq!(shifted.span(), (0, end - first));
+        assert_eq!(shifted.start(3), taps.start(3) - first as usize);
+    }
+
+    #[test]
+    fn nothing_to_resample_gives_none() {
+        assert!(Taps::new(0, 0.0, 1.0, 1, triangle, 1.0).is_none());
+        assert!(Taps::new(10, 0.0, 10.0, 0, triangle, 1.0).is_none());
+        assert!(Taps::new(10, 5.0, 5.0, 3, triangle, 1.0).is_none());
+    }
+}
