@@ -56,6 +56,8 @@ pub struct Renderer {
     resizer: Resizer,
     /// The vertical pass's output when our horizontal pass follows it.
     vertical: Vec<u8>,
+    /// Recent horizontal passes, the most recently used first.
+    passes: Vec<(PassKey, Arc<KeptPass>)>,
 }
 
 /// The most a thread's renderer keeps allocated between sets: the intermediate picture
@@ -88,6 +90,7 @@ impl Renderer {
                 if renderer.buffer_bytes() > KEEP_BUFFERS_MAX_BYTES {
                     renderer.resizer.reset_internal_buffers();
                     renderer.vertical = Vec::new();
+                    renderer.passes = Vec::new();
                 }
                 result
             }
@@ -97,7 +100,13 @@ impl Renderer {
 
     /// Bytes this renderer keeps allocated between sets.
     fn buffer_bytes(&self) -> usize {
-        self.resizer.size_of_internal_buffers() + self.vertical.capacity()
+        self.resizer.size_of_internal_buffers()
+            + self.vertical.capacity()
+            + self
+                .passes
+                .iter()
+                .map(|(_, kept)| kept.pass.heap_bytes())
+                .sum::<usize>()
     }
 
     /// Makes every size in `sizes` from `square`, largest first.
@@ -241,6 +250,35 @@ impl Renderer {
 }
 
 impl Renderer {
+    /// The horizontal Lanczos3 pass for `key`, from the renderer's recent passes or made
+    /// now (and kept, the most recently used first). `None` when there is nothing to
+    /// resample.
+    fn horizontal_pass(&mut self, key: PassKey) -> Option<Arc<KeptPass>> {
+        if let Some(i) = self.passes.iter().position(|(k, _)| *k == key) {
+            let kept = self.passes.remove(i);
+            self.passes.insert(0, kept);
+        } else {
+            let taps = Taps::new(
+                key.source,
+                f64::from_bits(key.from),
+                f64::from_bits(key.to),
+                key.out,
+                lanczos3_weight,
+                LANCZOS3_SUPPORT,
+            )?;
+            let (first, end) = taps.span();
+            let pass = simd::HorizontalRgb::new(taps.shifted_left(first));
+            let kept = KeptPass {
+                first,
+                columns: end - first,
+                pass,
+            };
+            self.passes.truncate(KEEP_PASSES - 1);
+            self.passes.insert(0, (key, Arc::new(kept)));
+        }
+        self.passes.first().map(|(_, kept)| Arc::clone(kept))
+    }
+
     /// Downscales RGB `from`'s `region` into `into` with Lanczos3 as `fast_image_resize`
     /// would (same weights, same pixels), but with our horizontal pass: fir's vertical
     /// pass first, over just the columns the horizontal one reads, as fir orders them.
@@ -256,19 +294,17 @@ impl Renderer {
         if f64::from(width) == region.width && region.x == region.x.round() {
             return Ok(false);
         }
-        let Some(taps) = Taps::new(
-            from.width(),
-            region.x,
-            region.x + region.width,
-            width,
-            lanczos3_weight,
-            LANCZOS3_SUPPORT,
-        ) else {
+        let key = PassKey {
+            source: from.width(),
+            from: region.x.to_bits(),
+            to: (region.x + region.width).to_bits(),
+            out: width,
+        };
+        let Some(pass) = self.horizontal_pass(key) else {
             return Ok(false);
         };
-        let (first, end) = taps.span();
-        let taps = taps.shifted_left(first);
-        let columns = end - first;
+        let (first, columns) = (pass.first, pass.columns);
+        let pass = &pass.pass;
         let out = into.buffer_mut();
         if f64::from(height) == region.height && region.y == region.y.round() {
             // No vertical pass: straight from the source rows.
@@ -278,7 +314,7 @@ impl Renderer {
                 .buffer()
                 .get(at..)
                 .ok_or_else(|| internal("rows outside the source"))?;
-            simd::horizontal_rgb(source, stride, out, height as usize, &taps);
+            pass.run(source, stride, out, height as usize);
             return Ok(true);
         }
         let mut columns_picture = std::mem::take(&mut self.vertical);
@@ -294,16 +330,35 @@ impl Renderer {
         );
         setphoto_fir::resize(&mut self.resizer, from, &mut vertical, &vertical_options)
             .map_err(internal)?;
-        simd::horizontal_rgb(
-            &columns_picture,
-            columns as usize * 3,
-            out,
-            height as usize,
-            &taps,
-        );
+        pass.run(&columns_picture, columns as usize * 3, out, height as usize);
         self.vertical = columns_picture;
         Ok(true)
     }
+}
+
+/// How many horizontal passes a renderer keeps. Every square's cascade below 1024 px
+/// (1024 -> 512 -> 192 -> 72 -> 48 -> 32 -> 24) has the same geometry, so those passes'
+/// weights are worked out once per thread rather than once per set.
+const KEEP_PASSES: usize = 12;
+
+/// What a horizontal pass is for: the source row length, the region's ends (as f64 bits)
+/// and the output length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PassKey {
+    source: u32,
+    from: u64,
+    to: u64,
+    out: u32,
+}
+
+/// A kept horizontal pass and the source columns it reads.
+#[derive(Debug)]
+struct KeptPass {
+    /// The first source column its taps read (they are counted from it).
+    first: u32,
+    /// How many columns from `first` it reads.
+    columns: u32,
+    pass: simd::HorizontalRgb,
 }
 
 /// Lanczos3's support: three lobes either side.
@@ -546,6 +601,47 @@ mod tests {
             if done {
                 proptest::prop_assert!(ours == fir, "{}x{} {:?} -> {}x{}", width, height, region, target_w, target_h);
             }
+        }
+    }
+
+    #[test]
+    fn kept_passes_make_what_new_ones_make_and_stay_few() {
+        let picture = |side: u32, seed: u32| {
+            let data = (0..side * side * 3)
+                .map(|i| (i.wrapping_mul(2_654_435_761).wrapping_add(seed) >> 24) as u8)
+                .collect();
+            let pixels = Pixels::new(side, side, Layout::Rgb8, data).unwrap();
+            let sq = square(side, side, None).unwrap();
+            (
+                apply(
+                    Oriented::from_pixels_for_tests(pixels),
+                    sq,
+                    Bars::Colour([0; 3]),
+                ),
+                SizeSet::for_side(side, false),
+            )
+        };
+        let mut kept = Renderer::new();
+        for (side, seed) in [
+            (1100, 1),
+            (700, 2),
+            (1100, 3),
+            (1300, 4),
+            (700, 5),
+            (1100, 6),
+        ] {
+            let (image, sizes) = picture(side, seed);
+            let fresh = Renderer::new().render(&image, &sizes).unwrap();
+            let again = kept.render(&image, &sizes).unwrap();
+            for (a, b) in fresh.iter().zip(&again) {
+                assert_eq!(a.pixels.data(), b.pixels.data(), "{side} px -> {}", a.size);
+            }
+            assert!(kept.passes.len() <= KEEP_PASSES);
+        }
+        // The shared cascade (512 -> 192 -> .. -> 24) is kept once, not once per set.
+        let keys: Vec<_> = kept.passes.iter().map(|(key, _)| *key).collect();
+        for (i, key) in keys.iter().enumerate() {
+            assert!(!keys[i + 1..].contains(key), "{key:?} kept twice");
         }
     }
 

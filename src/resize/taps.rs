@@ -129,6 +129,11 @@ impl Taps {
         })
     }
 
+    /// Bytes it holds.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.starts.capacity() * size_of::<u32>() + self.weights.capacity() * size_of::<i16>()
+    }
+
     /// Output pixels.
     pub(crate) fn len(&self) -> usize {
         self.starts.len()

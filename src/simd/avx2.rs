@@ -22,33 +22,9 @@ use crate::resize::taps::Taps;
 const PAIR_01: [i8; 16] = [0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1];
 const PAIR_23: [i8; 16] = [6, -1, 9, -1, 7, -1, 10, -1, 8, -1, 11, -1, -1, -1, -1, -1];
 
-/// See [`super::horizontal_rgb`], which checks the slice lengths.
-///
-/// # Safety
-/// The CPU must have AVX2.
-#[target_feature(enable = "avx2")]
-pub(super) unsafe fn horizontal_rgb(
-    source: &[u8],
-    stride: usize,
-    out: &mut [u8],
-    rows: usize,
-    taps: &Taps,
-) {
-    let pass = Pass::new(taps);
-    // SAFETY (all arms): the CPU has AVX2 (caller); `groups` is the taps' group count.
-    unsafe {
-        match pass.groups {
-            1 => pass.run::<1>(source, stride, out, rows, taps),
-            2 => pass.run::<2>(source, stride, out, rows, taps),
-            3 => pass.run::<3>(source, stride, out, rows, taps),
-            4 => pass.run::<4>(source, stride, out, rows, taps),
-            _ => pass.run::<0>(source, stride, out, rows, taps),
-        }
-    }
-}
-
 /// What one pass works out before its rows.
-struct Pass {
+#[derive(Debug)]
+pub(super) struct Pass {
     /// Groups of four taps per output.
     groups: usize,
     /// Each output's first source byte.
@@ -61,8 +37,12 @@ struct Pass {
 }
 
 impl Pass {
+    /// Works out `taps`' offsets, weight vectors and reach.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2.
     #[target_feature(enable = "avx2")]
-    fn new(taps: &Taps) -> Self {
+    pub(super) unsafe fn new(taps: &Taps) -> Self {
         let width = taps.width();
         let outputs = taps.len();
         let offsets: Vec<usize> = (0..outputs).map(|o| taps.start(o) * 3).collect();
@@ -95,12 +75,45 @@ impl Pass {
         }
     }
 
+    /// Bytes it holds.
+    pub(super) fn heap_bytes(&self) -> usize {
+        self.offsets.capacity() * size_of::<usize>()
+            + self.weights.capacity() * size_of::<__m256i>()
+            + self.reach.capacity() * size_of::<usize>()
+    }
+
+    /// See [`super::HorizontalRgb::run`], which checks the slice lengths; `taps` are the
+    /// ones this was made from.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn run(
+        &self,
+        source: &[u8],
+        stride: usize,
+        out: &mut [u8],
+        rows: usize,
+        taps: &Taps,
+    ) {
+        // SAFETY (all arms): the CPU has AVX2 (caller); `GROUPS` is 0 or `self.groups`.
+        unsafe {
+            match self.groups {
+                1 => self.rows::<1>(source, stride, out, rows, taps),
+                2 => self.rows::<2>(source, stride, out, rows, taps),
+                3 => self.rows::<3>(source, stride, out, rows, taps),
+                4 => self.rows::<4>(source, stride, out, rows, taps),
+                _ => self.rows::<0>(source, stride, out, rows, taps),
+            }
+        }
+    }
+
     /// The rows, with `GROUPS` groups per output (0: `self.groups`, not unrolled).
     ///
     /// # Safety
     /// The CPU must have AVX2, and `GROUPS` must be 0 or `self.groups`.
     #[target_feature(enable = "avx2")]
-    unsafe fn run<const GROUPS: usize>(
+    unsafe fn rows<const GROUPS: usize>(
         &self,
         source: &[u8],
         stride: usize,

@@ -60,56 +60,84 @@ impl Cpu {
     }
 }
 
-/// Resamples `rows` rows of packed RGB along their length with `taps`: row `r` starts at
-/// `source[r * stride]` and its output at `out[r * taps.len() * 3]`.
-///
-/// # Panics
-/// When `source` is shorter than `(rows - 1) * stride + taps.span().1 * 3` or `out`
-/// shorter than `rows * taps.len() * 3`.
-#[allow(unsafe_code)] // the call to the detected path
-pub(crate) fn horizontal_rgb(
-    source: &[u8],
-    stride: usize,
-    out: &mut [u8],
-    rows: usize,
-    taps: &Taps,
-) {
-    // SAFETY: `detect` only returns a path this CPU runs.
-    unsafe { horizontal_rgb_on(Cpu::detect(), source, stride, out, rows, taps) }
+/// A horizontal RGB pass made ready for one CPU path: its taps, and what that path works
+/// out from them once (AVX2: byte offsets and weight vectors), so a renderer can keep it
+/// for the next picture of the same geometry.
+#[derive(Debug)]
+pub(crate) struct HorizontalRgb {
+    cpu: Cpu,
+    taps: Taps,
+    #[cfg(target_arch = "x86_64")]
+    avx2: Option<avx2::Pass>,
 }
 
-/// [`horizontal_rgb`] on the path `cpu`.
-///
-/// # Safety
-/// The CPU must run `cpu` ([`Cpu::is_supported`]).
-#[allow(unsafe_code)] // the call to an instruction set's build, which the caller vouches for
-pub(crate) unsafe fn horizontal_rgb_on(
-    cpu: Cpu,
-    source: &[u8],
-    stride: usize,
-    out: &mut [u8],
-    rows: usize,
-    taps: &Taps,
-) {
-    if rows == 0 || taps.len() == 0 {
-        return;
+impl HorizontalRgb {
+    /// The pass on the fastest path this CPU runs.
+    #[allow(unsafe_code)] // the detected path
+    pub(crate) fn new(taps: Taps) -> Self {
+        // SAFETY: `detect` only returns a path this CPU runs.
+        unsafe { Self::on(Cpu::detect(), taps) }
     }
-    let (_, end) = taps.span();
-    assert!(
-        source.len() >= (rows - 1) * stride + end as usize * 3,
-        "the source rows end before the taps do"
-    );
-    assert!(
-        out.len() >= rows * taps.len() * 3,
-        "the output is too short"
-    );
-    match cpu {
-        Cpu::Native => native::horizontal_rgb(source, stride, out, rows, taps),
-        // SAFETY: the caller vouches that the CPU has AVX2; the slice lengths are checked.
-        #[cfg(target_arch = "x86_64")]
-        Cpu::Avx2 => unsafe { avx2::horizontal_rgb(source, stride, out, rows, taps) },
-        #[cfg(not(target_arch = "x86_64"))]
-        Cpu::Avx2 => native::horizontal_rgb(source, stride, out, rows, taps),
+
+    /// The pass on the path `cpu`.
+    ///
+    /// # Safety
+    /// The CPU must run `cpu` ([`Cpu::is_supported`]).
+    #[allow(unsafe_code)] // the AVX2 preparation, which the caller vouches for
+    pub(crate) unsafe fn on(cpu: Cpu, taps: Taps) -> Self {
+        Self {
+            cpu,
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the caller vouches that the CPU has AVX2 when `cpu` says so.
+            avx2: (cpu == Cpu::Avx2).then(|| unsafe { avx2::Pass::new(&taps) }),
+            taps,
+        }
+    }
+
+    /// Bytes it holds.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let avx2 = {
+            #[cfg(target_arch = "x86_64")]
+            {
+                self.avx2.as_ref().map_or(0, avx2::Pass::heap_bytes)
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            0
+        };
+        self.taps.heap_bytes() + avx2
+    }
+
+    /// Resamples `rows` rows of packed RGB along their length: row `r` starts at
+    /// `source[r * stride]` and its output at `out[r * taps.len() * 3]`.
+    ///
+    /// # Panics
+    /// When `source` is shorter than `(rows - 1) * stride + taps.span().1 * 3` or `out`
+    /// shorter than `rows * taps.len() * 3`.
+    #[allow(unsafe_code)] // the call to the AVX2 build
+    pub(crate) fn run(&self, source: &[u8], stride: usize, out: &mut [u8], rows: usize) {
+        let taps = &self.taps;
+        if rows == 0 || taps.len() == 0 {
+            return;
+        }
+        let (_, end) = taps.span();
+        assert!(
+            source.len() >= (rows - 1) * stride + end as usize * 3,
+            "the source rows end before the taps do"
+        );
+        assert!(
+            out.len() >= rows * taps.len() * 3,
+            "the output is too short"
+        );
+        match self.cpu {
+            #[cfg(target_arch = "x86_64")]
+            Cpu::Avx2 => {
+                let pass = self.avx2.as_ref().expect("prepared with the pass");
+                // SAFETY: made by `on` for AVX2, whose caller vouched for the CPU; the
+                // slice lengths are checked above.
+                unsafe { pass.run(source, stride, out, rows, taps) }
+            }
+            _ => native::horizontal_rgb(source, stride, out, rows, taps),
+        }
     }
 }
 
@@ -126,9 +154,8 @@ mod tests {
         let mut out = vec![0xAA; rows * taps.len() * 3];
         // SAFETY: only called for supported paths.
         #[allow(unsafe_code)]
-        unsafe {
-            horizontal_rgb_on(cpu, source, stride, &mut out, rows, taps);
-        }
+        let pass = unsafe { HorizontalRgb::on(cpu, taps.clone()) };
+        pass.run(source, stride, &mut out, rows);
         out
     }
 
