@@ -122,12 +122,54 @@ impl Pixels {
         std::mem::take(&mut self.data)
     }
 
+    /// The same picture in RGB when it is RGBA with every pixel opaque (its alpha says
+    /// nothing), else itself. Resizing and JPEG encoding are cheaper on three bytes a
+    /// pixel, and give the same R, G, B.
+    #[must_use]
+    pub fn into_opaque_rgb(self) -> Self {
+        if self.layout != Layout::Rgba8 || self.has_transparency() {
+            return self;
+        }
+        let Some(mut rgb) = Self::for_overwrite(self.width, self.height, Layout::Rgb8) else {
+            return self;
+        };
+        // Four pixels at a time as 32-bit words: 16 bytes in, 12 out, three word stores
+        // (pixel by pixel, each took a 2-byte and a 1-byte store).
+        let mut quads_to = rgb.data.chunks_exact_mut(12);
+        let mut quads_from = self.data.chunks_exact(16);
+        for (to, from) in (&mut quads_to).zip(&mut quads_from) {
+            let w: [u32; 4] = std::array::from_fn(|i| {
+                u32::from_le_bytes(std::array::from_fn(|b| from[4 * i + b]))
+            });
+            let packed = [
+                (w[0] & 0x00FF_FFFF) | (w[1] << 24),
+                ((w[1] >> 8) & 0xFFFF) | (w[2] << 16),
+                ((w[2] >> 16) & 0xFF) | (w[3] << 8),
+            ];
+            for (bytes, word) in to.chunks_exact_mut(4).zip(packed) {
+                bytes.copy_from_slice(&word.to_le_bytes());
+            }
+        }
+        let rest = quads_to.into_remainder().chunks_exact_mut(3);
+        for (to, from) in rest.zip(quads_from.remainder().chunks_exact(4)) {
+            to.copy_from_slice(&from[..3]);
+        }
+        rgb
+    }
+
     /// Whether any pixel is not fully opaque.
     #[must_use]
     pub fn has_transparency(&self) -> bool {
         match self.layout {
             Layout::Rgb8 => false,
-            Layout::Rgba8 => self.data.chunks_exact(4).any(|p| p[3] != 255),
+            // 64 pixels at a time: AND their words together (which vectorises), then
+            // look at the alpha byte of the result.
+            Layout::Rgba8 => self.data.chunks(256).any(|block| {
+                let all = block.chunks_exact(4).fold(u32::MAX, |all, p| {
+                    all & u32::from_le_bytes([p[0], p[1], p[2], p[3]])
+                });
+                all >> 24 != 255
+            }),
         }
     }
 }
@@ -248,6 +290,38 @@ mod tests {
     use super::*;
 
     const MIB: usize = 1 << 20;
+
+    #[test]
+    fn only_opaque_rgba_drops_its_alpha() {
+        let rgba: Vec<u8> = (0..600u32)
+            .map(|i| if i % 4 == 3 { 255 } else { (i * 7) as u8 })
+            .collect();
+        let opaque = Pixels::new(10, 15, Layout::Rgba8, rgba.clone()).unwrap();
+        let rgb = opaque.into_opaque_rgb();
+        assert_eq!(
+            (rgb.layout(), rgb.width(), rgb.height()),
+            (Layout::Rgb8, 10, 15)
+        );
+        let expect: Vec<u8> = rgba
+            .chunks_exact(4)
+            .flat_map(|p| [p[0], p[1], p[2]])
+            .collect();
+        assert_eq!(rgb.data(), expect);
+        // One pixel not quite opaque keeps the alpha.
+        let mut translucent = rgba.clone();
+        translucent[599] = 254;
+        let kept = Pixels::new(10, 15, Layout::Rgba8, translucent.clone()).unwrap();
+        assert_eq!(kept.into_opaque_rgb().data(), translucent);
+        for alpha_at in [3, 255, 259, 515, 599] {
+            let mut one = rgba.clone();
+            one[alpha_at] = 0;
+            let pixels = Pixels::new(10, 15, Layout::Rgba8, one).unwrap();
+            assert!(pixels.has_transparency(), "alpha byte {alpha_at}");
+        }
+        // RGB stays as it is.
+        let same = Pixels::new(2, 1, Layout::Rgb8, vec![1, 2, 3, 4, 5, 6]).unwrap();
+        assert_eq!(same.clone().into_opaque_rgb(), same);
+    }
 
     #[test]
     fn the_pool_hands_back_the_smallest_fitting_spare() {

@@ -1,7 +1,8 @@
 //! Stage 2: decode with limits set, then apply the EXIF orientation.
 //!
-//! JPEG decodes to RGB; PNG and GIF to RGBA (tRNS applied, 16-bit samples rounded to 8).
-//! A GIF gives its first frame on its logical screen.
+//! JPEG decodes to RGB; PNG to RGBA (tRNS applied, 16-bit samples rounded to 8). A GIF
+//! gives its first frame on its logical screen: RGB when every pixel is opaque (its
+//! renditions are JPEG, with no alpha to keep), else RGBA.
 //!
 //! A large JPEG can be decoded reduced (1/2, 1/4, 1/8) in the DCT domain, as libjpeg's
 //! scaled IDCT and Pillow's `draft` do: most of a 12 MP photo's decoding work is detail
@@ -95,7 +96,8 @@ pub fn decode(bytes: &[u8], validated: &Validated, policy: &Policy) -> Result<Or
         Format::Png => ImageFormat::Png,
         Format::Gif => {
             let max_alloc = limits.max_alloc.unwrap_or(u64::MAX);
-            return gif::decode_first_frame(bytes, width, height, max_alloc).map(Oriented::full);
+            return gif::decode_first_frame(bytes, width, height, max_alloc)
+                .map(|pixels| Oriented::full(pixels.into_opaque_rgb()));
         }
     };
     let mut reader = ImageReader::with_format(Cursor::new(bytes), image_format);

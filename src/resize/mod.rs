@@ -208,15 +208,15 @@ impl Renderer {
                     source_region,
                 ),
             };
-            let filter = if f64::from(target.width) > region.width
+            let kernel = if f64::from(target.width) > region.width
                 || f64::from(target.height) > region.height
             {
-                FilterType::CatmullRom // upscaling: no Lanczos ringing
+                Kernel::CatmullRom // upscaling: no Lanczos ringing
             } else {
-                FilterType::Custom(lanczos3())
+                Kernel::Lanczos3
             };
             let options = ResizeOptions::new()
-                .resize_alg(ResizeAlg::Convolution(filter))
+                .resize_alg(ResizeAlg::Convolution(FilterType::Custom(kernel.filter())))
                 .crop(region.x, region.y, region.width, region.height)
                 .use_alpha(use_alpha);
             let mut picture = Pixels::for_overwrite(target.width, target.height, layout)
@@ -224,14 +224,9 @@ impl Renderer {
             let mut into =
                 Image::from_slice_u8(target.width, target.height, picture.data_mut(), pixel_type)
                     .map_err(internal)?;
-            let ours = match filter {
-                FilterType::Custom(_)
-                    if layout == Layout::Rgb8 && simd::Cpu::detect() == simd::Cpu::Avx2 =>
-                {
-                    self.resize_rgb(&from, region, &mut into, &options)?
-                }
-                _ => false,
-            };
+            let ours = layout == Layout::Rgb8
+                && simd::Cpu::detect() == simd::Cpu::Avx2
+                && self.resize_rgb(&from, region, kernel, &mut into, &options)?;
             if !ours {
                 setphoto_fir::resize(&mut self.resizer, &from, &mut into, &options)
                     .map_err(internal)?;
@@ -250,7 +245,7 @@ impl Renderer {
 }
 
 impl Renderer {
-    /// The horizontal Lanczos3 pass for `key`, from the renderer's recent passes or made
+    /// The horizontal pass for `key`, from the renderer's recent passes or made
     /// now (and kept, the most recently used first). `None` when there is nothing to
     /// resample.
     fn horizontal_pass(&mut self, key: PassKey) -> Option<Arc<KeptPass>> {
@@ -263,8 +258,8 @@ impl Renderer {
                 f64::from_bits(key.from),
                 f64::from_bits(key.to),
                 key.out,
-                lanczos3_weight,
-                LANCZOS3_SUPPORT,
+                key.kernel.weight(),
+                key.kernel.support(),
             )?;
             let (first, end) = taps.span();
             let pass = simd::HorizontalRgb::new(taps.shifted_left(first));
@@ -279,7 +274,7 @@ impl Renderer {
         self.passes.first().map(|(_, kept)| Arc::clone(kept))
     }
 
-    /// Downscales RGB `from`'s `region` into `into` with Lanczos3 as `fast_image_resize`
+    /// Resizes RGB `from`'s `region` into `into` with `kernel` as `fast_image_resize`
     /// would (same weights, same pixels), but with our horizontal pass: fir's vertical
     /// pass first, over just the columns the horizontal one reads, as fir orders them.
     /// `false` when fir alone should do it (no horizontal pass is needed).
@@ -287,6 +282,7 @@ impl Renderer {
         &mut self,
         from: &ImageRef<'_>,
         region: Region,
+        kernel: Kernel,
         into: &mut Image<'_>,
         options: &ResizeOptions,
     ) -> Result<bool, Error> {
@@ -299,6 +295,7 @@ impl Renderer {
             from: region.x.to_bits(),
             to: (region.x + region.width).to_bits(),
             out: width,
+            kernel,
         };
         let Some(pass) = self.horizontal_pass(key) else {
             return Ok(false);
@@ -341,14 +338,65 @@ impl Renderer {
 /// weights are worked out once per thread rather than once per set.
 const KEEP_PASSES: usize = 12;
 
-/// What a horizontal pass is for: the source row length, the region's ends (as f64 bits)
-/// and the output length.
+/// What a horizontal pass is for: the source row length, the region's ends (as f64 bits),
+/// the output length and the filter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct PassKey {
     source: u32,
     from: u64,
     to: u64,
     out: u32,
+    kernel: Kernel,
+}
+
+/// The resampling filters a rendition is made with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kernel {
+    /// Downscaling: Lanczos with three lobes.
+    Lanczos3,
+    /// Upscaling (either side): Catmull-Rom, which does not ring as Lanczos does.
+    CatmullRom,
+}
+
+impl Kernel {
+    /// The filter's weight at a distance in source pixels.
+    fn weight(self) -> fn(f64) -> f64 {
+        match self {
+            Kernel::Lanczos3 => lanczos3_weight,
+            Kernel::CatmullRom => catmull_rom_weight,
+        }
+    }
+
+    /// Where the weight is zero beyond.
+    fn support(self) -> f64 {
+        match self {
+            Kernel::Lanczos3 => LANCZOS3_SUPPORT,
+            Kernel::CatmullRom => 2.0,
+        }
+    }
+
+    /// The filter for `fast_image_resize`.
+    fn filter(self) -> Filter {
+        let name = match self {
+            Kernel::Lanczos3 => "Lanczos3, one sine a tap",
+            Kernel::CatmullRom => "Catmull-Rom",
+        };
+        Filter::new(name, self.weight(), self.support()).expect("a finite, positive support")
+    }
+}
+
+/// The Catmull-Rom cubic (Keys' cubic convolution with a = -0.5), as
+/// `FilterType::CatmullRom` computes it, operation for operation, so its weights (and
+/// pixels) are the same whether fir's pass or ours uses them.
+pub(crate) fn catmull_rom_weight(x: f64) -> f64 {
+    let x = x.abs();
+    if x < 1.0 {
+        (1.5 * x - 2.5) * x * x + 1.0
+    } else if x < 2.0 {
+        (((x - 5.0) * x + 8.0) * x - 4.0) * -0.5
+    } else {
+        0.0
+    }
 }
 
 /// A kept horizontal pass and the source columns it reads.
@@ -363,19 +411,6 @@ struct KeptPass {
 
 /// Lanczos3's support: three lobes either side.
 const LANCZOS3_SUPPORT: f64 = 3.0;
-
-/// The Lanczos filter with 3 lobes, as `FilterType::Lanczos3`, with one sine per tap.
-///
-/// `fast_image_resize` works out every tap's weight for every resize, and its Lanczos
-/// takes two sines a tap: 5% of a 1080 px photo's whole set went to `sin`.
-fn lanczos3() -> Filter {
-    Filter::new(
-        "Lanczos3, one sine a tap",
-        lanczos3_weight,
-        LANCZOS3_SUPPORT,
-    )
-    .expect("a finite, positive support")
-}
 
 /// sinc(x) sinc(x/3) on (-3, 3), else 0. With s = sin(πx/3), sin(πx) = s (3 - 4s²) (the
 /// triple-angle identity), so the product of the two sines is s² (3 - 4s²).
@@ -553,23 +588,27 @@ mod tests {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
 
         /// Our horizontal pass after fir's vertical one gives fir's pixels exactly, for
-        /// whole and fractional regions, downscales in either or both directions.
+        /// whole and fractional regions, down- and upscales in either or both directions,
+        /// with either filter.
         #[test]
-        fn our_rgb_downscale_makes_firs_pixels(
+        fn our_rgb_resize_makes_firs_pixels(
             (width, height) in (1u32..200, 1u32..200),
             region in (0.0f64..0.5, 0.0f64..0.5, 0.5f64..=1.0, 0.5f64..=1.0),
             whole_region in proptest::prelude::any::<bool>(),
-            out in (0.05f64..=1.0, 0.05f64..=1.0),
+            out in (0.05f64..=2.5, 0.05f64..=2.5),
+            catmull_rom in proptest::prelude::any::<bool>(),
             seed in proptest::prelude::any::<u64>(),
         ) {
+            let kernel = if catmull_rom { Kernel::CatmullRom } else { Kernel::Lanczos3 };
+            let region_fraction = (region.2, region.3);
             let mut region = Region {
                 x: region.0 * f64::from(width),
                 y: region.1 * f64::from(height),
                 width: 0.0,
                 height: 0.0,
             };
-            region.width = (f64::from(width) - region.x) * 0.5_f64.max(out.0.max(0.5));
-            region.height = (f64::from(height) - region.y) * 0.5_f64.max(out.1.max(0.5));
+            region.width = (f64::from(width) - region.x) * region_fraction.0;
+            region.height = (f64::from(height) - region.y) * region_fraction.1;
             if whole_region {
                 region = Region { x: region.x.floor(), y: region.y.floor(), ..region };
                 region.width = region.width.floor().max(1.0);
@@ -588,19 +627,43 @@ mod tests {
                 .collect();
             let from = ImageRef::new(width, height, &data, PixelType::U8x3).unwrap();
             let options = ResizeOptions::new()
-                .resize_alg(ResizeAlg::Convolution(FilterType::Custom(lanczos3())))
+                .resize_alg(ResizeAlg::Convolution(FilterType::Custom(kernel.filter())))
                 .crop(region.x, region.y, region.width, region.height);
             let mut fir = vec![0u8; (target_w * target_h * 3) as usize];
             let mut fir_image = Image::from_slice_u8(target_w, target_h, &mut fir, PixelType::U8x3).unwrap();
             setphoto_fir::resize(&mut Resizer::new(), &from, &mut fir_image, &options).unwrap();
             let mut ours = vec![0u8; fir.len()];
             let mut ours_image = Image::from_slice_u8(target_w, target_h, &mut ours, PixelType::U8x3).unwrap();
-            let done = Renderer::new().resize_rgb(&from, region, &mut ours_image, &options).unwrap();
+            let done = Renderer::new().resize_rgb(&from, region, kernel, &mut ours_image, &options).unwrap();
             let needs_horizontal = f64::from(target_w) != region.width || region.x != region.x.round();
             proptest::prop_assert_eq!(done, needs_horizontal);
             if done {
                 proptest::prop_assert!(ours == fir, "{}x{} {:?} -> {}x{}", width, height, region, target_w, target_h);
             }
+        }
+    }
+
+    #[test]
+    fn our_catmull_rom_makes_firs_built_in_one() {
+        // Upscales used `FilterType::CatmullRom` before our pass took them over.
+        for (width, height, out_w, out_h) in [(5, 7, 24, 24), (31, 17, 64, 40), (100, 3, 240, 7)] {
+            let data: Vec<u8> = (0..width * height * 3)
+                .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+                .collect();
+            let from = ImageRef::new(width, height, &data, PixelType::U8x3).unwrap();
+            let resize = |filter: FilterType| {
+                let mut out = vec![0u8; (out_w * out_h * 3) as usize];
+                let mut image =
+                    Image::from_slice_u8(out_w, out_h, &mut out, PixelType::U8x3).unwrap();
+                let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(filter));
+                setphoto_fir::resize(&mut Resizer::new(), &from, &mut image, &options).unwrap();
+                out
+            };
+            assert_eq!(
+                resize(FilterType::Custom(Kernel::CatmullRom.filter())),
+                resize(FilterType::CatmullRom),
+                "{width}x{height} -> {out_w}x{out_h}"
+            );
         }
     }
 
