@@ -5,6 +5,10 @@
 //! full-size square is ever allocated. Downscaled renditions cascade: each is made from
 //! the previous (larger) one, which costs a fraction of resizing a large original seven
 //! times. Alpha is premultiplied during the resize when the picture has transparency.
+//!
+//! RGB pictures on AVX2 CPUs take our horizontal pass (`crate::simd`) after fir's vertical
+//! one, with fir's weights (`taps`), so the pixels are the ones fir alone would make; a
+//! renderer keeps its recent passes' weights for the next picture of the same geometry.
 
 use std::cell::RefCell;
 use std::sync::Arc;
