@@ -116,7 +116,7 @@ pub struct ServeArgs {
     /// Folder of the database and avatar files (created if missing).
     #[arg(long, value_name = "DIR", default_value = "./setphoto-data")]
     pub data: PathBuf,
-    /// Base of the URLs in responses (default: http://<listen address>).
+    /// Base of the URLs in responses (default: `http://<listen address>`).
     #[arg(long, value_name = "URL")]
     pub public_url: Option<String>,
     /// Calls a minute allowed per token and method (Slack's Tier 2); 0: no limit.
