@@ -620,15 +620,7 @@ mod tests {
             }
             let target_w = ((region.width * out.0) as u32).max(1);
             let target_h = ((region.height * out.1) as u32).max(1);
-            let mut state = seed | 1;
-            let data: Vec<u8> = (0..width * height * 3)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    match state % 3 { 0 => 0, 1 => 255, _ => (state >> 24) as u8 }
-                })
-                .collect();
+            let data = crate::simd::noise((width * height * 3) as usize, seed);
             let from = ImageRef::new(width, height, &data, PixelType::U8x3).unwrap();
             let options = ResizeOptions::new()
                 .resize_alg(ResizeAlg::Convolution(FilterType::Custom(kernel.filter())))

@@ -141,6 +141,25 @@ impl HorizontalRgb {
     }
 }
 
+/// `len` bytes of xorshift noise from `seed`, half of them 0 or 255: at such extremes
+/// Lanczos overshoots and the clamps matter.
+#[cfg(test)]
+pub(crate) fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            match state % 4 {
+                0 => 0,
+                1 => 255,
+                _ => (state >> 32) as u8,
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,16 +204,7 @@ mod tests {
             };
             let stride = source_len as usize * 3;
             let len = (rows - 1) * stride + taps.span().1 as usize * 3;
-            let mut state = seed | 1;
-            let source: Vec<u8> = (0..len)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    // Mostly extremes, where Lanczos overshoots and the clamp matters.
-                    match state % 4 { 0 => 0, 1 => 255, _ => (state >> 32) as u8 }
-                })
-                .collect();
+            let source = noise(len, seed);
             let expect = run(Cpu::Native, &source, stride, rows, &taps);
             for cpu in Cpu::ALL.into_iter().filter(|c| c.is_supported()) {
                 prop_assert_eq!(&run(cpu, &source, stride, rows, &taps), &expect, "{:?}", cpu);
