@@ -329,11 +329,14 @@ impl Renderer {
             f64::from(columns),
             region.height,
         );
-        setphoto_fir::resize(&mut self.resizer, from, &mut vertical, &vertical_options)
-            .map_err(internal)?;
-        pass.run(&columns_picture, columns as usize * 3, out, height as usize);
+        let vertical_pass =
+            setphoto_fir::resize(&mut self.resizer, from, &mut vertical, &vertical_options);
+        if vertical_pass.is_ok() {
+            pass.run(&columns_picture, columns as usize * 3, out, height as usize);
+        }
+        // Kept for the next size, whatever happened.
         self.vertical = columns_picture;
-        Ok(true)
+        vertical_pass.map_err(internal).map(|()| true)
     }
 }
 

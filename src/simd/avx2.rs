@@ -48,7 +48,8 @@ impl Pass {
         let offsets: Vec<usize> = (0..outputs).map(|o| taps.start(o) * 3).collect();
         let both =
             |w: &[i16], t: usize| i32::from(w[t] as u16) | (i32::from(w[t + 1] as u16) << 16);
-        let mut weights = Vec::with_capacity(outputs.div_ceil(2) * width / 2 * 2);
+        // For each whole pair of outputs, one vector per tap pair (both outputs in it).
+        let mut weights = Vec::with_capacity(outputs / 2 * (width / 2));
         for o in (0..outputs / 2 * 2).step_by(2) {
             let (wa, wb) = (taps.weights(o), taps.weights(o + 1));
             // Tap pairs in order: (0, 1), (2, 3) of each group.
