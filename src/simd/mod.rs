@@ -96,14 +96,10 @@ impl HorizontalRgb {
 
     /// Bytes it holds.
     pub(crate) fn heap_bytes(&self) -> usize {
-        let avx2 = {
-            #[cfg(target_arch = "x86_64")]
-            {
-                self.avx2.as_ref().map_or(0, avx2::Pass::heap_bytes)
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            0
-        };
+        #[cfg(target_arch = "x86_64")]
+        let avx2 = self.avx2.as_ref().map_or(0, avx2::Pass::heap_bytes);
+        #[cfg(not(target_arch = "x86_64"))]
+        let avx2 = 0;
         self.taps.heap_bytes() + avx2
     }
 
