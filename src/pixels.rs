@@ -130,9 +130,16 @@ impl Pixels {
         if self.layout != Layout::Rgba8 || self.has_transparency() {
             return self;
         }
-        let Some(mut rgb) = Self::for_overwrite(self.width, self.height, Layout::Rgb8) else {
-            return self;
-        };
+        self.without_alpha().unwrap_or(self)
+    }
+
+    /// An RGB copy of RGBA pixels, their alpha dropped whatever it says; `None` for RGB
+    /// pixels.
+    pub(crate) fn without_alpha(&self) -> Option<Self> {
+        if self.layout != Layout::Rgba8 {
+            return None;
+        }
+        let mut rgb = Self::for_overwrite(self.width, self.height, Layout::Rgb8)?;
         // Four pixels at a time as 32-bit words: 16 bytes in, 12 out, three word stores
         // (pixel by pixel, each took a 2-byte and a 1-byte store).
         let mut quads_to = rgb.data.chunks_exact_mut(12);
@@ -154,7 +161,7 @@ impl Pixels {
         for (to, from) in rest.zip(quads_from.remainder().chunks_exact(4)) {
             to.copy_from_slice(&from[..3]);
         }
-        rgb
+        Some(rgb)
     }
 
     /// Whether any pixel is not fully opaque.

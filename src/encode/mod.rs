@@ -69,8 +69,10 @@ fn encode_png(pixels: &Pixels) -> Result<Vec<u8>, Error> {
             (pixels.data(), image::ExtendedColorType::Rgba8)
         }
         Layout::Rgba8 => {
-            opaque_rgb = strip_alpha(pixels.data());
-            (opaque_rgb.as_slice(), image::ExtendedColorType::Rgb8)
+            opaque_rgb = pixels
+                .without_alpha()
+                .ok_or_else(|| internal("an RGB copy larger than its RGBA picture"))?;
+            (opaque_rgb.data(), image::ExtendedColorType::Rgb8)
         }
     };
     let mut out = Vec::new();
@@ -78,12 +80,6 @@ fn encode_png(pixels: &Pixels) -> Result<Vec<u8>, Error> {
         .write_image(data, pixels.width(), pixels.height(), colour)
         .map_err(internal)?;
     Ok(out)
-}
-
-fn strip_alpha(rgba: &[u8]) -> Vec<u8> {
-    rgba.chunks_exact(4)
-        .flat_map(|p| [p[0], p[1], p[2]])
-        .collect()
 }
 
 #[cold]
