@@ -122,7 +122,9 @@ pub(super) struct BitReader<'a> {
     bits: Bits,
 }
 
-/// The unread bits: a right-aligned buffer whose low `count` bits are unread.
+/// The unread bits, left-aligned: the next bit is the buffer's top bit, and the top
+/// `count` bits are unread data. The bits below them are either zero or the data that
+/// follows (a refill may load more than it counts), never anything else.
 #[derive(Clone, Copy)]
 struct Bits {
     buffer: u64,
@@ -132,6 +134,7 @@ struct Bits {
 /// Where the bits come from.
 struct Source<'a> {
     data: &'a [u8],
+    /// The first byte not yet counted into the bits in hand.
     pos: usize,
     /// Zero bits appended past a marker or the end of the file (the last ones read).
     padding: u32,
@@ -141,22 +144,27 @@ struct Source<'a> {
 
 impl Source<'_> {
     /// `bits` topped up to at least 56 bits (with zeros past the data).
+    ///
+    /// Cheap enough to call before every symbol: where the next 8 bytes hold no 0xFF (no
+    /// stuffing, no marker) it loads them whole and counts as many whole bytes as fit, with
+    /// no branch on how many bits were in hand. A refill only when bits run low would cost
+    /// a mispredicted branch every few symbols, more than the refill itself.
     #[inline(always)]
     fn refill(&mut self, bits: Bits) -> Bits {
-        // Fast path: the next 8 bytes hold no 0xFF, so no stuffing or marker to handle.
-        // (At a marker `pos` is on its 0xFF, so this path is never taken there.)
+        // At a marker `pos` is on its 0xFF, so this path is never taken there.
         if let Some(next) = self.data.get(self.pos..self.pos + 8) {
             let word = u64::from_be_bytes(next.try_into().expect("8 bytes"));
             // A byte is 0xFF exactly when its complement is zero.
             let inverted = !word;
             let has_ff =
                 inverted.wrapping_sub(0x0101_0101_0101_0101) & !inverted & 0x8080_8080_8080_8080;
-            let take = (63 - bits.count) / 8;
-            if has_ff == 0 && take > 0 {
-                self.pos += take as usize;
+            if has_ff == 0 {
+                // `count` is at most 63, so the shift is defined; the bytes loaded past
+                // the whole ones counted are the data that follows, as `Bits` allows.
+                self.pos += ((63 - bits.count) / 8) as usize;
                 return Bits {
-                    buffer: bits.buffer << (8 * take) | word >> (64 - 8 * take),
-                    count: bits.count + 8 * take,
+                    buffer: bits.buffer | word >> bits.count,
+                    count: bits.count | 56,
                 };
             }
         }
@@ -165,9 +173,12 @@ impl Source<'_> {
 
     #[inline(never)]
     fn refill_bytewise(&mut self, mut bits: Bits) -> Bits {
+        // Bytes from here on may be unstuffed or padding: clear what the last fast refill
+        // loaded past the count.
+        bits.buffer &= !(u64::MAX.checked_shr(bits.count).unwrap_or(0));
         while bits.count <= 56 {
             let byte = self.next_byte();
-            bits.buffer = bits.buffer << 8 | u64::from(byte);
+            bits.buffer |= u64::from(byte) << (56 - bits.count);
             bits.count += 8;
         }
         bits
@@ -207,46 +218,51 @@ impl Source<'_> {
 }
 
 impl Bits {
-    /// Makes at least `wanted` (at most 56) bits available.
+    /// Tops the bits in hand up to at least 56.
     #[inline(always)]
-    fn ensure(&mut self, wanted: u32, source: &mut Source) {
-        if self.count < wanted {
-            *self = source.refill(*self);
-        }
+    fn refill(&mut self, source: &mut Source) {
+        *self = source.refill(*self);
     }
 
-    /// The next `LOOKAHEAD` bits, not consumed; needs at least that many in hand.
+    /// The next `LOOKAHEAD` bits, not consumed.
     #[inline(always)]
     fn peek_lookahead(&self) -> usize {
-        (self.buffer >> (self.count - LOOKAHEAD)) as usize & ((1 << LOOKAHEAD) - 1)
+        (self.buffer >> (64 - LOOKAHEAD)) as usize
     }
 
+    /// The next 16 bits, not consumed.
+    #[inline(always)]
+    fn peek16(&self) -> u32 {
+        (self.buffer >> 48) as u32
+    }
+
+    /// Drops `bits` (at most the count in hand) bits.
     #[inline(always)]
     fn consume(&mut self, bits: u32) {
+        self.buffer <<= bits;
         self.count -= bits;
     }
 
-    /// Reads `size` (at most 16) bits as a signed coefficient value (T.81 RECEIVE, EXTEND).
+    /// Reads `size` (at most 16, with as many in hand) bits as a signed coefficient
+    /// value (T.81 RECEIVE, EXTEND).
     #[inline(always)]
-    fn receive_extend(&mut self, size: u32, source: &mut Source) -> i32 {
-        self.ensure(16, source);
-        let bits = (self.buffer >> (self.count - size)) as u32 & ((1 << size) - 1);
-        self.count -= size;
+    fn receive_extend(&mut self, size: u32) -> i32 {
+        // A rotation, not a shift by `64 - size`, so that `size` 0 reads nothing.
+        let bits = self.buffer.rotate_left(size) as u32 & ((1 << size) - 1);
+        self.consume(size);
         extend(bits, size)
     }
 
-    /// Decodes one Huffman symbol.
+    /// Decodes one Huffman symbol; needs 16 bits in hand.
     #[inline(always)]
-    fn decode(&mut self, table: &HuffmanTable, source: &mut Source) -> Result<u8, Refusal> {
-        self.ensure(16, source);
+    fn decode(&mut self, table: &HuffmanTable) -> Result<u8, Refusal> {
         let entry = table.fast[self.peek_lookahead()];
         if entry != 0 {
             self.consume(u32::from(entry >> 8));
             return Ok(entry as u8);
         }
-        let code16 = (self.buffer >> (self.count - 16)) as u32 & 0xFFFF;
         let (symbol, len) =
-            long_code(table, code16).ok_or(Refusal::Corrupt("an invalid Huffman code"))?;
+            long_code(table, self.peek16()).ok_or(Refusal::Corrupt("an invalid Huffman code"))?;
         self.consume(len);
         Ok(symbol)
     }
@@ -297,15 +313,18 @@ impl<'a> BitReader<'a> {
         // A copy the compiler can keep in registers; written back at the end.
         let mut bits = self.bits;
         let source = &mut self.source;
-        let size = u32::from(bits.decode(dc, source)?);
+        // A DC code and its value take at most 16 + 11 bits.
+        bits.refill(source);
+        let size = u32::from(bits.decode(dc)?);
         if size > 11 {
             return Err(Refusal::Corrupt("a DC difference of more than 11 bits"));
         }
-        let diff = bits.receive_extend(size, source);
+        let diff = bits.receive_extend(size);
         let mut k = 1usize;
         let mut last = 0usize;
         while k < 64 {
-            bits.ensure(26, source);
+            // Enough for any AC code and its value (16 + 10 bits).
+            bits.refill(source);
             let fast = ac.fast_ac[bits.peek_lookahead()];
             if fast != 0 {
                 bits.consume((fast & 0xFF) as u32);
@@ -321,7 +340,7 @@ impl<'a> BitReader<'a> {
                 k += 1;
                 continue;
             }
-            let symbol = bits.decode(ac, source)?;
+            let symbol = bits.decode(ac)?;
             let (run, size) = (usize::from(symbol >> 4), u32::from(symbol & 15));
             if size == 0 {
                 if run == 15 {
@@ -337,7 +356,7 @@ impl<'a> BitReader<'a> {
             if k > 63 {
                 return Err(Refusal::Corrupt("an AC run past the end of a block"));
             }
-            put(k, bits.receive_extend(size, source));
+            put(k, bits.receive_extend(size));
             last = k;
             k += 1;
         }
@@ -394,15 +413,17 @@ mod tests {
 
     impl BitReader<'_> {
         fn decode(&mut self, table: &HuffmanTable) -> Result<u8, Refusal> {
-            self.bits.decode(table, &mut self.source)
+            self.bits.refill(&mut self.source);
+            self.bits.decode(table)
         }
 
         fn receive_extend(&mut self, size: u32) -> i32 {
-            self.bits.receive_extend(size, &mut self.source)
+            self.bits.refill(&mut self.source);
+            self.bits.receive_extend(size)
         }
 
         fn skip(&mut self, bits: u32) {
-            self.bits.ensure(bits, &mut self.source);
+            self.bits.refill(&mut self.source);
             self.bits.consume(bits);
         }
     }

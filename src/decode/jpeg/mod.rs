@@ -178,7 +178,6 @@ fn decode_portable(bytes: &[u8], reduction: u32, expected: (u32, u32)) -> Result
                         let block: &mut [f32; 64] =
                             (&mut coef[..64]).try_into().expect("64 coefficients");
                         idct.block(block, last, (nx, ny), &mut plan.plane[at..], plan.stride);
-                        block.fill(0.0);
                     }
                 }
             }
