@@ -2,27 +2,55 @@
 //! Huffman tables with a one-lookup fast path.
 //!
 //! Most codes in a photo are short, so each table keeps a [`LOOKAHEAD`]-bit index that
-//! resolves a code in one load; the AC table goes one step further, as libjpeg-turbo does,
-//! and also decodes the coefficient's value when code and value bits fit in the lookahead.
+//! resolves a code in one load; the AC table goes further: where the lookahead holds a
+//! code with its value bits it gives the coefficient, and where it holds two (or a
+//! coefficient and the end of the block) it gives both, so a typical block's tail of small
+//! coefficients takes half the lookups. Each lookup is a step on the decoder's critical
+//! path (the next lookup needs to know how many bits this one used).
 
 use super::Refusal;
 
 /// Bits resolved by one table lookup.
-pub(super) const LOOKAHEAD: u32 = 10;
+pub(super) const LOOKAHEAD: u32 = 11;
 
-/// The flag of the AC fast path's entry for the end-of-block code (its value is 0, so
-/// the entry holds only this flag and the code's length).
-const END_OF_BLOCK: i32 = 1 << 12;
+/// What one AC lookahead prefix decodes to: up to two coefficients, possibly followed by
+/// the end of the block, laid out so that the decoding loop needs no branch on which.
+///
+/// The coefficients go at `k1 = k + run` and `k2 = k1 + step`; an entry with one
+/// coefficient repeats it at `k2 = k1` (a second identical store costs less than a
+/// branch), and one with none stores a zero at `k`, which is zero already.
+#[derive(Clone, Copy, Default)]
+pub(super) struct FastAc {
+    /// The first coefficient's value.
+    first: i16,
+    /// The second's (the first's again, or 0, when there is no second).
+    second: i16,
+    /// Bits used, code and value bits together; 0: not resolved by the lookahead.
+    bits: u8,
+    /// Zero coefficients before the first.
+    run: u8,
+    /// From the first coefficient's index to the second's (0 when there is no second).
+    step: u8,
+    /// `reach | HAS_COEFFICIENT | ENDS_BLOCK`: `reach`, how far past `k1` the entry
+    /// reads (the second coefficient, or the end-of-block code, which is only allowed
+    /// before index 63).
+    meta: u8,
+}
+
+/// [`FastAc::meta`]: the entry decodes at least one coefficient.
+const HAS_COEFFICIENT: u8 = 1 << 6;
+/// [`FastAc::meta`]: the entry ends with the end-of-block code.
+const ENDS_BLOCK: u8 = 1 << 7;
+/// [`FastAc::meta`]: the reach's bits.
+const REACH: u8 = 0x3F;
 
 /// A Huffman table from a DHT segment, ready for decoding.
 pub(super) struct HuffmanTable {
     /// For each `LOOKAHEAD`-bit prefix: `length << 8 | symbol` of the code it starts with,
     /// or 0 when that code is longer than the lookahead.
     fast: [u16; 1 << LOOKAHEAD],
-    /// For an AC table, each prefix whose code and value bits both fit: `value << 16 |
-    /// run << 8 | bits used`; [`END_OF_BLOCK`] with the bits used for the EOB code; 0
-    /// where they do not fit (and for ZRL).
-    fast_ac: [i32; 1 << LOOKAHEAD],
+    /// For an AC table, what each prefix decodes to (see [`FastAc`]).
+    fast_ac: [FastAc; 1 << LOOKAHEAD],
     /// `max_code[len]`: the largest code of `len` bits, left-aligned to 16 bits, plus one
     /// (0 when no code has that length); `max_code[17]` is a sentinel past every code.
     max_code: [u32; 18],
@@ -41,7 +69,7 @@ impl HuffmanTable {
         }
         let mut table = Self {
             fast: [0; 1 << LOOKAHEAD],
-            fast_ac: [0; 1 << LOOKAHEAD],
+            fast_ac: [FastAc::default(); 1 << LOOKAHEAD],
             max_code: [0; 18],
             offset: [0; 17],
             symbols: [0; 256],
@@ -75,30 +103,89 @@ impl HuffmanTable {
         Ok(table)
     }
 
-    /// Fills the AC fast path: for each lookahead prefix that holds a whole code of a
-    /// coefficient and its value bits, the decoded run and value.
+    /// Fills the AC fast path: for each lookahead prefix, the coefficients (and end of
+    /// block) whose codes and value bits it holds whole, at most two.
     pub(super) fn with_fast_ac(mut self) -> Self {
         for prefix in 0..(1u32 << LOOKAHEAD) {
-            let entry = self.fast[prefix as usize];
-            let len = u32::from(entry >> 8);
-            if len == 0 {
+            let Some(first) = self.ac_symbol(prefix, LOOKAHEAD) else {
                 continue;
+            };
+            let entry = &mut self.fast_ac[prefix as usize];
+            match first {
+                AcSymbol::EndOfBlock { bits } => {
+                    *entry = FastAc {
+                        bits: bits as u8,
+                        meta: ENDS_BLOCK,
+                        ..FastAc::default()
+                    };
+                }
+                AcSymbol::Coefficient { bits, run, value } => {
+                    // What the bits after the first coefficient hold.
+                    let rest = LOOKAHEAD - bits;
+                    let next = (prefix << bits) & ((1 << LOOKAHEAD) - 1);
+                    let mut fast = FastAc {
+                        first: value,
+                        second: value,
+                        bits: bits as u8,
+                        run: run as u8,
+                        step: 0,
+                        meta: HAS_COEFFICIENT,
+                    };
+                    match self.ac_symbol(next, rest) {
+                        None => {}
+                        Some(AcSymbol::EndOfBlock { bits: more }) => {
+                            fast.bits += more as u8;
+                            fast.meta |= ENDS_BLOCK | 1;
+                        }
+                        Some(AcSymbol::Coefficient {
+                            bits: more,
+                            run: run2,
+                            value: value2,
+                        }) => {
+                            fast.bits += more as u8;
+                            fast.second = value2;
+                            fast.step = run2 as u8 + 1;
+                            fast.meta |= fast.step;
+                        }
+                    }
+                    self.fast_ac[prefix as usize] = fast;
+                }
             }
-            let symbol = entry & 0xFF;
-            let (run, size) = (u32::from(symbol >> 4), u32::from(symbol & 15));
-            if symbol == 0 {
-                self.fast_ac[prefix as usize] = END_OF_BLOCK | len as i32;
-                continue;
-            }
-            if size == 0 || len + size > LOOKAHEAD {
-                continue;
-            }
-            let bits = (prefix >> (LOOKAHEAD - len - size)) & ((1 << size) - 1);
-            let value = extend(bits, size);
-            self.fast_ac[prefix as usize] = value << 16 | (run << 8 | (len + size)) as i32;
         }
         self
     }
+
+    /// The AC symbol that the top `known` bits of the `LOOKAHEAD`-bit `prefix` hold whole,
+    /// code and value bits; `None` for a longer one, a run of 16 zeros, or no code.
+    fn ac_symbol(&self, prefix: u32, known: u32) -> Option<AcSymbol> {
+        let entry = self.fast[prefix as usize];
+        let len = u32::from(entry >> 8);
+        if len == 0 || len > known {
+            return None;
+        }
+        let symbol = entry & 0xFF;
+        let (run, size) = (u32::from(symbol >> 4), u32::from(symbol & 15));
+        if symbol == 0 {
+            return Some(AcSymbol::EndOfBlock { bits: len });
+        }
+        if size == 0 || len + size > known {
+            return None;
+        }
+        let bits = (prefix >> (LOOKAHEAD - len - size)) & ((1 << size) - 1);
+        Some(AcSymbol::Coefficient {
+            bits: len + size,
+            run,
+            value: extend(bits, size) as i16,
+        })
+    }
+}
+
+/// One AC symbol resolved from a lookahead prefix.
+enum AcSymbol {
+    /// The end-of-block code, `bits` long.
+    EndOfBlock { bits: u32 },
+    /// A coefficient `value` after `run` zeros; code and value take `bits`.
+    Coefficient { bits: u32, run: u32, value: i16 },
 }
 
 /// Sign-extends `size` magnitude bits as T.81's EXTEND does.
@@ -326,18 +413,21 @@ impl<'a> BitReader<'a> {
             // Enough for any AC code and its value (16 + 10 bits).
             bits.refill(source);
             let fast = ac.fast_ac[bits.peek_lookahead()];
-            if fast != 0 {
-                bits.consume((fast & 0xFF) as u32);
-                if fast & END_OF_BLOCK != 0 {
+            let first = k + usize::from(fast.run);
+            // Not resolved, or reaching past the block (a second code there would be the
+            // next block's, or the data is bad): one symbol at a time, with every check.
+            if fast.bits != 0 && first + usize::from(fast.meta & REACH) <= 63 {
+                bits.consume(u32::from(fast.bits));
+                let second = first + usize::from(fast.step);
+                put(first, i32::from(fast.first));
+                put(second, i32::from(fast.second));
+                if fast.meta & HAS_COEFFICIENT != 0 {
+                    last = second;
+                }
+                if fast.meta & ENDS_BLOCK != 0 {
                     break;
                 }
-                k += ((fast >> 8) & 0xF) as usize;
-                if k > 63 {
-                    return Err(Refusal::Corrupt("an AC run past the end of a block"));
-                }
-                put(k, fast >> 16);
-                last = k;
-                k += 1;
+                k = second + 1;
                 continue;
             }
             let symbol = bits.decode(ac)?;
@@ -410,6 +500,7 @@ impl<'a> BitReader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     impl BitReader<'_> {
         fn decode(&mut self, table: &HuffmanTable) -> Result<u8, Refusal> {
@@ -434,6 +525,179 @@ mod tests {
         HuffmanTable::new(&counts, &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]).unwrap()
     }
 
+    /// The Annex K luminance AC table (K.5): run/size symbols in code order.
+    const LUMA_AC_COUNTS: [u8; 16] = [0, 2, 1, 3, 3, 2, 4, 3, 5, 5, 4, 4, 0, 0, 1, 0x7D];
+    const LUMA_AC_VALUES: [u8; 162] = [
+        0x01, 0x02, 0x03, 0x00, 0x04, 0x11, 0x05, 0x12, 0x21, 0x31, 0x41, 0x06, 0x13, 0x51, 0x61,
+        0x07, 0x22, 0x71, 0x14, 0x32, 0x81, 0x91, 0xA1, 0x08, 0x23, 0x42, 0xB1, 0xC1, 0x15, 0x52,
+        0xD1, 0xF0, 0x24, 0x33, 0x62, 0x72, 0x82, 0x09, 0x0A, 0x16, 0x17, 0x18, 0x19, 0x1A, 0x25,
+        0x26, 0x27, 0x28, 0x29, 0x2A, 0x34, 0x35, 0x36, 0x37, 0x38, 0x39, 0x3A, 0x43, 0x44, 0x45,
+        0x46, 0x47, 0x48, 0x49, 0x4A, 0x53, 0x54, 0x55, 0x56, 0x57, 0x58, 0x59, 0x5A, 0x63, 0x64,
+        0x65, 0x66, 0x67, 0x68, 0x69, 0x6A, 0x73, 0x74, 0x75, 0x76, 0x77, 0x78, 0x79, 0x7A, 0x83,
+        0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8A, 0x92, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99,
+        0x9A, 0xA2, 0xA3, 0xA4, 0xA5, 0xA6, 0xA7, 0xA8, 0xA9, 0xAA, 0xB2, 0xB3, 0xB4, 0xB5, 0xB6,
+        0xB7, 0xB8, 0xB9, 0xBA, 0xC2, 0xC3, 0xC4, 0xC5, 0xC6, 0xC7, 0xC8, 0xC9, 0xCA, 0xD2, 0xD3,
+        0xD4, 0xD5, 0xD6, 0xD7, 0xD8, 0xD9, 0xDA, 0xE1, 0xE2, 0xE3, 0xE4, 0xE5, 0xE6, 0xE7, 0xE8,
+        0xE9, 0xEA, 0xF1, 0xF2, 0xF3, 0xF4, 0xF5, 0xF6, 0xF7, 0xF8, 0xF9, 0xFA,
+    ];
+    const LUMA_DC_COUNTS: [u8; 16] = [0, 1, 5, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0];
+
+    /// Each symbol's canonical code as `(code, length)` (T.81 annex C, written out
+    /// independently of `HuffmanTable::new`).
+    fn code_book(counts: &[u8; 16], values: &[u8]) -> [(u32, u32); 256] {
+        let mut book = [(0, 0); 256];
+        let (mut code, mut index) = (0u32, 0);
+        for (len, &count) in (1..=16u32).zip(counts) {
+            for _ in 0..count {
+                book[usize::from(values[index])] = (code, len);
+                code += 1;
+                index += 1;
+            }
+            code <<= 1;
+        }
+        book
+    }
+
+    /// An entropy coder for test streams: bits MSB first, 0xFF stuffed, 1-padded.
+    #[derive(Default)]
+    struct Writer {
+        bytes: Vec<u8>,
+        pending: u64,
+        count: u32,
+    }
+
+    impl Writer {
+        fn put(&mut self, value: u32, len: u32) {
+            self.pending = self.pending << len | u64::from(value & ((1 << len) - 1));
+            self.count += len;
+            while self.count >= 8 {
+                let byte = (self.pending >> (self.count - 8)) as u8;
+                self.bytes.push(byte);
+                if byte == 0xFF {
+                    self.bytes.push(0);
+                }
+                self.count -= 8;
+            }
+        }
+
+        /// A value's T.81 magnitude bits (as many as its size category).
+        fn put_value(&mut self, value: i32) {
+            let size = 32 - value.unsigned_abs().leading_zeros();
+            let bits = if value < 0 { value - 1 } else { value };
+            self.put(bits as u32, size);
+        }
+
+        fn finish(mut self) -> Vec<u8> {
+            let pad = (8 - self.count % 8) % 8;
+            self.put(u32::MAX, pad);
+            self.bytes
+        }
+    }
+
+    /// Encodes one block (zig-zag order, `block[0]` the DC difference) as a baseline
+    /// encoder does: ZRL for every 16 zeros before a coefficient, EOB unless index 63 is
+    /// nonzero.
+    fn encode_block(
+        out: &mut Writer,
+        block: &[i32; 64],
+        dc: &[(u32, u32); 256],
+        ac: &[(u32, u32); 256],
+    ) {
+        let size = 32 - block[0].unsigned_abs().leading_zeros();
+        let (code, len) = dc[size as usize];
+        out.put(code, len);
+        out.put_value(block[0]);
+        let mut run = 0;
+        for &value in &block[1..] {
+            if value == 0 {
+                run += 1;
+                continue;
+            }
+            while run > 15 {
+                let (code, len) = ac[0xF0];
+                out.put(code, len);
+                run -= 16;
+            }
+            let size = 32 - value.unsigned_abs().leading_zeros();
+            let (code, len) = ac[(run << 4 | size) as usize];
+            out.put(code, len);
+            out.put_value(value);
+            run = 0;
+        }
+        if run > 0 {
+            let (code, len) = ac[0];
+            out.put(code, len);
+        }
+    }
+
+    /// A block of coefficients the way photos have them, and the edge cases: mostly
+    /// small values near the start, sometimes long runs, large values, index 63 set.
+    fn block() -> impl Strategy<Value = [i32; 64]> {
+        let value = || {
+            prop_oneof![
+                6 => prop_oneof![-3..=-1i32, 1..=3i32],
+                2 => prop_oneof![-60..=-1i32, 1..=60i32],
+                1 => prop_oneof![-1023..=-1i32, 1..=1023i32],
+            ]
+        };
+        let dc = prop_oneof![3 => -20..=20i32, 1 => -2047..=2047i32];
+        let last = prop_oneof![2 => Just(0i32), 1 => value()];
+        (
+            dc,
+            proptest::collection::vec((1..64usize, value()), 0..24),
+            any::<bool>(),
+            last,
+        )
+            .prop_map(|(dc, coefficients, dense_start, last)| {
+                let mut block = [0; 64];
+                block[0] = dc;
+                for (k, v) in coefficients {
+                    // Bias positions toward the low frequencies, as in photos.
+                    let k = if dense_start { 1 + (k - 1) % 12 } else { k };
+                    block[k] = v;
+                }
+                if last != 0 {
+                    block[63] = last;
+                }
+                block
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+
+        /// Blocks encoded with the Annex K tables decode to their coefficients exactly,
+        /// through every path of the AC lookahead (two coefficients, coefficient and end of
+        /// block, a coefficient at index 63 followed by the next block's DC code).
+        #[test]
+        fn blocks_decode_to_their_coefficients(
+            blocks in proptest::collection::vec(block(), 1..12),
+        ) {
+            use proptest::prelude::prop_assert_eq;
+            let dc_book = code_book(&LUMA_DC_COUNTS, &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+            let ac_book = code_book(&LUMA_AC_COUNTS, &LUMA_AC_VALUES);
+            let mut writer = Writer::default();
+            for block in &blocks {
+                encode_block(&mut writer, block, &dc_book, &ac_book);
+            }
+            let data = writer.finish();
+            let dc = luma_dc();
+            let ac = HuffmanTable::new(&LUMA_AC_COUNTS, &LUMA_AC_VALUES).unwrap().with_fast_ac();
+            let mut bits = BitReader::new(&data);
+            for block in &blocks {
+                let mut got = [0i32; 64];
+                let (diff, last) = bits
+                    .decode_block(&dc, &ac, |k, value| got[k] = value)
+                    .unwrap();
+                got[0] = diff;
+                prop_assert_eq!(&got, block);
+                let expected_last = (1..64).rev().find(|&k| block[k] != 0).unwrap_or(0);
+                prop_assert_eq!(last, expected_last);
+            }
+            prop_assert!(!bits.overran());
+        }
+    }
+
     #[test]
     fn extend_follows_t81() {
         assert_eq!(extend(0, 0), 0);
@@ -449,7 +713,7 @@ mod tests {
     #[test]
     fn codes_decode_in_both_paths_and_stuffing_is_removed() {
         // Annex K luminance DC codes: 00 -> 0, 010 -> 1, 110 -> 5, 1111 1111 0 -> 11 (9
-        // bits, the fast path's limit); and a long table with a 12-bit code for the slow path.
+        // bits, the table's longest); and a table with a 12-bit code, past the lookahead.
         let table = luma_dc();
         // 00 010 110 | 111111110 | padding 1s: 0001_0110 1111_1111 0111_1111, stuffed.
         let data = [0b0001_0110, 0xFF, 0x00, 0b0111_1111];
