@@ -13,14 +13,16 @@ use super::Refusal;
 /// Bits resolved by one table lookup.
 pub(super) const LOOKAHEAD: u32 = 11;
 
-/// What one AC lookahead prefix decodes to: up to two coefficients, possibly followed by
-/// the end of the block, laid out so that the decoding loop needs no branch on which.
+/// What one lookahead prefix decodes to, code and value bits together. In a DC table: the
+/// difference (`first`) and the bits used. In an AC table: up to two coefficients,
+/// possibly followed by the end of the block, laid out so that the decoding loop needs no
+/// branch on which.
 ///
 /// The coefficients go at `k1 = k + run` and `k2 = k1 + step`; an entry with one
 /// coefficient repeats it at `k2 = k1` (a second identical store costs less than a
 /// branch), and one with none stores a zero at `k`, which is zero already.
 #[derive(Clone, Copy, Default)]
-pub(super) struct FastAc {
+pub(super) struct Resolved {
     /// The first coefficient's value.
     first: i16,
     /// The second's (the first's again, or 0, when there is no second).
@@ -37,11 +39,11 @@ pub(super) struct FastAc {
     meta: u8,
 }
 
-/// [`FastAc::meta`]: the entry decodes at least one coefficient.
+/// [`Resolved::meta`]: the entry decodes at least one coefficient.
 const HAS_COEFFICIENT: u8 = 1 << 6;
-/// [`FastAc::meta`]: the entry ends with the end-of-block code.
+/// [`Resolved::meta`]: the entry ends with the end-of-block code.
 const ENDS_BLOCK: u8 = 1 << 7;
-/// [`FastAc::meta`]: the reach's bits.
+/// [`Resolved::meta`]: the reach's bits.
 const REACH: u8 = 0x3F;
 
 /// A Huffman table from a DHT segment, ready for decoding.
@@ -49,8 +51,9 @@ pub(super) struct HuffmanTable {
     /// For each `LOOKAHEAD`-bit prefix: `length << 8 | symbol` of the code it starts with,
     /// or 0 when that code is longer than the lookahead.
     fast: [u16; 1 << LOOKAHEAD],
-    /// For an AC table, what each prefix decodes to (see [`FastAc`]).
-    fast_ac: [FastAc; 1 << LOOKAHEAD],
+    /// What each prefix decodes to, value bits included (see [`Resolved`]); filled by
+    /// [`Self::with_fast_dc`] or [`Self::with_fast_ac`].
+    resolved: [Resolved; 1 << LOOKAHEAD],
     /// `max_code[len]`: the largest code of `len` bits, left-aligned to 16 bits, plus one
     /// (0 when no code has that length); `max_code[17]` is a sentinel past every code.
     max_code: [u32; 18],
@@ -69,7 +72,7 @@ impl HuffmanTable {
         }
         let mut table = Self {
             fast: [0; 1 << LOOKAHEAD],
-            fast_ac: [FastAc::default(); 1 << LOOKAHEAD],
+            resolved: [Resolved::default(); 1 << LOOKAHEAD],
             max_code: [0; 18],
             offset: [0; 17],
             symbols: [0; 256],
@@ -103,6 +106,26 @@ impl HuffmanTable {
         Ok(table)
     }
 
+    /// Fills the DC fast path: for each lookahead prefix that holds a whole difference,
+    /// code and value bits, the difference.
+    pub(super) fn with_fast_dc(mut self) -> Self {
+        for prefix in 0..(1u32 << LOOKAHEAD) {
+            let entry = self.fast[prefix as usize];
+            let (len, size) = (u32::from(entry >> 8), u32::from(entry & 0xFF));
+            // Sizes past 11 are not DC differences: left to the checked path.
+            if len == 0 || size > 11 || len + size > LOOKAHEAD {
+                continue;
+            }
+            let bits = (prefix >> (LOOKAHEAD - len - size)) & ((1 << size) - 1);
+            self.resolved[prefix as usize] = Resolved {
+                first: extend(bits, size) as i16,
+                bits: (len + size) as u8,
+                ..Resolved::default()
+            };
+        }
+        self
+    }
+
     /// Fills the AC fast path: for each lookahead prefix, the coefficients (and end of
     /// block) whose codes and value bits it holds whole, at most two.
     pub(super) fn with_fast_ac(mut self) -> Self {
@@ -110,20 +133,20 @@ impl HuffmanTable {
             let Some(first) = self.ac_symbol(prefix, LOOKAHEAD) else {
                 continue;
             };
-            let entry = &mut self.fast_ac[prefix as usize];
+            let entry = &mut self.resolved[prefix as usize];
             match first {
                 AcSymbol::EndOfBlock { bits } => {
-                    *entry = FastAc {
+                    *entry = Resolved {
                         bits: bits as u8,
                         meta: ENDS_BLOCK,
-                        ..FastAc::default()
+                        ..Resolved::default()
                     };
                 }
                 AcSymbol::Coefficient { bits, run, value } => {
                     // What the bits after the first coefficient hold.
                     let rest = LOOKAHEAD - bits;
                     let next = (prefix << bits) & ((1 << LOOKAHEAD) - 1);
-                    let mut fast = FastAc {
+                    let mut fast = Resolved {
                         first: value,
                         second: value,
                         bits: bits as u8,
@@ -148,7 +171,7 @@ impl HuffmanTable {
                             fast.meta |= fast.step;
                         }
                     }
-                    self.fast_ac[prefix as usize] = fast;
+                    self.resolved[prefix as usize] = fast;
                 }
             }
         }
@@ -402,17 +425,23 @@ impl<'a> BitReader<'a> {
         let source = &mut self.source;
         // A DC code and its value take at most 16 + 11 bits.
         bits.refill(source);
-        let size = u32::from(bits.decode(dc)?);
-        if size > 11 {
-            return Err(Refusal::Corrupt("a DC difference of more than 11 bits"));
-        }
-        let diff = bits.receive_extend(size);
+        let fast = dc.resolved[bits.peek_lookahead()];
+        let diff = if fast.bits != 0 {
+            bits.consume(u32::from(fast.bits));
+            i32::from(fast.first)
+        } else {
+            let size = u32::from(bits.decode(dc)?);
+            if size > 11 {
+                return Err(Refusal::Corrupt("a DC difference of more than 11 bits"));
+            }
+            bits.receive_extend(size)
+        };
         let mut k = 1usize;
         let mut last = 0usize;
         while k < 64 {
             // Enough for any AC code and its value (16 + 10 bits).
             bits.refill(source);
-            let fast = ac.fast_ac[bits.peek_lookahead()];
+            let fast = ac.resolved[bits.peek_lookahead()];
             let first = k + usize::from(fast.run);
             // Not resolved, or reaching past the block (a second code there would be the
             // next block's, or the data is bad): one symbol at a time, with every check.
@@ -681,7 +710,7 @@ mod tests {
                 encode_block(&mut writer, block, &dc_book, &ac_book);
             }
             let data = writer.finish();
-            let dc = luma_dc();
+            let dc = luma_dc().with_fast_dc();
             let ac = HuffmanTable::new(&LUMA_AC_COUNTS, &LUMA_AC_VALUES).unwrap().with_fast_ac();
             let mut bits = BitReader::new(&data);
             for block in &blocks {

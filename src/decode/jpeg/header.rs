@@ -149,7 +149,7 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Header, Refusal> {
                     let total = counts.iter().map(|&c| usize::from(c)).sum();
                     let table = HuffmanTable::new(&counts, segment.take(total)?)?;
                     if class == 0 {
-                        dc[id] = Some(table);
+                        dc[id] = Some(table.with_fast_dc());
                     } else {
                         ac[id] = Some(table.with_fast_ac());
                     }
