@@ -253,7 +253,7 @@ struct Source<'a> {
 }
 
 impl Source<'_> {
-    /// `bits` topped up to at least 56 bits (with zeros past the data).
+    /// `bits` topped up to 56 to 63 bits (with zeros past the data).
     ///
     /// Cheap enough to call before every symbol: where the next 8 bytes hold no 0xFF (no
     /// stuffing, no marker) it loads them whole and counts as many whole bytes as fit, with
@@ -286,7 +286,8 @@ impl Source<'_> {
         // Bytes from here on may be unstuffed or padding: clear what the last fast refill
         // loaded past the count.
         bits.buffer &= !(u64::MAX.checked_shr(bits.count).unwrap_or(0));
-        while bits.count <= 56 {
+        // Stop short of 64: the fast refill shifts by the count.
+        while bits.count < 56 {
             let byte = self.next_byte();
             bits.buffer |= u64::from(byte) << (56 - bits.count);
             bits.count += 8;
@@ -334,7 +335,8 @@ impl Bits {
         *self = source.refill(*self);
     }
 
-    /// The next `LOOKAHEAD` bits, not consumed.
+    /// The next `LOOKAHEAD` bits, not consumed; the reader keeps at least that many in
+    /// hand between blocks.
     #[inline(always)]
     fn peek_lookahead(&self) -> usize {
         (self.buffer >> (64 - LOOKAHEAD)) as usize
@@ -396,18 +398,17 @@ fn long_code(table: &HuffmanTable, code16: u32) -> Option<(u8, u32)> {
 impl<'a> BitReader<'a> {
     /// A reader of `data` from its start (the first byte after the SOS header).
     pub(super) fn new(data: &'a [u8]) -> Self {
-        Self {
-            source: Source {
-                data,
-                pos: 0,
-                padding: 0,
-                at_marker: false,
-            },
-            bits: Bits {
-                buffer: 0,
-                count: 0,
-            },
-        }
+        let mut source = Source {
+            data,
+            pos: 0,
+            padding: 0,
+            at_marker: false,
+        };
+        let bits = source.refill(Bits {
+            buffer: 0,
+            count: 0,
+        });
+        Self { source, bits }
     }
 
     /// Decodes one block's coefficients: the DC difference with `dc`, then the AC
@@ -423,9 +424,13 @@ impl<'a> BitReader<'a> {
         // A copy the compiler can keep in registers; written back at the end.
         let mut bits = self.bits;
         let source = &mut self.source;
-        // A DC code and its value take at most 16 + 11 bits.
-        bits.refill(source);
+        // Each lookup reads the bits in hand before the refill that follows it (there are
+        // always at least `LOOKAHEAD`), so the refill's load runs alongside the lookup
+        // instead of ahead of it on the critical path. After the refill there are at least
+        // 56: enough for any code and its value on the checked paths (16 + 11 bits), and
+        // at least 30 remain for the next lookup.
         let fast = dc.resolved[bits.peek_lookahead()];
+        bits.refill(source);
         let diff = if fast.bits != 0 {
             bits.consume(u32::from(fast.bits));
             i32::from(fast.first)
@@ -439,9 +444,8 @@ impl<'a> BitReader<'a> {
         let mut k = 1usize;
         let mut last = 0usize;
         while k < 64 {
-            // Enough for any AC code and its value (16 + 10 bits).
-            bits.refill(source);
             let fast = ac.resolved[bits.peek_lookahead()];
+            bits.refill(source);
             let first = k + usize::from(fast.run);
             // Not resolved, or reaching past the block (a second code there would be the
             // next block's, or the data is bad): one symbol at a time, with every check.
@@ -515,6 +519,7 @@ impl<'a> BitReader<'a> {
                             return Err(Refusal::Corrupt("a restart marker out of sequence"));
                         }
                         source.pos += 2;
+                        self.bits = source.refill(self.bits);
                         return Ok(());
                     }
                     None => break,
