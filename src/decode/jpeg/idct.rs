@@ -100,10 +100,15 @@ impl Idct {
         out: &mut [u8],
         stride: usize,
     ) {
-        // Only the rows up to the last nonzero coefficient's are visited; within a row,
-        // every column is (a fixed count the compiler unrolls and vectorises, where a
-        // data-dependent count would cost a mispredicted branch per row).
-        let rows = ROWS_UPTO[last & 63].min(NY);
+        // Within a row every column is visited: a fixed count the compiler unrolls and
+        // vectorises, where a data-dependent one would cost a mispredicted branch. Up to
+        // four rows, so are all rows (for a 1/2 luma block, all four cost less than the
+        // branch); of eight, only those up to the last nonzero coefficient's.
+        let rows = if NY <= 4 {
+            NY
+        } else {
+            ROWS_UPTO[last & 63].min(NY)
+        };
         let across = &self.basis[NX.trailing_zeros() as usize];
         let down = &self.basis[NY.trailing_zeros() as usize];
         let mut samples = [[0.0f32; NX]; NY];
