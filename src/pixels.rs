@@ -266,6 +266,12 @@ pub(crate) fn zeroed_buffer(len: usize) -> Vec<u8> {
     buffer(len, Fill::Zero)
 }
 
+/// `len` bytes of whatever a spare buffer held (or zeros), for a caller that writes every
+/// byte before anyone reads one.
+pub(crate) fn buffer_for_overwrite(len: usize) -> Vec<u8> {
+    buffer(len, Fill::Any)
+}
+
 /// `len` bytes filled as `fill` says, in a spare buffer when one fits.
 fn buffer(len: usize, fill: Fill) -> Vec<u8> {
     if len >= RECYCLE_MIN_BYTES {

@@ -145,7 +145,9 @@ fn decode_portable(bytes: &[u8], reduction: u32, expected: (u32, u32)) -> Result
         });
     }
 
-    let mut rgb = crate::pixels::zeroed_buffer(out_width * out_height * 3);
+    // Every byte is written: each MCU row converts all its output rows (the last one's
+    // up to the picture's end), and a scan that ends early is an error, not a picture.
+    let mut rgb = crate::pixels::buffer_for_overwrite(out_width * out_height * 3);
     let idct = idct::Idct::new();
     let mut bits = entropy::BitReader::new(bytes.get(header.scan_start..).unwrap_or(&[]));
     let restart_interval = header.restart_interval as usize;
@@ -346,6 +348,21 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn every_output_byte_is_written_over_a_recycled_buffer() {
+        // The output buffer may be a recycled one, not zeroed: whatever it held must not
+        // show through.
+        let jpeg = encode(800, 600, false, SamplingFactor::R_4_2_0, 0);
+        let decoded: Vec<Vec<u8>> = [0x00u8, 0xAB, 0xFF]
+            .into_iter()
+            .map(|stale| {
+                crate::pixels::recycle(vec![stale; 400 * 300 * 3]);
+                decode(&jpeg, 2, (800, 600)).unwrap().rgb
+            })
+            .collect();
+        assert!(decoded.windows(2).all(|pair| pair[0] == pair[1]));
     }
 
     #[test]
