@@ -129,19 +129,33 @@ impl Idct {
             coef[v * 8..v * 8 + NX].fill(0.0);
         }
         for (row, sums) in out.chunks_mut(stride).zip(&samples) {
-            row[..NX].copy_from_slice(&sums.map(to_sample));
+            for (sample, level) in row[..NX].iter_mut().zip(sums.map(to_level)) {
+                *sample = level as u8;
+            }
         }
     }
 }
 
-/// A level-shifted IDCT output as a rounded, clamped sample.
+/// The bits of 2^23 as an `f32`.
+const ROUNDING_BITS: i32 = 0x4B00_0000;
+
+/// A level-shifted IDCT output as a rounded, clamped sample, 0..=255 in an `i32`.
 ///
 /// Adding 2^23 to a float in 0..=255 leaves the rounded integer in its low mantissa bits:
-/// plain float and bit operations, which vectorise, where a float-to-int cast does not.
+/// plain float and integer operations, which vectorise, where a float-to-int cast does
+/// not. The integer clamp changes nothing, but tells the compiler the range, so a row of
+/// levels becomes bytes by two saturating packs.
+#[inline(always)]
+fn to_level(value: f32) -> i32 {
+    const ROUNDING: f32 = 8_388_608.0; // 2^23
+    let bits = ((value + 128.0).clamp(0.0, 255.0) + ROUNDING).to_bits() as i32;
+    (bits - ROUNDING_BITS).clamp(0, 255)
+}
+
+/// [`to_level`] as a byte.
 #[inline(always)]
 fn to_sample(value: f32) -> u8 {
-    const ROUNDING: f32 = 8_388_608.0; // 2^23
-    ((value + 128.0).clamp(0.0, 255.0) + ROUNDING).to_bits() as u8
+    to_level(value) as u8
 }
 
 #[cfg(test)]
