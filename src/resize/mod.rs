@@ -486,17 +486,28 @@ fn place(picture: &Pixels, at: Rect, size: u32, bars: Bars) -> Result<Pixels, Er
     let mut canvas =
         Pixels::for_overwrite(size, size, layout).ok_or_else(|| internal("a canvas too large"))?;
     let channels = layout.channels();
-    // Every byte is written: the bars fill it, the picture is copied over them.
-    match (layout, bars) {
-        (_, Bars::Transparent) => canvas.data_mut().fill(0),
-        (Layout::Rgb8, Bars::Colour(rgb)) => fill_with(canvas.data_mut(), &rgb),
-        (Layout::Rgba8, Bars::Colour([r, g, b])) => fill_with(canvas.data_mut(), &[r, g, b, 255]),
-    }
-    let row_bytes = at.width as usize * channels;
+    let bar = |data: &mut [u8]| match (layout, bars) {
+        (_, Bars::Transparent) => data.fill(0),
+        (Layout::Rgb8, Bars::Colour(rgb)) => fill_with(data, &rgb),
+        (Layout::Rgba8, Bars::Colour([r, g, b])) => fill_with(data, &[r, g, b, 255]),
+    };
+    // Every byte is written once: the bars around the picture, the picture's rows.
+    let row_len = size as usize * channels;
+    let (left, row_bytes) = (at.x as usize * channels, at.width as usize * channels);
     let data = canvas.data_mut();
-    for (row, line) in picture.data().chunks_exact(row_bytes).enumerate() {
-        let start = ((at.y as usize + row) * size as usize + at.x as usize) * channels;
-        data[start..start + row_bytes].copy_from_slice(line);
+    let (above, rest) = data.split_at_mut(at.y as usize * row_len);
+    let (rows, below) = rest.split_at_mut(at.height as usize * row_len);
+    bar(above);
+    bar(below);
+    for (row, line) in rows
+        .chunks_exact_mut(row_len)
+        .zip(picture.data().chunks_exact(row_bytes))
+    {
+        let (before, rest) = row.split_at_mut(left);
+        let (middle, after) = rest.split_at_mut(row_bytes);
+        bar(before);
+        middle.copy_from_slice(line);
+        bar(after);
     }
     Ok(canvas)
 }
@@ -538,6 +549,44 @@ mod tests {
         let sizes = SizeSet::for_side(sq.side(), upscale);
         let image = apply(Oriented::from_pixels_for_tests(pixels), sq, bars);
         Renderer::new().render(&image, &sizes).unwrap()
+    }
+
+    #[test]
+    fn place_puts_the_picture_at_its_rectangle_and_bars_everywhere_else() {
+        // A 2x3 picture in a 5x5 canvas at (1, 1): bars on all four sides, of each kind.
+        let picture = |layout: Layout| {
+            let channels = layout.channels();
+            let data = (0..2 * 3 * channels).map(|i| 100 + i as u8).collect();
+            Pixels::new(2, 3, layout, data).unwrap()
+        };
+        let at = Rect {
+            x: 1,
+            y: 1,
+            width: 2,
+            height: 3,
+        };
+        let cases = [
+            (Layout::Rgb8, Bars::Colour([1, 2, 3]), vec![1, 2, 3]),
+            (Layout::Rgba8, Bars::Colour([1, 2, 3]), vec![1, 2, 3, 255]),
+            (Layout::Rgba8, Bars::Transparent, vec![0, 0, 0, 0]),
+        ];
+        for (layout, bars, bar) in cases {
+            let picture = picture(layout);
+            let canvas = place(&picture, at, 5, bars).unwrap();
+            let channels = layout.channels();
+            for y in 0..5usize {
+                for x in 0..5usize {
+                    let got = &canvas.data()[(y * 5 + x) * channels..][..channels];
+                    let inside = (1..3).contains(&x) && (1..4).contains(&y);
+                    let want = if inside {
+                        &picture.data()[((y - 1) * 2 + x - 1) * channels..][..channels]
+                    } else {
+                        &bar[..]
+                    };
+                    assert_eq!(got, want, "{layout:?} {bars:?} at {x},{y}");
+                }
+            }
+        }
     }
 
     #[test]
