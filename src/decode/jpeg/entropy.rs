@@ -233,8 +233,9 @@ pub(super) struct BitReader<'a> {
 }
 
 /// The unread bits, left-aligned: the next bit is the buffer's top bit, and the top
-/// `count` bits are unread data. The bits below them are either zero or the data that
-/// follows (a refill may load more than it counts), never anything else.
+/// `count` bits are unread data. The bits below them are zero or the raw bytes that follow
+/// (a refill may load more than it counts): the data itself up to any 0xFF, which only
+/// the byte-wise refill, clearing them first, counts past.
 #[derive(Clone, Copy)]
 struct Bits {
     buffer: u64,
@@ -255,23 +256,29 @@ struct Source<'a> {
 impl Source<'_> {
     /// `bits` topped up to 56 to 63 bits (with zeros past the data).
     ///
-    /// Cheap enough to call before every symbol: where the next 8 bytes hold no 0xFF (no
-    /// stuffing, no marker) it loads them whole and counts as many whole bytes as fit, with
-    /// no branch on how many bits were in hand. A refill only when bits run low would cost
+    /// Cheap enough to call before every symbol: where the bytes it would count hold no
+    /// 0xFF (no stuffing, no marker) it loads 8 bytes whole and counts as many whole bytes
+    /// as fit, with no branch on how many bits were in hand. A refill only when bits run low would cost
     /// a mispredicted branch every few symbols, more than the refill itself.
     #[inline(always)]
     fn refill(&mut self, bits: Bits) -> Bits {
         // At a marker `pos` is on its 0xFF, so this path is never taken there.
         if let Some(next) = self.data.get(self.pos..self.pos + 8) {
             let word = u64::from_be_bytes(next.try_into().expect("8 bytes"));
-            // A byte is 0xFF exactly when its complement is zero.
+            // A byte is 0xFF exactly when its complement is zero. The test flags the last
+            // 0xFF exactly and may also flag a 0xFE before it (the borrow runs toward the
+            // start), so the first flagged byte is at or before the first 0xFF.
             let inverted = !word;
-            let has_ff =
+            let ff_bytes =
                 inverted.wrapping_sub(0x0101_0101_0101_0101) & !inverted & 0x8080_8080_8080_8080;
-            if has_ff == 0 {
-                // `count` is at most 63, so the shift is defined; the bytes loaded past
-                // the whole ones counted are the data that follows, as `Bits` allows.
-                self.pos += ((63 - bits.count) / 8) as usize;
+            let before_ff = ff_bytes.leading_zeros() / 8;
+            let take = (63 - bits.count) / 8;
+            if take <= before_ff {
+                // `count` is at most 63, so the shift is defined. The bytes counted hold
+                // no 0xFF. Those loaded past them are the data that follows up to any
+                // 0xFF; from there on, stuffing may make them differ, but they are never
+                // counted before the byte-wise refill has cleared them.
+                self.pos += take as usize;
                 return Bits {
                     buffer: bits.buffer | word >> bits.count,
                     count: bits.count | 56,
