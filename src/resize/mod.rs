@@ -169,9 +169,9 @@ impl Renderer {
         }
 
         // The previous picture without its bars: the next size cascades from it, so bar
-        // pixels never bleed into the picture's edges. When it filled its rendition, it is
-        // that rendition (shared, not copied).
-        let mut previous: Option<(u32, Arc<Pixels>)> = None;
+        // pixels never bleed into the picture's edges. It is its rendition's rows
+        // `rows` (shared, not copied) when it spans the rendition's width.
+        let mut previous: Option<Previous> = None;
         for size in sizes.iter() {
             let target = match square.square() {
                 Square::Crop { .. } => Rect {
@@ -192,19 +192,15 @@ impl Renderer {
             };
             // Cascade from the previous picture only while downscaling: an upscaled
             // rendition is always made from the original.
-            let cascade_from = previous
-                .as_ref()
-                .filter(|(prev_size, _)| *prev_size < side)
-                .map(|(_, picture)| picture);
+            let cascade_from = previous.as_ref().filter(|prev| prev.size < side);
             let (from, region) = match cascade_from {
                 Some(prev) => (
-                    ImageRef::new(prev.width(), prev.height(), prev.data(), pixel_type)
-                        .map_err(internal)?,
+                    prev.image(pixel_type)?,
                     Region {
                         x: 0.0,
                         y: 0.0,
-                        width: f64::from(prev.width()),
-                        height: f64::from(prev.height()),
+                        width: f64::from(prev.pixels.width()),
+                        height: f64::from(prev.rows.len() as u32),
                     },
                 ),
                 None => (
@@ -223,10 +219,30 @@ impl Renderer {
                 .resize_alg(ResizeAlg::Convolution(FilterType::Custom(kernel.filter())))
                 .crop(region.x, region.y, region.width, region.height)
                 .use_alpha(use_alpha);
-            let mut picture = Pixels::for_overwrite(target.width, target.height, layout)
+            // A picture as wide as its rendition (a square, or a landscape letterbox) is
+            // resized straight into the rendition's rows; a narrower one is placed after.
+            let in_place = target.width == size;
+            let (canvas_width, canvas_height) = if in_place {
+                (size, size)
+            } else {
+                (target.width, target.height)
+            };
+            let mut canvas = Pixels::for_overwrite(canvas_width, canvas_height, layout)
                 .ok_or_else(|| internal("a rendition too large for memory"))?;
+            let rows = if in_place {
+                target.y..target.y + target.height
+            } else {
+                0..target.height
+            };
+            let row_len = canvas_width as usize * layout.channels();
+            let (above, rest) = canvas
+                .data_mut()
+                .split_at_mut(rows.start as usize * row_len);
+            let (picture_rows, below) = rest.split_at_mut(rows.len() * row_len);
+            fill_bars(above, layout, square.bars());
+            fill_bars(below, layout, square.bars());
             let mut into =
-                Image::from_slice_u8(target.width, target.height, picture.data_mut(), pixel_type)
+                Image::from_slice_u8(target.width, target.height, picture_rows, pixel_type)
                     .map_err(internal)?;
             let ours = layout == Layout::Rgb8
                 && simd::Cpu::detect() == simd::Cpu::Avx2
@@ -235,16 +251,46 @@ impl Renderer {
                 setphoto_fir::resize(&mut self.resizer, &from, &mut into, &options)
                     .map_err(internal)?;
             }
-            let picture = Arc::new(picture);
-            let rendition = if target.width == size && target.height == size {
+            let picture = Arc::new(canvas);
+            let rendition = if in_place {
                 Arc::clone(&picture)
             } else {
                 Arc::new(place(&picture, target, size, square.bars())?)
             };
             each(size, rendition);
-            previous = Some((size, picture));
+            previous = Some(Previous {
+                size,
+                pixels: picture,
+                rows,
+            });
         }
         Ok(())
+    }
+}
+
+/// The picture a rendition was made of, for the next size to cascade from.
+struct Previous {
+    /// The rendition's size.
+    size: u32,
+    /// The picture: the rendition itself, or the picture before its bars were added.
+    pixels: Arc<Pixels>,
+    /// The picture's rows in `pixels` (all its columns).
+    rows: std::ops::Range<u32>,
+}
+
+impl Previous {
+    /// The picture's rows as an image.
+    fn image(&self, pixel_type: PixelType) -> Result<ImageRef<'_>, Error> {
+        let row_len = self.pixels.width() as usize * self.pixels.layout().channels();
+        let rows = &self.pixels.data()
+            [self.rows.start as usize * row_len..self.rows.end as usize * row_len];
+        ImageRef::new(
+            self.pixels.width(),
+            self.rows.len() as u32,
+            rows,
+            pixel_type,
+        )
+        .map_err(internal)
     }
 }
 
@@ -486,11 +532,7 @@ fn place(picture: &Pixels, at: Rect, size: u32, bars: Bars) -> Result<Pixels, Er
     let mut canvas =
         Pixels::for_overwrite(size, size, layout).ok_or_else(|| internal("a canvas too large"))?;
     let channels = layout.channels();
-    let bar = |data: &mut [u8]| match (layout, bars) {
-        (_, Bars::Transparent) => data.fill(0),
-        (Layout::Rgb8, Bars::Colour(rgb)) => fill_with(data, &rgb),
-        (Layout::Rgba8, Bars::Colour([r, g, b])) => fill_with(data, &[r, g, b, 255]),
-    };
+    let bar = |data: &mut [u8]| fill_bars(data, layout, bars);
     // Every byte is written once: the bars around the picture, the picture's rows.
     let row_len = size as usize * channels;
     let (left, row_bytes) = (at.x as usize * channels, at.width as usize * channels);
@@ -510,6 +552,15 @@ fn place(picture: &Pixels, at: Rect, size: u32, bars: Bars) -> Result<Pixels, Er
         bar(after);
     }
     Ok(canvas)
+}
+
+/// Fills `data` (a whole number of `layout` pixels) with the bars' colour.
+fn fill_bars(data: &mut [u8], layout: Layout, bars: Bars) {
+    match (layout, bars) {
+        (_, Bars::Transparent) => data.fill(0),
+        (Layout::Rgb8, Bars::Colour(rgb)) => fill_with(data, &rgb),
+        (Layout::Rgba8, Bars::Colour([r, g, b])) => fill_with(data, &[r, g, b, 255]),
+    }
 }
 
 /// Fills `data` (a whole number of pixels) with copies of `pixel`, by doubling copies:
