@@ -4,7 +4,7 @@
 use image::ImageEncoder as _;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 
-mod jpeg;
+pub(crate) mod jpeg;
 
 use crate::error::Error;
 use crate::format::{Format, OutputFormat};

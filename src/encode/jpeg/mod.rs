@@ -7,7 +7,8 @@
 
 mod dct;
 mod huffman;
-mod tables;
+/// The Annex K tables (the decoder's tests encode with them too).
+pub(crate) mod tables;
 
 use dct::{Block, Quantiser};
 use huffman::{BitWriter, HuffmanCodes, Scan, encode_block};

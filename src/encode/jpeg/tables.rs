@@ -31,13 +31,13 @@ pub(super) const CHROMA_QUANT: [u8; 64] = [
 /// A Huffman table as DHT stores it: how many codes of each length 1..=16, then the symbols
 /// in order of increasing code length.
 #[derive(Debug)]
-pub(super) struct HuffmanSpec {
-    pub(super) counts: [u8; 16],
-    pub(super) symbols: &'static [u8],
+pub(crate) struct HuffmanSpec {
+    pub(crate) counts: [u8; 16],
+    pub(crate) symbols: &'static [u8],
 }
 
 /// Annex K.3 table K.3: luminance DC differences.
-pub(super) const LUMA_DC: HuffmanSpec = HuffmanSpec {
+pub(crate) const LUMA_DC: HuffmanSpec = HuffmanSpec {
     counts: [0, 1, 5, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0],
     symbols: &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
 };
@@ -49,7 +49,7 @@ pub(super) const CHROMA_DC: HuffmanSpec = HuffmanSpec {
 };
 
 /// Annex K.3 table K.5: luminance AC (run, size) symbols.
-pub(super) const LUMA_AC: HuffmanSpec = HuffmanSpec {
+pub(crate) const LUMA_AC: HuffmanSpec = HuffmanSpec {
     counts: [0, 2, 1, 3, 3, 2, 4, 3, 5, 5, 4, 4, 0, 0, 1, 0x7d],
     symbols: &[
         0x01, 0x02, 0x03, 0x00, 0x04, 0x11, 0x05, 0x12, 0x21, 0x31, 0x41, 0x06, 0x13, 0x51, 0x61,
