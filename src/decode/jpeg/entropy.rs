@@ -565,95 +565,8 @@ mod tests {
         HuffmanTable::new(&LUMA_DC.counts, LUMA_DC.symbols).unwrap()
     }
 
+    use crate::encode::jpeg::huffman::{BitWriter, HuffmanCodes, Scan, encode_block};
     use crate::encode::jpeg::tables::{LUMA_AC, LUMA_DC};
-
-    /// Each symbol's canonical code as `(code, length)` (T.81 annex C, written out
-    /// independently of `HuffmanTable::new`).
-    fn code_book(counts: &[u8; 16], values: &[u8]) -> [(u32, u32); 256] {
-        let mut book = [(0, 0); 256];
-        let (mut code, mut index) = (0u32, 0);
-        for (len, &count) in (1..=16u32).zip(counts) {
-            for _ in 0..count {
-                book[usize::from(values[index])] = (code, len);
-                code += 1;
-                index += 1;
-            }
-            code <<= 1;
-        }
-        book
-    }
-
-    /// An entropy coder for test streams: bits MSB first, 0xFF stuffed, 1-padded.
-    #[derive(Default)]
-    struct Writer {
-        bytes: Vec<u8>,
-        pending: u64,
-        count: u32,
-    }
-
-    impl Writer {
-        fn put(&mut self, value: u32, len: u32) {
-            self.pending = self.pending << len | u64::from(value & ((1 << len) - 1));
-            self.count += len;
-            while self.count >= 8 {
-                let byte = (self.pending >> (self.count - 8)) as u8;
-                self.bytes.push(byte);
-                if byte == 0xFF {
-                    self.bytes.push(0);
-                }
-                self.count -= 8;
-            }
-        }
-
-        /// A value's T.81 magnitude bits (as many as its size category).
-        fn put_value(&mut self, value: i32) {
-            let size = 32 - value.unsigned_abs().leading_zeros();
-            let bits = if value < 0 { value - 1 } else { value };
-            self.put(bits as u32, size);
-        }
-
-        fn finish(mut self) -> Vec<u8> {
-            let pad = (8 - self.count % 8) % 8;
-            self.put(u32::MAX, pad);
-            self.bytes
-        }
-    }
-
-    /// Encodes one block (zig-zag order, `block[0]` the DC difference) as a baseline
-    /// encoder does: ZRL for every 16 zeros before a coefficient, EOB unless index 63 is
-    /// nonzero.
-    fn encode_block(
-        out: &mut Writer,
-        block: &[i32; 64],
-        dc: &[(u32, u32); 256],
-        ac: &[(u32, u32); 256],
-    ) {
-        let size = 32 - block[0].unsigned_abs().leading_zeros();
-        let (code, len) = dc[size as usize];
-        out.put(code, len);
-        out.put_value(block[0]);
-        let mut run = 0;
-        for &value in &block[1..] {
-            if value == 0 {
-                run += 1;
-                continue;
-            }
-            while run > 15 {
-                let (code, len) = ac[0xF0];
-                out.put(code, len);
-                run -= 16;
-            }
-            let size = 32 - value.unsigned_abs().leading_zeros();
-            let (code, len) = ac[(run << 4 | size) as usize];
-            out.put(code, len);
-            out.put_value(value);
-            run = 0;
-        }
-        if run > 0 {
-            let (code, len) = ac[0];
-            out.put(code, len);
-        }
-    }
 
     /// A block of coefficients the way photos have them, and the edge cases: mostly
     /// small values near the start, sometimes long runs, large values, index 63 set.
@@ -699,11 +612,14 @@ mod tests {
             blocks in proptest::collection::vec(block(), 1..12),
         ) {
             use proptest::prelude::prop_assert_eq;
-            let dc_book = code_book(&LUMA_DC.counts, LUMA_DC.symbols);
-            let ac_book = code_book(&LUMA_AC.counts, LUMA_AC.symbols);
-            let mut writer = Writer::default();
+            // Our encoder's entropy coder, blocks stored in zig-zag order: ZRL for every 16
+            // zeros before a coefficient, EOB unless index 63 is nonzero, 0xFF stuffed.
+            let scan = Scan::new(&std::array::from_fn(|k| k));
+            let (dc_codes, ac_codes) = (HuffmanCodes::new(&LUMA_DC), HuffmanCodes::new(&LUMA_AC));
+            let mut writer = BitWriter::new(Vec::new());
             for block in &blocks {
-                encode_block(&mut writer, block, &dc_book, &ac_book);
+                // `block[0]` is the DC difference: coded against a predictor of 0.
+                encode_block(&mut writer, block, &scan, &mut 0, &dc_codes, &ac_codes);
             }
             let data = writer.finish();
             let dc = luma_dc().with_fast_dc();

@@ -6,14 +6,14 @@ use super::tables::HuffmanSpec;
 /// The code and its length for every symbol of one table, packed as `code << 8 | length` so
 /// one load fetches both (length 0: not in the table).
 #[derive(Debug)]
-pub(super) struct HuffmanCodes {
+pub(crate) struct HuffmanCodes {
     packed: [u32; 256],
 }
 
 impl HuffmanCodes {
     /// Assigns canonical codes (T.81 Annex C): shortest first, each length continuing from
     /// the previous code shifted left.
-    pub(super) fn new(spec: &HuffmanSpec) -> Self {
+    pub(crate) fn new(spec: &HuffmanSpec) -> Self {
         let mut packed = [0u32; 256];
         let mut next = 0u32;
         let mut symbols = spec.symbols.iter();
@@ -57,7 +57,7 @@ impl HuffmanCodes {
 /// mispredicted often). The vector is kept longer than what is written (see
 /// `reserve_block`), so the store always has room; `finish` cuts it to the written length.
 #[derive(Debug)]
-pub(super) struct BitWriter {
+pub(crate) struct BitWriter {
     out: Vec<u8>,
     cursor: Cursor,
 }
@@ -81,7 +81,7 @@ const BLOCK_ROOM: usize = 2 * (20 + 63 * 26_usize).div_ceil(8) + 16;
 
 impl BitWriter {
     /// A writer that appends to `out`, using its spare capacity as the scratch area.
-    pub(super) fn new(mut out: Vec<u8>) -> Self {
+    pub(crate) fn new(mut out: Vec<u8>) -> Self {
         let position = out.len();
         out.resize(out.capacity().max(position + BLOCK_ROOM), 0);
         Self {
@@ -112,7 +112,7 @@ impl BitWriter {
     }
 
     /// Pads the last byte with 1 bits (T.81 F.1.2.3) and returns the bytes.
-    pub(super) fn finish(mut self) -> Vec<u8> {
+    pub(crate) fn finish(mut self) -> Vec<u8> {
         self.reserve_block();
         let pad = (8 - self.cursor.pending % 8) % 8;
         self.cursor.put(&mut self.out, (1 << pad) - 1, pad);
@@ -173,7 +173,7 @@ fn category(value: i32) -> (u32, u32) {
 
 /// The order in which a block's coefficients are coded, for blocks stored in another order.
 #[derive(Debug)]
-pub(super) struct Scan {
+pub(crate) struct Scan {
     /// Where the `k`-th coefficient in zig-zag order is stored.
     position: [u8; 64],
     /// For byte `j` of a stored-order bit mask (stored positions `8j..8j + 8`) and its value,
@@ -184,7 +184,7 @@ pub(super) struct Scan {
 impl Scan {
     /// For coefficients stored so that the `k`-th in zig-zag order is at `position[k]` (a
     /// permutation of 0..64).
-    pub(super) const fn new(position: &[usize; 64]) -> Self {
+    pub(crate) const fn new(position: &[usize; 64]) -> Self {
         let mut stored = [0u8; 64];
         let mut zigzag_index = [0u32; 64];
         let mut k = 0;
@@ -238,7 +238,7 @@ impl Scan {
 /// Codes one block of quantised coefficients, stored in `scan`'s order; `previous_dc` is the
 /// component's predictor.
 #[inline(always)]
-pub(super) fn encode_block(
+pub(crate) fn encode_block(
     writer: &mut BitWriter,
     coefficients: &[i32; 64],
     scan: &Scan,

@@ -6,7 +6,8 @@
 //! Output is the same bytes on every CPU (no fused multiply-add, fixed operation order).
 
 mod dct;
-mod huffman;
+/// Entropy coding (the decoder's tests encode their streams with it too).
+pub(crate) mod huffman;
 /// The Annex K tables (the decoder's tests encode with them too).
 pub(crate) mod tables;
 
