@@ -116,9 +116,8 @@ impl HuffmanTable {
             if len == 0 || size > 11 || len + size > LOOKAHEAD {
                 continue;
             }
-            let bits = (prefix >> (LOOKAHEAD - len - size)) & ((1 << size) - 1);
             self.resolved[prefix as usize] = Resolved {
-                first: extend(bits, size) as i16,
+                first: value_after(prefix, len, size),
                 bits: (len + size) as u8,
                 ..Resolved::default()
             };
@@ -133,15 +132,12 @@ impl HuffmanTable {
             let Some(first) = self.ac_symbol(prefix, LOOKAHEAD) else {
                 continue;
             };
-            let entry = &mut self.resolved[prefix as usize];
-            match first {
-                AcSymbol::EndOfBlock { bits } => {
-                    *entry = Resolved {
-                        bits: bits as u8,
-                        meta: ENDS_BLOCK,
-                        ..Resolved::default()
-                    };
-                }
+            self.resolved[prefix as usize] = match first {
+                AcSymbol::EndOfBlock { bits } => Resolved {
+                    bits: bits as u8,
+                    meta: ENDS_BLOCK,
+                    ..Resolved::default()
+                },
                 AcSymbol::Coefficient { bits, run, value } => {
                     // What the bits after the first coefficient hold.
                     let rest = LOOKAHEAD - bits;
@@ -171,9 +167,9 @@ impl HuffmanTable {
                             fast.meta |= fast.step;
                         }
                     }
-                    self.resolved[prefix as usize] = fast;
+                    fast
                 }
-            }
+            };
         }
         self
     }
@@ -194,13 +190,19 @@ impl HuffmanTable {
         if size == 0 || len + size > known {
             return None;
         }
-        let bits = (prefix >> (LOOKAHEAD - len - size)) & ((1 << size) - 1);
         Some(AcSymbol::Coefficient {
             bits: len + size,
             run,
-            value: extend(bits, size) as i16,
+            value: value_after(prefix, len, size),
         })
     }
+}
+
+/// The value whose `size` bits follow a `len`-bit code at the top of the `LOOKAHEAD`-bit
+/// `prefix` (`len + size` at most `LOOKAHEAD`, `size` at most 11).
+fn value_after(prefix: u32, len: u32, size: u32) -> i16 {
+    let bits = (prefix >> (LOOKAHEAD - len - size)) & ((1 << size) - 1);
+    extend(bits, size) as i16
 }
 
 /// One AC symbol resolved from a lookahead prefix.
@@ -258,8 +260,8 @@ impl Source<'_> {
     ///
     /// Cheap enough to call before every symbol: where the bytes it would count hold no
     /// 0xFF (no stuffing, no marker) it loads 8 bytes whole and counts as many whole bytes
-    /// as fit, with no branch on how many bits were in hand. A refill only when bits run low would cost
-    /// a mispredicted branch every few symbols, more than the refill itself.
+    /// as fit, with no branch on how many bits were in hand. A refill only when bits run
+    /// low would cost a mispredicted branch every few symbols, more than the refill itself.
     #[inline(always)]
     fn refill(&mut self, bits: Bits) -> Bits {
         // At a marker `pos` is on its 0xFF, so this path is never taken there.
@@ -435,7 +437,7 @@ impl<'a> BitReader<'a> {
         // always at least `LOOKAHEAD`), so the refill's load runs alongside the lookup
         // instead of ahead of it on the critical path. After the refill there are at least
         // 56: enough for any code and its value on the checked paths (16 + 11 bits), and
-        // at least 30 remain for the next lookup.
+        // at least 29 remain for the next lookup.
         let fast = dc.resolved[bits.peek_lookahead()];
         bits.refill(source);
         let diff = if fast.bits != 0 {
