@@ -222,25 +222,21 @@ impl Renderer {
             // A picture as wide as its rendition (a square, or a landscape letterbox) is
             // resized straight into the rendition's rows; a narrower one is placed after.
             let in_place = target.width == size;
-            let (canvas_width, canvas_height) = if in_place {
-                (size, size)
+            let (canvas_height, rows) = if in_place {
+                (size, target.y..target.y + target.height)
             } else {
-                (target.width, target.height)
+                (target.height, 0..target.height)
             };
-            let mut canvas = Pixels::for_overwrite(canvas_width, canvas_height, layout)
+            let mut canvas = Pixels::for_overwrite(target.width, canvas_height, layout)
                 .ok_or_else(|| internal("a rendition too large for memory"))?;
-            let rows = if in_place {
-                target.y..target.y + target.height
-            } else {
-                0..target.height
-            };
-            let row_len = canvas_width as usize * layout.channels();
-            let (above, rest) = canvas
-                .data_mut()
-                .split_at_mut(rows.start as usize * row_len);
-            let (picture_rows, below) = rest.split_at_mut(rows.len() * row_len);
-            fill_bars(above, layout, square.bars());
-            fill_bars(below, layout, square.bars());
+            let row_len = target.width as usize * layout.channels();
+            let picture_rows = between_bars(
+                canvas.data_mut(),
+                row_len,
+                rows.clone(),
+                layout,
+                square.bars(),
+            );
             let mut into =
                 Image::from_slice_u8(target.width, target.height, picture_rows, pixel_type)
                     .map_err(internal)?;
@@ -536,11 +532,13 @@ fn place(picture: &Pixels, at: Rect, size: u32, bars: Bars) -> Result<Pixels, Er
     // Every byte is written once: the bars around the picture, the picture's rows.
     let row_len = size as usize * channels;
     let (left, row_bytes) = (at.x as usize * channels, at.width as usize * channels);
-    let data = canvas.data_mut();
-    let (above, rest) = data.split_at_mut(at.y as usize * row_len);
-    let (rows, below) = rest.split_at_mut(at.height as usize * row_len);
-    bar(above);
-    bar(below);
+    let rows = between_bars(
+        canvas.data_mut(),
+        row_len,
+        at.y..at.y + at.height,
+        layout,
+        bars,
+    );
     for (row, line) in rows
         .chunks_exact_mut(row_len)
         .zip(picture.data().chunks_exact(row_bytes))
@@ -552,6 +550,22 @@ fn place(picture: &Pixels, at: Rect, size: u32, bars: Bars) -> Result<Pixels, Er
         bar(after);
     }
     Ok(canvas)
+}
+
+/// Fills the rows of `canvas` (each `row_len` bytes) above and below `rows` with the bars
+/// and returns `rows`' bytes, for the picture.
+fn between_bars(
+    canvas: &mut [u8],
+    row_len: usize,
+    rows: std::ops::Range<u32>,
+    layout: Layout,
+    bars: Bars,
+) -> &mut [u8] {
+    let (above, rest) = canvas.split_at_mut(rows.start as usize * row_len);
+    let (picture_rows, below) = rest.split_at_mut(rows.len() * row_len);
+    fill_bars(above, layout, bars);
+    fill_bars(below, layout, bars);
+    picture_rows
 }
 
 /// Fills `data` (a whole number of `layout` pixels) with the bars' colour.
