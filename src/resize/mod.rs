@@ -62,6 +62,9 @@ pub struct Renderer {
     vertical: Vec<u8>,
     /// Recent horizontal passes, the most recently used first.
     passes: Vec<(PassKey, Arc<KeptPass>)>,
+    /// The last upscale by two looked at (horizontal and vertical keys), and its fused
+    /// pass when it has one.
+    doubling: Option<(PassKey, PassKey, Option<Arc<simd::DoublingRgb>>)>,
 }
 
 /// The most a thread's renderer keeps allocated between sets: the intermediate picture
@@ -95,6 +98,7 @@ impl Renderer {
                     renderer.resizer.reset_internal_buffers();
                     renderer.vertical = Vec::new();
                     renderer.passes = Vec::new();
+                    renderer.doubling = None;
                 }
                 result
             }
@@ -110,6 +114,12 @@ impl Renderer {
                 .passes
                 .iter()
                 .map(|(_, kept)| kept.pass.heap_bytes())
+                .sum::<usize>()
+            + self
+                .doubling
+                .iter()
+                .flat_map(|(_, _, pass)| pass)
+                .map(|pass| pass.heap_bytes())
                 .sum::<usize>()
     }
 
@@ -360,6 +370,17 @@ impl Renderer {
             pass.run(source, stride, out, height as usize);
             return Ok(true);
         }
+        if let Some(doubling) = self.doubling_pass(from, region, kernel, &key, pass, height) {
+            let stride = from.width() as usize * 3;
+            doubling.run(
+                from.buffer(),
+                stride,
+                first as usize,
+                out,
+                &mut self.vertical,
+            );
+            return Ok(true);
+        }
         let mut columns_picture = std::mem::take(&mut self.vertical);
         columns_picture.resize(columns as usize * height as usize * 3, 0);
         let mut vertical =
@@ -379,6 +400,52 @@ impl Renderer {
         // Kept for the next size, whatever happened.
         self.vertical = columns_picture;
         vertical_pass.map_err(internal).map(|()| true)
+    }
+}
+
+impl Renderer {
+    /// The fused pass of an upscale by two along both axes (a 512 px picture's 1024 px
+    /// rendition), from the one kept or made now; `None` for any other resize, or when
+    /// the weights or the CPU do not suit it ([`simd::DoublingRgb::new`]).
+    fn doubling_pass(
+        &mut self,
+        from: &ImageRef<'_>,
+        region: Region,
+        kernel: Kernel,
+        across: &PassKey,
+        pass: &simd::HorizontalRgb,
+        height: u32,
+    ) -> Option<Arc<simd::DoublingRgb>> {
+        let doubles =
+            f64::from(across.out) == 2.0 * region.width && f64::from(height) == 2.0 * region.height;
+        if !doubles {
+            return None;
+        }
+        let down = PassKey {
+            source: from.height(),
+            from: region.y.to_bits(),
+            to: (region.y + region.height).to_bits(),
+            out: height,
+            kernel,
+        };
+        match &self.doubling {
+            Some((a, d, kept)) if a == across && *d == down => kept.clone(),
+            _ => {
+                let down_taps = Taps::new(
+                    down.source,
+                    region.y,
+                    region.y + region.height,
+                    height,
+                    kernel.weight(),
+                    kernel.support(),
+                );
+                let fused = down_taps
+                    .and_then(|down| simd::DoublingRgb::new(pass.taps().clone(), down))
+                    .map(Arc::new);
+                self.doubling = Some((*across, down, fused.clone()));
+                fused
+            }
+        }
     }
 }
 
@@ -753,6 +820,44 @@ mod tests {
             if done {
                 proptest::prop_assert!(ours == fir, "{}x{} {:?} -> {}x{}", width, height, region, target_w, target_h);
             }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(100))]
+
+        /// An upscale by two (whole-pixel regions, twice as wide and high) takes the fused
+        /// pass on AVX2 CPUs and gives fir's pixels exactly.
+        #[test]
+        fn a_doubling_makes_firs_pixels(
+            (width, height) in (6u32..300, 6u32..120),
+            region in (0.0f64..1.0, 0.0f64..1.0, 0.0f64..=1.0, 0.0f64..=1.0),
+            seed in proptest::prelude::any::<u64>(),
+        ) {
+            let x = (region.0 * f64::from(width - 6)).floor();
+            let y = (region.1 * f64::from(height - 6)).floor();
+            let region = Region {
+                x,
+                y,
+                width: 6.0 + (region.2 * (f64::from(width) - x - 6.0)).floor(),
+                height: 6.0 + (region.3 * (f64::from(height) - y - 6.0)).floor(),
+            };
+            let (target_w, target_h) = ((2.0 * region.width) as u32, (2.0 * region.height) as u32);
+            let data = crate::simd::noise((width * height * 3) as usize, seed);
+            let from = ImageRef::new(width, height, &data, PixelType::U8x3).unwrap();
+            let options = ResizeOptions::new()
+                .resize_alg(ResizeAlg::Convolution(FilterType::Custom(Kernel::CatmullRom.filter())))
+                .crop(region.x, region.y, region.width, region.height);
+            let mut fir = vec![0u8; (target_w * target_h * 3) as usize];
+            let mut fir_image = Image::from_slice_u8(target_w, target_h, &mut fir, PixelType::U8x3).unwrap();
+            setphoto_fir::resize(&mut Resizer::new(), &from, &mut fir_image, &options).unwrap();
+            let mut ours = vec![0u8; fir.len()];
+            let mut ours_image = Image::from_slice_u8(target_w, target_h, &mut ours, PixelType::U8x3).unwrap();
+            let mut renderer = Renderer::new();
+            renderer.resize_rgb(&from, region, Kernel::CatmullRom, &mut ours_image, &options).unwrap();
+            let fused = matches!(renderer.doubling, Some((_, _, Some(_))));
+            proptest::prop_assert_eq!(fused, simd::Cpu::detect() == simd::Cpu::Avx2);
+            proptest::prop_assert!(ours == fir, "{}x{} {:?}", width, height, region);
         }
     }
 

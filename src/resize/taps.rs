@@ -164,6 +164,77 @@ impl Taps {
         (self.starts.iter().copied().min().unwrap_or(0), self.end)
     }
 
+    /// The taps of outputs `outputs` alone (in their order), for a pass over just them.
+    ///
+    /// # Panics
+    /// When `outputs` ends past the last output.
+    pub(crate) fn select(&self, outputs: std::ops::Range<usize>) -> Self {
+        let weights = self.weights[outputs.start * self.width..outputs.end * self.width].to_vec();
+        let starts = self.starts[outputs].to_vec();
+        let end = starts
+            .iter()
+            .zip(weights.chunks_exact(self.width))
+            .map(|(&start, w)| start + w.iter().rposition(|&w| w != 0).map_or(0, |t| t as u32 + 1))
+            .max()
+            .unwrap_or(0);
+        Self {
+            width: self.width,
+            starts,
+            weights,
+            precision: self.precision,
+            end,
+        }
+    }
+
+    /// These taps as a [`Doubling`], when they are one.
+    ///
+    /// The pattern is read off the middle output pair and followed outwards, so the
+    /// outputs near either end, whose weights were renormalised over fewer source pixels,
+    /// fall outside it; it must hold for at least one pair.
+    pub(crate) fn doubling(&self) -> Option<Doubling> {
+        if self.width != 4 || self.precision < DOUBLING_BITS || self.len() < 2 {
+            return None;
+        }
+        let step = self.precision - DOUBLING_BITS;
+        // Output `o`'s weights in 2^-DOUBLING_BITS units, when all four are whole ones,
+        // none is zero (so all four source pixels exist) and each fits an i8.
+        let coarse = |o: usize| -> Option<[i8; 4]> {
+            let mut out = [0i8; 4];
+            for (c, &w) in out.iter_mut().zip(self.weights(o)) {
+                let whole = i32::from(w) >> step;
+                if w == 0 || whole << step != i32::from(w) {
+                    return None;
+                }
+                *c = i8::try_from(whole).ok()?;
+            }
+            Some(out)
+        };
+        let pairs = self.len() / 2;
+        let middle = pairs / 2;
+        let weights = [coarse(2 * middle)?, coarse(2 * middle + 1)?];
+        // Where pair p's even output starts, minus p: the same for every pair.
+        let lead = self.start(2 * middle) as isize - middle as isize;
+        let follows = |p: usize| {
+            coarse(2 * p) == Some(weights[0])
+                && coarse(2 * p + 1) == Some(weights[1])
+                && self.start(2 * p + 1) == self.start(2 * p) + 1
+                && self.start(2 * p) as isize - p as isize == lead
+        };
+        if !follows(middle) {
+            return None;
+        }
+        let first = (0..middle).rev().take_while(|&p| follows(p)).last();
+        let end = (middle + 1..pairs).take_while(|&p| follows(p)).last();
+        let pairs = first.unwrap_or(middle)..end.unwrap_or(middle) + 1;
+        let bias = Doubling::bias_for(weights)?;
+        Some(Doubling {
+            weights,
+            start: self.start(2 * pairs.start),
+            pairs,
+            bias,
+        })
+    }
+
     /// The same taps for a source that begins at pixel `first` of this one.
     pub(crate) fn shifted_left(mut self, first: u32) -> Self {
         for start in &mut self.starts {
@@ -171,6 +242,56 @@ impl Taps {
         }
         self.end -= first;
         self
+    }
+}
+
+/// The fixed-point bits of a [`Doubling`]'s weights: 7, so that they fit `i8`s.
+const DOUBLING_BITS: u32 = 7;
+
+/// Taps that double the source along the row, as Catmull-Rom makes them from a whole
+/// source region: each source pixel gives two outputs, an even one with four `weights[0]`
+/// from the pixel two before it, and an odd one with four `weights[1]` one pixel later.
+/// The weights are whole multiples of 2^-7, so the sums fit 16-bit lanes (see `bias`)
+/// and a doubling pass can work on 16 lanes where the general one works on 8.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Doubling {
+    /// The even and the odd outputs' weights, in 2^-7 units (sum: 128).
+    pub(crate) weights: [[i8; 4]; 2],
+    /// The output pairs (2p, 2p + 1) that follow the pattern: all but a few at the ends.
+    pub(crate) pairs: std::ops::Range<usize>,
+    /// The first source pixel of the first pair's even output; pair `pairs.start + i`
+    /// starts `i` pixels later.
+    pub(crate) start: usize,
+    /// How many units of 128 lift the lowest sum (plus the 64 that round it) to zero or
+    /// more, so that every sum is a `u16`: each 16-bit lane then holds
+    /// `sum + 64 + 128 * bias` exactly, whatever wraps in between.
+    pub(crate) bias: u16,
+}
+
+impl Doubling {
+    /// The bias for `weights` on 8-bit pixels; `None` when a pair of weights (as
+    /// `vpmaddubsw` multiplies them) could leave an `i16`, or the sums span more than a
+    /// `u16` holds.
+    fn bias_for(weights: [[i8; 4]; 2]) -> Option<u16> {
+        // The lowest and highest sum of `taps` times 8-bit pixels.
+        let span = |taps: &[i8]| -> (i32, i32) {
+            taps.iter().fold((0, 0), |(low, high), &w| {
+                let w = i32::from(w) * 255;
+                (low + w.min(0), high + w.max(0))
+            })
+        };
+        let pairs_fit = weights.iter().flat_map(|w| w.chunks_exact(2)).all(|pair| {
+            let (low, high) = span(pair);
+            low >= i32::from(i16::MIN) && high <= i32::from(i16::MAX)
+        });
+        let spans = weights.map(|w| span(&w));
+        let lowest = spans.iter().map(|s| s.0).min()?;
+        let bias = ((-(lowest + 64)).max(0) + 127) / 128;
+        let highest = spans.iter().map(|s| s.1).max()?;
+        let fits = highest + 64 + 128 * bias <= i32::from(u16::MAX);
+        (pairs_fit && fits)
+            .then(|| u16::try_from(bias).ok())
+            .flatten()
     }
 }
 
@@ -247,6 +368,60 @@ mod tests {
         let shifted = taps.clone().shifted_left(first);
         assert_eq!(shifted.span(), (0, end - first));
         assert_eq!(shifted.start(3), taps.start(3) - first as usize);
+    }
+
+    #[test]
+    fn a_selection_keeps_its_outputs_taps_and_reach() {
+        let taps = Taps::new(60, 3.5, 50.0, 25, triangle, 1.0).unwrap();
+        for outputs in [0..0, 0..4, 10..11, 21..25] {
+            let some = taps.select(outputs.clone());
+            assert_eq!(some.len(), outputs.len());
+            for (i, o) in outputs.clone().enumerate() {
+                assert_eq!(
+                    (some.start(i), some.weights(i)),
+                    (taps.start(o), taps.weights(o))
+                );
+            }
+            // Its reach is its own last output's, not the whole pass's.
+            let reach = outputs
+                .map(|o| taps.start(o) + taps.weights(o).iter().rposition(|&w| w != 0).unwrap() + 1)
+                .max()
+                .unwrap_or(0);
+            assert_eq!(some.span().1 as usize, reach);
+        }
+    }
+
+    #[test]
+    fn catmull_rom_doubling_is_found_inside_the_edges() {
+        let catmull_rom = crate::resize::catmull_rom_weight;
+        let taps = Taps::new(512, 0.0, 512.0, 1024, catmull_rom, 2.0).unwrap();
+        let doubling = taps.doubling().expect("a doubling");
+        assert_eq!(doubling.weights, [[-3, 29, 111, -9], [-9, 111, 29, -3]]);
+        // Pairs 0 and 1 (and 510, 511) reach past an edge and are renormalised.
+        assert_eq!(doubling.pairs, 2..510);
+        assert_eq!(doubling.start, 0);
+        // The lowest sum, -12 * 255 + 64, lifted by 24 units of 128.
+        assert_eq!(doubling.bias, 24);
+        // Inside a larger picture, only the picture's own edges are renormalised.
+        let inside = Taps::new(600, 40.0, 552.0, 1024, catmull_rom, 2.0).unwrap();
+        assert_eq!(
+            inside.doubling().map(|d| (d.pairs, d.start)),
+            Some((0..512, 38))
+        );
+        // Not a doubling: another ratio, and Lanczos3's weights (not multiples of 2^-7).
+        assert!(
+            Taps::new(512, 0.0, 512.0, 1000, catmull_rom, 2.0)
+                .unwrap()
+                .doubling()
+                .is_none()
+        );
+        let lanczos = crate::resize::lanczos3_weight;
+        assert!(
+            Taps::new(512, 0.0, 512.0, 1024, lanczos, 3.0)
+                .unwrap()
+                .doubling()
+                .is_none()
+        );
     }
 
     #[test]

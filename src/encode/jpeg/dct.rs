@@ -71,7 +71,7 @@ const fn transposed(n: usize) -> usize {
     (n % 8) * 8 + n / 8
 }
 
-/// The T.81 basis weights `c(u) / 2 * cos((2j + 1) u pi / 16)`, index [u][j] for j = 0..=3
+/// The T.81 basis weights `c(u) / 2 * cos((2j + 1) u pi / 16)`, index `[u][j]` for j = 0..=3
 /// (the other half mirrors them: equal for even u, negated for odd u).
 #[allow(clippy::excessive_precision, clippy::unreadable_literal)]
 const WEIGHTS: [[f32; 4]; 8] = [
