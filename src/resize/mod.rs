@@ -62,6 +62,8 @@ pub struct Renderer {
     vertical: Vec<u8>,
     /// Recent horizontal passes, the most recently used first.
     passes: Vec<(PassKey, Arc<KeptPass>)>,
+    /// Recent vertical passes, the most recently used first.
+    verticals: Vec<(PassKey, Arc<simd::Vertical>)>,
     /// The last upscale by two looked at (horizontal and vertical keys), and its fused
     /// pass when it has one.
     doubling: Option<(PassKey, PassKey, Option<Arc<simd::DoublingRgb>>)>,
@@ -98,6 +100,7 @@ impl Renderer {
                     renderer.resizer.reset_internal_buffers();
                     renderer.vertical = Vec::new();
                     renderer.passes = Vec::new();
+                    renderer.verticals = Vec::new();
                     renderer.doubling = None;
                 }
                 result
@@ -114,6 +117,11 @@ impl Renderer {
                 .passes
                 .iter()
                 .map(|(_, kept)| kept.pass.heap_bytes())
+                .sum::<usize>()
+            + self
+                .verticals
+                .iter()
+                .map(|(_, pass)| pass.heap_bytes())
                 .sum::<usize>()
             + self
                 .doubling
@@ -252,7 +260,7 @@ impl Renderer {
                     .map_err(internal)?;
             let ours = layout == Layout::Rgb8
                 && simd::Cpu::detect() == simd::Cpu::Avx2
-                && self.resize_rgb(&from, region, kernel, &mut into, &options)?;
+                && self.resize_rgb(&from, region, kernel, &mut into)?;
             if !ours {
                 setphoto_fir::resize(&mut self.resizer, &from, &mut into, &options)
                     .map_err(internal)?;
@@ -301,67 +309,58 @@ impl Previous {
 }
 
 impl Renderer {
-    /// The horizontal pass for `key`, from the renderer's recent passes or made
-    /// now (and kept, the most recently used first). `None` when there is nothing to
-    /// resample.
+    /// The horizontal pass for `key`, from the renderer's recent passes or made now.
+    /// `None` when there is nothing to resample.
     fn horizontal_pass(&mut self, key: PassKey) -> Option<Arc<KeptPass>> {
-        if let Some(i) = self.passes.iter().position(|(k, _)| *k == key) {
-            let kept = self.passes.remove(i);
-            self.passes.insert(0, kept);
-        } else {
-            let taps = Taps::new(
-                key.source,
-                f64::from_bits(key.from),
-                f64::from_bits(key.to),
-                key.out,
-                key.kernel.weight(),
-                key.kernel.support(),
-            )?;
+        kept(&mut self.passes, key, || {
+            let taps = key.taps()?;
             let (first, end) = taps.span();
-            let pass = simd::HorizontalRgb::new(taps.shifted_left(first));
-            let kept = KeptPass {
+            Some(KeptPass {
                 first,
                 columns: end - first,
-                pass,
-            };
-            self.passes.truncate(KEEP_PASSES - 1);
-            self.passes.insert(0, (key, Arc::new(kept)));
-        }
-        self.passes.first().map(|(_, kept)| Arc::clone(kept))
+                pass: simd::HorizontalRgb::new(taps.shifted_left(first)),
+            })
+        })
+    }
+
+    /// The vertical pass for `key`, from the renderer's recent passes or made now.
+    fn vertical_pass(&mut self, key: PassKey) -> Option<Arc<simd::Vertical>> {
+        kept(&mut self.verticals, key, || {
+            key.taps().map(simd::Vertical::new)
+        })
     }
 
     /// Resizes RGB `from`'s `region` into `into` with `kernel` as `fast_image_resize`
-    /// would (same weights, same pixels), but with our horizontal pass: fir's vertical
-    /// pass first, over just the columns the horizontal one reads, as fir orders them.
-    /// `false` when fir alone should do it (no horizontal pass is needed).
+    /// would (same weights, same pixels) with our passes: the vertical one first, over
+    /// just the columns the horizontal one reads, as fir orders them. `false` when fir
+    /// should do it (no horizontal pass is needed).
     fn resize_rgb(
         &mut self,
         from: &ImageRef<'_>,
         region: Region,
         kernel: Kernel,
         into: &mut Image<'_>,
-        options: &ResizeOptions,
     ) -> Result<bool, Error> {
         let (width, height) = (into.width(), into.height());
         if f64::from(width) == region.width && region.x == region.x.round() {
             return Ok(false);
         }
-        let key = PassKey {
+        let across = PassKey {
             source: from.width(),
             from: region.x.to_bits(),
             to: (region.x + region.width).to_bits(),
             out: width,
             kernel,
         };
-        let Some(pass) = self.horizontal_pass(key) else {
+        let Some(pass) = self.horizontal_pass(across) else {
             return Ok(false);
         };
         let (first, columns) = (pass.first, pass.columns);
         let pass = &pass.pass;
         let out = into.buffer_mut();
+        let stride = from.width() as usize * 3;
         if f64::from(height) == region.height && region.y == region.y.round() {
             // No vertical pass: straight from the source rows.
-            let stride = from.width() as usize * 3;
             let at = region.y as usize * stride + first as usize * 3;
             let source = from
                 .buffer()
@@ -370,8 +369,17 @@ impl Renderer {
             pass.run(source, stride, out, height as usize);
             return Ok(true);
         }
-        if let Some(doubling) = self.doubling_pass(from, region, kernel, &key, pass, height) {
-            let stride = from.width() as usize * 3;
+        let down = PassKey {
+            source: from.height(),
+            from: region.y.to_bits(),
+            to: (region.y + region.height).to_bits(),
+            out: height,
+            kernel,
+        };
+        let Some(vertical) = self.vertical_pass(down) else {
+            return Ok(false);
+        };
+        if let Some(doubling) = self.doubling_pass(across, pass, down, &vertical) {
             doubling.run(
                 from.buffer(),
                 stride,
@@ -381,81 +389,74 @@ impl Renderer {
             );
             return Ok(true);
         }
+        let rows = simd::Rows {
+            bytes: from.buffer(),
+            stride,
+            offset: first as usize * 3,
+            len: columns as usize * 3,
+        };
         let mut columns_picture = std::mem::take(&mut self.vertical);
         columns_picture.resize(columns as usize * height as usize * 3, 0);
-        let mut vertical =
-            Image::from_slice_u8(columns, height, &mut columns_picture, PixelType::U8x3)
-                .map_err(internal)?;
-        let vertical_options = options.clone().crop(
-            f64::from(first),
-            region.y,
-            f64::from(columns),
-            region.height,
-        );
-        let vertical_pass =
-            setphoto_fir::resize(&mut self.resizer, from, &mut vertical, &vertical_options);
-        if vertical_pass.is_ok() {
-            pass.run(&columns_picture, columns as usize * 3, out, height as usize);
-        }
-        // Kept for the next size, whatever happened.
+        vertical.run(&rows, &mut columns_picture);
+        pass.run(&columns_picture, columns as usize * 3, out, height as usize);
+        // Kept for the next size.
         self.vertical = columns_picture;
-        vertical_pass.map_err(internal).map(|()| true)
+        Ok(true)
     }
-}
 
-impl Renderer {
     /// The fused pass of an upscale by two along both axes (a 512 px picture's 1024 px
     /// rendition), from the one kept or made now; `None` for any other resize, or when
     /// the weights or the CPU do not suit it ([`simd::DoublingRgb::new`]).
     fn doubling_pass(
         &mut self,
-        from: &ImageRef<'_>,
-        region: Region,
-        kernel: Kernel,
-        across: &PassKey,
+        across: PassKey,
         pass: &simd::HorizontalRgb,
-        height: u32,
+        down: PassKey,
+        vertical: &simd::Vertical,
     ) -> Option<Arc<simd::DoublingRgb>> {
-        let doubles =
-            f64::from(across.out) == 2.0 * region.width && f64::from(height) == 2.0 * region.height;
-        if !doubles {
+        let doubles = |key: PassKey| {
+            f64::from(key.out) == 2.0 * (f64::from_bits(key.to) - f64::from_bits(key.from))
+        };
+        if !doubles(across) || !doubles(down) {
             return None;
         }
-        let down = PassKey {
-            source: from.height(),
-            from: region.y.to_bits(),
-            to: (region.y + region.height).to_bits(),
-            out: height,
-            kernel,
-        };
         match &self.doubling {
-            Some((a, d, kept)) if a == across && *d == down => kept.clone(),
+            Some((a, d, fused)) if *a == across && *d == down => fused.clone(),
             _ => {
-                let down_taps = Taps::new(
-                    down.source,
-                    region.y,
-                    region.y + region.height,
-                    height,
-                    kernel.weight(),
-                    kernel.support(),
-                );
-                let fused = down_taps
-                    .and_then(|down| simd::DoublingRgb::new(pass.taps().clone(), down))
+                let fused = simd::DoublingRgb::new(pass.taps().clone(), vertical.taps().clone())
                     .map(Arc::new);
-                self.doubling = Some((*across, down, fused.clone()));
+                self.doubling = Some((across, down, fused.clone()));
                 fused
             }
         }
     }
 }
 
-/// How many horizontal passes a renderer keeps. Every square's cascade below 1024 px
+/// The pass kept in `cache` for `key`, moved to the front, or made by `make` and put
+/// there (the least recently used one dropped past [`KEEP_PASSES`]).
+fn kept<T>(
+    cache: &mut Vec<(PassKey, Arc<T>)>,
+    key: PassKey,
+    make: impl FnOnce() -> Option<T>,
+) -> Option<Arc<T>> {
+    if let Some(i) = cache.iter().position(|(k, _)| *k == key) {
+        let found = cache.remove(i);
+        cache.insert(0, found);
+    } else {
+        let made = make()?;
+        cache.truncate(KEEP_PASSES - 1);
+        cache.insert(0, (key, Arc::new(made)));
+    }
+    cache.first().map(|(_, pass)| Arc::clone(pass))
+}
+
+/// How many passes of each direction a renderer keeps. Every square's cascade below 1024 px
 /// (1024 -> 512 -> 192 -> 72 -> 48 -> 32 -> 24) has the same geometry, so those passes'
 /// weights are worked out once per thread rather than once per set.
 const KEEP_PASSES: usize = 12;
 
-/// What a horizontal pass is for: the source row length, the region's ends (as f64 bits),
-/// the output length and the filter.
+/// What a pass is for: the source's length along the pass, the region's ends along it
+/// (as f64 bits), the output length and the filter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct PassKey {
     source: u32,
@@ -472,6 +473,20 @@ enum Kernel {
     Lanczos3,
     /// Upscaling (either side): Catmull-Rom, which does not ring as Lanczos does.
     CatmullRom,
+}
+
+impl PassKey {
+    /// The pass's weights; `None` when there is nothing to resample.
+    fn taps(self) -> Option<Taps> {
+        Taps::new(
+            self.source,
+            f64::from_bits(self.from),
+            f64::from_bits(self.to),
+            self.out,
+            self.kernel.weight(),
+            self.kernel.support(),
+        )
+    }
 }
 
 impl Kernel {
@@ -814,7 +829,7 @@ mod tests {
             setphoto_fir::resize(&mut Resizer::new(), &from, &mut fir_image, &options).unwrap();
             let mut ours = vec![0u8; fir.len()];
             let mut ours_image = Image::from_slice_u8(target_w, target_h, &mut ours, PixelType::U8x3).unwrap();
-            let done = Renderer::new().resize_rgb(&from, region, kernel, &mut ours_image, &options).unwrap();
+            let done = Renderer::new().resize_rgb(&from, region, kernel, &mut ours_image).unwrap();
             let needs_horizontal = f64::from(target_w) != region.width || region.x != region.x.round();
             proptest::prop_assert_eq!(done, needs_horizontal);
             if done {
@@ -854,7 +869,7 @@ mod tests {
             let mut ours = vec![0u8; fir.len()];
             let mut ours_image = Image::from_slice_u8(target_w, target_h, &mut ours, PixelType::U8x3).unwrap();
             let mut renderer = Renderer::new();
-            renderer.resize_rgb(&from, region, Kernel::CatmullRom, &mut ours_image, &options).unwrap();
+            renderer.resize_rgb(&from, region, Kernel::CatmullRom, &mut ours_image).unwrap();
             let fused = matches!(renderer.doubling, Some((_, _, Some(_))));
             proptest::prop_assert_eq!(fused, simd::Cpu::detect() == simd::Cpu::Avx2);
             proptest::prop_assert!(ours == fir, "{}x{} {:?}", width, height, region);

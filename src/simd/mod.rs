@@ -1,6 +1,7 @@
 //! SIMD we write ourselves, for the RGB resizes `fast_image_resize` does slowest.
 //!
-//! - [`HorizontalRgb`]: the horizontal pass of any RGB resize, after fir's vertical one.
+//! - [`Vertical`]: the vertical pass of any RGB resize, first.
+//! - [`HorizontalRgb`]: the horizontal pass of any RGB resize, after the vertical one.
 //! - [`DoublingRgb`]: both passes of an RGB upscale by two (512 px to 1024 px), fused.
 //!
 //! Both use fir's weights ([`crate::resize`]'s `Taps`), so the pixels are the ones fir
@@ -10,11 +11,13 @@
 
 mod doubling;
 mod horizontal;
+mod vertical;
 
 use std::sync::OnceLock;
 
 pub(crate) use doubling::DoublingRgb;
 pub(crate) use horizontal::HorizontalRgb;
+pub(crate) use vertical::{Rows, Vertical};
 
 /// An instruction set a kernel is written for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

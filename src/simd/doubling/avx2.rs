@@ -15,9 +15,10 @@
 
 use std::arch::x86_64::*;
 
-use super::native::vertical_row;
-use super::{Buffers, DoublingRgb, Source};
+use super::{Buffers, DoublingRgb};
 use crate::resize::taps::Doubling;
+use crate::simd::Rows;
+use crate::simd::vertical::row as vertical_row;
 
 /// One axis's weights as `vpmaddubsw` takes them, and its rounding.
 #[derive(Clone, Copy)]
@@ -90,7 +91,7 @@ unsafe fn load(at: *const u8) -> __m256i {
 #[target_feature(enable = "avx2")]
 pub(super) unsafe fn run(
     pass: &DoublingRgb,
-    source: &Source<'_>,
+    source: &Rows<'_>,
     out: &mut [u8],
     buffers: Buffers<'_>,
 ) {

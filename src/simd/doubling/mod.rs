@@ -14,7 +14,7 @@ mod native;
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 
-use super::{Cpu, HorizontalRgb};
+use super::{Cpu, HorizontalRgb, Rows};
 use crate::resize::taps::{Doubling, Taps};
 
 /// Bytes every row buffer holds past its pixels, so that 32-byte loads from any pixel
@@ -99,14 +99,17 @@ impl DoublingRgb {
         scratch: &mut Vec<u8>,
     ) {
         let (across, down) = (&self.across, &self.down);
-        let (rows, columns) = (down.span().1 as usize, across.span().1 as usize);
-        if rows == 0 || columns == 0 {
+        let columns = across.span().1 as usize;
+        let source = Rows {
+            bytes: source,
+            stride,
+            offset: first * 3,
+            len: columns * 3,
+        };
+        if columns == 0 || down.len() == 0 {
             return;
         }
-        assert!(
-            source.len() >= (rows - 1) * stride + (first + columns) * 3,
-            "the source ends before the taps do"
-        );
+        source.check(down.span().1 as usize);
         assert!(
             out.len() >= down.len() * across.len() * 3,
             "the output is too short"
@@ -117,12 +120,6 @@ impl DoublingRgb {
         scratch.resize(row_bytes + 2 * phase_bytes, 0);
         let (row, phases) = scratch.split_at_mut(row_bytes);
         let (even, odd) = phases.split_at_mut(phase_bytes);
-        let source = Source {
-            bytes: source,
-            stride,
-            offset: first * 3,
-            len: columns * 3,
-        };
         let buffers = Buffers { row, even, odd };
         match self.cpu {
             #[cfg(target_arch = "x86_64")]
@@ -131,23 +128,6 @@ impl DoublingRgb {
             Cpu::Avx2 => unsafe { avx2::run(self, &source, out, buffers) },
             _ => native::run(self, &source, out, buffers.row),
         }
-    }
-}
-
-/// The source rows and the columns read from each.
-struct Source<'a> {
-    bytes: &'a [u8],
-    stride: usize,
-    /// The first byte read in each row.
-    offset: usize,
-    /// How many bytes are read from each row.
-    len: usize,
-}
-
-impl Source<'_> {
-    /// The bytes read from row `y`.
-    fn row(&self, y: usize) -> &[u8] {
-        &self.bytes[y * self.stride + self.offset..][..self.len]
     }
 }
 
