@@ -17,8 +17,10 @@ use crate::resize::taps::Taps;
 #[target_feature(enable = "avx2")]
 pub(super) unsafe fn run(taps: &Taps, rows: &Rows<'_>, out: &mut [u8]) {
     let len = rows.len;
-    let half = _mm256_set1_epi32((1i32 << taps.precision()) >> 1);
-    let shift = _mm_cvtsi32_si128(taps.precision() as i32);
+    let sums = Sums {
+        half: _mm256_set1_epi32((1i32 << taps.precision()) >> 1),
+        shift: _mm_cvtsi32_si128(taps.precision() as i32),
+    };
     for (y, out) in out.chunks_exact_mut(len).enumerate() {
         let weights = taps.weights(y);
         // Padding weighs 0 and may name rows past the last: only the taps up to the last
@@ -28,37 +30,78 @@ pub(super) unsafe fn run(taps: &Taps, rows: &Rows<'_>, out: &mut [u8]) {
             row(rows, taps, y, out);
             continue;
         }
-        let first = rows.row(taps.start(y)).as_ptr();
+        let first = rows.row(taps.start(y));
+        // 64 bytes at a time (eight sums in flight), the rest 32 at a time; the last
+        // vector ends at the row's end, over bytes already written if need be.
         let mut at = 0;
-        loop {
-            // The last vector ends at the row's end, over bytes already written if need be.
+        while at + 64 <= len {
+            // SAFETY: the CPU has AVX2; 64 bytes from `at` lie in the rows and `out`.
+            unsafe { sums.block::<2>(first.as_ptr(), rows.stride, weights, used, at, out) };
+            at += 64;
+        }
+        while at < len {
             let at_now = at.min(len - 32);
-            let mut sums = [half; 4];
-            let mut t = 0;
-            while t < used {
-                // An odd last tap is paired with itself, weighted 0 (the padding after it).
-                let next = if t + 1 < used { t + 1 } else { t };
-                // SAFETY: rows `start + t` and `start + next` are read by the taps, so
-                // `check` found them, and 32 bytes from `at_now <= len - 32` lie in each;
-                // `weights` holds `t + 1` (a multiple of 4 past `used`); the CPU has AVX2.
-                unsafe {
-                    let a = _mm256_loadu_si256(first.add(t * rows.stride + at_now).cast());
-                    let b = _mm256_loadu_si256(first.add(next * rows.stride + at_now).cast());
-                    let pair = _mm256_set1_epi32(
-                        i32::from(weights[t] as u16) | (i32::from(weights[t + 1] as u16) << 16),
-                    );
-                    accumulate(&mut sums, a, b, pair);
-                }
-                t += 2;
-            }
-            let [s0, s1, s2, s3] = sums.map(|s| _mm256_sra_epi32(s, shift));
-            let bytes = _mm256_packus_epi16(_mm256_packs_epi32(s0, s1), _mm256_packs_epi32(s2, s3));
-            // SAFETY: 32 bytes from `at_now <= len - 32` lie in `out`.
-            unsafe { _mm256_storeu_si256(out.as_mut_ptr().add(at_now).cast(), bytes) };
-            if at_now == len - 32 {
-                break;
-            }
+            // SAFETY: the CPU has AVX2; 32 bytes from `at_now <= len - 32` lie in the rows
+            // and `out`.
+            unsafe { sums.block::<1>(first.as_ptr(), rows.stride, weights, used, at_now, out) };
             at += 32;
+        }
+    }
+}
+
+/// What every block of a pass shares: the rounding and the shift.
+#[derive(Clone, Copy)]
+struct Sums {
+    half: __m256i,
+    shift: __m128i,
+}
+
+impl Sums {
+    /// `VECTORS` x 32 bytes of an output row from `at`: the first `used` of `weights`
+    /// on the rows from `first` (`stride` bytes apart).
+    ///
+    /// # Safety
+    /// The CPU must have AVX2; the `used` rows from `first` must each hold bytes
+    /// `at .. at + 32 VECTORS`, as must `out`; `weights` must hold a multiple of 4 weights,
+    /// past `used` (each output's padded taps).
+    #[inline(always)]
+    unsafe fn block<const VECTORS: usize>(
+        self,
+        first: *const u8,
+        stride: usize,
+        weights: &[i16],
+        used: usize,
+        at: usize,
+        out: &mut [u8],
+    ) {
+        let mut sums = [[self.half; 4]; VECTORS];
+        let mut t = 0;
+        while t < used {
+            // An odd last tap is paired with itself, weighted 0 (the padding after it).
+            let next = if t + 1 < used { t + 1 } else { t };
+            // SAFETY: rows `t` and `next` are among the `used` rows, and weights `t` and
+            // `t + 1` inside `weights` (caller); the CPU has AVX2 (caller).
+            unsafe {
+                let pair =
+                    _mm256_set1_epi32(weights.as_ptr().add(t).cast::<i32>().read_unaligned());
+                let (a, b) = (first.add(t * stride + at), first.add(next * stride + at));
+                for (v, sums) in sums.iter_mut().enumerate() {
+                    let a = _mm256_loadu_si256(a.add(32 * v).cast());
+                    let b = _mm256_loadu_si256(b.add(32 * v).cast());
+                    accumulate(sums, a, b, pair);
+                }
+            }
+            t += 2;
+        }
+        for (v, sums) in sums.into_iter().enumerate() {
+            // SAFETY: the CPU has AVX2 (caller), as for every intrinsic here.
+            let [s0, s1, s2, s3] = sums.map(|s| unsafe { _mm256_sra_epi32(s, self.shift) });
+            // SAFETY: as above; 32 bytes from `at + 32 v` lie in `out` (caller).
+            unsafe {
+                let bytes =
+                    _mm256_packus_epi16(_mm256_packs_epi32(s0, s1), _mm256_packs_epi32(s2, s3));
+                _mm256_storeu_si256(out.as_mut_ptr().add(at + 32 * v).cast(), bytes);
+            }
         }
     }
 }
