@@ -70,31 +70,67 @@ fn decode_fast(bytes: &[u8], width: u32, height: u32, max_alloc: u64) -> Option<
     let (w, h) = (width as usize, height as usize);
     let (left, top) = (usize::from(frame.left), usize::from(frame.top));
     let covers_screen = left == 0 && top == 0 && frame_w >= w && frame_h >= h;
-    // A frame that covers the screen writes every byte of it; otherwise the rest of the
-    // screen is transparent.
+    let pixels = &indices[lzw::LITERALS..][..count];
+    // A frame that covers the screen, with no transparent index and every index inside
+    // its palette, is opaque: it goes straight to RGB (the pipeline would drop the alpha
+    // of an opaque picture anyway, after a scan and a copy). Otherwise the screen is RGBA
+    // and, unless the frame covers it, starts transparent.
+    let colours_in_palette = palette.len() / 3;
+    let opaque = covers_screen
+        && frame.transparent.is_none()
+        && (colours_in_palette >= 256
+            || usize::from(pixels.iter().copied().max().unwrap_or(0)) < colours_in_palette);
+    let layout = if opaque { Layout::Rgb8 } else { Layout::Rgba8 };
     let mut screen = if covers_screen {
-        Pixels::for_overwrite(width, height, Layout::Rgba8)?
+        Pixels::for_overwrite(width, height, layout)?
     } else {
-        Pixels::zeroed(width, height, Layout::Rgba8)?
+        Pixels::zeroed(width, height, layout)?
     };
     if left < w {
         let copy = frame_w.min(w - left);
+        let channels = layout.channels();
         let canvas = screen.data_mut();
         let rows = frame_rows(frame_h, frame.interlaced);
-        let pixels = &indices[lzw::LITERALS..][..count];
         for (line, row) in pixels.chunks_exact(frame_w).zip(rows) {
             let y = top + row;
             if y >= h {
                 continue;
             }
-            let target = &mut canvas[(y * w + left) * 4..][..copy * 4];
-            for (pixel, &index) in target.chunks_exact_mut(4).zip(&line[..copy]) {
-                pixel.copy_from_slice(&colours[usize::from(index)]);
+            let target = &mut canvas[(y * w + left) * channels..][..copy * channels];
+            if opaque {
+                paint_rgb(target, &line[..copy], &colours);
+            } else {
+                for (pixel, &index) in target.chunks_exact_mut(4).zip(&line[..copy]) {
+                    pixel.copy_from_slice(&colours[usize::from(index)]);
+                }
             }
         }
     }
     crate::pixels::recycle(indices);
     Some(screen)
+}
+
+/// Paints `indices` into `target` (three bytes a pixel) with `colours`' RGB, four pixels
+/// at a time as three 32-bit words (a 3-byte copy per pixel is two stores).
+fn paint_rgb(target: &mut [u8], indices: &[u8], colours: &[[u8; 4]; 256]) {
+    let colour = |index: u8| u32::from_le_bytes(colours[usize::from(index)]);
+    let mut quads_to = target.chunks_exact_mut(12);
+    let mut quads_from = indices.chunks_exact(4);
+    for (to, from) in (&mut quads_to).zip(&mut quads_from) {
+        let w: [u32; 4] = std::array::from_fn(|i| colour(from[i]));
+        let packed = [
+            (w[0] & 0x00FF_FFFF) | (w[1] << 24),
+            ((w[1] >> 8) & 0xFFFF) | (w[2] << 16),
+            ((w[2] >> 16) & 0xFF) | (w[3] << 8),
+        ];
+        for (bytes, word) in to.chunks_exact_mut(4).zip(packed) {
+            bytes.copy_from_slice(&word.to_le_bytes());
+        }
+    }
+    let rest = quads_to.into_remainder().chunks_exact_mut(3);
+    for (to, &index) in rest.zip(quads_from.remainder()) {
+        to.copy_from_slice(&colours[usize::from(index)][..3]);
+    }
 }
 
 /// RGBA for each of the 256 indices: the palette's colour, alpha 0 for the transparent index;
@@ -203,11 +239,24 @@ mod tests {
                 return Ok(fast);
             }
             match decode_with_gif_crate(bytes, w, h, BUDGET) {
-                Ok(reference) => prop_assert_eq!(pixels.data(), reference.data()),
+                Ok(reference) => prop_assert_eq!(rgba(pixels), reference.data()),
                 Err(e) => prop_assert!(false, "fast path decoded what the reference refuses: {e}"),
             }
         }
         Ok(fast)
+    }
+
+    /// `pixels` as RGBA (the fast path decodes opaque frames to RGB; the reference and
+    /// the oracle give RGBA).
+    fn rgba(pixels: &Pixels) -> Vec<u8> {
+        match pixels.layout() {
+            Layout::Rgba8 => pixels.data().to_vec(),
+            Layout::Rgb8 => pixels
+                .data()
+                .chunks_exact(3)
+                .flat_map(|rgb| [rgb[0], rgb[1], rgb[2], 255])
+                .collect(),
+        }
     }
 
     /// Whether the reference reads the first frame as interlaced (with the reference's
@@ -332,7 +381,7 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(300))]
 
-        /// Any frame (placed anywhere, partly off the screen, interlaced or not, with a
+        /// Any frame (placed anywhere, often at the origin, partly off the screen, interlaced or not, with a
         /// local palette, a transparent index, indices past the palette) decodes on the fast
         /// path to what a viewer shows; damaged copies are decoded fast only as the reference
         /// decodes them.
@@ -340,7 +389,7 @@ mod tests {
         fn frames_decode_as_shown_and_damage_as_the_reference_says(
             screen_size in (1u16..40, 1u16..40),
             size in (1u16..48, 1u16..48),
-            place in (0u16..50, 0u16..50),
+            place in prop_oneof![Just((0u16, 0u16)), (0u16..50, 0u16..50)],
             interlaced in any::<bool>(),
             local_colours in prop_oneof![Just(0usize), 1usize..=256],
             past_palette in prop_oneof![Just(0usize), 1usize..8],
@@ -376,7 +425,19 @@ mod tests {
             let bytes = encode(screen_size, &frame);
             let decoded = fast_agrees(&bytes, true)?;
             prop_assert!(decoded.is_some(), "a well-formed frame left the fast path");
-            prop_assert!(decoded.unwrap().data() == expected_screen(screen_size, &frame).as_slice());
+            let decoded = decoded.unwrap();
+            let shown = expected_screen(screen_size, &frame);
+            prop_assert!(rgba(&decoded) == shown);
+            // RGB exactly when the frame covers the screen with no transparent index and
+            // every index (shown or clipped) inside the palette as written (padded to a
+            // power of two); an unused transparent index still gives RGBA, made RGB later.
+            let covers = frame.left == 0 && frame.top == 0 && width >= screen_size.0 && height >= screen_size.1;
+            let written = (frame.palette.as_ref().map_or(16, |p| p.len() / 3)).next_power_of_two().max(2);
+            let in_palette = frame.buffer.iter().all(|&i| usize::from(i) < written);
+            prop_assert_eq!(
+                decoded.layout() == Layout::Rgb8,
+                covers && frame.transparent.is_none() && in_palette
+            );
 
             let mut damaged = bytes;
             for (at, bits) in damage {
@@ -401,7 +462,12 @@ mod tests {
         let budget = super::super::allocation_budget(1, 1);
         let fast = decode_fast(&bytes, 1, 1, budget).expect("the fast path");
         let reference = decode_with_gif_crate(&bytes, 1, 1, budget).expect("the reference");
-        assert_eq!(fast.data(), reference.data());
-        assert_eq!(fast.data(), expected_screen((1, 1), &frame).as_slice());
+        assert_eq!(rgba(&fast), reference.data());
+        assert_eq!(rgba(&fast), expected_screen((1, 1), &frame));
+        assert_eq!(
+            fast.layout(),
+            Layout::Rgb8,
+            "an opaque frame covering the screen"
+        );
     }
 }
