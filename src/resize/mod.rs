@@ -6,9 +6,12 @@
 //! the previous (larger) one, which costs a fraction of resizing a large original seven
 //! times. Alpha is premultiplied during the resize when the picture has transparency.
 //!
-//! RGB pictures on AVX2 CPUs take our horizontal pass (`crate::simd`) after fir's vertical
-//! one, with fir's weights (`taps`), so the pixels are the ones fir alone would make; a
-//! renderer keeps its recent passes' weights for the next picture of the same geometry.
+//! RGB pictures on AVX2 CPUs take our own passes (`crate::simd`): the vertical one, then
+//! the horizontal one, or one fused pass for an upscale by two (a 512 px picture's 1024 px
+//! rendition). They use fir's weights (`taps`) and arithmetic, so the pixels are the ones
+//! fir alone would make, and a renderer keeps its recent passes' weights for the next
+//! picture of the same geometry. fir does the rest: RGBA (premultiplied), and the renditions
+//! that need no horizontal pass.
 
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -58,7 +61,8 @@ pub struct Resized {
 #[derive(Debug, Default)]
 pub struct Renderer {
     resizer: Resizer,
-    /// The vertical pass's output when our horizontal pass follows it.
+    /// The vertical pass's output when our horizontal pass follows it (the fused pass's
+    /// row buffers when it runs).
     vertical: Vec<u8>,
     /// Recent horizontal passes, the most recently used first.
     passes: Vec<(PassKey, Arc<KeptPass>)>,
@@ -790,7 +794,7 @@ mod tests {
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
 
-        /// Our horizontal pass after fir's vertical one gives fir's pixels exactly, for
+        /// Our vertical and horizontal passes give fir's pixels exactly, for
         /// whole and fractional regions, down- and upscales in either or both directions,
         /// with either filter.
         #[test]
