@@ -140,22 +140,14 @@ impl Pixels {
             return None;
         }
         let mut rgb = Self::for_overwrite(self.width, self.height, Layout::Rgb8)?;
-        // Four pixels at a time as 32-bit words: 16 bytes in, 12 out, three word stores
-        // (pixel by pixel, each took a 2-byte and a 1-byte store).
+        // Four pixels at a time as 32-bit words: 16 bytes in, 12 out.
         let mut quads_to = rgb.data.chunks_exact_mut(12);
         let mut quads_from = self.data.chunks_exact(16);
         for (to, from) in (&mut quads_to).zip(&mut quads_from) {
             let w: [u32; 4] = std::array::from_fn(|i| {
                 u32::from_le_bytes(std::array::from_fn(|b| from[4 * i + b]))
             });
-            let packed = [
-                (w[0] & 0x00FF_FFFF) | (w[1] << 24),
-                ((w[1] >> 8) & 0xFFFF) | (w[2] << 16),
-                ((w[2] >> 16) & 0xFF) | (w[3] << 8),
-            ];
-            for (bytes, word) in to.chunks_exact_mut(4).zip(packed) {
-                bytes.copy_from_slice(&word.to_le_bytes());
-            }
+            write_rgb_quad(to, w);
         }
         let rest = quads_to.into_remainder().chunks_exact_mut(3);
         for (to, from) in rest.zip(quads_from.remainder().chunks_exact(4)) {
@@ -259,6 +251,20 @@ enum Fill {
     Zero,
     /// Whatever a recycled buffer held: for a writer of every byte.
     Any,
+}
+
+/// Writes four pixels given as little-endian RGBx words into `to` (12 bytes) as RGB, with
+/// three 32-bit stores (pixel by pixel, each took a 2-byte and a 1-byte store).
+#[inline(always)]
+pub(crate) fn write_rgb_quad(to: &mut [u8], w: [u32; 4]) {
+    let packed = [
+        (w[0] & 0x00FF_FFFF) | (w[1] << 24),
+        ((w[1] >> 8) & 0xFFFF) | (w[2] << 16),
+        ((w[2] >> 16) & 0xFF) | (w[3] << 8),
+    ];
+    for (bytes, word) in to.chunks_exact_mut(4).zip(packed) {
+        bytes.copy_from_slice(&word.to_le_bytes());
+    }
 }
 
 /// `len` zero bytes, in a spare buffer when one fits, else a new allocation.
