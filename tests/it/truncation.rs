@@ -12,6 +12,8 @@ fn every_prefix_is_a_set_or_a_bad_image() {
         "inputs/exif6.jpg",
         "inputs/alpha_60x40.png",
         "inputs/transparent.gif",
+        // Opaque and covering its screen: decoded straight to RGB.
+        "inputs/opaque.gif",
         "inputs/wide_4000x10.png",
         // Decoded reduced (1/2, by jpeg-decoder), progressive: the other JPEG path.
         "inputs/large_2560x2048_progressive.jpg",
@@ -36,11 +38,12 @@ mod mutations {
 
     use crate::util::{process, testdata};
 
-    const FILES: [&str; 5] = [
+    const FILES: [&str; 6] = [
         "inputs/square_300.jpg",
         "inputs/large_2560x2048_progressive.jpg",
         "inputs/alpha_60x40.png",
         "inputs/transparent.gif",
+        "inputs/opaque.gif",
         "inputs/tiny_1x1.png",
     ];
 
