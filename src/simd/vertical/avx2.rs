@@ -30,7 +30,9 @@ pub(super) unsafe fn run(taps: &Taps, rows: &Rows<'_>, out: &mut [u8]) {
             row(rows, taps, y, out);
             continue;
         }
-        let first = rows.row(taps.start(y));
+        // From the first row read to the buffer's end: the pointers to the later rows
+        // are derived from it, so it must span them (`check` found them there).
+        let first = &rows.bytes[taps.start(y) * rows.stride + rows.offset..];
         // 64 bytes at a time (eight sums in flight), the rest 32 at a time; the last
         // vector ends at the row's end, over bytes already written if need be.
         let mut at = 0;
