@@ -1,4 +1,6 @@
-//! A GIF's first frame, composited on a transparent logical screen and clipped to it.
+//! A GIF's first frame, composited on a transparent logical screen and clipped to it: RGBA,
+//! or RGB when the frame covers the screen and is opaque (no transparent index, every index
+//! inside its palette), the RGBA it would otherwise be with its alpha dropped.
 //!
 //! The `gif` crate parses the file (header, palettes, extensions, the frame's sub-blocks);
 //! the LZW data of the frame is decoded by [`super::lzw`], which copies strings from its own
@@ -22,7 +24,8 @@ use crate::format::Format;
 use crate::pixels::{Layout, Pixels};
 
 /// Decodes the first frame of a `width` x `height` GIF (its logical screen, validated);
-/// `max_alloc` is the `gif` crate's memory limit (0: none).
+/// `max_alloc` is the `gif` crate's memory limit (0: none). The picture is RGB when the
+/// fast path finds the frame opaque and covering the screen, else RGBA.
 pub(super) fn decode_first_frame(
     bytes: &[u8],
     width: u32,

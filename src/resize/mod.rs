@@ -337,7 +337,7 @@ impl Renderer {
     /// Resizes RGB `from`'s `region` into `into` with `kernel` as `fast_image_resize`
     /// would (same weights, same pixels) with our passes: the vertical one first, over
     /// just the columns the horizontal one reads, as fir orders them. `false` when fir
-    /// should do it (no horizontal pass is needed).
+    /// should do it (no horizontal pass is needed, or no weights came out for an axis).
     fn resize_rgb(
         &mut self,
         from: &ImageRef<'_>,

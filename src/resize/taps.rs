@@ -1,18 +1,20 @@
-//! The weights of one resampling pass along rows, in 16-bit fixed point.
+//! The weights of one resampling pass along one axis (rows or columns), in 16-bit fixed
+//! point.
 //!
 //! They are worked out by the scheme `fast_image_resize` uses for its 8-bit convolution
 //! (Pillow's): each output pixel's centre is mapped into the source, the filter is widened
 //! by the downscale factor, every source pixel under it gets the filter's value at its
 //! distance, zero weights at either end are dropped, the rest are divided by their sum,
 //! and all are scaled by 2^`precision`, the most bits that keep the largest weight in an
-//! `i16`. The same steps in the same order give the same weights, so our horizontal pass
-//! (`crate::simd`) makes the same pixels as fir's would; `mod.rs` tests that.
+//! `i16`. The same steps in the same order give the same weights, so our vertical,
+//! horizontal and fused passes (`crate::simd`) make the same pixels as fir's would;
+//! `mod.rs` tests that.
 
 /// The most fixed-point bits: an 8-bit value times the weights' sum, plus two bits for
 /// filters whose partial sums go below zero or above one, must fit an `i32`.
 const MAX_PRECISION: u32 = 32 - 8 - 2;
 
-/// Each output pixel's first source pixel and weights along a row.
+/// Each output pixel's first source pixel and weights along one axis.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Taps {
     /// Weights per output pixel: a multiple of 4, the most any output pixel needs rounded

@@ -4,8 +4,8 @@
 //! - [`HorizontalRgb`]: the horizontal pass of any RGB resize, after the vertical one.
 //! - [`DoublingRgb`]: both passes of an RGB upscale by two (512 px to 1024 px), fused.
 //!
-//! Both use fir's weights ([`crate::resize`]'s `Taps`), so the pixels are the ones fir
-//! alone would make. As in fir: one folder per operation with one module per instruction
+//! All three use fir's weights ([`crate::resize`]'s `Taps`) and rounding, so the pixels
+//! are the ones fir alone would make. As in fir: one folder per operation with one module per instruction
 //! set, a [`Cpu`] detected once, one dispatch `match`, and an `unsafe fn` as the only way
 //! to force a path; every path is tested against the plain one.
 

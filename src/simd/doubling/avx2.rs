@@ -49,10 +49,13 @@ impl Weights {
     }
 
     /// `w0 a + w1 b + w2 c + w3 d`, rounded and clamped, for phase `phase`'s weights.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2.
     #[inline(always)]
-    fn mix(self, phase: usize, a: __m256i, b: __m256i, c: __m256i, d: __m256i) -> __m256i {
+    unsafe fn mix(self, phase: usize, a: __m256i, b: __m256i, c: __m256i, d: __m256i) -> __m256i {
         let [w01, w23] = self.phases[phase];
-        // SAFETY (whole fn): only inlined into AVX2 functions.
+        // SAFETY (whole fn): the CPU has AVX2 (caller).
         unsafe {
             let low = _mm256_add_epi16(
                 _mm256_maddubs_epi16(_mm256_unpacklo_epi8(a, b), w01),
@@ -163,13 +166,15 @@ unsafe fn double_row(
     let pairs = pattern.pairs.len();
     let bytes = pairs * 3;
     let from = pattern.start * 3;
-    debug_assert!(from + bytes + 12 + super::SLACK - 32 <= row.len());
+    // The last pixel read ends at `from + bytes + 12` (the last pair's odd output reads
+    // four pixels from one past its pair's start); loads reach 32 bytes past that.
+    debug_assert!(from + bytes + 44 <= row.len());
     debug_assert!(bytes + super::SLACK <= even.len().min(odd.len()));
     let mut at = 0;
     while at < bytes {
         // SAFETY: the loads end by `from + at + 12 + 32 <= from + bytes + 43`, within
-        // the row's `SLACK` past the last pixel read (`from + bytes + 9`); the stores end
-        // by `bytes + 31`, within `even`'s and `odd`'s `SLACK`.
+        // the row's `SLACK` past the last pixel read (`from + bytes + 12`); the stores end
+        // by `bytes + 31`, within `even`'s and `odd`'s `SLACK`; the CPU has AVX2 (caller).
         unsafe {
             let base = row.as_ptr().add(from + at);
             let [a, b, c, d, e] = [0, 3, 6, 9, 12].map(|k| load(base.add(k)));

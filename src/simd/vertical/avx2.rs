@@ -110,9 +110,12 @@ impl Sums {
 
 /// Adds `w0 a + w1 b` (the weights in each 32-bit lane of `pair`) for 32 bytes to
 /// `sums`, which hold bytes 0-3 and 16-19, 4-7 and 20-23, 8-11 and 24-27, 12-15 and 28-31.
+///
+/// # Safety
+/// The CPU must have AVX2.
 #[inline(always)]
-fn accumulate(sums: &mut [__m256i; 4], a: __m256i, b: __m256i, pair: __m256i) {
-    // SAFETY (whole fn): only inlined into AVX2 functions.
+unsafe fn accumulate(sums: &mut [__m256i; 4], a: __m256i, b: __m256i, pair: __m256i) {
+    // SAFETY (whole fn): the CPU has AVX2 (caller).
     unsafe {
         let zero = _mm256_setzero_si256();
         let (low, high) = (_mm256_unpacklo_epi8(a, b), _mm256_unpackhi_epi8(a, b));
