@@ -161,6 +161,15 @@ impl Taps {
         &self.weights[o * self.width..][..self.width]
     }
 
+    /// How many of output `o`'s weights are read: up to its last non-zero one (the rest
+    /// is padding, which may name source pixels past the last).
+    pub(crate) fn used(&self, o: usize) -> usize {
+        self.weights(o)
+            .iter()
+            .rposition(|&w| w != 0)
+            .map_or(0, |t| t + 1)
+    }
+
     /// The source pixels any output reads: `first..end`.
     pub(crate) fn span(&self) -> (u32, u32) {
         (self.starts.iter().copied().min().unwrap_or(0), self.end)
@@ -172,13 +181,12 @@ impl Taps {
     /// When `outputs` ends past the last output.
     pub(crate) fn select(&self, outputs: std::ops::Range<usize>) -> Self {
         let weights = self.weights[outputs.start * self.width..outputs.end * self.width].to_vec();
-        let starts = self.starts[outputs].to_vec();
-        let end = starts
-            .iter()
-            .zip(weights.chunks_exact(self.width))
-            .map(|(&start, w)| start + w.iter().rposition(|&w| w != 0).map_or(0, |t| t as u32 + 1))
+        let end = outputs
+            .clone()
+            .map(|o| self.start(o) + self.used(o))
             .max()
-            .unwrap_or(0);
+            .unwrap_or(0) as u32;
+        let starts = self.starts[outputs].to_vec();
         Self {
             width: self.width,
             starts,

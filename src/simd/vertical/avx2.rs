@@ -23,9 +23,8 @@ pub(super) unsafe fn run(taps: &Taps, rows: &Rows<'_>, out: &mut [u8]) {
     };
     for (y, out) in out.chunks_exact_mut(len).enumerate() {
         let weights = taps.weights(y);
-        // Padding weighs 0 and may name rows past the last: only the taps up to the last
-        // non-zero one are read.
-        let used = weights.iter().rposition(|&w| w != 0).map_or(0, |t| t + 1);
+        // Padding weighs 0 and may name rows past the last: it is not read.
+        let used = taps.used(y);
         if len < 32 || used == 0 {
             row(rows, taps, y, out);
             continue;
