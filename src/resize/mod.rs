@@ -349,13 +349,7 @@ impl Renderer {
         if f64::from(width) == region.width && region.x == region.x.round() {
             return Ok(false);
         }
-        let across = PassKey {
-            source: from.width(),
-            from: region.x.to_bits(),
-            to: (region.x + region.width).to_bits(),
-            out: width,
-            kernel,
-        };
+        let across = PassKey::along(from.width(), region.x, region.width, width, kernel);
         let Some(pass) = self.horizontal_pass(across) else {
             return Ok(false);
         };
@@ -373,13 +367,7 @@ impl Renderer {
             pass.run(source, stride, out, height as usize);
             return Ok(true);
         }
-        let down = PassKey {
-            source: from.height(),
-            from: region.y.to_bits(),
-            to: (region.y + region.height).to_bits(),
-            out: height,
-            kernel,
-        };
+        let down = PassKey::along(from.height(), region.y, region.height, height, kernel);
         let Some(vertical) = self.vertical_pass(down) else {
             return Ok(false);
         };
@@ -418,10 +406,7 @@ impl Renderer {
         down: PassKey,
         vertical: &simd::Vertical,
     ) -> Option<Arc<simd::DoublingRgb>> {
-        let doubles = |key: PassKey| {
-            f64::from(key.out) == 2.0 * (f64::from_bits(key.to) - f64::from_bits(key.from))
-        };
-        if !doubles(across) || !doubles(down) {
+        if !across.doubles() || !down.doubles() {
             return None;
         }
         match &self.doubling {
@@ -480,6 +465,22 @@ enum Kernel {
 }
 
 impl PassKey {
+    /// The pass over `len` source pixels from `start` (of `source`) to `out` pixels.
+    fn along(source: u32, start: f64, len: f64, out: u32, kernel: Kernel) -> Self {
+        Self {
+            source,
+            from: start.to_bits(),
+            to: (start + len).to_bits(),
+            out,
+            kernel,
+        }
+    }
+
+    /// Whether the pass doubles its region.
+    fn doubles(self) -> bool {
+        f64::from(self.out) == 2.0 * (f64::from_bits(self.to) - f64::from_bits(self.from))
+    }
+
     /// The pass's weights; `None` when there is nothing to resample.
     fn taps(self) -> Option<Taps> {
         Taps::new(
