@@ -1,5 +1,5 @@
 #![doc = include_str!("../README.md")]
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![deny(missing_debug_implementations)]
 #![warn(unreachable_pub)]
@@ -28,8 +28,6 @@ pub mod cli;
 pub mod client;
 #[cfg(feature = "server")]
 pub mod server;
-mod simd;
-mod zigzag;
 
 pub use error::{BadImage, CropError, Error, Limit};
 pub use format::{Format, OutputFormat};

@@ -18,10 +18,10 @@
 
 use std::io::Cursor;
 
-use super::lzw;
 use crate::error::{BadImage, Error};
 use crate::format::Format;
 use crate::pixels::{Layout, Pixels};
+use setphoto_kernels::lzw;
 
 /// Decodes the first frame of a `width` x `height` GIF (its logical screen, validated);
 /// `max_alloc` is the `gif` crate's memory limit (0: none). The picture is RGB when the
@@ -64,7 +64,7 @@ fn decode_fast(bytes: &[u8], width: u32, height: u32, max_alloc: u64) -> Option<
     let frame_h = usize::from(frame.height);
     let count = frame_w.checked_mul(frame_h)?;
     let mut indices = crate::pixels::zeroed_buffer(lzw::buffer_len(count));
-    let decoded = lzw::decode(min_code_bits, data, &mut indices);
+    let decoded = lzw::Decoder::new(min_code_bits).decode_into(data, &mut indices);
     if decoded.is_err() {
         crate::pixels::recycle(indices);
         return None;

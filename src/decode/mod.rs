@@ -10,8 +10,6 @@
 //! reduction so the largest rendition is still made by downscaling.
 
 mod gif;
-mod jpeg;
-mod lzw;
 
 use std::io::Cursor;
 
@@ -20,6 +18,8 @@ use image::{
     ColorType, DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader, ImageResult,
     Limits,
 };
+
+use setphoto_kernels::jpeg::decoder::{Decoder, Refusal};
 
 use crate::error::{BadImage, Error};
 use crate::format::Format;
@@ -138,14 +138,21 @@ pub fn decode_reduced(
     // full decode. Our decoder handles the common baseline file; jpeg-decoder the rest it
     // can reduce (progressive files); then the full decode.
     let (width, height) = validated.stored_size();
-    match jpeg::decode(bytes, reduction, (width, height)) {
+    let buffer = crate::pixels::buffer_for_overwrite(
+        width.div_ceil(reduction) as usize * height.div_ceil(reduction) as usize * 3,
+    );
+    let reduced = Decoder::new(bytes)
+        .scale(reduction)
+        .expect_size(width, height)
+        .decode_into(buffer);
+    match reduced {
         Ok(reduced) => {
             let image = image::RgbImage::from_raw(reduced.width, reduced.height, reduced.rgb)
                 .ok_or_else(|| size_mismatch(Format::Jpeg))?;
             return Ok(upright_reduced(image, validated, reduction));
         }
-        Err(jpeg::Refusal::Corrupt(_)) => return decode(bytes, validated, policy),
-        Err(jpeg::Refusal::Unsupported(_)) => {}
+        Err(Refusal::Corrupt(_)) => return decode(bytes, validated, policy),
+        Err(Refusal::Unsupported(_)) => {}
     }
     match decode_jpeg_reduced(bytes, validated, reduction) {
         Ok(Some(oriented)) => Ok(oriented),

@@ -4,7 +4,7 @@
 use image::ImageEncoder as _;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 
-pub(crate) mod jpeg;
+use setphoto_kernels::jpeg::encoder::{ColorType, Encoder};
 
 use crate::error::Error;
 use crate::format::{Format, OutputFormat};
@@ -52,13 +52,13 @@ fn encode_jpeg(pixels: &Pixels, quality: u8) -> Result<Vec<u8>, Error> {
         return Err(internal("an empty picture has no JPEG"));
     }
     // Alpha, where present, is ignored: what reaches a JPEG is opaque by contract.
-    Ok(jpeg::encode(
-        pixels.data(),
-        width,
-        height,
-        pixels.layout().channels(),
-        quality,
-    ))
+    let color = match pixels.layout() {
+        Layout::Rgba8 => ColorType::Rgba,
+        Layout::Rgb8 => ColorType::Rgb,
+    };
+    Encoder::new(quality)
+        .encode(pixels.data(), width, height, color)
+        .map_err(internal)
 }
 
 fn encode_png(pixels: &Pixels) -> Result<Vec<u8>, Error> {

@@ -19,15 +19,13 @@ use std::sync::Arc;
 use setphoto_fir::{
     Filter, FilterType, Image, ImageRef, PixelType, ResizeAlg, ResizeOptions, Resizer,
 };
+use setphoto_kernels::Cpu;
+use setphoto_kernels::resize::{self as passes, Taps, catmull_rom_weight, lanczos3_weight};
 
 use crate::error::Error;
 use crate::geometry::{SizeSet, Square, letterbox_placement};
 use crate::pixels::{Layout, Pixels};
-use crate::simd;
 use crate::square::{Bars, SquareImage};
-use taps::Taps;
-
-pub(crate) mod taps;
 
 /// A source region, in (possibly fractional) pixels of the decoded picture.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -67,10 +65,10 @@ pub struct Renderer {
     /// Recent horizontal passes, the most recently used first.
     passes: Vec<(PassKey, Arc<KeptPass>)>,
     /// Recent vertical passes, the most recently used first.
-    verticals: Vec<(PassKey, Arc<simd::Vertical>)>,
+    verticals: Vec<(PassKey, Arc<passes::Vertical>)>,
     /// The last upscale by two looked at (horizontal and vertical keys), and its fused
     /// pass when it has one.
-    doubling: Option<(PassKey, PassKey, Option<Arc<simd::DoublingRgb>>)>,
+    doubling: Option<(PassKey, PassKey, Option<Arc<passes::DoublingRgb>>)>,
 }
 
 /// The most a thread's renderer keeps allocated between sets: the intermediate picture
@@ -263,7 +261,7 @@ impl Renderer {
                 Image::from_slice_u8(target.width, target.height, picture_rows, pixel_type)
                     .map_err(internal)?;
             let ours = layout == Layout::Rgb8
-                && simd::Cpu::detect() == simd::Cpu::Avx2
+                && Cpu::detect() == Cpu::Avx2
                 && self.resize_rgb(&from, region, kernel, &mut into)?;
             if !ours {
                 setphoto_fir::resize(&mut self.resizer, &from, &mut into, &options)
@@ -322,15 +320,15 @@ impl Renderer {
             Some(KeptPass {
                 first,
                 columns: end - first,
-                pass: simd::HorizontalRgb::new(taps.shifted_left(first)),
+                pass: passes::HorizontalRgb::new(taps.shifted_left(first)),
             })
         })
     }
 
     /// The vertical pass for `key`, from the renderer's recent passes or made now.
-    fn vertical_pass(&mut self, key: PassKey) -> Option<Arc<simd::Vertical>> {
+    fn vertical_pass(&mut self, key: PassKey) -> Option<Arc<passes::Vertical>> {
         kept(&mut self.verticals, key, || {
-            key.taps().map(simd::Vertical::new)
+            key.taps().map(passes::Vertical::new)
         })
     }
 
@@ -381,7 +379,7 @@ impl Renderer {
             );
             return Ok(true);
         }
-        let rows = simd::Rows {
+        let rows = passes::Rows {
             bytes: from.buffer(),
             stride,
             offset: first as usize * 3,
@@ -398,21 +396,21 @@ impl Renderer {
 
     /// The fused pass of an upscale by two along both axes (a 512 px picture's 1024 px
     /// rendition), from the one kept or made now; `None` for any other resize, or when
-    /// the weights or the CPU do not suit it ([`simd::DoublingRgb::new`]).
+    /// the weights or the CPU do not suit it ([`passes::DoublingRgb::new`]).
     fn doubling_pass(
         &mut self,
         across: PassKey,
-        pass: &simd::HorizontalRgb,
+        pass: &passes::HorizontalRgb,
         down: PassKey,
-        vertical: &simd::Vertical,
-    ) -> Option<Arc<simd::DoublingRgb>> {
+        vertical: &passes::Vertical,
+    ) -> Option<Arc<passes::DoublingRgb>> {
         if !across.doubles() || !down.doubles() {
             return None;
         }
         match &self.doubling {
             Some((a, d, fused)) if *a == across && *d == down => fused.clone(),
             _ => {
-                let fused = simd::DoublingRgb::new(pass.taps().clone(), vertical.taps().clone())
+                let fused = passes::DoublingRgb::new(pass.taps().clone(), vertical.taps().clone())
                     .map(Arc::new);
                 self.doubling = Some((across, down, fused.clone()));
                 fused
@@ -506,8 +504,8 @@ impl Kernel {
     /// Where the weight is zero beyond.
     fn support(self) -> f64 {
         match self {
-            Kernel::Lanczos3 => LANCZOS3_SUPPORT,
-            Kernel::CatmullRom => 2.0,
+            Kernel::Lanczos3 => passes::LANCZOS3_SUPPORT,
+            Kernel::CatmullRom => passes::CATMULL_ROM_SUPPORT,
         }
     }
 
@@ -521,20 +519,6 @@ impl Kernel {
     }
 }
 
-/// The Catmull-Rom cubic (Keys' cubic convolution with a = -0.5), as
-/// `FilterType::CatmullRom` computes it, operation for operation, so its weights (and
-/// pixels) are the same whether fir's pass or ours uses them.
-pub(crate) fn catmull_rom_weight(x: f64) -> f64 {
-    let x = x.abs();
-    if x < 1.0 {
-        (1.5 * x - 2.5) * x * x + 1.0
-    } else if x < 2.0 {
-        (((x - 5.0) * x + 8.0) * x - 4.0) * -0.5
-    } else {
-        0.0
-    }
-}
-
 /// A kept horizontal pass and the source columns it reads.
 #[derive(Debug)]
 struct KeptPass {
@@ -542,71 +526,7 @@ struct KeptPass {
     first: u32,
     /// How many columns from `first` it reads.
     columns: u32,
-    pass: simd::HorizontalRgb,
-}
-
-/// Lanczos3's support: three lobes either side.
-const LANCZOS3_SUPPORT: f64 = 3.0;
-
-/// sinc(x) sinc(x/3) on (-3, 3), else 0. With s = sin(πx/3), sin(πx) = s (3 - 4s²) (the
-/// triple-angle identity), so the product of the two sines is s² (3 - 4s²).
-pub(crate) fn lanczos3_weight(x: f64) -> f64 {
-    use std::f64::consts::PI;
-    if !(-3.0..3.0).contains(&x) {
-        return 0.0;
-    }
-    if x == 0.0 {
-        return 1.0;
-    }
-    let s = sine_within_pi(x * (PI / 3.0));
-    let s2 = s * s;
-    3.0 * s2 * (3.0 - 4.0 * s2) / (PI * PI * x * x)
-}
-
-/// sin(t) for |t| <= π, to within 4e-16: folded onto [-π/2, π/2] (sin(π - t) = sin(t)),
-/// then its Taylor series to t^21, whose first omitted term is under 2e-18 there. libm's
-/// `sin` saves and restores the rounding mode on every call, which made it most of the
-/// weights' cost; this is two dozen multiplies and adds, at most five deep.
-fn sine_within_pi(t: f64) -> f64 {
-    use std::f64::consts::{FRAC_PI_2, PI};
-    /// (-1)^k / (2k + 1)!, k = 0..=10.
-    const TAYLOR: [f64; 11] = [
-        1.0,
-        -0.16666666666666666,
-        0.008333333333333333,
-        -0.0001984126984126984,
-        2.7557319223985893e-06,
-        -2.505210838544172e-08,
-        1.6059043836821613e-10,
-        -7.647163731819816e-13,
-        2.8114572543455206e-15,
-        -8.22063524662433e-18,
-        1.9572941063391263e-20,
-    ];
-    let t = if t > FRAC_PI_2 {
-        PI - t
-    } else if t < -FRAC_PI_2 {
-        -PI - t
-    } else {
-        t
-    };
-    // Estrin's scheme: pairs of terms combined in parallel, so the chain of dependent
-    // operations is five multiplies and adds deep rather than Horner's eleven.
-    let u = t * t;
-    let u2 = u * u;
-    let u4 = u2 * u2;
-    let u8 = u4 * u4;
-    let c = &TAYLOR;
-    let p01 = c[0] + c[1] * u;
-    let p23 = c[2] + c[3] * u;
-    let p45 = c[4] + c[5] * u;
-    let p67 = c[6] + c[7] * u;
-    let p89 = c[8] + c[9] * u;
-    let p03 = p01 + p23 * u2;
-    let p47 = p45 + p67 * u2;
-    let p8a = p89 + c[10] * u2;
-    let series = (p03 + p47 * u4) + p8a * u8;
-    t * series
+    pass: passes::HorizontalRgb,
 }
 
 /// `picture` drawn at `at` on a `size` x `size` canvas of bars.
@@ -803,7 +723,23 @@ mod tests {
         kernel: Kernel,
         seed: u64,
     ) -> (Vec<u8>, Option<Vec<u8>>) {
-        let data = crate::simd::noise((width * height * 3) as usize, seed);
+        // Half the bytes at 0 or 255, where the filters overshoot and the clamps matter.
+        let mut state = seed | 1;
+        let data: Vec<u8> = (0..width * height * 3)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1);
+                let byte = (state >> 56) as u8;
+                if byte < 64 {
+                    0
+                } else if byte < 128 {
+                    255
+                } else {
+                    byte
+                }
+            })
+            .collect();
         let from = ImageRef::new(width, height, &data, PixelType::U8x3).unwrap();
         let options = ResizeOptions::new()
             .resize_alg(ResizeAlg::Convolution(FilterType::Custom(kernel.filter())))
@@ -882,7 +818,7 @@ mod tests {
             let mut renderer = Renderer::new();
             let (fir, ours) = fir_and_ours(&mut renderer, (width, height), region, target, Kernel::CatmullRom, seed);
             let fused = matches!(renderer.doubling, Some((_, _, Some(_))));
-            proptest::prop_assert_eq!(fused, simd::Cpu::detect() == simd::Cpu::Avx2);
+            proptest::prop_assert_eq!(fused, Cpu::detect() == Cpu::Avx2);
             proptest::prop_assert!(ours == Some(fir), "{}x{} {:?}", width, height, region);
         }
     }
@@ -953,31 +889,6 @@ mod tests {
     }
 
     #[test]
-    fn the_one_sine_lanczos_matches_the_textbook_product() {
-        use std::f64::consts::PI;
-        let sinc = |x: f64| {
-            if x == 0.0 {
-                1.0
-            } else {
-                (PI * x).sin() / (PI * x)
-            }
-        };
-        for i in -400..=400 {
-            let x = f64::from(i) / 128.0;
-            let textbook = if x.abs() < 3.0 {
-                sinc(x) * sinc(x / 3.0)
-            } else {
-                0.0
-            };
-            let ours = lanczos3_weight(x);
-            assert!(
-                (ours - textbook).abs() < 1e-14,
-                "x = {x}: {ours} vs {textbook}"
-            );
-        }
-    }
-
-    #[test]
     fn the_thread_local_renderer_frees_buffers_over_its_cap() {
         let sizes = SizeSet::for_side(1024, false);
         let square_of = |width: u32, height: u32| {
@@ -1002,16 +913,6 @@ mod tests {
         );
         let after = Renderer::with_thread_local(|renderer| renderer.buffer_bytes());
         assert!(after <= KEEP_BUFFERS_MAX_BYTES, "{after} bytes kept");
-    }
-
-    #[test]
-    fn the_series_sine_matches_libm_over_its_range() {
-        use std::f64::consts::PI;
-        for i in -100_000..=100_000 {
-            let t = PI * f64::from(i) / 100_000.0;
-            let (ours, libm) = (sine_within_pi(t), t.sin());
-            assert!((ours - libm).abs() < 4e-16, "t = {t}: {ours} vs {libm}");
-        }
     }
 
     #[test]

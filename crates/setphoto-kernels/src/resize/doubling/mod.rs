@@ -14,7 +14,8 @@ mod native;
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 
-use super::{Cpu, HorizontalRgb, Rows};
+use super::{HorizontalRgb, Rows};
+use crate::Cpu;
 use crate::resize::taps::{Doubling, Taps};
 
 /// Bytes every row buffer holds past its pixels, so that 32-byte loads from any pixel
@@ -23,7 +24,7 @@ const SLACK: usize = 64;
 
 /// An RGB upscale by two along both axes, made ready for one CPU path.
 #[derive(Debug)]
-pub(crate) struct DoublingRgb {
+pub struct DoublingRgb {
     cpu: Cpu,
     /// Along the rows, counted from the first source column read.
     across: Taps,
@@ -40,7 +41,7 @@ impl DoublingRgb {
     /// fastest path this CPU runs; `None` unless both double ([`Taps::doubling`]) and the
     /// CPU has AVX2 (elsewhere the two general passes are as good).
     #[allow(unsafe_code)] // the detected path
-    pub(crate) fn new(across: Taps, down: Taps) -> Option<Self> {
+    pub fn new(across: Taps, down: Taps) -> Option<Self> {
         let cpu = Cpu::detect();
         // SAFETY: `detect` only returns a path this CPU runs.
         (cpu == Cpu::Avx2)
@@ -53,7 +54,7 @@ impl DoublingRgb {
     /// # Safety
     /// The CPU must run `cpu` ([`Cpu::is_supported`]).
     #[allow(unsafe_code)] // `run` takes the path `cpu` names: the caller vouches for it
-    pub(crate) unsafe fn on(cpu: Cpu, across: Taps, down: Taps) -> Option<Self> {
+    pub unsafe fn on(cpu: Cpu, across: Taps, down: Taps) -> Option<Self> {
         let across_pattern = across.doubling()?;
         let (before, after) = (
             0..2 * across_pattern.pairs.start,
@@ -73,7 +74,7 @@ impl DoublingRgb {
     }
 
     /// Bytes it holds.
-    pub(crate) fn heap_bytes(&self) -> usize {
+    pub fn heap_bytes(&self) -> usize {
         self.across.heap_bytes()
             + self.down.heap_bytes()
             + self
@@ -90,7 +91,7 @@ impl DoublingRgb {
     /// # Panics
     /// When `source` ends before the last row's last column read, or `out` is short.
     #[allow(unsafe_code)] // the call to the AVX2 build
-    pub(crate) fn run(
+    pub fn run(
         &self,
         source: &[u8],
         stride: usize,
@@ -106,7 +107,7 @@ impl DoublingRgb {
             offset: first * 3,
             len: columns * 3,
         };
-        if columns == 0 || down.len() == 0 {
+        if columns == 0 || down.is_empty() {
             return;
         }
         source.check(down.span().1 as usize);
@@ -142,7 +143,7 @@ struct Buffers<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::simd::noise;
+    use crate::noise;
     use proptest::prelude::*;
 
     fn catmull_rom(len: u32, from: u32, region: u32) -> Taps {

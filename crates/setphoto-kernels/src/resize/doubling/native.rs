@@ -2,9 +2,9 @@
 //! reference the AVX2 path must match, and the edges it leaves.
 
 use super::DoublingRgb;
-use crate::simd::Rows;
-use crate::simd::horizontal::native::convolve;
-use crate::simd::vertical::row as vertical_row;
+use crate::resize::Rows;
+use crate::resize::horizontal::native::convolve;
+use crate::resize::vertical::row as vertical_row;
 
 /// See [`DoublingRgb::run`], which checks the lengths; `row` holds a row of columns.
 pub(super) fn run(pass: &DoublingRgb, source: &Rows<'_>, out: &mut [u8], row: &mut [u8]) {

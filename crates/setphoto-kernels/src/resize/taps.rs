@@ -16,7 +16,7 @@ const MAX_PRECISION: u32 = 32 - 8 - 2;
 
 /// Each output pixel's first source pixel and weights along one axis.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Taps {
+pub struct Taps {
     /// Weights per output pixel: a multiple of 4, the most any output pixel needs rounded
     /// up; the extra ones are 0, so SIMD code can take every output in whole groups.
     width: usize,
@@ -34,7 +34,7 @@ impl Taps {
     /// The taps that resample source pixels `from..to` (fractional, within
     /// `0..source_len`) to `out_len` pixels with `filter`, which is zero outside
     /// `-support..support`. `None` when there is nothing to resample.
-    pub(crate) fn new(
+    pub fn new(
         source_len: u32,
         from: f64,
         to: f64,
@@ -132,38 +132,43 @@ impl Taps {
     }
 
     /// Bytes it holds.
-    pub(crate) fn heap_bytes(&self) -> usize {
+    pub fn heap_bytes(&self) -> usize {
         self.starts.capacity() * size_of::<u32>() + self.weights.capacity() * size_of::<i16>()
     }
 
     /// Output pixels.
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.starts.len()
     }
 
+    /// Whether there are no output pixels (never, for taps [`Taps::new`] made).
+    pub fn is_empty(&self) -> bool {
+        self.starts.is_empty()
+    }
+
     /// Weights per output pixel (a multiple of 4).
-    pub(crate) fn width(&self) -> usize {
+    pub fn width(&self) -> usize {
         self.width
     }
 
     /// Fixed-point bits of the weights.
-    pub(crate) fn precision(&self) -> u32 {
+    pub fn precision(&self) -> u32 {
         self.precision
     }
 
     /// Output pixel `o`'s first source pixel.
-    pub(crate) fn start(&self, o: usize) -> usize {
+    pub fn start(&self, o: usize) -> usize {
         self.starts[o] as usize
     }
 
     /// Output pixel `o`'s `width` weights.
-    pub(crate) fn weights(&self, o: usize) -> &[i16] {
+    pub fn weights(&self, o: usize) -> &[i16] {
         &self.weights[o * self.width..][..self.width]
     }
 
     /// How many of output `o`'s weights are read: up to its last non-zero one (the rest
     /// is padding, which may name source pixels past the last).
-    pub(crate) fn used(&self, o: usize) -> usize {
+    pub fn used(&self, o: usize) -> usize {
         self.weights(o)
             .iter()
             .rposition(|&w| w != 0)
@@ -171,7 +176,7 @@ impl Taps {
     }
 
     /// The source pixels any output reads: `first..end`.
-    pub(crate) fn span(&self) -> (u32, u32) {
+    pub fn span(&self) -> (u32, u32) {
         (self.starts.iter().copied().min().unwrap_or(0), self.end)
     }
 
@@ -179,7 +184,7 @@ impl Taps {
     ///
     /// # Panics
     /// When `outputs` ends past the last output.
-    pub(crate) fn select(&self, outputs: std::ops::Range<usize>) -> Self {
+    pub fn select(&self, outputs: std::ops::Range<usize>) -> Self {
         let weights = self.weights[outputs.start * self.width..outputs.end * self.width].to_vec();
         let end = outputs
             .clone()
@@ -201,7 +206,7 @@ impl Taps {
     /// The pattern is read off the middle output pair and followed outwards, so the
     /// outputs near either end, whose weights were renormalised over fewer source pixels,
     /// fall outside it; it must hold for at least one pair.
-    pub(crate) fn doubling(&self) -> Option<Doubling> {
+    pub fn doubling(&self) -> Option<Doubling> {
         if self.width != 4 || self.precision < DOUBLING_BITS || self.len() < 2 {
             return None;
         }
@@ -246,7 +251,7 @@ impl Taps {
     }
 
     /// The same taps for a source that begins at pixel `first` of this one.
-    pub(crate) fn shifted_left(mut self, first: u32) -> Self {
+    pub fn shifted_left(mut self, first: u32) -> Self {
         for start in &mut self.starts {
             *start -= first;
         }
@@ -264,18 +269,18 @@ const DOUBLING_BITS: u32 = 7;
 /// The weights are whole multiples of 2^-7, so the sums fit 16-bit lanes (see `bias`)
 /// and a doubling pass can work on 16 lanes where the general one works on 8.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Doubling {
+pub struct Doubling {
     /// The even and the odd outputs' weights, in 2^-7 units (sum: 128).
-    pub(crate) weights: [[i8; 4]; 2],
+    pub weights: [[i8; 4]; 2],
     /// The output pairs (2p, 2p + 1) that follow the pattern: all but a few at the ends.
-    pub(crate) pairs: std::ops::Range<usize>,
+    pub pairs: std::ops::Range<usize>,
     /// The first source pixel of the first pair's even output; pair `pairs.start + i`
     /// starts `i` pixels later.
-    pub(crate) start: usize,
+    pub start: usize,
     /// How many units of 128 lift the lowest sum (plus the 64 that round it) to zero or
     /// more, so that every sum is a `u16`: each 16-bit lane then holds
     /// `sum + 64 + 128 * bias` exactly, whatever wraps in between.
-    pub(crate) bias: u16,
+    pub bias: u16,
 }
 
 impl Doubling {

@@ -16,9 +16,9 @@
 use std::arch::x86_64::*;
 
 use super::{Buffers, DoublingRgb};
+use crate::resize::Rows;
 use crate::resize::taps::Doubling;
-use crate::simd::Rows;
-use crate::simd::vertical::row as vertical_row;
+use crate::resize::vertical::row as vertical_row;
 
 /// One axis's weights as `vpmaddubsw` takes them, and its rounding.
 #[derive(Clone, Copy)]

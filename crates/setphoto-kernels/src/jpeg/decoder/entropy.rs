@@ -567,8 +567,8 @@ mod tests {
         HuffmanTable::new(&LUMA_DC.counts, LUMA_DC.symbols).unwrap()
     }
 
-    use crate::encode::jpeg::huffman::{BitWriter, HuffmanCodes, Scan, encode_block};
-    use crate::encode::jpeg::tables::{LUMA_AC, LUMA_DC};
+    use crate::jpeg::encoder::huffman::{BitWriter, HuffmanCodes, Scan, encode_block};
+    use crate::jpeg::encoder::tables::{LUMA_AC, LUMA_DC};
 
     /// A block of coefficients the way photos have them, and the edge cases: mostly
     /// small values near the start, sometimes long runs, large values, index 63 set.

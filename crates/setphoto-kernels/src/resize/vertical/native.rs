@@ -4,7 +4,7 @@ use super::Rows;
 use crate::resize::taps::Taps;
 
 /// Output row `y` with `taps`' weights, into `out` (`rows.len` bytes).
-pub(in crate::simd) fn row(rows: &Rows<'_>, taps: &Taps, y: usize, out: &mut [u8]) {
+pub(in crate::resize) fn row(rows: &Rows<'_>, taps: &Taps, y: usize, out: &mut [u8]) {
     let precision = taps.precision();
     let start = taps.start(y);
     // Rounds to nearest: half a unit before the shift.

@@ -24,35 +24,120 @@ const RED_DIFFERENCE: [f32; 3] = [0.5, -0.418_688, -0.081_312];
 /// The order `Quantiser::quantise` leaves coefficients in, for the Huffman coder.
 static SCAN: Scan = Scan::new(&dct::ZIGZAG_AFTER_DCT);
 
-/// Encodes packed 8-bit RGB (`channels` 3) or RGBA (`channels` 4, alpha ignored) pixels.
-///
-/// # Panics
-/// Never for valid input; `data` must hold `width * height * channels` bytes and both sides
-/// must be 1..=65535 (checked by the caller).
-#[allow(unsafe_code)] // the call to the AVX2 build, once the CPU is known to have it
-pub(super) fn encode(
-    data: &[u8],
-    width: u16,
-    height: u16,
-    channels: usize,
-    quality: u8,
-) -> Vec<u8> {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2")
-        && std::arch::is_x86_feature_detected!("bmi2")
-        && std::arch::is_x86_feature_detected!("lzcnt")
-    {
-        // SAFETY: the CPU has every feature `encode_avx2` is compiled for, checked above.
-        return unsafe { encode_avx2(data, width, height, channels, quality) };
+/// The pixel layouts the encoder takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColorType {
+    /// Packed 8-bit RGB.
+    Rgb,
+    /// Packed 8-bit RGBA; alpha is ignored (what reaches a JPEG is opaque).
+    Rgba,
+}
+
+impl ColorType {
+    /// Bytes per pixel.
+    #[must_use]
+    pub const fn channels(self) -> usize {
+        match self {
+            ColorType::Rgb => 3,
+            ColorType::Rgba => 4,
+        }
     }
-    encode_portable(data, width, height, channels, quality)
+}
+
+/// Why a picture could not be encoded: the caller's mistake, never the picture's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EncodingError {
+    /// A side of 0 (JPEG has no empty pictures).
+    ZeroSize,
+    /// `data` does not hold `width * height` pixels of the colour type.
+    WrongLength {
+        /// Bytes expected.
+        expected: usize,
+        /// Bytes given.
+        actual: usize,
+    },
+}
+
+impl std::fmt::Display for EncodingError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EncodingError::ZeroSize => f.write_str("a JPEG needs at least one pixel a side"),
+            EncodingError::WrongLength { expected, actual } => {
+                write!(f, "expected {expected} bytes of pixels, got {actual}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for EncodingError {}
+
+/// The rendition encoder, set up like `jpeg-encoder`'s: a quality, then
+/// [`encode`](Self::encode) per picture.
+///
+/// ```
+/// # use setphoto_kernels::jpeg::encoder::{ColorType, Encoder};
+/// let jpeg = Encoder::new(85).encode(&[200; 4 * 3 * 3], 4, 3, ColorType::Rgb).unwrap();
+/// assert_eq!(&jpeg[..2], &[0xFF, 0xD8]);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Encoder {
+    quality: u8,
+}
+
+impl Encoder {
+    /// An encoder at `quality` on libjpeg's scale, clamped to 1..=100.
+    #[must_use]
+    pub const fn new(quality: u8) -> Self {
+        let quality = if quality == 0 {
+            1
+        } else if quality > 100 {
+            100
+        } else {
+            quality
+        };
+        Self { quality }
+    }
+
+    /// Encodes `width` x `height` pixels of `color` from `data`: a whole JFIF file.
+    /// The bytes are the same on every CPU.
+    ///
+    /// # Errors
+    /// A side of 0, or `data` of another length than the picture's.
+    pub fn encode(
+        &self,
+        data: &[u8],
+        width: u16,
+        height: u16,
+        color: ColorType,
+    ) -> Result<Vec<u8>, EncodingError> {
+        if width == 0 || height == 0 {
+            return Err(EncodingError::ZeroSize);
+        }
+        let expected = usize::from(width) * usize::from(height) * color.channels();
+        if data.len() != expected {
+            return Err(EncodingError::WrongLength {
+                expected,
+                actual: data.len(),
+            });
+        }
+        let channels = color.channels();
+        #[cfg(target_arch = "x86_64")]
+        if crate::Cpu::detect() == crate::Cpu::Avx2 {
+            // SAFETY: `Cpu::Avx2` is detected only on a CPU with AVX2, BMI2 and LZCNT,
+            // every feature `encode_avx2` is compiled for.
+            return Ok(unsafe { encode_avx2(data, width, height, channels, self.quality) });
+        }
+        Ok(encode_portable(data, width, height, channels, self.quality))
+    }
 }
 
 /// The same code compiled for AVX2 (256-bit vectors for colour conversion and DCT) with BMI2
 /// and LZCNT (variable shifts and bit lengths for Huffman coding): every x86-64 CPU since 2013.
+///
+/// # Safety
+/// The CPU must have AVX2, BMI2 and LZCNT.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,bmi2,lzcnt")]
-#[allow(unsafe_code)]
 unsafe fn encode_avx2(
     data: &[u8],
     width: u16,
@@ -328,6 +413,17 @@ fn segment(out: &mut Vec<u8>, marker: u8, payload: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn encode(data: &[u8], width: u16, height: u16, channels: usize, quality: u8) -> Vec<u8> {
+        let color = if channels == 4 {
+            ColorType::Rgba
+        } else {
+            ColorType::Rgb
+        };
+        Encoder::new(quality)
+            .encode(data, width, height, color)
+            .unwrap()
+    }
 
     /// A deterministic picture with smooth gradients, hard edges and some texture.
     fn picture(width: usize, height: usize, channels: usize) -> Vec<u8> {

@@ -20,7 +20,7 @@ pub(super) fn horizontal_rgb(
 }
 
 /// Output pixel `o` of `row` (which starts at the row's first pixel).
-pub(in crate::simd) fn convolve(row: &[u8], taps: &Taps, o: usize) -> [u8; 3] {
+pub(in crate::resize) fn convolve(row: &[u8], taps: &Taps, o: usize) -> [u8; 3] {
     let precision = taps.precision();
     // Rounds to nearest: half a unit before the shift.
     let mut sums = [(1i32 << precision) >> 1; 3];

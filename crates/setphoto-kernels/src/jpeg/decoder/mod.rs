@@ -16,20 +16,101 @@ mod idct;
 
 use crate::zigzag::ZIGZAG;
 
-/// Why the reduced decoder declined a file; either way the full decoder gets it.
+/// Why the reduced decoder declined a file; either way the caller's full decoder gets it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Refusal {
-    /// A valid JPEG of a kind this decoder leaves to the full decoder.
+pub enum Refusal {
+    /// A valid JPEG of a kind this decoder leaves to a full decoder.
     Unsupported(&'static str),
-    /// Damaged or inconsistent data (the full decoder may still make something of it).
+    /// Damaged or inconsistent data (a full decoder may still make something of it).
     Corrupt(&'static str),
 }
 
 /// The decoded picture: packed RGB, `width` x `height`.
-pub(crate) struct Reduced {
-    pub(crate) width: u32,
-    pub(crate) height: u32,
-    pub(crate) rgb: Vec<u8>,
+#[derive(Debug)]
+pub struct Reduced {
+    /// Columns of the reduced picture: the frame's width divided by the reduction, rounded up.
+    pub width: u32,
+    /// Rows, likewise.
+    pub height: u32,
+    /// `width * height * 3` bytes, row by row.
+    pub rgb: Vec<u8>,
+}
+
+/// A reduced decode of one JPEG, set up like `jpeg-decoder`'s scaled decode: the bytes,
+/// then the scale, then [`decode`](Self::decode).
+///
+/// ```
+/// # use setphoto_kernels::jpeg::decoder::{Decoder, Refusal};
+/// // Not a JPEG: refused, and the caller decodes in full (or reports the error).
+/// assert!(matches!(Decoder::new(b"GIF89a").scale(2).decode(), Err(Refusal::Corrupt(_))));
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Decoder<'a> {
+    bytes: &'a [u8],
+    reduction: u32,
+    expected: Option<(u32, u32)>,
+}
+
+impl<'a> Decoder<'a> {
+    /// A decoder of `bytes` at 1/8 of its size (the most the DCT gives for free).
+    #[must_use]
+    pub const fn new(bytes: &'a [u8]) -> Self {
+        Self {
+            bytes,
+            reduction: 8,
+            expected: None,
+        }
+    }
+
+    /// Decodes at 1/`reduction` of the size, rounded up: 2, 4 or 8 (others are refused).
+    #[must_use]
+    pub const fn scale(mut self, reduction: u32) -> Self {
+        self.reduction = reduction;
+        self
+    }
+
+    /// Refuses a frame of another size than `width` x `height` before anything is
+    /// allocated, so memory stays within what the caller's validation allowed.
+    #[must_use]
+    pub const fn expect_size(mut self, width: u32, height: u32) -> Self {
+        self.expected = Some((width, height));
+        self
+    }
+
+    /// Decodes into a new buffer.
+    ///
+    /// # Errors
+    /// A [`Refusal`] for anything but a clean baseline or extended sequential Huffman JPEG,
+    /// 8-bit, grey or YCbCr in one interleaved scan, with chroma sampling dividing luma's.
+    pub fn decode(self) -> Result<Reduced, Refusal> {
+        self.decode_into(Vec::new())
+    }
+
+    /// Decodes into `buffer`, resized to fit: a recycled buffer saves the page faults of a
+    /// fresh one. Whatever it held is overwritten.
+    ///
+    /// # Errors
+    /// As [`decode`](Self::decode).
+    pub fn decode_into(self, buffer: Vec<u8>) -> Result<Reduced, Refusal> {
+        #[cfg(target_arch = "x86_64")]
+        if crate::Cpu::detect() == crate::Cpu::Avx2 {
+            // SAFETY: `Cpu::Avx2` is detected only on a CPU with AVX2, BMI2 and LZCNT,
+            // every feature `decode_avx2` is compiled for.
+            return unsafe { decode_avx2(self, buffer) };
+        }
+        decode_portable(self, buffer)
+    }
+}
+
+/// The same code compiled for AVX2 (8-wide float IDCT, colour conversion and sample
+/// packing) and BMI2 (the bit reader's variable shifts): every x86-64 CPU since 2013.
+///
+/// # Safety
+/// The CPU must have AVX2, BMI2 and LZCNT.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,bmi2,lzcnt")]
+unsafe fn decode_avx2(decoder: Decoder<'_>, buffer: Vec<u8>) -> Result<Reduced, Refusal> {
+    decode_portable(decoder, buffer)
 }
 
 /// One component's share of the work: its tables and where its blocks go.
@@ -60,45 +141,20 @@ impl Plan<'_> {
     }
 }
 
-/// Decodes `bytes` at 1/`reduction` (2, 4 or 8) of its size, rounded up, as packed RGB.
-/// A frame of another size than `expected` (the validated header's) is refused before
-/// anything is allocated, so memory stays within what validation allowed.
-#[allow(unsafe_code)] // the call to the AVX2 build, once the CPU is known to have it
-pub(crate) fn decode(
-    bytes: &[u8],
-    reduction: u32,
-    expected: (u32, u32),
-) -> Result<Reduced, Refusal> {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("bmi2") {
-        // SAFETY: the CPU has every feature `decode_avx2` is compiled for, checked above.
-        return unsafe { decode_avx2(bytes, reduction, expected) };
-    }
-    decode_portable(bytes, reduction, expected)
-}
-
-/// The same code compiled for AVX2 (8-wide float IDCT, colour conversion and sample
-/// packing) and BMI2 (the bit reader's variable shifts): every x86-64 CPU since 2013.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,bmi2")]
-#[allow(unsafe_code)]
-unsafe fn decode_avx2(
-    bytes: &[u8],
-    reduction: u32,
-    expected: (u32, u32),
-) -> Result<Reduced, Refusal> {
-    decode_portable(bytes, reduction, expected)
-}
-
 /// The decoder in whatever instruction set its caller is compiled for (inlined, with the
 /// IDCT, colour conversion and bit reader, so `decode_avx2` gets an AVX2 copy).
 #[inline(always)]
-fn decode_portable(bytes: &[u8], reduction: u32, expected: (u32, u32)) -> Result<Reduced, Refusal> {
+fn decode_portable(decoder: Decoder<'_>, mut rgb: Vec<u8>) -> Result<Reduced, Refusal> {
+    let Decoder {
+        bytes,
+        reduction,
+        expected,
+    } = decoder;
     if !matches!(reduction, 2 | 4 | 8) {
         return Err(Refusal::Unsupported("a reduction other than 2, 4 or 8"));
     }
     let header = header::parse(bytes)?;
-    if (header.width, header.height) != expected {
+    if expected.is_some_and(|size| size != (header.width, header.height)) {
         return Err(Refusal::Corrupt(
             "a frame of another size than the validated header's",
         ));
@@ -147,7 +203,7 @@ fn decode_portable(bytes: &[u8], reduction: u32, expected: (u32, u32)) -> Result
 
     // Every byte is written: each MCU row converts all its output rows (the last one's
     // up to the picture's end), and a scan that ends early is an error, not a picture.
-    let mut rgb = crate::pixels::buffer_for_overwrite(out_width * out_height * 3);
+    rgb.resize(out_width * out_height * 3, 0);
     let idct = idct::Idct::new();
     let mut bits = entropy::BitReader::new(bytes.get(header.scan_start..).unwrap_or(&[]));
     let restart_interval = header.restart_interval as usize;
@@ -230,6 +286,22 @@ mod tests {
     use super::*;
     use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
     use proptest::prelude::*;
+
+    fn decode(bytes: &[u8], reduction: u32, expected: (u32, u32)) -> Result<Reduced, Refusal> {
+        decode_with(bytes, reduction, expected, Vec::new())
+    }
+
+    fn decode_with(
+        bytes: &[u8],
+        reduction: u32,
+        (width, height): (u32, u32),
+        buffer: Vec<u8>,
+    ) -> Result<Reduced, Refusal> {
+        Decoder::new(bytes)
+            .scale(reduction)
+            .expect_size(width, height)
+            .decode_into(buffer)
+    }
 
     /// A picture with gradients, hard luma edges and smooth colour: `width` x `height` RGB.
     fn picture(width: u32, height: u32) -> Vec<u8> {
@@ -358,8 +430,8 @@ mod tests {
         let decoded: Vec<Vec<u8>> = [0x00u8, 0xAB, 0xFF]
             .into_iter()
             .map(|stale| {
-                crate::pixels::recycle(vec![stale; 400 * 300 * 3]);
-                decode(&jpeg, 2, (800, 600)).unwrap().rgb
+                let stale = vec![stale; 400 * 300 * 3];
+                decode_with(&jpeg, 2, (800, 600), stale).unwrap().rgb
             })
             .collect();
         assert!(decoded.windows(2).all(|pair| pair[0] == pair[1]));

@@ -21,13 +21,13 @@
 //! and refuse it); the rest of the data is never looked at, as `gif` never looks at it.
 
 /// Bytes before the pixels in the buffer: the literal values 0..=255.
-pub(super) const LITERALS: usize = 256;
+pub const LITERALS: usize = 256;
 
 /// Spare bytes the buffer needs past the pixels.
-pub(super) const SLACK: usize = 32;
+pub const SLACK: usize = 32;
 
 /// The buffer length for `pixels` pixels.
-pub(super) const fn buffer_len(pixels: usize) -> usize {
+pub const fn buffer_len(pixels: usize) -> usize {
     LITERALS + pixels + SLACK
 }
 
@@ -40,12 +40,45 @@ const TABLE_SIZE: usize = 1 << MAX_CODE_BITS;
 /// Why the data did not fill the output. The caller needs no more than that: it hands the
 /// file to the reference decoder, which names the problem.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Incomplete;
+pub struct Incomplete;
+
+/// A GIF frame's LZW decoder, set up like `weezl`'s: the minimum code size, then
+/// [`decode_into`](Self::decode_into) per frame.
+///
+/// ```
+/// # use setphoto_kernels::lzw::{Decoder, buffer_len, LITERALS, SLACK};
+/// // Clear (4), literal 1, end (5), in 3-bit codes, least significant bit first.
+/// let mut buffer = vec![0; buffer_len(1)];
+/// Decoder::new(2).decode_into(&[0b0100_1100, 0b0000_0001], &mut buffer).unwrap();
+/// assert_eq!(&buffer[LITERALS..buffer.len() - SLACK], &[1]);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Decoder {
+    min_code_bits: u8,
+}
+
+impl Decoder {
+    /// A decoder for the frame's minimum code size (1..=11; others refuse every stream).
+    #[must_use]
+    pub const fn new(min_code_bits: u8) -> Self {
+        Self { min_code_bits }
+    }
+
+    /// Decodes `data` (the frame's sub-blocks, joined) into `buffer`, [`buffer_len`] of
+    /// the pixel count: the pixels are `buffer[LITERALS..buffer.len() - SLACK]`, and the
+    /// rest is scratch.
+    ///
+    /// # Errors
+    /// [`Incomplete`] when the codes are invalid or end before the pixels do.
+    pub fn decode_into(&self, data: &[u8], buffer: &mut [u8]) -> Result<(), Incomplete> {
+        decode(self.min_code_bits, data, buffer)
+    }
+}
 
 /// Decodes `data` (the frame's sub-blocks, joined) with `min_code_bits` (1..=11) into
 /// `buffer`, [`buffer_len`] of the pixel count (at least one pixel): the pixels are
 /// `buffer[LITERALS..buffer.len() - SLACK]`, and the rest is scratch.
-pub(super) fn decode(min_code_bits: u8, data: &[u8], buffer: &mut [u8]) -> Result<(), Incomplete> {
+fn decode(min_code_bits: u8, data: &[u8], buffer: &mut [u8]) -> Result<(), Incomplete> {
     let min_code_bits = u32::from(min_code_bits);
     // Table entries keep u32 places: more than 4 GiB of pixels is far beyond any policy.
     let fits = u32::try_from(buffer.len()).is_ok();

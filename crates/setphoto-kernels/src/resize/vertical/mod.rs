@@ -13,12 +13,12 @@ mod avx2;
 
 pub(super) use native::row;
 
-use super::Cpu;
+use crate::Cpu;
 use crate::resize::taps::Taps;
 
 /// A vertical pass made ready for one CPU path.
 #[derive(Debug)]
-pub(crate) struct Vertical {
+pub struct Vertical {
     cpu: Cpu,
     taps: Taps,
 }
@@ -26,7 +26,7 @@ pub(crate) struct Vertical {
 impl Vertical {
     /// The pass on the fastest path this CPU runs.
     #[allow(unsafe_code)] // the detected path
-    pub(crate) fn new(taps: Taps) -> Self {
+    pub fn new(taps: Taps) -> Self {
         // SAFETY: `detect` only returns a path this CPU runs.
         unsafe { Self::on(Cpu::detect(), taps) }
     }
@@ -36,17 +36,17 @@ impl Vertical {
     /// # Safety
     /// The CPU must run `cpu` ([`Cpu::is_supported`]).
     #[allow(unsafe_code)] // `run` takes the path `cpu` names: the caller vouches for it
-    pub(crate) unsafe fn on(cpu: Cpu, taps: Taps) -> Self {
+    pub unsafe fn on(cpu: Cpu, taps: Taps) -> Self {
         Self { cpu, taps }
     }
 
     /// Its taps (one output per row).
-    pub(crate) fn taps(&self) -> &Taps {
+    pub fn taps(&self) -> &Taps {
         &self.taps
     }
 
     /// Bytes it holds.
-    pub(crate) fn heap_bytes(&self) -> usize {
+    pub fn heap_bytes(&self) -> usize {
         self.taps.heap_bytes()
     }
 
@@ -55,9 +55,9 @@ impl Vertical {
     /// # Panics
     /// When `rows` end before the taps' last row, or `out` is short.
     #[allow(unsafe_code)] // the call to the AVX2 build
-    pub(crate) fn run(&self, rows: &Rows<'_>, out: &mut [u8]) {
+    pub fn run(&self, rows: &Rows<'_>, out: &mut [u8]) {
         let taps = &self.taps;
-        if rows.len == 0 || taps.len() == 0 {
+        if rows.len == 0 || taps.is_empty() {
             return;
         }
         rows.check(taps.span().1 as usize);
@@ -83,25 +83,25 @@ impl Vertical {
 /// The bytes a vertical pass reads: `len` bytes from byte `offset` of each row, row `y`
 /// starting at `bytes[y * stride]`.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Rows<'a> {
+pub struct Rows<'a> {
     /// The rows.
-    pub(crate) bytes: &'a [u8],
+    pub bytes: &'a [u8],
     /// Bytes from one row's start to the next's.
-    pub(crate) stride: usize,
+    pub stride: usize,
     /// The first byte read in each row.
-    pub(crate) offset: usize,
+    pub offset: usize,
     /// How many bytes are read from each row.
-    pub(crate) len: usize,
+    pub len: usize,
 }
 
 impl<'a> Rows<'a> {
     /// The bytes read from row `y`.
-    pub(crate) fn row(&self, y: usize) -> &'a [u8] {
+    pub fn row(&self, y: usize) -> &'a [u8] {
         &self.bytes[y * self.stride + self.offset..][..self.len]
     }
 
     /// Panics unless rows `0..count` are all there.
-    pub(crate) fn check(&self, count: usize) {
+    pub fn check(&self, count: usize) {
         assert!(
             count == 0 || self.bytes.len() >= (count - 1) * self.stride + self.offset + self.len,
             "the source rows end before the taps do"
@@ -112,7 +112,7 @@ impl<'a> Rows<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::simd::noise;
+    use crate::noise;
     use proptest::prelude::*;
 
     #[allow(unsafe_code)] // only supported paths

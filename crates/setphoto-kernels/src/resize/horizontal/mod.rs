@@ -14,14 +14,14 @@ pub(super) mod native;
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 
-use super::Cpu;
+use crate::Cpu;
 use crate::resize::taps::Taps;
 
 /// A horizontal RGB pass made ready for one CPU path: its taps, and what that path works
 /// out from them once (AVX2: byte offsets and weight vectors), so a renderer can keep it
 /// for the next picture of the same geometry.
 #[derive(Debug)]
-pub(crate) struct HorizontalRgb {
+pub struct HorizontalRgb {
     cpu: Cpu,
     taps: Taps,
     #[cfg(target_arch = "x86_64")]
@@ -31,7 +31,7 @@ pub(crate) struct HorizontalRgb {
 impl HorizontalRgb {
     /// The pass on the fastest path this CPU runs.
     #[allow(unsafe_code)] // the detected path
-    pub(crate) fn new(taps: Taps) -> Self {
+    pub fn new(taps: Taps) -> Self {
         // SAFETY: `detect` only returns a path this CPU runs.
         unsafe { Self::on(Cpu::detect(), taps) }
     }
@@ -41,7 +41,7 @@ impl HorizontalRgb {
     /// # Safety
     /// The CPU must run `cpu` ([`Cpu::is_supported`]).
     #[allow(unsafe_code)] // the AVX2 preparation, which the caller vouches for
-    pub(crate) unsafe fn on(cpu: Cpu, taps: Taps) -> Self {
+    pub unsafe fn on(cpu: Cpu, taps: Taps) -> Self {
         Self {
             cpu,
             #[cfg(target_arch = "x86_64")]
@@ -52,12 +52,12 @@ impl HorizontalRgb {
     }
 
     /// Its taps.
-    pub(crate) fn taps(&self) -> &Taps {
+    pub fn taps(&self) -> &Taps {
         &self.taps
     }
 
     /// Bytes it holds.
-    pub(crate) fn heap_bytes(&self) -> usize {
+    pub fn heap_bytes(&self) -> usize {
         #[cfg(target_arch = "x86_64")]
         let avx2 = self.avx2.as_ref().map_or(0, avx2::Pass::heap_bytes);
         #[cfg(not(target_arch = "x86_64"))]
@@ -72,9 +72,9 @@ impl HorizontalRgb {
     /// When `source` is shorter than `(rows - 1) * stride + taps.span().1 * 3` or `out`
     /// shorter than `rows * taps.len() * 3`.
     #[allow(unsafe_code)] // the call to the AVX2 build
-    pub(crate) fn run(&self, source: &[u8], stride: usize, out: &mut [u8], rows: usize) {
+    pub fn run(&self, source: &[u8], stride: usize, out: &mut [u8], rows: usize) {
         let taps = &self.taps;
-        if rows == 0 || taps.len() == 0 {
+        if rows == 0 || taps.is_empty() {
             return;
         }
         let (_, end) = taps.span();
@@ -102,7 +102,7 @@ impl HorizontalRgb {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::simd::noise;
+    use crate::noise;
     use proptest::prelude::*;
 
     fn lanczos(x: f64) -> f64 {
