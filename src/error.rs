@@ -10,7 +10,7 @@ use std::fmt;
 use crate::format::Format;
 
 /// A boxed error from a dependency, kept only as a `source()`.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Why a request was refused.
 ///

@@ -24,7 +24,7 @@ const MAGIC: &[(&[u8], Format)] = &[
 
 /// Returns the format whose magic bytes start `bytes`, if any.
 #[must_use]
-pub fn sniff(bytes: &[u8]) -> Option<Format> {
+pub(crate) fn sniff(bytes: &[u8]) -> Option<Format> {
     MAGIC
         .iter()
         .find(|(magic, _)| bytes.starts_with(magic))

@@ -4,21 +4,35 @@
 #![deny(missing_debug_implementations)]
 #![warn(unreachable_pub)]
 
-pub mod decode;
-pub mod encode;
-pub mod error;
-pub mod format;
-pub mod geometry;
-pub mod hash;
-pub mod orient;
-pub mod pixels;
-pub mod policy;
-pub mod profile;
-pub mod request;
-pub mod resize;
-pub mod set;
-pub mod square;
-pub mod validate;
+/// Declares a pipeline stage: private, or public (hidden from the docs) with the
+/// `bench-internals` feature, so that benchmarks and conformance tests can time and check
+/// one stage alone without the stages becoming part of the API.
+macro_rules! stage {
+    ($name:ident) => {
+        #[cfg(feature = "bench-internals")]
+        #[doc(hidden)]
+        pub mod $name;
+        #[cfg(not(feature = "bench-internals"))]
+        #[allow(dead_code, unreachable_pub)]
+        mod $name;
+    };
+}
+
+stage!(decode);
+stage!(encode);
+stage!(geometry);
+stage!(orient);
+stage!(pixels);
+stage!(resize);
+stage!(square);
+stage!(validate);
+mod error;
+mod format;
+mod hash;
+mod policy;
+mod profile;
+mod request;
+mod set;
 
 #[cfg(any(feature = "cli", feature = "server"))]
 mod atomic;

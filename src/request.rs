@@ -113,7 +113,7 @@ impl SetPhotoRequest {
 }
 
 /// Parses the three optional crop fields into an optional box.
-pub fn parse_crop(
+pub(crate) fn parse_crop(
     crop_x: Option<&str>,
     crop_y: Option<&str>,
     crop_w: Option<&str>,

@@ -9,6 +9,7 @@ mod bombs;
 mod cli;
 #[cfg(all(feature = "client", feature = "server", feature = "cli"))]
 mod client;
+#[cfg(feature = "bench-internals")]
 mod conformance;
 mod corpus;
 mod golden;
