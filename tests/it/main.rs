@@ -17,5 +17,6 @@ mod limits;
 mod sdk;
 #[cfg(feature = "server")]
 mod serve;
+mod structure;
 mod truncation;
 mod util;
