@@ -1,8 +1,11 @@
 //! Stage 1: sniff and validate from bytes and headers only, before any pixel is decoded.
 //!
-//! Everything here reads headers with bounds checks and bounded work: a JPEG marker walk up
-//! to the frame header, the PNG IHDR (and an `eXIf` chunk before the image data), and a GIF
+//! Everything here reads headers with bounds checks and bounded work: a JPEG marker walk
+//! through every segment and scan header (entropy-coded data skipped), the PNG IHDR and
+//! the chunk sequence (an `eXIf` before the image data; a second IHDR refused), and a GIF
 //! structure scan that counts frames with LZW decoding skipped. The [`Policy`] decides.
+
+mod jpeg_markers;
 
 use crate::error::{BadImage, Error};
 use crate::format::{Format, sniff};
@@ -83,75 +86,23 @@ fn header_error(format: Format, reason: &'static str) -> Error {
     Error::BadImage(BadImage::Header { format, reason })
 }
 
-/// Walks JPEG markers up to the first frame header (SOFn), reading the EXIF orientation
-/// from an APP1 segment on the way.
+/// Walks every JPEG marker to the end of the image (see [`jpeg_markers`]), reading the
+/// frame size and the EXIF orientation on the way.
 fn inspect_jpeg(bytes: &[u8]) -> Result<Validated, Error> {
-    let truncated = || Error::BadImage(BadImage::Truncated);
-    let mut orientation = None;
-    let mut pos = 2; // after SOI
-    loop {
-        // Like libjpeg, skip stray bytes before a marker, then any 0xFF fill bytes.
-        while *bytes.get(pos).ok_or_else(truncated)? != 0xFF {
-            pos += 1;
-        }
-        while *bytes.get(pos).ok_or_else(truncated)? == 0xFF {
-            pos += 1;
-        }
-        let marker = bytes[pos];
-        pos += 1;
-        match marker {
-            // Standalone markers, and a stuffed zero that libjpeg skips as stray data.
-            0x00 | 0x01 | 0xD0..=0xD7 => continue,
-            0xD8 => return Err(header_error(Format::Jpeg, "a second start-of-image marker")),
-            0xD9 => {
-                return Err(header_error(
-                    Format::Jpeg,
-                    "the image ends before its frame header",
-                ));
-            }
-            0xDA => {
-                return Err(header_error(
-                    Format::Jpeg,
-                    "scan data before the frame header",
-                ));
-            }
-            _ => {}
-        }
-        let len_bytes = bytes.get(pos..pos + 2).ok_or_else(truncated)?;
-        let len = usize::from(u16::from_be_bytes([len_bytes[0], len_bytes[1]]));
-        if len < 2 {
-            return Err(header_error(Format::Jpeg, "a segment length below 2"));
-        }
-        let segment = bytes.get(pos + 2..pos + len).ok_or_else(truncated)?;
-        match marker {
-            0xE1 if orientation.is_none() => {
-                if let Some(tiff) = segment.strip_prefix(b"Exif\0\0") {
-                    orientation = Some(Orientation::from_tiff(tiff));
-                }
-            }
-            0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => {
-                // precision (1), height (2), width (2), components (1)
-                if segment.len() < 6 {
-                    return Err(header_error(
-                        Format::Jpeg,
-                        "a frame header shorter than 6 bytes",
-                    ));
-                }
-                return Ok(Validated {
-                    format: Format::Jpeg,
-                    width: u32::from(u16::from_be_bytes([segment[3], segment[4]])),
-                    height: u32::from(u16::from_be_bytes([segment[1], segment[2]])),
-                    orientation: orientation.unwrap_or_default(),
-                    frames: 1,
-                });
-            }
-            _ => {}
-        }
-        pos += len;
-    }
+    let header = jpeg_markers::walk(bytes)?;
+    Ok(Validated {
+        format: Format::Jpeg,
+        width: header.width,
+        height: header.height,
+        orientation: header.orientation,
+        frames: 1,
+    })
 }
 
-/// Reads the PNG IHDR, then walks chunks up to the image data for an `eXIf` orientation.
+/// Reads the PNG IHDR, then walks the chunks by their lengths: an `eXIf` before the
+/// image data gives the orientation, and a second IHDR anywhere is a critical-chunk error
+/// (libpng's "out of place"). Errors in ancillary chunks are left alone, as libpng
+/// leaves them; a truncated chunk ends the walk, for the decoder to judge.
 fn inspect_png(bytes: &[u8]) -> Result<Validated, Error> {
     let ihdr = bytes
         .get(8..33)
@@ -166,12 +117,16 @@ fn inspect_png(bytes: &[u8]) -> Result<Validated, Error> {
     let width = be32(&ihdr[8..12]);
     let height = be32(&ihdr[12..16]);
     let mut orientation = Orientation::Normal;
-    let mut pos = 33;
+    let mut seen_data = false;
+    let mut pos: usize = 33;
     while let Some(head) = bytes.get(pos..pos + 8) {
         let len = usize::try_from(be32(&head[..4])).unwrap_or(usize::MAX);
         let kind = &head[4..8];
-        if kind == b"IDAT" {
-            break;
+        match kind {
+            b"IHDR" => return Err(header_error(Format::Png, "a second IHDR chunk")),
+            b"IDAT" => seen_data = true,
+            b"IEND" => break,
+            _ => {}
         }
         let Some(data) = pos
             .checked_add(8)
@@ -179,7 +134,7 @@ fn inspect_png(bytes: &[u8]) -> Result<Validated, Error> {
         else {
             break; // a truncated chunk: the decoder will judge
         };
-        if kind == b"eXIf" {
+        if kind == b"eXIf" && !seen_data {
             orientation = Orientation::from_tiff(data);
         }
         pos += 12 + len;
@@ -325,8 +280,18 @@ mod tests {
         b.extend(height.to_be_bytes());
         b.extend(width.to_be_bytes());
         b.extend([3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1]);
+        // Quantization tables 0 and 1; Huffman tables 0 and 1 are libjpeg's defaults.
+        b.extend([0xFF, 0xDB, 0, 132, 0]);
+        b.extend([1; 64]);
+        b.push(1);
+        b.extend([1; 64]);
+        b.extend([0xFF, 0xDA, 0, 12, 3, 1, 0x00, 2, 0x11, 3, 0x11, 0, 63, 0]);
+        b.extend(SCAN_TAIL);
         b
     }
+
+    /// What [`jpeg_header`] puts after its scan header: entropy-coded bytes and EOI.
+    const SCAN_TAIL: [u8; 6] = [0x12, 0x34, 0xFF, 0x00, 0xFF, 0xD9];
 
     fn code(r: Result<Validated, Error>) -> &'static str {
         r.map_or_else(|e| e.code(), |_| "ok")
@@ -379,7 +344,8 @@ mod tests {
             "bad_image"
         );
         let jpeg = jpeg_header(10, 10, None);
-        for len in 0..jpeg.len() - 10 {
+        // Cut anywhere before its first scan header ends.
+        for len in 0..jpeg.len() - SCAN_TAIL.len() {
             assert_eq!(
                 code(inspect(&jpeg[..len], &Policy::default())),
                 "bad_image",

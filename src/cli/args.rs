@@ -73,6 +73,9 @@ pub struct UploadArgs {
     /// With --from: no progress on stderr.
     #[arg(long)]
     pub quiet: bool,
+    /// With --from: let manifest paths leave the manifest's folder (absolute paths, `..`).
+    #[arg(long)]
+    pub allow_outside: bool,
     /// Left edge of the square crop box.
     #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub crop_x: Option<String>,
@@ -220,6 +223,9 @@ pub struct BatchArgs {
     /// Exit 1 if any input was rejected.
     #[arg(long)]
     pub strict: bool,
+    /// Let manifest paths leave the manifest's folder (absolute paths, `..`, links out).
+    #[arg(long)]
+    pub allow_outside: bool,
     /// No progress or summary on stderr.
     #[arg(long)]
     pub quiet: bool,

@@ -17,17 +17,22 @@ pub(crate) enum ReadError {
     TooLarge(Error),
 }
 
-/// Reads a regular file of at most `max` bytes, without ever holding more than `max + 1`:
-/// the file's own metadata is checked on the open handle, and the read is capped, so a
-/// device, a pipe or a growing file cannot exhaust memory or block.
+/// Reads a regular file of at most `max` bytes, without ever holding more than `max + 1`.
+///
+/// The file type is checked from the path's metadata *before* opening, because opening a
+/// FIFO for reading blocks until a writer appears: a FIFO, a device, a socket or a folder
+/// is refused at once, never opened. The open handle's metadata is checked again (the path
+/// may have changed in between), and the read is capped, so a growing file cannot exhaust
+/// memory either.
 pub(crate) fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
+    let meta = fs::metadata(path).map_err(ReadError::Io)?;
+    if !meta.is_file() {
+        return Err(ReadError::Io(not_regular(&meta.file_type())));
+    }
     let file = fs::File::open(path).map_err(ReadError::Io)?;
     let meta = file.metadata().map_err(ReadError::Io)?;
     if !meta.is_file() {
-        return Err(ReadError::Io(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "not a regular file",
-        )));
+        return Err(ReadError::Io(not_regular(&meta.file_type())));
     }
     let too_large = |bytes: u64| ReadError::TooLarge(Error::TooLarge(Limit::Bytes { bytes, max }));
     if meta.len() > max {
@@ -42,6 +47,36 @@ pub(crate) fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
         return Err(too_large(len));
     }
     Ok(bytes)
+}
+
+/// The error for a path that is not a regular file, naming what it is.
+fn not_regular(kind: &fs::FileType) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("not a regular file (it is {})", file_kind(kind)),
+    )
+}
+
+/// What a non-regular file is, in words.
+fn file_kind(kind: &fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt as _;
+        if kind.is_fifo() {
+            return "a FIFO";
+        }
+        if kind.is_char_device() || kind.is_block_device() {
+            return "a device";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+    }
+    if kind.is_dir() {
+        "a folder"
+    } else {
+        "neither a file nor a folder"
+    }
 }
 
 /// Writes every file of `set` into `dir` (created if missing). Each file is written to a

@@ -121,7 +121,7 @@ fn upload_file(
 
 /// `--from`: every input in turn, one report line each, paced per token.
 fn run_many(args: &UploadArgs, from: &Path, default_token: &str) -> ExitCode {
-    let entries = match input::open(from, &[]) {
+    let entries = match input::open(from, &[], args.allow_outside) {
         Ok(entries) => entries,
         Err(e) => {
             eprintln!("setphoto upload: cannot read {}: {e}", from.display());

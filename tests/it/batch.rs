@@ -379,8 +379,11 @@ fn a_manifest_naming_a_device_gets_a_line_not_a_hang() {
         manifest.to_str().unwrap(),
         "--out",
         tmp.path().join("o").to_str().unwrap(),
+        "--allow-outside",
     ]);
     assert_eq!(report["zero"]["error"], "bad_image");
+    let message = report["zero"]["message"].as_str().unwrap();
+    assert!(message.contains("a device"), "{message}");
 }
 
 #[cfg(unix)]
@@ -402,4 +405,281 @@ fn symlinks_out_of_the_input_tree_are_not_followed() {
     assert!(!report.contains_key("link-out.jpg"));
     assert_eq!(report["link-in.jpg"]["ok"], true);
     assert!(!report.keys().any(|k| k.starts_with("loop")));
+}
+
+/// Runs `setphoto` with `args`, killing it after `limit`: a hang fails the test instead of
+/// stalling the suite.
+#[cfg(unix)]
+fn setphoto_within(args: &[&str], limit: std::time::Duration) -> Output {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_setphoto"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("setphoto {args:?} still ran after {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[cfg(unix)]
+fn mkfifo(path: &Path) {
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success(), "mkfifo {}", path.display());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_manifest_row_naming_a_fifo_is_refused_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    mkfifo(&dir.join("pipe.jpg"));
+    std::fs::copy(fixture("sample.jpg"), dir.join("s.jpg")).unwrap();
+    std::fs::write(
+        dir.join("m.jsonl"),
+        "{\"id\":\"pipe\",\"path\":\"pipe.jpg\"}\n{\"id\":\"good\",\"path\":\"s.jpg\"}\n",
+    )
+    .unwrap();
+    let report = dir.join("report.jsonl");
+    let out = setphoto_within(
+        &[
+            "batch",
+            dir.join("m.jsonl").to_str().unwrap(),
+            "--out",
+            dir.join("o").to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+            "--quiet",
+        ],
+        std::time::Duration::from_secs(30),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let text = std::fs::read_to_string(&report).unwrap();
+    let by_id: BTreeMap<String, Value> = text
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (v["id"].as_str().unwrap().to_owned(), v)
+        })
+        .collect();
+    assert_eq!(by_id["pipe"]["error"], "bad_image");
+    let message = by_id["pipe"]["message"].as_str().unwrap();
+    assert!(message.contains("a FIFO"), "{message}");
+    assert_eq!(by_id["good"]["ok"], true);
+}
+
+#[test]
+fn manifest_paths_must_stay_inside_its_folder_unless_allowed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("m");
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::copy(fixture("sample.jpg"), tmp.path().join("outside.jpg")).unwrap();
+    std::fs::copy(fixture("sample.jpg"), dir.join("inside.jpg")).unwrap();
+    let absolute = tmp.path().join("outside.jpg");
+    let manifest = dir.join("m.csv");
+    std::fs::write(
+        &manifest,
+        format!(
+            "id,path\nabs,{}\nup,../outside.jpg\nsneaky,sub/../../outside.jpg\n\
+             fine,sub/../inside.jpg\n",
+            absolute.display()
+        ),
+    )
+    .unwrap();
+    let run = |extra: &[&str], out: &str| {
+        let mut args = vec!["batch", manifest.to_str().unwrap(), "--out", out, "--quiet"];
+        args.extend(extra);
+        run_ok(&args)
+    };
+    let strict = run(&[], tmp.path().join("o1").to_str().unwrap());
+    for id in ["abs", "up", "sneaky"] {
+        assert_eq!(strict[id]["error"], "invalid_arguments", "{id}");
+        let message = strict[id]["message"].as_str().unwrap();
+        assert!(
+            message.contains("outside the manifest's folder"),
+            "{id}: {message}"
+        );
+    }
+    assert_eq!(strict["fine"]["ok"], true);
+    assert!(!tmp.path().join("o1/abs").exists());
+
+    let open = run(
+        &["--allow-outside"],
+        tmp.path().join("o2").to_str().unwrap(),
+    );
+    for id in ["abs", "up", "sneaky", "fine"] {
+        assert_eq!(open[id]["ok"], true, "{id}: {:?}", open[id]);
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_link_in_the_manifest_folder_does_not_lead_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("m");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(fixture("sample.jpg"), tmp.path().join("outside.jpg")).unwrap();
+    std::os::unix::fs::symlink(tmp.path().join("outside.jpg"), dir.join("link.jpg")).unwrap();
+    std::fs::write(
+        dir.join("m.jsonl"),
+        "{\"id\":\"l\",\"path\":\"link.jpg\"}\n",
+    )
+    .unwrap();
+    let report = run_ok(&[
+        "batch",
+        dir.join("m.jsonl").to_str().unwrap(),
+        "--out",
+        tmp.path().join("o").to_str().unwrap(),
+    ]);
+    assert_eq!(report["l"]["error"], "invalid_arguments");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn names_differing_only_in_non_utf8_bytes_keep_distinct_ids() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    for name in [&b"a\xE9.jpg"[..], b"a\xE8.jpg", b"a%E9.jpg"] {
+        let path = input.join(std::ffi::OsStr::from_bytes(name));
+        std::fs::copy(fixture("sample.jpg"), path).unwrap();
+    }
+    let dest = tmp.path().join("out");
+    let report = run_ok(&[
+        "batch",
+        input.to_str().unwrap(),
+        "--out",
+        dest.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let ids: Vec<&str> = report.keys().map(String::as_str).collect();
+    assert_eq!(ids, ["a%25E9.jpg", "a%E8.jpg", "a%E9.jpg"]);
+    for id in ids {
+        assert_eq!(report[id]["ok"], true, "{id}");
+        assert!(dest.join(id).is_dir(), "{id} has its own folder");
+    }
+}
+
+/// The report is written line by line as inputs finish: here the manifest is a FIFO fed
+/// one row at a time, and the first row's line must be in the report file while the run
+/// still waits for the second row.
+#[cfg(unix)]
+#[test]
+fn the_report_is_flushed_per_line() {
+    use std::io::Write as _;
+    use std::time::{Duration, Instant};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::copy(fixture("sample.jpg"), dir.join("s.jpg")).unwrap();
+    let manifest = dir.join("m.jsonl");
+    mkfifo(&manifest);
+    let report = dir.join("report.jsonl");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_setphoto"))
+        .args(["batch", manifest.to_str().unwrap(), "--out"])
+        .arg(dir.join("o"))
+        .arg("--report")
+        .arg(&report)
+        .args(["--quiet", "--jobs", "1"])
+        .spawn()
+        .unwrap();
+    // Opening a FIFO for writing waits for its reader: on a thread, so a setphoto that
+    // never opens it fails the test instead of hanging it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let writer_path = manifest.clone();
+    std::thread::spawn(move || {
+        let mut fifo = std::fs::OpenOptions::new()
+            .write(true)
+            .open(writer_path)
+            .unwrap();
+        fifo.write_all(b"{\"id\":\"first\",\"path\":\"s.jpg\"}\n")
+            .unwrap();
+        fifo.flush().unwrap();
+        // Hold the FIFO open until told to send the last row.
+        let _ = rx.recv();
+        let _ = fifo.write_all(b"{\"id\":\"second\",\"path\":\"s.jpg\"}\n");
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = String::new();
+    while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+        seen = std::fs::read_to_string(&report).unwrap_or_default();
+        if seen.contains("\"first\"") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let running = child.try_wait().unwrap().is_none();
+    let _ = tx.send(());
+    let finished = (0..1500).any(|_| {
+        std::thread::sleep(Duration::from_millis(20));
+        child.try_wait().unwrap().is_some()
+    });
+    if !finished {
+        let _ = child.kill();
+        // Unblock the writer thread if setphoto never opened the FIFO.
+        let _ = std::fs::File::open(&manifest);
+    }
+    assert!(running, "the run ended before its second row was written");
+    assert!(
+        seen.contains("\"first\""),
+        "no line in the report while the run waited: {seen:?}"
+    );
+    assert!(finished, "setphoto did not finish");
+    let text = std::fs::read_to_string(&report).unwrap();
+    assert_eq!(text.lines().count(), 2, "{text}");
+}
+
+#[test]
+fn leftover_temporary_files_of_a_killed_run_are_swept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::copy(fixture("sample.jpg"), input.join("s.jpg")).unwrap();
+    let dest = tmp.path().join("out");
+    let folder = dest.join("s.jpg");
+    std::fs::create_dir_all(&folder).unwrap();
+    // What a run killed mid-write leaves: our temporary pattern, written an hour ago.
+    let leftover = folder.join(".0123456789abcdef0123_512.jpg.tmp-4242-7");
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    for path in [
+        &leftover,
+        &folder.join("user-notes.tmp-1"),
+        &folder.join(".keep"),
+    ] {
+        let file = std::fs::File::create(path).unwrap();
+        file.set_modified(hour_ago).unwrap();
+    }
+    let report = run_ok(&[
+        "batch",
+        input.to_str().unwrap(),
+        "--out",
+        dest.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(report["s.jpg"]["ok"], true);
+    assert!(!leftover.exists(), "the leftover temporary file was swept");
+    assert!(
+        folder.join("user-notes.tmp-1").exists() && folder.join(".keep").exists(),
+        "files not of our pattern stay"
+    );
+    let names: Vec<String> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.contains(".tmp-") && n.starts_with('.')),
+        "{names:?}"
+    );
 }

@@ -176,6 +176,44 @@ fn a_device_is_not_read_forever() {
     );
 }
 
+/// A FIFO is refused from its metadata, never opened: opening one for reading would wait
+/// for a writer forever. A folder is refused the same way.
+#[cfg(unix)]
+#[test]
+fn a_fifo_or_a_folder_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("upload.jpg");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for (path, kind) in [(fifo.as_path(), "a FIFO"), (dir.path(), "a folder")] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_setphoto"))
+            .arg("process")
+            .arg(path)
+            .arg("--out")
+            .arg(dir.path().join("out"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("setphoto process {} hung", path.display());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{kind}: a usage error");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(kind), "{stderr}");
+    }
+}
+
 #[test]
 fn usage_errors_exit_2() {
     for args in [

@@ -18,5 +18,6 @@ mod limits;
 mod sdk;
 #[cfg(feature = "server")]
 mod serve;
+mod structure;
 mod truncation;
 mod util;

@@ -9,6 +9,7 @@ use std::fmt;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use super::super::args::Target;
 use super::super::output;
@@ -21,7 +22,14 @@ pub(crate) struct Dest {
     name: String,
     /// `--base-url`: replaces the destination's own URL in profiles.
     base_url: Option<String>,
+    /// When this run opened the destination: temporary files older than this are
+    /// leftovers of an earlier run.
+    opened: SystemTime,
 }
+
+/// Slack for coarse file-system clocks: a temporary file this close to the run's start
+/// may be this run's own (two manifest rows with one id) and is left alone.
+const CLOCK_SLACK: Duration = Duration::from_secs(2);
 
 enum Place {
     Folder(PathBuf),
@@ -57,7 +65,38 @@ impl Dest {
             place,
             name: target.to_string(),
             base_url: base_url.map(|u| u.trim_end_matches('/').to_owned()),
+            opened: SystemTime::now(),
         })
+    }
+
+    /// Removes from `<id>/` the temporary files (our own pattern only) that an earlier,
+    /// killed run left, and returns how many went. Only files last written before this run
+    /// began go: one being written now by this run or a concurrent shard is newer. The
+    /// sweep is per input rather than over all of DEST, so it costs one folder listing per
+    /// input, and shards sharing DEST never touch each other's folders. An object store
+    /// has nothing to sweep: an upload becomes visible only whole.
+    pub(crate) fn sweep(&self, id: &str) -> usize {
+        let Place::Folder(path) = &self.place else {
+            return 0;
+        };
+        let Ok(entries) = fs::read_dir(path.join(id)) else {
+            return 0;
+        };
+        let cutoff = self.opened.checked_sub(CLOCK_SLACK).unwrap_or(self.opened);
+        entries
+            .flatten()
+            .filter(|entry| {
+                let name = entry.file_name();
+                let stale = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t < cutoff);
+                crate::atomic::is_temporary(&name.to_string_lossy())
+                    && entry.file_type().is_ok_and(|t| t.is_file())
+                    && stale
+            })
+            .filter(|entry| fs::remove_file(entry.path()).is_ok())
+            .count()
     }
 
     /// The folder, when the destination is one: the input walk must not enter it.

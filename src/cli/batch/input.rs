@@ -37,16 +37,30 @@ pub(crate) struct BadLine {
 pub(crate) type Entry = Result<Item, BadLine>;
 
 /// Opens `input` as a stream of entries; a folder walk skips the canonical paths in
-/// `exclude` (the output folder and the report). Errors here fail the whole run.
+/// `exclude` (the output folder and the report). A manifest row's path must stay inside
+/// the manifest's folder unless `allow_outside`. Errors here fail the whole run.
 pub(crate) fn open(
     input: &Path,
     exclude: &[PathBuf],
+    allow_outside: bool,
 ) -> io::Result<Box<dyn Iterator<Item = Entry> + Send>> {
     let meta = fs::metadata(input)?;
     if meta.is_dir() {
         return Ok(Box::new(FolderWalk::new(input, exclude.to_vec())?));
     }
-    let base = input.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let parent = input.parent().unwrap_or(Path::new("."));
+    let parent = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
+    let base = Base {
+        dir: parent.to_path_buf(),
+        // Containment is judged on real paths: a link inside the folder may lead out.
+        canonical: (!allow_outside)
+            .then(|| fs::canonicalize(parent))
+            .transpose()?,
+    };
     let ext = input
         .extension()
         .and_then(|e| e.to_str())
@@ -121,10 +135,23 @@ struct ManifestRow {
     token: Option<String>,
 }
 
+/// The folder manifest paths are relative to.
+struct Base {
+    dir: PathBuf,
+    /// Its canonical path when rows must stay inside it (no `--allow-outside`).
+    canonical: Option<PathBuf>,
+}
+
 impl ManifestRow {
-    fn into_item(self, base: &Path, line: usize) -> Result<Item, BadLine> {
+    fn into_item(self, base: &Base, line: usize) -> Result<Item, BadLine> {
         check_id(&self.id).map_err(|m| bad_line(line, m))?;
-        let path = base.join(&self.path);
+        let path = base.dir.join(&self.path);
+        if let Some(root) = &base.canonical {
+            check_inside(&self.path, &path, root).map_err(|message| BadLine {
+                id: self.id.clone(),
+                message,
+            })?;
+        }
         Ok(Item {
             id: self.id,
             path,
@@ -148,6 +175,31 @@ fn check_id(id: &str) -> Result<(), String> {
         Err(format!(
             "id {id:?} must be a relative path without `..`, `.` or a root"
         ))
+    }
+}
+
+/// Refuses a manifest path that leaves the manifest's folder `root` (canonical): an
+/// absolute path, a `..` that climbs above it, or (when `joined` exists) a link that
+/// leads out of it. A path that does not exist is left to the read, which reports it.
+fn check_inside(written: &str, joined: &Path, root: &Path) -> Result<(), String> {
+    let outside = || {
+        format!(
+            "path {written:?} is outside the manifest's folder \
+             (give --allow-outside to read files anywhere)"
+        )
+    };
+    let mut depth = 0usize;
+    for component in Path::new(written).components() {
+        match component {
+            Component::Normal(_) => depth += 1,
+            Component::CurDir => {}
+            Component::ParentDir => depth = depth.checked_sub(1).ok_or_else(outside)?,
+            Component::RootDir | Component::Prefix(_) => return Err(outside()),
+        }
+    }
+    match fs::canonicalize(joined) {
+        Ok(real) if !real.starts_with(root) => Err(outside()),
+        _ => Ok(()),
     }
 }
 
@@ -189,12 +241,13 @@ impl FolderWalk {
         })
     }
 
-    /// The id of a path under the root: its components joined with `/`.
+    /// The id of a path under the root: its components, each [`escape_name`]d, joined
+    /// with `/`.
     fn id(&self, path: &Path) -> String {
         path.strip_prefix(&self.root)
             .unwrap_or(path)
             .components()
-            .map(|c| c.as_os_str().to_string_lossy())
+            .map(|c| escape_name(c.as_os_str()))
             .collect::<Vec<_>>()
             .join("/")
     }
@@ -205,6 +258,21 @@ impl FolderWalk {
             message: format!("cannot read {}: {e}", path.display()),
         })
     }
+}
+
+/// A file name as id text, reversibly: UTF-8 is kept, `%` becomes `%25` and each byte
+/// that is not UTF-8 becomes `%XX` (upper-case hex). Two names that differ only in such
+/// bytes keep distinct ids, where a lossy conversion would give both the same id and the
+/// same output folder.
+fn escape_name(name: &std::ffi::OsStr) -> String {
+    let mut text = String::new();
+    for chunk in name.as_encoded_bytes().utf8_chunks() {
+        text.push_str(&chunk.valid().replace('%', "%25"));
+        for byte in chunk.invalid() {
+            text.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    text
 }
 
 fn sorted_entries(dir: &Path) -> io::Result<Vec<PathBuf>> {
@@ -277,6 +345,37 @@ mod tests {
         }
         for bad in ["", "/etc/passwd", "../x", "a/../../x", "./a", "a\\b"] {
             assert!(check_id(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn names_that_are_not_utf8_are_escaped_reversibly() {
+        use std::os::unix::ffi::OsStrExt as _;
+        let name = |b: &[u8]| escape_name(std::ffi::OsStr::from_bytes(b));
+        assert_eq!(name(b"caf\xE9.jpg"), "caf%E9.jpg");
+        assert_eq!(name(b"caf\xFF.jpg"), "caf%FF.jpg");
+        assert_eq!(name("café 100%.jpg".as_bytes()), "café 100%25.jpg");
+        assert_ne!(
+            name(b"%E9"),
+            name(b"\xE9"),
+            "a literal `%` cannot pose as a byte"
+        );
+    }
+
+    #[test]
+    fn manifest_paths_stay_inside_the_manifest_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = fs::canonicalize(dir.path()).unwrap();
+        for good in ["a.jpg", "sub/a.jpg", "sub/../a.jpg", "./a.jpg"] {
+            assert!(
+                check_inside(good, &root.join(good), &root).is_ok(),
+                "{good}"
+            );
+        }
+        for bad in ["/etc/passwd", "../a.jpg", "sub/../../a.jpg", ".."] {
+            let err = check_inside(bad, &root.join(bad), &root).unwrap_err();
+            assert!(err.contains("--allow-outside"), "{bad}: {err}");
         }
     }
 }

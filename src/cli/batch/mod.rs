@@ -69,14 +69,14 @@ fn run_batch(args: &BatchArgs) -> io::Result<Summary> {
         }
         None => Box::new(io::stdout()),
     };
-    let entries =
-        input::open(&args.input, &exclude).map_err(context("cannot read", &args.input))?;
+    let entries = input::open(&args.input, &exclude, args.allow_outside)
+        .map_err(context("cannot read", &args.input))?;
     // Counting reads the input twice: only for a folder or a regular file, never a pipe.
     let countable = fs::metadata(&args.input).is_ok_and(|m| m.is_dir() || m.is_file());
     let total = if args.quiet || !countable || !progress::is_terminal() {
         None
     } else {
-        input::open(&args.input, &exclude)
+        input::open(&args.input, &exclude, args.allow_outside)
             .ok()
             .map(|e| e.filter(|e| in_shard(e, args.shard)).count())
     };
@@ -113,9 +113,12 @@ fn run_batch(args: &BatchArgs) -> io::Result<Summary> {
             summary.add(&line);
             progress.record(&line);
             if write_error.is_none() {
+                // Flushed per line: a killed or still-running batch has a report of
+                // every input finished so far.
                 let written = serde_json::to_string(&line)
                     .map_err(io::Error::other)
-                    .and_then(|json| writeln!(sink, "{json}"));
+                    .and_then(|json| writeln!(sink, "{json}"))
+                    .and_then(|()| sink.flush());
                 write_error = written.err();
             }
         }
@@ -197,6 +200,8 @@ impl From<Error> for Rejected {
 }
 
 fn render_item(item: &Item, dest: &Dest, policy: &Policy, force: bool) -> Result<Line, Rejected> {
+    // What a killed run left half-written for this input goes first.
+    dest.sweep(&item.id);
     // A file that cannot be read is no usable image.
     let unreadable = |e: io::Error| Rejected {
         code: "bad_image",
