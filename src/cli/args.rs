@@ -76,15 +76,9 @@ pub struct UploadArgs {
     /// With --from: let manifest paths leave the manifest's folder (absolute paths, `..`).
     #[arg(long)]
     pub allow_outside: bool,
-    /// Left edge of the square crop box.
-    #[arg(long, value_name = "N", allow_hyphen_values = true)]
-    pub crop_x: Option<String>,
-    /// Top edge of the square crop box.
-    #[arg(long, value_name = "N", allow_hyphen_values = true)]
-    pub crop_y: Option<String>,
-    /// Side of the square crop box.
-    #[arg(long, value_name = "N", allow_hyphen_values = true)]
-    pub crop_w: Option<String>,
+    /// The square crop box.
+    #[command(flatten)]
+    pub crop: CropArgs,
     /// Validate, orient, crop or letterbox locally and upload the square (at most 1024 px):
     /// a bad file fails before any network, with the code the endpoint would give.
     #[arg(long)]
@@ -128,12 +122,9 @@ pub struct ServeArgs {
     /// Images processed at once (default: all cores).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
-    /// Limits to apply to uploads.
-    #[arg(long, value_enum, default_value_t = PolicyPreset::Default)]
-    pub policy: PolicyPreset,
-    /// Make every size, upscaling images smaller than 1024 px.
-    #[arg(long)]
-    pub upscale: bool,
+    /// The policy applied to uploads and whether to upscale.
+    #[command(flatten)]
+    pub render: RenderArgs,
 }
 
 /// `setphoto token ...`.
@@ -165,12 +156,10 @@ pub struct TokenCreateArgs {
     pub data: PathBuf,
 }
 
-/// Flags of `setphoto process`.
+/// The square crop box, as the `crop_x`, `crop_y`, `crop_w` form fields (`process`,
+/// `upload`).
 #[derive(Debug, Args)]
-pub struct ProcessArgs {
-    /// The image file (JPEG, PNG or GIF; the format is read from its bytes).
-    #[arg(value_name = "IMAGE")]
-    pub image: PathBuf,
+pub struct CropArgs {
     /// Left edge of the square crop box (decimal; defaults to 0 with --crop-w).
     #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub crop_x: Option<String>,
@@ -180,18 +169,45 @@ pub struct ProcessArgs {
     /// Side of the square crop box (decimal). Without it a non-square image is letterboxed.
     #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub crop_w: Option<String>,
-    /// Folder the files are written to.
-    #[arg(long, value_name = "DIR", default_value = "avatars")]
-    pub out: PathBuf,
-    /// Base of the URLs in the profile (default: the file:// URL of --out).
-    #[arg(long, value_name = "URL")]
-    pub base_url: Option<String>,
+}
+
+/// What the engine renders (`process`, `batch`, `serve`).
+#[derive(Debug, Args)]
+pub struct RenderArgs {
     /// Limits to apply.
     #[arg(long, value_enum, default_value_t = PolicyPreset::Default)]
     pub policy: PolicyPreset,
     /// Make every size, upscaling images smaller than 1024 px.
     #[arg(long)]
     pub upscale: bool,
+}
+
+impl RenderArgs {
+    /// The engine policy these flags ask for.
+    #[must_use]
+    pub fn to_policy(&self) -> Policy {
+        self.policy.policy(self.upscale)
+    }
+}
+
+/// Flags of `setphoto process`.
+#[derive(Debug, Args)]
+pub struct ProcessArgs {
+    /// The image file (JPEG, PNG or GIF; the format is read from its bytes).
+    #[arg(value_name = "IMAGE")]
+    pub image: PathBuf,
+    /// The square crop box.
+    #[command(flatten)]
+    pub crop: CropArgs,
+    /// Folder the files are written to.
+    #[arg(long, value_name = "DIR", default_value = "avatars")]
+    pub out: PathBuf,
+    /// Base of the URLs in the profile (default: the file:// URL of --out).
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// The policy and whether to upscale.
+    #[command(flatten)]
+    pub render: RenderArgs,
 }
 
 /// Flags of `setphoto batch`.
@@ -229,12 +245,9 @@ pub struct BatchArgs {
     /// No progress or summary on stderr.
     #[arg(long)]
     pub quiet: bool,
-    /// Limits to apply.
-    #[arg(long, value_enum, default_value_t = PolicyPreset::Default)]
-    pub policy: PolicyPreset,
-    /// Make every size, upscaling images smaller than 1024 px.
-    #[arg(long)]
-    pub upscale: bool,
+    /// The policy and whether to upscale.
+    #[command(flatten)]
+    pub render: RenderArgs,
 }
 
 /// The `--out` argument of `setphoto batch`, parsed.

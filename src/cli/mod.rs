@@ -6,8 +6,11 @@
 
 mod args;
 mod batch;
+mod input;
 mod output;
 mod process;
+mod progress;
+mod report;
 #[cfg(feature = "server")]
 mod serve;
 #[cfg(feature = "client")]

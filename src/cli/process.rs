@@ -10,7 +10,7 @@ use crate::{Error, ErrorResponse, SetPhotoRequest, SetPhotoResponse};
 
 /// Runs `setphoto process`.
 pub(crate) fn run(args: &ProcessArgs) -> ExitCode {
-    let policy = args.policy.policy(args.upscale);
+    let policy = args.render.to_policy();
     // An oversized file is refused from its length, and never read past the limit.
     let bytes = match output::read_capped(&args.image, policy.max_bytes) {
         Ok(bytes) => bytes,
@@ -21,9 +21,9 @@ pub(crate) fn run(args: &ProcessArgs) -> ExitCode {
     };
     let request = match SetPhotoRequest::from_form(
         bytes,
-        args.crop_x.as_deref(),
-        args.crop_y.as_deref(),
-        args.crop_w.as_deref(),
+        args.crop.crop_x.as_deref(),
+        args.crop.crop_y.as_deref(),
+        args.crop.crop_w.as_deref(),
     ) {
         Ok(request) => request,
         Err(e) => return refused(&e),

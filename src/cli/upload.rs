@@ -8,9 +8,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use super::args::UploadArgs;
-use super::batch::input::{self, Entry};
-use super::batch::progress::Progress;
-use super::batch::report::{Line, Summary};
+use super::input::{self, Entry};
+use super::progress::Progress;
+use super::report::{Line, Summary};
 use super::output::{ReadError, read_capped};
 use super::{EXIT_REFUSED, EXIT_RUN_FAILED, EXIT_USAGE};
 use crate::client::{Answer, Client, ClientConfig, ClientError, RetryPolicy};
@@ -40,9 +40,9 @@ pub(crate) fn run(args: &UploadArgs) -> ExitCode {
         args,
         image,
         [
-            args.crop_x.as_deref(),
-            args.crop_y.as_deref(),
-            args.crop_w.as_deref(),
+            args.crop.crop_x.as_deref(),
+            args.crop.crop_y.as_deref(),
+            args.crop.crop_w.as_deref(),
         ],
     ) {
         Ok(answer) => {

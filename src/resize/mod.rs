@@ -23,27 +23,9 @@ use setphoto_kernels::Cpu;
 use setphoto_kernels::resize::{self as passes, Taps, catmull_rom_weight, lanczos3_weight};
 
 use crate::error::Error;
-use crate::geometry::{SizeSet, Square, letterbox_placement};
+use crate::geometry::SizeSet;
 use crate::pixels::{Layout, Pixels};
-use crate::square::{Bars, SquareImage};
-
-/// A source region, in (possibly fractional) pixels of the decoded picture.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Region {
-    x: f64,
-    y: f64,
-    width: f64,
-    height: f64,
-}
-
-/// A rectangle in pixels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Rect {
-    x: u32,
-    y: u32,
-    width: u32,
-    height: u32,
-}
+use crate::square::{Region, SquareImage, between_bars, place};
 
 /// One resized square picture.
 #[derive(Debug, Clone)]
@@ -168,20 +150,7 @@ impl Renderer {
         let (full_w, full_h) = square.picture().full_size();
         let d = f64::from(square.picture().reduction().max(1));
         let side = square.square().side();
-        let source_region = match square.square() {
-            Square::Crop { x, y, side } => Region {
-                x: f64::from(x) / d,
-                y: f64::from(y) / d,
-                width: f64::from(side) / d,
-                height: f64::from(side) / d,
-            },
-            Square::Letterbox { .. } => Region {
-                x: 0.0,
-                y: 0.0,
-                width: f64::from(full_w) / d,
-                height: f64::from(full_h) / d,
-            },
-        };
+        let source_region = square.source_region();
         if source_region.x + source_region.width > f64::from(width)
             || source_region.y + source_region.height > f64::from(height)
         {
@@ -193,23 +162,7 @@ impl Renderer {
         // `rows` (shared, not copied) when it spans the rendition's width.
         let mut previous: Option<Previous> = None;
         for size in sizes.iter() {
-            let target = match square.square() {
-                Square::Crop { .. } => Rect {
-                    x: 0,
-                    y: 0,
-                    width: size,
-                    height: size,
-                },
-                Square::Letterbox { .. } => {
-                    let p = letterbox_placement(full_w, full_h, size);
-                    Rect {
-                        x: p.x,
-                        y: p.y,
-                        width: p.width,
-                        height: p.height,
-                    }
-                }
-            };
+            let target = square.placement(size);
             // Cascade from the previous picture only while downscaling: an upscaled
             // rendition is always made from the original.
             let cascade_from = previous.as_ref().filter(|prev| prev.size < side);
@@ -529,76 +482,6 @@ struct KeptPass {
     pass: passes::HorizontalRgb,
 }
 
-/// `picture` drawn at `at` on a `size` x `size` canvas of bars.
-fn place(picture: &Pixels, at: Rect, size: u32, bars: Bars) -> Result<Pixels, Error> {
-    let layout = picture.layout();
-    let mut canvas =
-        Pixels::for_overwrite(size, size, layout).ok_or_else(|| internal("a canvas too large"))?;
-    let channels = layout.channels();
-    let bar = |data: &mut [u8]| fill_bars(data, layout, bars);
-    // Every byte is written once: the bars around the picture, the picture's rows.
-    let row_len = size as usize * channels;
-    let (left, row_bytes) = (at.x as usize * channels, at.width as usize * channels);
-    let rows = between_bars(
-        canvas.data_mut(),
-        row_len,
-        at.y..at.y + at.height,
-        layout,
-        bars,
-    );
-    for (row, line) in rows
-        .chunks_exact_mut(row_len)
-        .zip(picture.data().chunks_exact(row_bytes))
-    {
-        let (before, rest) = row.split_at_mut(left);
-        let (middle, after) = rest.split_at_mut(row_bytes);
-        bar(before);
-        middle.copy_from_slice(line);
-        bar(after);
-    }
-    Ok(canvas)
-}
-
-/// Fills the rows of `canvas` (each `row_len` bytes) above and below `rows` with the bars
-/// and returns `rows`' bytes, for the picture.
-fn between_bars(
-    canvas: &mut [u8],
-    row_len: usize,
-    rows: std::ops::Range<u32>,
-    layout: Layout,
-    bars: Bars,
-) -> &mut [u8] {
-    let (above, rest) = canvas.split_at_mut(rows.start as usize * row_len);
-    let (picture_rows, below) = rest.split_at_mut(rows.len() * row_len);
-    fill_bars(above, layout, bars);
-    fill_bars(below, layout, bars);
-    picture_rows
-}
-
-/// Fills `data` (a whole number of `layout` pixels) with the bars' colour.
-fn fill_bars(data: &mut [u8], layout: Layout, bars: Bars) {
-    match (layout, bars) {
-        (_, Bars::Transparent) => data.fill(0),
-        (Layout::Rgb8, Bars::Colour(rgb)) => fill_with(data, &rgb),
-        (Layout::Rgba8, Bars::Colour([r, g, b])) => fill_with(data, &[r, g, b, 255]),
-    }
-}
-
-/// Fills `data` (a whole number of pixels) with copies of `pixel`, by doubling copies:
-/// memcpy speed, where a 3-byte store per pixel is several times slower.
-fn fill_with(data: &mut [u8], pixel: &[u8]) {
-    let Some(first) = data.get_mut(..pixel.len()) else {
-        return;
-    };
-    first.copy_from_slice(pixel);
-    let mut filled = pixel.len();
-    while filled < data.len() {
-        let n = filled.min(data.len() - filled);
-        data.copy_within(..n, filled);
-        filled += n;
-    }
-}
-
 #[cold]
 fn internal(e: impl std::fmt::Display) -> Error {
     Error::Internal(format!("resize: {e}").into())
@@ -621,44 +504,6 @@ mod tests {
         let sizes = SizeSet::for_side(sq.side(), upscale);
         let image = apply(Oriented::from_pixels_for_tests(pixels), sq, bars);
         Renderer::new().render(&image, &sizes).unwrap()
-    }
-
-    #[test]
-    fn place_puts_the_picture_at_its_rectangle_and_bars_everywhere_else() {
-        // A 2x3 picture in a 5x5 canvas at (1, 1): bars on all four sides, of each kind.
-        let picture = |layout: Layout| {
-            let channels = layout.channels();
-            let data = (0..2 * 3 * channels).map(|i| 100 + i as u8).collect();
-            Pixels::new(2, 3, layout, data).unwrap()
-        };
-        let at = Rect {
-            x: 1,
-            y: 1,
-            width: 2,
-            height: 3,
-        };
-        let cases = [
-            (Layout::Rgb8, Bars::Colour([1, 2, 3]), vec![1, 2, 3]),
-            (Layout::Rgba8, Bars::Colour([1, 2, 3]), vec![1, 2, 3, 255]),
-            (Layout::Rgba8, Bars::Transparent, vec![0, 0, 0, 0]),
-        ];
-        for (layout, bars, bar) in cases {
-            let picture = picture(layout);
-            let canvas = place(&picture, at, 5, bars).unwrap();
-            let channels = layout.channels();
-            for y in 0..5usize {
-                for x in 0..5usize {
-                    let got = &canvas.data()[(y * 5 + x) * channels..][..channels];
-                    let inside = (1..3).contains(&x) && (1..4).contains(&y);
-                    let want = if inside {
-                        &picture.data()[((y - 1) * 2 + x - 1) * channels..][..channels]
-                    } else {
-                        &bar[..]
-                    };
-                    assert_eq!(got, want, "{layout:?} {bars:?} at {x},{y}");
-                }
-            }
-        }
     }
 
     #[test]
@@ -913,15 +758,6 @@ mod tests {
         );
         let after = Renderer::with_thread_local(|renderer| renderer.buffer_bytes());
         assert!(after <= KEEP_BUFFERS_MAX_BYTES, "{after} bytes kept");
-    }
-
-    #[test]
-    fn fill_with_repeats_the_pixel_over_the_whole_buffer() {
-        for pixels in [0, 1, 2, 3, 7, 64, 1000] {
-            let mut data = vec![9; pixels * 3];
-            fill_with(&mut data, &[1, 2, 3]);
-            assert_eq!(data, [1, 2, 3].repeat(pixels), "{pixels} pixels");
-        }
     }
 
     #[test]

@@ -7,9 +7,6 @@
 //! are complete for the same avatar hash, which is known before decoding.
 
 pub(crate) mod dest;
-pub(crate) mod input;
-pub(crate) mod progress;
-pub(crate) mod report;
 #[cfg(feature = "s3")]
 mod s3;
 
@@ -24,8 +21,9 @@ use rayon::iter::{ParallelBridge as _, ParallelIterator as _};
 use sha2::{Digest as _, Sha256};
 
 use self::dest::Dest;
-use self::input::{BadLine, Entry, Item};
-use self::report::{FileEntry, Line, Summary};
+use super::input::{self, BadLine, Entry, Item};
+use super::progress;
+use super::report::{FileEntry, Line, Summary};
 use super::args::{BatchArgs, Shard};
 use super::output::ReadError;
 use super::{EXIT_REFUSED, EXIT_RUN_FAILED, output};
@@ -45,7 +43,7 @@ pub(crate) fn run(args: &BatchArgs) -> ExitCode {
 }
 
 fn run_batch(args: &BatchArgs) -> io::Result<Summary> {
-    let policy = args.policy.policy(args.upscale);
+    let policy = args.render.to_policy();
     let started = Instant::now();
     let context = |what: &str, path: &Path| {
         let path = path.display().to_string();
