@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use super::args::UploadArgs;
 use super::input::{self, Entry};
+use super::output::{ReadError, read_capped};
 use super::progress::Progress;
 use super::report::{Line, Summary};
-use super::output::{ReadError, read_capped};
 use super::{EXIT_REFUSED, EXIT_RUN_FAILED, EXIT_USAGE};
 use crate::client::{Answer, Client, ClientConfig, ClientError, RetryPolicy};
 use crate::profile::Profile;

@@ -146,9 +146,7 @@ impl Renderer {
         };
         let use_alpha = pixels.has_transparency();
         let (width, height) = (pixels.width(), pixels.height());
-        // The square is in full-resolution coordinates; a reduced decode holds 1/d of them.
-        let (full_w, full_h) = square.picture().full_size();
-        let d = f64::from(square.picture().reduction().max(1));
+        // The square is in full-resolution coordinates, its region in the decoded (maybe reduced) ones.
         let side = square.square().side();
         let source_region = square.source_region();
         if source_region.x + source_region.width > f64::from(width)
@@ -491,8 +489,8 @@ fn internal(e: impl std::fmt::Display) -> Error {
 mod tests {
     use super::*;
     use crate::decode::Oriented;
-    use crate::geometry::{SizeSet, square};
-    use crate::square::apply;
+    use crate::geometry::{SizeSet, letterbox_placement, square};
+    use crate::square::{Bars, apply};
 
     fn solid(width: u32, height: u32, layout: Layout, value: &[u8]) -> Pixels {
         let n = (width * height) as usize;

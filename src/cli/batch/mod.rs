@@ -21,11 +21,11 @@ use rayon::iter::{ParallelBridge as _, ParallelIterator as _};
 use sha2::{Digest as _, Sha256};
 
 use self::dest::Dest;
+use super::args::{BatchArgs, Shard};
 use super::input::{self, BadLine, Entry, Item};
+use super::output::ReadError;
 use super::progress;
 use super::report::{FileEntry, Line, Summary};
-use super::args::{BatchArgs, Shard};
-use super::output::ReadError;
 use super::{EXIT_REFUSED, EXIT_RUN_FAILED, output};
 use crate::profile::Profile;
 use crate::{Error, Policy, SetPhotoRequest};
