@@ -18,6 +18,7 @@ macro_rules! stage {
     };
 }
 
+stage!(colour);
 stage!(decode);
 stage!(encode);
 stage!(geometry);
@@ -115,7 +116,12 @@ fn render_renditions(
     let bytes = request.image();
     // A large JPEG decodes reduced in the DCT domain when the largest size allows.
     let reduction = plan.dct_reduction();
-    let oriented = decode::decode_reduced(bytes, validated, policy, reduction)?;
+    let mut oriented = decode::decode_reduced(bytes, validated, policy, reduction)?;
+    // Renditions are sRGB: a wide-gamut upload is converted before it is resized.
+    colour::to_srgb(
+        oriented.pixels_mut(),
+        &colour::embedded(bytes, validated.format()),
+    );
     let output = encode::output_format(validated.format(), oriented.pixels().has_transparency());
     let square = square::apply(oriented, plan.square, encode::bars(output, policy));
     let sizes = &plan.sizes;

@@ -44,6 +44,11 @@ impl Oriented {
         &self.pixels
     }
 
+    /// The upright pixels, to be changed in place (the colour stage converts them).
+    pub(crate) fn pixels_mut(&mut self) -> &mut Pixels {
+        &mut self.pixels
+    }
+
     /// The DCT reduction the pixels were decoded at: 1 (full size), 2, 4 or 8.
     #[must_use]
     pub const fn reduction(&self) -> u32 {
