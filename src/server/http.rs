@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::FutureExt as _;
 use http_body_util::{BodyExt as _, Full};
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use hyper::header::{self, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, oneshot, watch};
 use tokio::task::JoinSet;
 
+use super::admission::{Pace, Standing};
 use super::api::{self, Method, Reply, State};
 use super::params::Params;
 
@@ -181,28 +182,62 @@ async fn api_call(
         }
         return closing(json_response(&Reply::error("too_large")));
     }
-    // Bodies are read whole, so bound how many are held at once: memory stays below
-    // `bodies_in_flight` x the limit however many connections are open.
-    let Ok(body_permit) = state.bodies.acquire().await else {
-        return json_response(&Reply::error("internal_error"));
+    let bearer = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| token.trim().to_owned())
+        })
+        .filter(|t| !t.is_empty());
+    let query_token = request.uri().query().and_then(|query| {
+        url::form_urlencoded::parse(query.as_bytes())
+            .filter(|(k, _)| k == "token")
+            .last()
+            .map(|(_, v)| v.into_owned())
+    });
+    // The token is checked before the body is waited for, so that a caller who holds no
+    // valid token cannot queue ahead of, or crowd out, those who do.
+    let (standing, admitted) = match api::admit(state, method, query_token, bearer.clone()).await {
+        api::Admission::Admitted(admitted) => (Standing::Authenticated, Some(admitted)),
+        api::Admission::Anonymous => (Standing::Anonymous, None),
+        api::Admission::Refused(reply) => {
+            return refuse_unread(request.into_body(), limit, waits_to_send, &reply).await;
+        }
     };
+    // Bodies are read whole, so bound how many are held at once: memory stays below
+    // `bodies_in_flight` x the limit however many connections are open. A request without
+    // a body holds no memory and takes no slot.
     let (parts, mut body) = request.into_parts();
+    let body_slot = if body.is_end_stream() {
+        None
+    } else {
+        match state.bodies.acquire(standing).await {
+            Some(slot) => Some(slot),
+            None => {
+                let busy = Reply::RateLimited { retry_after: 1 };
+                return refuse_unread(body, limit, waits_to_send, &busy).await;
+            }
+        }
+    };
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     let capacity = declared.map_or(0, |n| usize::try_from(n).unwrap_or(0));
-    let started = tokio::time::Instant::now();
-    let read = tokio::time::timeout(
-        state.config.request_timeout,
-        read_body(&mut body, limit, capacity),
-    )
-    .await;
-    let body = match read {
-        Ok(Ok(bytes)) => bytes,
-        Ok(Err(BodyError::TooLarge(read))) => {
-            drop(body_permit);
-            let left = state
-                .config
+    let config = &state.config;
+    let pace = Pace::start(
+        config.body_idle_timeout,
+        config.body_min_rate,
+        config.request_timeout,
+    );
+    let body = match read_body(&mut body, limit, capacity, &pace).await {
+        Ok(bytes) => bytes,
+        Err(BodyError::TooLarge(read)) => {
+            drop(body_slot);
+            let left = config
                 .request_timeout
-                .saturating_sub(started.elapsed());
+                .saturating_sub(pace.started().elapsed());
             if !waits_to_send {
                 discard(
                     body,
@@ -214,10 +249,10 @@ async fn api_call(
             return closing(json_response(&Reply::error("too_large")));
         }
         // The client broke the framing or went away mid-body.
-        Ok(Err(BodyError::Broken)) => {
+        Err(BodyError::Broken) => {
             return closing(json_response(&Reply::error("invalid_form_data")));
         }
-        Err(_elapsed) => return closing(json_response(&Reply::error("request_timeout"))),
+        Err(BodyError::Stalled) => return closing(json_response(&Reply::error("request_timeout"))),
     };
     let content_type = parts
         .headers
@@ -227,22 +262,14 @@ async fn api_call(
         Ok(params) => params,
         Err(e) => return json_response(&Reply::error(e.code())),
     };
-    let bearer = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, token) = v.trim().split_once(' ')?;
-            scheme
-                .eq_ignore_ascii_case("bearer")
-                .then(|| token.trim().to_owned())
-        })
-        .filter(|t| !t.is_empty());
     // Run the call as its own task: if the client hangs up, hyper drops this future, but
     // the call (engine permit, per-user lock, files, commit) still runs to its end, so no
     // lock or limit is released while its work goes on.
     let task_state = state.clone();
-    let call = tokio::spawn(async move { api::call(&task_state, method, &params, bearer).await });
+    let call =
+        tokio::spawn(
+            async move { api::call(&task_state, method, &params, bearer, admitted).await },
+        );
     match call.await {
         Ok(reply) => json_response(&reply),
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
@@ -296,14 +323,29 @@ enum BodyError {
     TooLarge(u64),
     /// Broken framing, or the client went away mid-body.
     Broken,
+    /// It paused too long, came too slowly, or passed the whole-request deadline.
+    Stalled,
 }
 
-/// Reads `body` whole, refusing it once it passes `limit` bytes. `capacity` (the declared
-/// length, already known to be within the limit) sizes the buffer up front.
-async fn read_body(body: &mut Incoming, limit: usize, capacity: usize) -> Result<Bytes, BodyError> {
+/// Reads `body` whole at the pace `pace` demands, refusing it once it passes `limit`
+/// bytes. `capacity` (the declared length, already known to be within the limit) sizes
+/// the buffer up front.
+async fn read_body(
+    body: &mut Incoming,
+    limit: usize,
+    capacity: usize,
+    pace: &Pace,
+) -> Result<Bytes, BodyError> {
     let mut bytes = Vec::with_capacity(capacity.min(limit));
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|_| BodyError::Broken)?;
+    let mut last = pace.started();
+    loop {
+        let deadline = pace.next_deadline(bytes.len() as u64, last);
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_elapsed) => return Err(BodyError::Stalled),
+            Ok(None) => break,
+            Ok(Some(frame)) => frame.map_err(|_| BodyError::Broken)?,
+        };
+        last = tokio::time::Instant::now();
         let Ok(data) = frame.into_data() else {
             continue; // trailers carry no arguments
         };
@@ -313,6 +355,24 @@ async fn read_body(body: &mut Incoming, limit: usize, capacity: usize) -> Result
         bytes.extend_from_slice(&data);
     }
     Ok(Bytes::from(bytes))
+}
+
+/// Answers `reply` to a request whose body was not read: the body (up to `limit` bytes) is
+/// first read and dropped for a short while, so that a client still writing it gets the
+/// answer rather than a reset (see [`DISCARD_LIMIT`]).
+async fn refuse_unread(
+    body: Incoming,
+    limit: u64,
+    waits_to_send: bool,
+    reply: &Reply,
+) -> Response<Full<Bytes>> {
+    if body.is_end_stream() {
+        return json_response(reply);
+    }
+    if !waits_to_send {
+        discard(body, limit, DISCARD_TIME).await;
+    }
+    closing(json_response(reply))
 }
 
 /// Reads and drops up to `most` bytes of `body` for at most `time`, so that the answer

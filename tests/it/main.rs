@@ -17,5 +17,7 @@ mod limits;
 mod sdk;
 #[cfg(feature = "server")]
 mod serve;
+#[cfg(feature = "server")]
+mod serve_attack;
 mod truncation;
 mod util;
