@@ -28,6 +28,8 @@ pub(super) struct State {
     engine: Semaphore,
     /// Request bodies read and held at once (see `ServerConfig::bodies_in_flight`).
     pub(super) bodies: Slots,
+    /// File bodies streamed at once (see `ServerConfig::files_in_flight`).
+    pub(super) file_slots: Arc<Semaphore>,
     /// Serialises "write files, point the database at them, remove the old ones" per
     /// user, so concurrent calls for one user cannot remove each other's files.
     user_locks: Vec<tokio::sync::Mutex<()>>,
@@ -51,6 +53,7 @@ impl State {
                 config.anonymous_bodies,
                 config.slot_wait,
             ),
+            file_slots: Arc::new(Semaphore::new(config.files_in_flight.max(1))),
             user_locks: (0..USER_LOCK_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),

@@ -20,6 +20,8 @@ use tokio::task::JoinSet;
 
 use super::admission::{Pace, Standing};
 use super::api::{self, Method, Reply, State};
+use super::deadline::WriteDeadline;
+use super::files::{FileServer, ResponseBody};
 use super::params::Params;
 
 /// Largest body that is not multipart (urlencoded or JSON arguments).
@@ -74,6 +76,7 @@ pub(super) async fn serve(
         connections.spawn(async move {
             let _permit = permit;
             let header_timeout = state.config.header_timeout;
+            let write_timeout = state.config.write_timeout;
             let service = service_fn(move |request| {
                 let state = state.clone();
                 async move { Ok::<_, Infallible>(handle(&state, request).await) }
@@ -82,7 +85,10 @@ pub(super) async fn serve(
                 .timer(TokioTimer::new())
                 .header_read_timeout(header_timeout)
                 .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service);
+                .serve_connection(
+                    TokioIo::new(WriteDeadline::new(stream, write_timeout)),
+                    service,
+                );
             let mut connection = std::pin::pin!(connection);
             tokio::select! {
                 _ = connection.as_mut() => {}
@@ -101,38 +107,47 @@ pub(super) async fn serve(
 }
 
 /// One request: routed, with any panic turned into `internal_error`.
-async fn handle(state: &Arc<State>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(state: &Arc<State>, request: Request<Incoming>) -> Response<ResponseBody> {
     guarded(route(state, request)).await
 }
 
 /// Runs `work`; a panic in it becomes an `internal_error` answer and the connection (and
 /// the process) carry on.
-async fn guarded(work: impl Future<Output = Response<Full<Bytes>>>) -> Response<Full<Bytes>> {
+async fn guarded(work: impl Future<Output = Response<ResponseBody>>) -> Response<ResponseBody> {
     match AssertUnwindSafe(work).catch_unwind().await {
         Ok(response) => response,
         Err(_) => {
             eprintln!("setphoto serve: a handler panicked; answered internal_error");
-            json_response(&Reply::error("internal_error"))
+            boxed(json_response(&Reply::error("internal_error")))
         }
     }
 }
 
-async fn route(state: &Arc<State>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn route(state: &Arc<State>, request: Request<Incoming>) -> Response<ResponseBody> {
     let path = request.uri().path().to_owned();
     if let Some(file) = path.strip_prefix("/avatars/") {
-        return serve_file(state, request.method(), file).await;
+        let files = FileServer {
+            files: &state.files,
+            slots: &state.file_slots,
+        };
+        return files.serve(request.method(), request.headers(), file).await;
     }
     if let Some(at) = path.rfind("/api/") {
         let name = path[at + "/api/".len()..].trim_end_matches('/').to_owned();
-        return api_call(state, &name, request).await;
+        return boxed(api_call(state, &name, request).await);
     }
     if path == "/" {
-        return text(
+        return boxed(text(
             StatusCode::OK,
             "setphoto serve: Slack users.* methods under /api/, avatars under /avatars/\n",
-        );
+        ));
     }
-    text(StatusCode::NOT_FOUND, "not found\n")
+    boxed(text(StatusCode::NOT_FOUND, "not found\n"))
+}
+
+/// A whole-in-memory response as the body type every response has.
+fn boxed(response: Response<Full<Bytes>>) -> Response<ResponseBody> {
+    response.map(|body| body.map_err(|never| match never {}).boxed_unsync())
 }
 
 async fn api_call(
@@ -277,46 +292,6 @@ async fn api_call(
     }
 }
 
-async fn serve_file(state: &State, method: &HttpMethod, file: &str) -> Response<Full<Bytes>> {
-    if !matches!(*method, HttpMethod::GET | HttpMethod::HEAD) {
-        return text(StatusCode::METHOD_NOT_ALLOWED, "GET or HEAD\n");
-    }
-    let path = file
-        .split_once('/')
-        .and_then(|(folder, name)| state.files.path_of(folder, name));
-    let Some(path) = path else {
-        return text(StatusCode::NOT_FOUND, "not found\n");
-    };
-    let Ok(bytes) = tokio::fs::read(&path).await else {
-        return text(StatusCode::NOT_FOUND, "not found\n");
-    };
-    let content_type = match path.extension().and_then(|e| e.to_str()) {
-        Some("png") => "image/png",
-        Some("gif") => "image/gif",
-        _ => "image/jpeg",
-    };
-    let length = bytes.len();
-    let body = if *method == HttpMethod::HEAD {
-        Bytes::new()
-    } else {
-        Bytes::from(bytes)
-    };
-    let mut response = Response::new(Full::new(body));
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
-    // The name holds the picture's digest: it never changes under a URL.
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=31536000, immutable"),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    response
-}
-
 /// Why a body could not be read whole.
 enum BodyError {
     /// Over the limit after this many bytes; the rest is unread.
@@ -442,7 +417,7 @@ mod tests {
             if true {
                 panic!("a bug in a handler");
             }
-            text(StatusCode::OK, "unreachable")
+            boxed(text(StatusCode::OK, "unreachable"))
         }));
         assert_eq!(response.status(), StatusCode::OK);
         let body = runtime

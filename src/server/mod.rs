@@ -28,6 +28,8 @@
 mod admission;
 mod api;
 pub mod avatars;
+mod deadline;
+mod files;
 mod http;
 pub mod params;
 pub mod ratelimit;
@@ -76,6 +78,12 @@ pub struct ServerConfig {
     /// Of `bodies_in_flight`, how many may go to requests whose token was not checked
     /// before their body (token only in the body, or none); always leaves one to others.
     pub anonymous_bodies: usize,
+    /// Longest a write to a client may stay blocked (the client not reading) before the
+    /// connection is dropped; a slow reader that keeps reading is never cut.
+    pub write_timeout: Duration,
+    /// Avatar file bodies streamed at once; past it `/avatars/` answers 503 with
+    /// `Retry-After: 1`. Each holds one chunk of the file at a time, not the file.
+    pub files_in_flight: usize,
     /// Longest wait for a body slot; past it the call is answered `ratelimited` (HTTP 429,
     /// `Retry-After: 1`) instead of queueing.
     pub slot_wait: Duration,
@@ -104,6 +112,8 @@ impl ServerConfig {
             bodies_in_flight,
             anonymous_bodies: (bodies_in_flight / 4).max(1),
             slot_wait: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(20),
+            files_in_flight: 128,
         }
     }
 }

@@ -30,6 +30,11 @@ fn send_head(server: &TestServer, head: &str) -> TcpStream {
 /// Reads until the server closes the connection or a read times out; returns what came
 /// back and when it ended.
 fn read_all(stream: &mut TcpStream) -> (String, Instant) {
+    let bytes = read_bytes(stream);
+    (String::from_utf8_lossy(&bytes).into_owned(), Instant::now())
+}
+
+fn read_bytes(stream: &mut TcpStream) -> Vec<u8> {
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
@@ -38,7 +43,7 @@ fn read_all(stream: &mut TcpStream) -> (String, Instant) {
             Ok(n) => out.extend_from_slice(&buf[..n]),
         }
     }
-    (String::from_utf8_lossy(&out).into_owned(), Instant::now())
+    out
 }
 
 const STALLED_INFO: &str = "POST /api/users.info HTTP/1.1\r\nHost: x\r\n\
@@ -231,4 +236,134 @@ fn bodies_that_pause_or_trickle_are_cut_and_steady_ones_are_not() {
     let (response, _) = read_all(&mut steady);
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains(r#""id":"U0DAN""#), "{response}");
+}
+
+/// Puts a file of `length` bytes where the server serves `/avatars/U0FILES/<name>`.
+fn place_avatar_file(server: &TestServer, name: &str, length: usize) -> Vec<u8> {
+    let dir = server.data.path().join("avatars/U0FILES");
+    std::fs::create_dir_all(&dir).unwrap();
+    let bytes: Vec<u8> = (0..length).map(|i| (i % 251) as u8).collect();
+    std::fs::write(dir.join(name), &bytes).unwrap();
+    bytes
+}
+
+#[test]
+fn avatar_files_answer_conditional_head_and_range_requests() {
+    let server = TestServer::start();
+    let name = "0123456789abcdef0123_192.jpg";
+    let bytes = place_avatar_file(&server, name, 5000);
+    let path = format!("/avatars/U0FILES/{name}");
+    let full = server.get(&path);
+    assert_eq!(full.status, 200);
+    assert_eq!(full.body, bytes);
+    assert_eq!(full.header("content-type"), Some("image/jpeg"));
+    assert_eq!(full.header("accept-ranges"), Some("bytes"));
+    let etag = full.header("etag").unwrap().to_owned();
+    let modified = full.header("last-modified").unwrap().to_owned();
+    assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
+    assert!(modified.ends_with(" GMT"), "{modified}");
+
+    let raw = |head: &str| {
+        let mut stream = send_head(
+            &server,
+            &format!("{head}\r\nHost: x\r\nConnection: close\r\n\r\n"),
+        );
+        read_all(&mut stream).0
+    };
+    // The client's copy is current: 304, no body, the validators again.
+    for condition in [
+        format!("If-None-Match: W/\"other\", {etag}"),
+        format!("If-Modified-Since: {modified}"),
+    ] {
+        let response = raw(&format!("GET {path} HTTP/1.1\r\n{condition}"));
+        assert!(
+            response.starts_with("HTTP/1.1 304"),
+            "{condition}: {response}"
+        );
+        assert!(response.contains(&etag), "{response}");
+        assert!(response.ends_with("\r\n\r\n"), "no body: {response}");
+    }
+    // Another version named: the whole file.
+    let other = raw(&format!("GET {path} HTTP/1.1\r\nIf-None-Match: \"other\""));
+    assert!(other.starts_with("HTTP/1.1 200"), "{other}");
+
+    // HEAD: the length, no body.
+    let head = raw(&format!("HEAD {path} HTTP/1.1"));
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("content-length: 5000"),
+        "{head}"
+    );
+    assert!(head.ends_with("\r\n\r\n"), "{head}");
+
+    // One range: 206 with exactly those bytes; past the end: 416.
+    let mut stream = send_head(
+        &server,
+        &format!(
+            "GET {path} HTTP/1.1\r\nRange: bytes=4990-\r\nHost: x\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    let part = read_bytes(&mut stream);
+    let split = part.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&part[..split]);
+    assert!(head.starts_with("HTTP/1.1 206"), "{head}");
+    assert!(head.contains("bytes 4990-4999/5000"), "{head}");
+    assert_eq!(&part[split + 4..], &bytes[4990..]);
+    let past = raw(&format!("GET {path} HTTP/1.1\r\nRange: bytes=5000-"));
+    assert!(past.starts_with("HTTP/1.1 416"), "{past}");
+    assert!(past.contains("bytes */5000"), "{past}");
+    // A range for another version: the whole file.
+    let stale = raw(&format!(
+        "GET {path} HTTP/1.1\r\nRange: bytes=0-9\r\nIf-Range: \"other\""
+    ));
+    assert!(stale.starts_with("HTTP/1.1 200"), "{stale}");
+}
+
+#[test]
+fn a_reader_that_stops_is_dropped_and_excess_file_requests_get_503() {
+    let server = TestServer::with(|c| {
+        c.files_in_flight = 1;
+        c.write_timeout = Duration::from_millis(300);
+    });
+    let name = "0123456789abcdef0123_original.jpg";
+    let length = 20 << 20;
+    place_avatar_file(&server, name, length);
+    let path = format!("/avatars/U0FILES/{name}");
+
+    // Asks for 20 MiB and reads none of it: the socket buffers fill, writes block.
+    let mut idle = send_head(&server, &format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n"));
+    thread::sleep(Duration::from_millis(100));
+    // It holds the one file slot: another request is told to come back.
+    let busy = server.get(&path);
+    assert_eq!(busy.status, 503, "{:?}", busy.header("retry-after"));
+    assert_eq!(busy.header("retry-after"), Some("1"));
+
+    // Past the write deadline the idle reader is dropped and its slot freed.
+    let start = Instant::now();
+    let served = loop {
+        let reply = server.get(&path);
+        if reply.status != 503 || start.elapsed() > Duration::from_secs(5) {
+            break reply;
+        }
+        thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(served.status, 200);
+    assert_eq!(served.body.len(), length);
+
+    // The dropped reader finds the connection ended, well short of the file.
+    let start = Instant::now();
+    let mut received = 0;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match idle.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => received += n,
+        }
+    }
+    assert!(received < length, "{received}");
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
 }
