@@ -7,6 +7,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::Semaphore;
 
 use super::ServerConfig;
+use super::admission::Slots;
 use super::avatars::{AvatarFiles, IMAGE_KEYS, profile_urls};
 use super::params::{ImageArg, Params};
 use super::ratelimit::RateLimiter;
@@ -25,8 +26,10 @@ pub(super) struct State {
     limiter: RateLimiter,
     public_url: String,
     engine: Semaphore,
-    /// Request bodies read at once (see `ServerConfig::bodies_in_flight`).
-    pub(super) bodies: Semaphore,
+    /// Request bodies read and held at once (see `ServerConfig::bodies_in_flight`).
+    pub(super) bodies: Slots,
+    /// File bodies streamed at once (see `ServerConfig::files_in_flight`).
+    pub(super) file_slots: Arc<Semaphore>,
     /// Serialises "write files, point the database at them, remove the old ones" per
     /// user, so concurrent calls for one user cannot remove each other's files.
     user_locks: Vec<tokio::sync::Mutex<()>>,
@@ -45,7 +48,12 @@ impl State {
         Ok(Self {
             limiter: RateLimiter::new(config.rate_limit_per_minute),
             engine: Semaphore::new(config.engine_threads.max(1)),
-            bodies: Semaphore::new(config.bodies_in_flight.max(1)),
+            bodies: Slots::new(
+                config.bodies_in_flight,
+                config.anonymous_bodies,
+                config.slot_wait,
+            ),
+            file_slots: Arc::new(Semaphore::new(config.files_in_flight.max(1))),
             user_locks: (0..USER_LOCK_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
@@ -182,12 +190,61 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-/// Authenticates, checks scope and rate limit, and runs `method`.
+/// A caller whose token, from the query string or the `Authorization` header, passed
+/// before the body was read: authenticated, with the scope, and charged one call.
+#[derive(Debug)]
+pub(super) struct Admitted {
+    token: String,
+    caller: Caller,
+}
+
+/// What the token seen before the body says about a request.
+#[derive(Debug)]
+pub(super) enum Admission {
+    /// It passed; the call is charged and needs no second check if the body names no other.
+    Admitted(Admitted),
+    /// No token, or one that did not pass: the body may still carry one that wins (the
+    /// form field wins, as Slack documents), so nothing is answered yet.
+    Anonymous,
+    /// A valid token over its rate limit: answered before the body is read.
+    Refused(Reply),
+}
+
+/// Checks the token a request carries before its body: the query string's `token` (which
+/// wins over the header, as it does once the body is read), else `bearer`.
+pub(super) async fn admit(
+    state: &Arc<State>,
+    method: Method,
+    query_token: Option<String>,
+    bearer: Option<String>,
+) -> Admission {
+    let Some(token) = query_token.filter(|t| !t.is_empty()).or(bearer) else {
+        return Admission::Anonymous;
+    };
+    let lookup = token.clone();
+    let caller = match blocking(state, move |s| s.store.authenticate(&lookup)).await {
+        Ok(Some(caller)) if caller.has_scope(method.scope()) => caller,
+        // Unknown, lacking the scope, or not checkable now: the full check after the body
+        // answers it, unless the body names a token that wins.
+        _ => return Admission::Anonymous,
+    };
+    match state
+        .limiter
+        .check(&caller.token_key, method.name(), Instant::now())
+    {
+        Ok(()) => Admission::Admitted(Admitted { token, caller }),
+        Err(retry_after) => Admission::Refused(Reply::RateLimited { retry_after }),
+    }
+}
+
+/// Authenticates, checks scope and rate limit, and runs `method`. `admitted` is what
+/// [`admit`] found before the body; it stands if the winning token is the same one.
 pub(super) async fn call(
     state: &Arc<State>,
     method: Method,
     params: &Params,
     bearer: Option<String>,
+    admitted: Option<Admitted>,
 ) -> Reply {
     // The form field wins over the header, as Slack documents.
     let token = params
@@ -198,26 +255,13 @@ pub(super) async fn call(
     let Some(token) = token else {
         return Reply::error("not_authed");
     };
-    let caller = match blocking(state, move |s| s.store.authenticate(&token)).await {
-        Ok(Some(caller)) => caller,
-        Ok(None) => return Reply::error("invalid_auth"),
-        Err(e) => return internal("token lookup", &e),
+    let caller = match admitted {
+        Some(admitted) if admitted.token == token => admitted.caller,
+        _ => match authenticate(state, method, token).await {
+            Ok(caller) => caller,
+            Err(reply) => return reply,
+        },
     };
-    if !caller.has_scope(method.scope()) {
-        let mut extra = Map::new();
-        extra.insert("needed".into(), Value::from(method.scope()));
-        extra.insert("provided".into(), Value::from(caller.scopes.join(",")));
-        return Reply::Error {
-            code: "missing_scope",
-            extra,
-        };
-    }
-    if let Err(retry_after) = state
-        .limiter
-        .check(&caller.token_key, method.name(), Instant::now())
-    {
-        return Reply::RateLimited { retry_after };
-    }
     match method {
         Method::SetPhoto => set_photo(state, &caller, params).await,
         Method::DeletePhoto => delete_photo(state, &caller).await,
@@ -226,6 +270,32 @@ pub(super) async fn call(
         Method::Info => info(state, &caller, params).await,
         Method::Identity => identity(state, &caller).await,
     }
+}
+
+/// The caller of `token` if it is valid, has the scope of `method` and is within its rate
+/// limit (charging one call); else the answer.
+async fn authenticate(state: &Arc<State>, method: Method, token: String) -> Result<Caller, Reply> {
+    let caller = match blocking(state, move |s| s.store.authenticate(&token)).await {
+        Ok(Some(caller)) => caller,
+        Ok(None) => return Err(Reply::error("invalid_auth")),
+        Err(e) => return Err(internal("token lookup", &e)),
+    };
+    if !caller.has_scope(method.scope()) {
+        let mut extra = Map::new();
+        extra.insert("needed".into(), Value::from(method.scope()));
+        extra.insert("provided".into(), Value::from(caller.scopes.join(",")));
+        return Err(Reply::Error {
+            code: "missing_scope",
+            extra,
+        });
+    }
+    if let Err(retry_after) = state
+        .limiter
+        .check(&caller.token_key, method.name(), Instant::now())
+    {
+        return Err(Reply::RateLimited { retry_after });
+    }
+    Ok(caller)
 }
 
 async fn set_photo(state: &Arc<State>, caller: &Caller, params: &Params) -> Reply {

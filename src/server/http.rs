@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::FutureExt as _;
 use http_body_util::{BodyExt as _, Full};
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use hyper::header::{self, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -18,7 +18,10 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, oneshot, watch};
 use tokio::task::JoinSet;
 
+use super::admission::{Pace, Standing};
 use super::api::{self, Method, Reply, State};
+use super::deadline::WriteDeadline;
+use super::files::{FileServer, ResponseBody};
 use super::params::Params;
 
 /// Largest body that is not multipart (urlencoded or JSON arguments).
@@ -73,6 +76,7 @@ pub(super) async fn serve(
         connections.spawn(async move {
             let _permit = permit;
             let header_timeout = state.config.header_timeout;
+            let write_timeout = state.config.write_timeout;
             let service = service_fn(move |request| {
                 let state = state.clone();
                 async move { Ok::<_, Infallible>(handle(&state, request).await) }
@@ -81,7 +85,10 @@ pub(super) async fn serve(
                 .timer(TokioTimer::new())
                 .header_read_timeout(header_timeout)
                 .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service);
+                .serve_connection(
+                    TokioIo::new(WriteDeadline::new(stream, write_timeout)),
+                    service,
+                );
             let mut connection = std::pin::pin!(connection);
             tokio::select! {
                 _ = connection.as_mut() => {}
@@ -100,38 +107,47 @@ pub(super) async fn serve(
 }
 
 /// One request: routed, with any panic turned into `internal_error`.
-async fn handle(state: &Arc<State>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(state: &Arc<State>, request: Request<Incoming>) -> Response<ResponseBody> {
     guarded(route(state, request)).await
 }
 
 /// Runs `work`; a panic in it becomes an `internal_error` answer and the connection (and
 /// the process) carry on.
-async fn guarded(work: impl Future<Output = Response<Full<Bytes>>>) -> Response<Full<Bytes>> {
+async fn guarded(work: impl Future<Output = Response<ResponseBody>>) -> Response<ResponseBody> {
     match AssertUnwindSafe(work).catch_unwind().await {
         Ok(response) => response,
         Err(_) => {
             eprintln!("setphoto serve: a handler panicked; answered internal_error");
-            json_response(&Reply::error("internal_error"))
+            boxed(json_response(&Reply::error("internal_error")))
         }
     }
 }
 
-async fn route(state: &Arc<State>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn route(state: &Arc<State>, request: Request<Incoming>) -> Response<ResponseBody> {
     let path = request.uri().path().to_owned();
     if let Some(file) = path.strip_prefix("/avatars/") {
-        return serve_file(state, request.method(), file).await;
+        let files = FileServer {
+            files: &state.files,
+            slots: &state.file_slots,
+        };
+        return files.serve(request.method(), request.headers(), file).await;
     }
     if let Some(at) = path.rfind("/api/") {
         let name = path[at + "/api/".len()..].trim_end_matches('/').to_owned();
-        return api_call(state, &name, request).await;
+        return boxed(api_call(state, &name, request).await);
     }
     if path == "/" {
-        return text(
+        return boxed(text(
             StatusCode::OK,
             "setphoto serve: Slack users.* methods under /api/, avatars under /avatars/\n",
-        );
+        ));
     }
-    text(StatusCode::NOT_FOUND, "not found\n")
+    boxed(text(StatusCode::NOT_FOUND, "not found\n"))
+}
+
+/// A whole-in-memory response as the body type every response has.
+fn boxed(response: Response<Full<Bytes>>) -> Response<ResponseBody> {
+    response.map(|body| body.map_err(|never| match never {}).boxed_unsync())
 }
 
 async fn api_call(
@@ -181,28 +197,62 @@ async fn api_call(
         }
         return closing(json_response(&Reply::error("too_large")));
     }
-    // Bodies are read whole, so bound how many are held at once: memory stays below
-    // `bodies_in_flight` x the limit however many connections are open.
-    let Ok(body_permit) = state.bodies.acquire().await else {
-        return json_response(&Reply::error("internal_error"));
+    let bearer = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| token.trim().to_owned())
+        })
+        .filter(|t| !t.is_empty());
+    let query_token = request.uri().query().and_then(|query| {
+        url::form_urlencoded::parse(query.as_bytes())
+            .filter(|(k, _)| k == "token")
+            .last()
+            .map(|(_, v)| v.into_owned())
+    });
+    // The token is checked before the body is waited for, so that a caller who holds no
+    // valid token cannot queue ahead of, or crowd out, those who do.
+    let (standing, admitted) = match api::admit(state, method, query_token, bearer.clone()).await {
+        api::Admission::Admitted(admitted) => (Standing::Authenticated, Some(admitted)),
+        api::Admission::Anonymous => (Standing::Anonymous, None),
+        api::Admission::Refused(reply) => {
+            return refuse_unread(request.into_body(), limit, waits_to_send, &reply).await;
+        }
     };
+    // Bodies are read whole, so bound how many are held at once: memory stays below
+    // `bodies_in_flight` x the limit however many connections are open. A request without
+    // a body holds no memory and takes no slot.
     let (parts, mut body) = request.into_parts();
+    let body_slot = if body.is_end_stream() {
+        None
+    } else {
+        match state.bodies.acquire(standing).await {
+            Some(slot) => Some(slot),
+            None => {
+                let busy = Reply::RateLimited { retry_after: 1 };
+                return refuse_unread(body, limit, waits_to_send, &busy).await;
+            }
+        }
+    };
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     let capacity = declared.map_or(0, |n| usize::try_from(n).unwrap_or(0));
-    let started = tokio::time::Instant::now();
-    let read = tokio::time::timeout(
-        state.config.request_timeout,
-        read_body(&mut body, limit, capacity),
-    )
-    .await;
-    let body = match read {
-        Ok(Ok(bytes)) => bytes,
-        Ok(Err(BodyError::TooLarge(read))) => {
-            drop(body_permit);
-            let left = state
-                .config
+    let config = &state.config;
+    let pace = Pace::start(
+        config.body_idle_timeout,
+        config.body_min_rate,
+        config.request_timeout,
+    );
+    let body = match read_body(&mut body, limit, capacity, &pace).await {
+        Ok(bytes) => bytes,
+        Err(BodyError::TooLarge(read)) => {
+            drop(body_slot);
+            let left = config
                 .request_timeout
-                .saturating_sub(started.elapsed());
+                .saturating_sub(pace.started().elapsed());
             if !waits_to_send {
                 discard(
                     body,
@@ -214,10 +264,10 @@ async fn api_call(
             return closing(json_response(&Reply::error("too_large")));
         }
         // The client broke the framing or went away mid-body.
-        Ok(Err(BodyError::Broken)) => {
+        Err(BodyError::Broken) => {
             return closing(json_response(&Reply::error("invalid_form_data")));
         }
-        Err(_elapsed) => return closing(json_response(&Reply::error("request_timeout"))),
+        Err(BodyError::Stalled) => return closing(json_response(&Reply::error("request_timeout"))),
     };
     let content_type = parts
         .headers
@@ -227,67 +277,19 @@ async fn api_call(
         Ok(params) => params,
         Err(e) => return json_response(&Reply::error(e.code())),
     };
-    let bearer = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, token) = v.trim().split_once(' ')?;
-            scheme
-                .eq_ignore_ascii_case("bearer")
-                .then(|| token.trim().to_owned())
-        })
-        .filter(|t| !t.is_empty());
     // Run the call as its own task: if the client hangs up, hyper drops this future, but
     // the call (engine permit, per-user lock, files, commit) still runs to its end, so no
     // lock or limit is released while its work goes on.
     let task_state = state.clone();
-    let call = tokio::spawn(async move { api::call(&task_state, method, &params, bearer).await });
+    let call =
+        tokio::spawn(
+            async move { api::call(&task_state, method, &params, bearer, admitted).await },
+        );
     match call.await {
         Ok(reply) => json_response(&reply),
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(_) => json_response(&Reply::error("internal_error")),
     }
-}
-
-async fn serve_file(state: &State, method: &HttpMethod, file: &str) -> Response<Full<Bytes>> {
-    if !matches!(*method, HttpMethod::GET | HttpMethod::HEAD) {
-        return text(StatusCode::METHOD_NOT_ALLOWED, "GET or HEAD\n");
-    }
-    let path = file
-        .split_once('/')
-        .and_then(|(folder, name)| state.files.path_of(folder, name));
-    let Some(path) = path else {
-        return text(StatusCode::NOT_FOUND, "not found\n");
-    };
-    let Ok(bytes) = tokio::fs::read(&path).await else {
-        return text(StatusCode::NOT_FOUND, "not found\n");
-    };
-    let content_type = match path.extension().and_then(|e| e.to_str()) {
-        Some("png") => "image/png",
-        Some("gif") => "image/gif",
-        _ => "image/jpeg",
-    };
-    let length = bytes.len();
-    let body = if *method == HttpMethod::HEAD {
-        Bytes::new()
-    } else {
-        Bytes::from(bytes)
-    };
-    let mut response = Response::new(Full::new(body));
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
-    // The name holds the picture's digest: it never changes under a URL.
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=31536000, immutable"),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    response
 }
 
 /// Why a body could not be read whole.
@@ -296,14 +298,29 @@ enum BodyError {
     TooLarge(u64),
     /// Broken framing, or the client went away mid-body.
     Broken,
+    /// It paused too long, came too slowly, or passed the whole-request deadline.
+    Stalled,
 }
 
-/// Reads `body` whole, refusing it once it passes `limit` bytes. `capacity` (the declared
-/// length, already known to be within the limit) sizes the buffer up front.
-async fn read_body(body: &mut Incoming, limit: usize, capacity: usize) -> Result<Bytes, BodyError> {
+/// Reads `body` whole at the pace `pace` demands, refusing it once it passes `limit`
+/// bytes. `capacity` (the declared length, already known to be within the limit) sizes
+/// the buffer up front.
+async fn read_body(
+    body: &mut Incoming,
+    limit: usize,
+    capacity: usize,
+    pace: &Pace,
+) -> Result<Bytes, BodyError> {
     let mut bytes = Vec::with_capacity(capacity.min(limit));
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|_| BodyError::Broken)?;
+    let mut last = pace.started();
+    loop {
+        let deadline = pace.next_deadline(bytes.len() as u64, last);
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_elapsed) => return Err(BodyError::Stalled),
+            Ok(None) => break,
+            Ok(Some(frame)) => frame.map_err(|_| BodyError::Broken)?,
+        };
+        last = tokio::time::Instant::now();
         let Ok(data) = frame.into_data() else {
             continue; // trailers carry no arguments
         };
@@ -313,6 +330,24 @@ async fn read_body(body: &mut Incoming, limit: usize, capacity: usize) -> Result
         bytes.extend_from_slice(&data);
     }
     Ok(Bytes::from(bytes))
+}
+
+/// Answers `reply` to a request whose body was not read: the body (up to `limit` bytes) is
+/// first read and dropped for a short while, so that a client still writing it gets the
+/// answer rather than a reset (see [`DISCARD_LIMIT`]).
+async fn refuse_unread(
+    body: Incoming,
+    limit: u64,
+    waits_to_send: bool,
+    reply: &Reply,
+) -> Response<Full<Bytes>> {
+    if body.is_end_stream() {
+        return json_response(reply);
+    }
+    if !waits_to_send {
+        discard(body, limit, DISCARD_TIME).await;
+    }
+    closing(json_response(reply))
 }
 
 /// Reads and drops up to `most` bytes of `body` for at most `time`, so that the answer
@@ -382,7 +417,7 @@ mod tests {
             if true {
                 panic!("a bug in a handler");
             }
-            text(StatusCode::OK, "unreachable")
+            boxed(text(StatusCode::OK, "unreachable"))
         }));
         assert_eq!(response.status(), StatusCode::OK);
         let body = runtime

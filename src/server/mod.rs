@@ -19,10 +19,17 @@
 //! `{"ok":false,"error":CODE}`; only rate limiting is HTTP 429 with `Retry-After`. Bodies
 //! over the limit are refused from `Content-Length` alone, or as soon as the count passes
 //! the limit; headers must arrive within `header_timeout` and the body within
-//! `request_timeout`; a panic in a handler becomes `internal_error`.
+//! `request_timeout`, without pausing longer than `body_idle_timeout` or falling below
+//! `body_min_rate`; a panic in a handler becomes `internal_error`. A token in the query
+//! string or `Authorization` header is checked (and rate limited) before the body is read;
+//! requests without one share a few body slots only (see `anonymous_bodies`), and no
+//! request waits longer than `slot_wait` for a slot (it is answered `ratelimited`).
 
+mod admission;
 mod api;
 pub mod avatars;
+mod deadline;
+mod files;
 mod http;
 pub mod params;
 pub mod ratelimit;
@@ -54,6 +61,11 @@ pub struct ServerConfig {
     pub header_timeout: Duration,
     /// Time a client has to send the whole body.
     pub request_timeout: Duration,
+    /// Longest pause while a body arrives; also the grace before `body_min_rate` applies.
+    pub body_idle_timeout: Duration,
+    /// Least average rate of a body, in bytes a second, once `body_idle_timeout` has
+    /// passed (0: none). Cuts a trickle that never pauses long enough to be idle.
+    pub body_min_rate: u64,
     /// Limits and output settings of the engine.
     pub policy: Policy,
     /// Images processed at once (default: the number of cores).
@@ -63,6 +75,18 @@ pub struct ServerConfig {
     /// Request bodies read and held at once (each up to `max_body_bytes`); more wait.
     /// Bounds memory whatever the number of connections.
     pub bodies_in_flight: usize,
+    /// Of `bodies_in_flight`, how many may go to requests whose token was not checked
+    /// before their body (token only in the body, or none); always leaves one to others.
+    pub anonymous_bodies: usize,
+    /// Longest a write to a client may stay blocked (the client not reading) before the
+    /// connection is dropped; a slow reader that keeps reading is never cut.
+    pub write_timeout: Duration,
+    /// Avatar file bodies streamed at once; past it `/avatars/` answers 503 with
+    /// `Retry-After: 1`. Each holds one chunk of the file at a time, not the file.
+    pub files_in_flight: usize,
+    /// Longest wait for a body slot; past it the call is answered `ratelimited` (HTTP 429,
+    /// `Retry-After: 1`) instead of queueing.
+    pub slot_wait: Duration,
 }
 
 impl ServerConfig {
@@ -71,6 +95,7 @@ impl ServerConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         let policy = Policy::default();
         let engine_threads = std::thread::available_parallelism().map_or(2, usize::from);
+        let bodies_in_flight = (4 * engine_threads).max(16);
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: data_dir.into(),
@@ -81,8 +106,14 @@ impl ServerConfig {
             request_timeout: Duration::from_secs(60),
             policy,
             engine_threads,
+            body_idle_timeout: Duration::from_secs(5),
+            body_min_rate: 8 * 1024,
             max_connections: 1024,
-            bodies_in_flight: (4 * engine_threads).max(16),
+            bodies_in_flight,
+            anonymous_bodies: (bodies_in_flight / 4).max(1),
+            slot_wait: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(20),
+            files_in_flight: 128,
         }
     }
 }

@@ -18,6 +18,8 @@ mod limits;
 mod sdk;
 #[cfg(feature = "server")]
 mod serve;
+#[cfg(feature = "server")]
+mod serve_attack;
 mod structure;
 mod truncation;
 mod util;
