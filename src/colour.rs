@@ -324,6 +324,43 @@ pub(crate) mod tests {
         assert_eq!(embedded(&jpeg_with(&segments), Format::Jpeg), Embedded::Srgb);
     }
 
+    /// `png` with `chunk` of `kind` inserted after IHDR, its CRC right.
+    fn with_chunk(png: &[u8], kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+        let crc = |bytes: &[u8]| {
+            let mut crc = !0u32;
+            for &byte in bytes {
+                crc ^= u32::from(byte);
+                for _ in 0..8 {
+                    crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+                }
+            }
+            !crc
+        };
+        let after_ihdr = 8 + 12 + 13;
+        let mut chunk = (data.len() as u32).to_be_bytes().to_vec();
+        chunk.extend(kind);
+        chunk.extend(data);
+        chunk.extend(crc(&chunk[4..]).to_be_bytes());
+        [&png[..after_ihdr], &chunk, &png[after_ihdr..]].concat()
+    }
+
+    #[test]
+    fn a_png_iccp_profile_is_inflated_unless_an_srgb_chunk_says_srgb() {
+        let mut png = Vec::new();
+        image::RgbImage::from_pixel(4, 4, image::Rgb([1, 2, 3]))
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        let profile = p3();
+        let mut iccp = b"Display P3\0\0".to_vec();
+        iccp.extend(miniz_oxide::deflate::compress_to_vec_zlib(&profile, 6));
+        let tagged = with_chunk(&png, b"iCCP", &iccp);
+        assert_eq!(embedded(&tagged, Format::Png), Embedded::Icc(profile));
+        assert!(image::load_from_memory(&tagged).is_ok());
+        let srgb = with_chunk(&tagged, b"sRGB", &[0]);
+        assert_eq!(embedded(&srgb, Format::Png), Embedded::Srgb);
+        assert_eq!(embedded(&png, Format::Png), Embedded::Srgb);
+    }
+
     proptest::proptest! {
         #[test]
         fn any_bytes_give_a_profile_or_none_without_panicking(

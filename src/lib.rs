@@ -304,6 +304,88 @@ mod tests {
         }
     }
 
+    /// The 192 px rendition's pixels of `jpeg`, decoded.
+    fn rendition_pixels(jpeg: Vec<u8>) -> Vec<u8> {
+        let set = process(&SetPhotoRequest::new(jpeg), &Policy::default()).unwrap();
+        let rendition = set.rendition_for(192).unwrap();
+        image::load_from_memory(rendition.bytes())
+            .unwrap()
+            .into_rgb8()
+            .into_raw()
+    }
+
+    fn mean_difference(a: &[u8], b: &[u8]) -> f64 {
+        assert_eq!(a.len(), b.len());
+        let sum: u64 = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| u64::from(x.abs_diff(*y)))
+            .sum();
+        sum as f64 / a.len() as f64
+    }
+
+    #[test]
+    fn a_wide_gamut_upload_renders_the_colours_of_its_srgb_twin() {
+        use moxcms::{ColorProfile, Layout as CmsLayout, TransformOptions};
+        // Saturated but in-gamut colours: gradients of every hue at 40-90% saturation.
+        let (width, height) = (600u32, 400u32);
+        let srgb: Vec<u8> = (0..width * height)
+            .flat_map(|i| {
+                let (x, y) = (i % width, i / width);
+                [
+                    (40 + x * 180 / width) as u8,
+                    (200 - y * 150 / height) as u8,
+                    (60 + (x + y) % 140) as u8,
+                ]
+            })
+            .collect();
+        let encode = |pixels: &[u8], profile: Option<&[u8]>| {
+            let mut out = Vec::new();
+            let mut encoder = jpeg_encoder::Encoder::new(&mut out, 95);
+            if let Some(profile) = profile {
+                encoder.add_icc_profile(profile).unwrap();
+            }
+            encoder
+                .encode(
+                    pixels,
+                    width as u16,
+                    height as u16,
+                    jpeg_encoder::ColorType::Rgb,
+                )
+                .unwrap();
+            out
+        };
+        let truth = rendition_pixels(encode(&srgb, None));
+        for wide in [
+            ColorProfile::new_display_p3(),
+            ColorProfile::new_adobe_rgb(),
+            ColorProfile::new_pro_photo_rgb(),
+        ] {
+            let to_wide = ColorProfile::new_srgb()
+                .create_transform_8bit(
+                    CmsLayout::Rgb,
+                    &wide,
+                    CmsLayout::Rgb,
+                    TransformOptions::default(),
+                )
+                .unwrap();
+            let mut pixels = vec![0; srgb.len()];
+            to_wide.transform(&srgb, &mut pixels).unwrap();
+            let profile = wide.encode().unwrap();
+            let tagged = rendition_pixels(encode(&pixels, Some(&profile)));
+            let untagged = rendition_pixels(encode(&pixels, None));
+            let (converted, ignored) = (
+                mean_difference(&tagged, &truth),
+                mean_difference(&untagged, &truth),
+            );
+            assert!(
+                converted < 1.0 && ignored > 5.0 * converted,
+                "{:?}: {converted:.2} levels from the truth converted, {ignored:.2} ignored",
+                wide.description
+            );
+        }
+    }
+
     #[test]
     fn the_set_is_the_same_on_one_thread_and_on_many() {
         // Sizes are encoded on the caller's pool as they are resized: the set must come
