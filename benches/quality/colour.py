@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""Colour shift of wide-gamut uploads: CIEDE2000 between the 192 px rendition of a tagged
+twin and that of its untagged sRGB truth, over 16x16 block means.
+
+    benches/quality/colour.py [PHOTO ...]      (default: ../shared/bench/corpus/*.jpg)
+
+Twins: `examples/wide_gamut.rs` (moxcms: Display P3, Adobe RGB, ProPhoto) and, as an
+independent maker, Pillow's ImageCms (LittleCMS) with Debian's Adobe RGB profile
+(icc-profiles-free, installed if missing). Each twin is also rendered with its profile
+removed, which is what a service that drops profiles shows. Needs Pillow; builds setphoto
+and the example in release mode.
+"""
+import glob
+import io
+import math
+import os
+import subprocess
+import sys
+import tempfile
+
+from PIL import Image, ImageCms
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ADOBE = "/usr/share/color/icc/compatibleWithAdobeRGB1998.icc"
+
+
+def lab(rgb):
+    """sRGB (0-255) to CIELAB (D65)."""
+    def linear(c):
+        c /= 255.0
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+    r, g, b = (linear(c) for c in rgb)
+    x = (0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047
+    y = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    z = (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883
+    f = lambda t: t ** (1 / 3) if t > 216 / 24389 else (24389 / 27 * t + 16) / 116
+    fx, fy, fz = f(x), f(y), f(z)
+    return 116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)
+
+
+def ciede2000(lab1, lab2):
+    """CIEDE2000 colour difference (kL = kC = kH = 1)."""
+    l1, a1, b1 = lab1
+    l2, a2, b2 = lab2
+    c1, c2 = math.hypot(a1, b1), math.hypot(a2, b2)
+    cm = (c1 + c2) / 2
+    g = 0.5 * (1 - math.sqrt(cm ** 7 / (cm ** 7 + 25 ** 7)))
+    a1p, a2p = (1 + g) * a1, (1 + g) * a2
+    c1p, c2p = math.hypot(a1p, b1), math.hypot(a2p, b2)
+    h1p = math.degrees(math.atan2(b1, a1p)) % 360
+    h2p = math.degrees(math.atan2(b2, a2p)) % 360
+    dlp, dcp = l2 - l1, c2p - c1p
+    if c1p * c2p == 0:
+        dhp = 0
+    elif abs(h2p - h1p) <= 180:
+        dhp = h2p - h1p
+    elif h2p - h1p > 180:
+        dhp = h2p - h1p - 360
+    else:
+        dhp = h2p - h1p + 360
+    dhp_big = 2 * math.sqrt(c1p * c2p) * math.sin(math.radians(dhp / 2))
+    lpm, cpm = (l1 + l2) / 2, (c1p + c2p) / 2
+    if c1p * c2p == 0:
+        hpm = h1p + h2p
+    elif abs(h1p - h2p) <= 180:
+        hpm = (h1p + h2p) / 2
+    elif h1p + h2p < 360:
+        hpm = (h1p + h2p + 360) / 2
+    else:
+        hpm = (h1p + h2p - 360) / 2
+    t = (1 - 0.17 * math.cos(math.radians(hpm - 30)) + 0.24 * math.cos(math.radians(2 * hpm))
+         + 0.32 * math.cos(math.radians(3 * hpm + 6)) - 0.20 * math.cos(math.radians(4 * hpm - 63)))
+    dtheta = 30 * math.exp(-(((hpm - 275) / 25) ** 2))
+    rc = 2 * math.sqrt(cpm ** 7 / (cpm ** 7 + 25 ** 7))
+    sl = 1 + 0.015 * (lpm - 50) ** 2 / math.sqrt(20 + (lpm - 50) ** 2)
+    sc, sh = 1 + 0.045 * cpm, 1 + 0.015 * cpm * t
+    rt = -math.sin(math.radians(2 * dtheta)) * rc
+    return math.sqrt((dlp / sl) ** 2 + (dcp / sc) ** 2 + (dhp_big / sh) ** 2
+                     + rt * (dcp / sc) * (dhp_big / sh))
+
+
+def block_means(image, block=16):
+    pixels = image.load()
+    means = []
+    for by in range(0, image.height, block):
+        for bx in range(0, image.width, block):
+            total = [0, 0, 0]
+            n = 0
+            for y in range(by, min(by + block, image.height)):
+                for x in range(bx, min(bx + block, image.width)):
+                    for i, v in enumerate(pixels[x, y][:3]):
+                        total[i] += v
+                    n += 1
+            means.append(tuple(t / n for t in total))
+    return means
+
+
+def rendition(setphoto, path, work):
+    out = tempfile.mkdtemp(dir=work)
+    subprocess.run([setphoto, "process", path, "--out", out], check=True, capture_output=True)
+    (name,) = [f for f in os.listdir(out) if "_192." in f]
+    return Image.open(os.path.join(out, name)).convert("RGB")
+
+
+def shift(a, b):
+    diffs = [ciede2000(lab(x), lab(y)) for x, y in zip(block_means(a), block_means(b))]
+    return sum(diffs) / len(diffs), max(diffs)
+
+
+def untagged(path, work):
+    """The twin with its profile removed (same pixels, no ICC)."""
+    image = Image.open(path)
+    out = os.path.join(work, "untagged_" + os.path.basename(path))
+    image.save(out, quality=95, subsampling=0)
+    return out
+
+
+def main():
+    photos = sys.argv[1:] or sorted(glob.glob(os.path.join(ROOT, "..", "shared", "bench", "corpus", "*.jpg")))
+    if not os.path.exists(ADOBE):
+        subprocess.run(["apt-get", "install", "-y", "-q", "icc-profiles-free"], check=False, capture_output=True)
+    subprocess.run(["cargo", "build", "--release", "--features", "cli", "--example", "wide_gamut", "--bin", "setphoto"],
+                   cwd=ROOT, check=True)
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+    setphoto = os.path.join(target, "release", "setphoto")
+    maker = os.path.join(target, "release", "examples", "wide_gamut")
+    work = tempfile.mkdtemp()
+    print("| photo | profile | mean dE00 converted | max | mean dE00 profile ignored | max |")
+    print("|---|---|---|---|---|---|")
+    for photo in photos:
+        made = subprocess.run([maker, photo, work], check=True, capture_output=True, text=True).stdout.split()
+        twins = {os.path.splitext(p)[0].rsplit("_", 1)[1]: p for p in made}
+        if os.path.exists(ADOBE):
+            srgb = Image.open(twins["srgb"]).convert("RGB")
+            to_adobe = ImageCms.buildTransform(ImageCms.createProfile("sRGB"), ADOBE, "RGB", "RGB")
+            lcms = ImageCms.applyTransform(srgb, to_adobe)
+            path = os.path.join(work, os.path.basename(photo) + "_adobe-lcms.jpg")
+            lcms.save(path, quality=95, icc_profile=open(ADOBE, "rb").read())
+            twins["adobe (lcms2)"] = path
+        truth = rendition(setphoto, twins.pop("srgb"), work)
+        for name, path in twins.items():
+            converted = shift(rendition(setphoto, path, work), truth)
+            ignored = shift(rendition(setphoto, untagged(path, work), work), truth)
+            print(f"| {os.path.basename(photo)} | {name} | {converted[0]:.2f} | {converted[1]:.2f} "
+                  f"| {ignored[0]:.2f} | {ignored[1]:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
