@@ -134,6 +134,12 @@ pub struct ServeArgs {
     /// Make every size, upscaling images smaller than 1024 px.
     #[arg(long)]
     pub upscale: bool,
+    /// Store the upload byte for byte as the original, metadata and all (default: the
+    /// original keeps its pixels, orientation and colour profile and loses other EXIF,
+    /// XMP, IPTC, comments, text chunks and trailing bytes). The avatar_hash is the same
+    /// either way.
+    #[arg(long)]
+    pub keep_original_metadata: bool,
 }
 
 /// `setphoto token ...`.
@@ -192,6 +198,12 @@ pub struct ProcessArgs {
     /// Make every size, upscaling images smaller than 1024 px.
     #[arg(long)]
     pub upscale: bool,
+    /// Store the upload byte for byte as the original, metadata and all (default: the
+    /// original keeps its pixels, orientation and colour profile and loses other EXIF,
+    /// XMP, IPTC, comments, text chunks and trailing bytes). The avatar_hash is the same
+    /// either way.
+    #[arg(long)]
+    pub keep_original_metadata: bool,
 }
 
 /// Flags of `setphoto batch`.
@@ -235,6 +247,12 @@ pub struct BatchArgs {
     /// Make every size, upscaling images smaller than 1024 px.
     #[arg(long)]
     pub upscale: bool,
+    /// Store the upload byte for byte as the original, metadata and all (default: the
+    /// original keeps its pixels, orientation and colour profile and loses other EXIF,
+    /// XMP, IPTC, comments, text chunks and trailing bytes). The avatar_hash is the same
+    /// either way.
+    #[arg(long)]
+    pub keep_original_metadata: bool,
 }
 
 /// The `--out` argument of `setphoto batch`, parsed.

@@ -10,7 +10,10 @@ use crate::{Error, ErrorResponse, SetPhotoRequest, SetPhotoResponse};
 
 /// Runs `setphoto process`.
 pub(crate) fn run(args: &ProcessArgs) -> ExitCode {
-    let policy = args.policy.policy(args.upscale);
+    let policy = args
+        .policy
+        .policy(args.upscale)
+        .with_keep_original_metadata(args.keep_original_metadata);
     // An oversized file is refused from its length, and never read past the limit.
     let bytes = match output::read_capped(&args.image, policy.max_bytes) {
         Ok(bytes) => bytes,

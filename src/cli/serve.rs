@@ -12,7 +12,10 @@ pub(crate) fn run(args: &ServeArgs) -> ExitCode {
     config.listen = args.listen;
     config.public_url.clone_from(&args.public_url);
     config.rate_limit_per_minute = args.rate_limit;
-    config.policy = args.policy.policy(args.upscale);
+    config.policy = args
+        .policy
+        .policy(args.upscale)
+        .with_keep_original_metadata(args.keep_original_metadata);
     if let Some(jobs) = args.jobs {
         config.engine_threads = jobs.max(1);
     }

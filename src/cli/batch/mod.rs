@@ -45,7 +45,10 @@ pub(crate) fn run(args: &BatchArgs) -> ExitCode {
 }
 
 fn run_batch(args: &BatchArgs) -> io::Result<Summary> {
-    let policy = args.policy.policy(args.upscale);
+    let policy = args
+        .policy
+        .policy(args.upscale)
+        .with_keep_original_metadata(args.keep_original_metadata);
     let started = Instant::now();
     let context = |what: &str, path: &Path| {
         let path = path.display().to_string();
