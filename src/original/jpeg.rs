@@ -2,8 +2,10 @@
 //!
 //! Kept: SOI; the frame, table, restart-interval and DNL segments; every scan header with
 //! its entropy-coded data (restart markers included); EOI. Of the application segments:
-//! APP0 JFIF (its embedded thumbnail removed), every APP2 `ICC_PROFILE` chunk in order,
-//! and APP14 `Adobe`, whose colour-transform flag decides how the components are read.
+//! APP0 JFIF (its embedded thumbnail removed), APP0 `AVI1` (motion-JPEG frames without
+//! Huffman tables decode with the standard's where it is present), every APP2
+//! `ICC_PROFILE` chunk in order, and APP14 `Adobe`, whose colour-transform flag decides
+//! how the components are read.
 //! The first APP1 `Exif` (the one validation reads the orientation from) becomes minimal
 //! EXIF holding only the orientation, or goes when the orientation is normal. Everything
 //! else goes: other APPn (XMP, extended XMP, Photoshop/IPTC APP13, MPF, FlashPix, maker
@@ -125,6 +127,9 @@ fn kept_application_segment(
             }
             _ => Kept::Whole,
         },
+        // Motion-JPEG's marker: frames without Huffman tables decode with the standard's
+        // only where it is present (zune-jpeg reads it so).
+        0xE0 if payload.starts_with(b"AVI1") => Kept::Whole,
         0xE1 if first_exif && orientation != Orientation::Normal => {
             Kept::Rewritten([&b"Exif\0\0"[..], &super::orientation_tiff(orientation)].concat())
         }

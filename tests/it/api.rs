@@ -231,7 +231,11 @@ fn no_metadata_or_trailing_bytes_reach_a_rendition() {
         );
         let kept = process(dirty, &Policy::default().with_keep_original_metadata(true)).unwrap();
         assert_eq!(kept.original().as_ref(), dirty.as_slice());
-        assert_eq!(kept.avatar_hash(), b.avatar_hash(), "the hash is over the upload");
+        assert_eq!(
+            kept.avatar_hash(),
+            b.avatar_hash(),
+            "the hash is over the upload"
+        );
         assert_eq!(kept.renditions(), b.renditions());
         for r in b.renditions() {
             for secret in [&b"SECRET"[..], b"Exif", b"tEXt", b"eXIf", b"iTXt", b"zTXt"] {
@@ -246,7 +250,11 @@ fn no_metadata_or_trailing_bytes_reach_a_rendition() {
 fn tiff_with_gps(orientation: u16) -> Vec<u8> {
     let mut t = b"II\x2A\0\x08\0\0\0".to_vec();
     let entry = |t: &mut Vec<u8>, tag: u16, kind: u16, count: u32, value: u32| {
-        for bytes in [&tag.to_le_bytes()[..], &kind.to_le_bytes(), &count.to_le_bytes()] {
+        for bytes in [
+            &tag.to_le_bytes()[..],
+            &kind.to_le_bytes(),
+            &count.to_le_bytes(),
+        ] {
             t.extend(bytes);
         }
         t.extend(value.to_le_bytes());
@@ -310,7 +318,10 @@ fn an_original_loses_its_gps_position_and_keeps_its_picture_and_orientation() {
             assert!(!contains(original, secret), "{secret:?} is left");
         }
         assert!(original.len() < dirty.len());
-        assert_eq!(image_orientation(dirty), image::metadata::Orientation::Rotate90);
+        assert_eq!(
+            image_orientation(dirty),
+            image::metadata::Orientation::Rotate90
+        );
         assert_eq!(
             image_orientation(original),
             image::metadata::Orientation::Rotate90
