@@ -33,7 +33,7 @@ fn every_accepted_corpus_file_has_an_original_with_the_same_picture() {
         }
         let prepared = |bytes: &[u8]| {
             setphoto::prepare(&SetPhotoRequest::new(bytes.to_vec()), &policy)
-                .map(|p| (*p.validated(), p.plan().clone()))
+                .map(|p| (*p.validated(), *p.plan()))
         };
         match (prepared(&upload), prepared(original)) {
             (Ok(a), Ok(b)) if a == b => {}
