@@ -23,6 +23,7 @@ stage!(decode);
 stage!(encode);
 stage!(geometry);
 stage!(orient);
+stage!(original);
 stage!(pixels);
 stage!(resize);
 stage!(square);
@@ -99,7 +100,7 @@ impl Prepared {
         Ok(ImageSet::new(
             self.digest,
             self.validated.format(),
-            request.image().clone(),
+            stored_original(request.image(), &self.validated, policy),
             self.plan.sizes,
             renditions,
         ))
@@ -193,17 +194,33 @@ pub fn process(request: &SetPhotoRequest, policy: &Policy) -> Result<ImageSet, E
     // SHA-256 on a CPU without SHA instructions, longer than decoding it. Nobody needs it
     // before the set is done here (unlike `prepare`), so a second thread of the caller's
     // pool computes it beside the rendering; on a one-thread pool they run in turn.
-    let (renditions, digest) = rayon::join(
+    // Cleaning the original reads every byte too, so it goes beside the digest.
+    let (renditions, (digest, original)) = rayon::join(
         || render_renditions(&validated, &plan, request, policy),
-        || AvatarDigest::new(&plan.square, policy, bytes),
+        || {
+            (
+                AvatarDigest::new(&plan.square, policy, bytes),
+                stored_original(bytes, &validated, policy),
+            )
+        },
     );
     Ok(ImageSet::new(
         digest,
         validated.format(),
-        bytes.clone(),
+        original,
         plan.sizes,
         renditions?,
     ))
+}
+
+/// The `image_original` of an upload: cleaned of metadata unless the policy keeps it.
+/// The digest is over the uploaded bytes either way.
+fn stored_original(bytes: &bytes::Bytes, validated: &Validated, policy: &Policy) -> bytes::Bytes {
+    if policy.keep_original_metadata {
+        bytes.clone()
+    } else {
+        original::clean(bytes, validated)
+    }
 }
 
 #[cfg(test)]

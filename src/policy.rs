@@ -29,6 +29,12 @@ pub struct Policy {
     pub background: [u8; 3],
     /// JPEG quality of the renditions, 1..=100. Default: 85.
     pub jpeg_quality: u8,
+    /// Store the upload byte for byte as `image_original`. Default: `false`: the original
+    /// keeps its pixels, orientation and colour profile, and loses every other piece of
+    /// metadata (EXIF apart from the orientation, XMP, IPTC, comments, text chunks) and
+    /// any bytes after the end of the image, losslessly. Not part of the digest, which is
+    /// over the uploaded bytes either way.
+    pub keep_original_metadata: bool,
 }
 
 impl Default for Policy {
@@ -42,6 +48,7 @@ impl Default for Policy {
             upscale: false,
             background: [0, 0, 0],
             jpeg_quality: 85,
+            keep_original_metadata: false,
         }
     }
 }
@@ -68,6 +75,13 @@ impl Policy {
     #[must_use]
     pub fn with_jpeg_quality(mut self, quality: u8) -> Self {
         self.jpeg_quality = quality.clamp(1, 100);
+        self
+    }
+
+    /// Returns this policy with [`Policy::keep_original_metadata`] set.
+    #[must_use]
+    pub fn with_keep_original_metadata(mut self, keep: bool) -> Self {
+        self.keep_original_metadata = keep;
         self
     }
 
@@ -138,6 +152,7 @@ mod tests {
         assert!(!p.upscale);
         assert_eq!(p.jpeg_quality, 85);
         assert_eq!(p.background, [0, 0, 0]);
+        assert!(!p.keep_original_metadata);
     }
 
     #[test]

@@ -112,7 +112,8 @@ impl ImageSet {
         self.renditions.iter().find(|r| r.size == size)
     }
 
-    /// The uploaded bytes, unchanged.
+    /// The stored original (`image_original`): the upload cleaned of metadata, or the
+    /// upload byte for byte under [`Policy::keep_original_metadata`](crate::Policy::keep_original_metadata).
     #[must_use]
     pub fn original(&self) -> &Bytes {
         &self.original

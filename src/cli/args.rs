@@ -180,13 +180,21 @@ pub struct RenderArgs {
     /// Make every size, upscaling images smaller than 1024 px.
     #[arg(long)]
     pub upscale: bool,
+    /// Store the upload byte for byte as the original, metadata and all (default: the
+    /// original keeps its pixels, orientation and colour profile and loses other EXIF,
+    /// XMP, IPTC, comments, text chunks and trailing bytes). The avatar_hash is the same
+    /// either way.
+    #[arg(long)]
+    pub keep_original_metadata: bool,
 }
 
 impl RenderArgs {
     /// The engine policy these flags ask for.
     #[must_use]
     pub fn to_policy(&self) -> Policy {
-        self.policy.policy(self.upscale)
+        self.policy
+            .policy(self.upscale)
+            .with_keep_original_metadata(self.keep_original_metadata)
     }
 }
 

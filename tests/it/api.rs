@@ -226,14 +226,115 @@ fn no_metadata_or_trailing_bytes_reach_a_rendition() {
         );
         assert_eq!(
             b.original().as_ref(),
-            dirty.as_slice(),
-            "the original is kept unchanged"
+            clean.as_slice(),
+            "the original loses the metadata and the trailing bytes"
         );
+        let kept = process(dirty, &Policy::default().with_keep_original_metadata(true)).unwrap();
+        assert_eq!(kept.original().as_ref(), dirty.as_slice());
+        assert_eq!(
+            kept.avatar_hash(),
+            b.avatar_hash(),
+            "the hash is over the upload"
+        );
+        assert_eq!(kept.renditions(), b.renditions());
         for r in b.renditions() {
             for secret in [&b"SECRET"[..], b"Exif", b"tEXt", b"eXIf", b"iTXt", b"zTXt"] {
                 assert!(!r.bytes().windows(secret.len()).any(|w| w == secret));
             }
         }
+    }
+}
+
+/// A TIFF block (little-endian) as a phone writes it: the camera's make, `orientation`,
+/// and a GPS IFD with a latitude. Its strings are marked `SECRET`.
+fn tiff_with_gps(orientation: u16) -> Vec<u8> {
+    let mut t = b"II\x2A\0\x08\0\0\0".to_vec();
+    let entry = |t: &mut Vec<u8>, tag: u16, kind: u16, count: u32, value: u32| {
+        for bytes in [
+            &tag.to_le_bytes()[..],
+            &kind.to_le_bytes(),
+            &count.to_le_bytes(),
+        ] {
+            t.extend(bytes);
+        }
+        t.extend(value.to_le_bytes());
+    };
+    // IFD0 at 8 (3 entries), the make at 50, the GPS IFD at 66 (2 entries), latitude at 96.
+    t.extend(3u16.to_le_bytes());
+    entry(&mut t, 0x010F, 2, 16, 50);
+    entry(&mut t, 0x0112, 3, 1, u32::from(orientation));
+    entry(&mut t, 0x8825, 4, 1, 66);
+    t.extend(0u32.to_le_bytes());
+    t.extend(b"CAM-SECRET-0042\0");
+    t.extend(2u16.to_le_bytes());
+    entry(&mut t, 0x0001, 2, 2, u32::from(b'N'));
+    entry(&mut t, 0x0002, 5, 3, 96);
+    t.extend(0u32.to_le_bytes());
+    for v in [51u32, 1, 30, 1, 2_644, 100] {
+        t.extend(v.to_le_bytes());
+    }
+    t
+}
+
+/// A JPEG marker segment.
+fn jpeg_segment(code: u8, payload: &[u8]) -> Vec<u8> {
+    let len = u16::try_from(payload.len() + 2).unwrap();
+    [&[0xFF, code][..], &len.to_be_bytes(), payload].concat()
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The EXIF orientation the `image` crate reads from `bytes`.
+fn image_orientation(bytes: &[u8]) -> image::metadata::Orientation {
+    use image::ImageDecoder as _;
+    let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .unwrap();
+    reader.into_decoder().unwrap().orientation().unwrap()
+}
+
+#[test]
+fn an_original_loses_its_gps_position_and_keeps_its_picture_and_orientation() {
+    // exif6.jpg with its EXIF replaced by a phone's (GPS, make; orientation 6), XMP, a
+    // comment and bytes after the end; alpha_60x40.png with the same EXIF and text.
+    let jpeg = testdata("inputs/exif6.jpg");
+    let exif = jpeg_segment(0xE1, &[&b"Exif\0\0"[..], &tiff_with_gps(6)].concat());
+    let xmp = jpeg_segment(0xE1, b"http://ns.adobe.com/xap/1.0/\0<x:xmpmeta>XMP-SECRET");
+    let comment = jpeg_segment(0xFE, b"COMMENT-SECRET");
+    // exif6.jpg: SOI, JFIF APP0 (18 bytes), its own EXIF APP1 (36 bytes), the rest.
+    let mut dirty_jpeg = [&jpeg[..20], &exif, &xmp, &comment, &jpeg[56..]].concat();
+    dirty_jpeg.extend(b"TRAILING-SECRET");
+    let png = testdata("inputs/alpha_60x40.png");
+    let mut dirty_png = insert_after_ihdr(&png, &png_chunk(b"eXIf", &tiff_with_gps(6)));
+    dirty_png = insert_after_ihdr(&dirty_png, &png_chunk(b"tEXt", b"Comment\0TEXT-SECRET"));
+    dirty_png.extend(b"TRAILING-SECRET");
+
+    for dirty in [&dirty_jpeg, &dirty_png] {
+        let set = process(dirty, &Policy::default()).unwrap();
+        let original = set.original();
+        for secret in [&b"SECRET"[..], b"\x25\x88", b"http://ns.adobe.com", b"tEXt"] {
+            assert!(!contains(original, secret), "{secret:?} is left");
+        }
+        assert!(original.len() < dirty.len());
+        assert_eq!(
+            image_orientation(dirty),
+            image::metadata::Orientation::Rotate90
+        );
+        assert_eq!(
+            image_orientation(original),
+            image::metadata::Orientation::Rotate90
+        );
+        let upload_pixels = image::load_from_memory(dirty).unwrap();
+        let original_pixels = image::load_from_memory(original).unwrap();
+        assert!(upload_pixels == original_pixels, "other pixels");
+        // The set of the cleaned original is the set of the upload, bar the hash, which
+        // is over the uploaded bytes.
+        let again = process(original, &Policy::default()).unwrap();
+        assert_eq!(again.renditions(), set.renditions());
+        assert_ne!(again.avatar_hash(), set.avatar_hash());
+        assert_eq!(again.original(), original);
     }
 }
 

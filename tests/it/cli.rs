@@ -96,6 +96,37 @@ fn base_url_and_crop_flags_are_used() {
 }
 
 #[test]
+fn the_original_is_cleaned_unless_metadata_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let upload = dir.path().join("padded.jpg");
+    let mut bytes = std::fs::read(fixture("exif6.jpg")).unwrap();
+    let picture_len = bytes.len();
+    bytes.extend(b"TRAILING-SECRET");
+    std::fs::write(&upload, &bytes).unwrap();
+    let original_of = |extra: &[&str]| {
+        let out_dir = dir.path().join(format!("out{}", extra.len()));
+        let out = setphoto(
+            &[
+                &["process", upload.to_str().unwrap(), "--out"][..],
+                &[out_dir.to_str().unwrap()],
+                extra,
+            ]
+            .concat(),
+        );
+        assert_eq!(out.status.code(), Some(0), "{extra:?}");
+        let body = json(&out);
+        let url = url::Url::parse(body["profile"]["image_original"].as_str().unwrap()).unwrap();
+        let hash = body["profile"]["avatar_hash"].as_str().unwrap().to_owned();
+        (std::fs::read(url.to_file_path().unwrap()).unwrap(), hash)
+    };
+    let (cleaned, hash) = original_of(&[]);
+    assert_eq!(cleaned, bytes[..picture_len]);
+    let (kept, kept_hash) = original_of(&["--keep-original-metadata"]);
+    assert_eq!(kept, bytes);
+    assert_eq!(kept_hash, hash);
+}
+
+#[test]
 fn refused_images_print_the_error_body_and_exit_1() {
     let dir = tempfile::tempdir().unwrap();
     let not_an_image = dir.path().join("photo.jpg");

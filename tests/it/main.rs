@@ -14,6 +14,7 @@ mod conformance;
 mod corpus;
 mod golden;
 mod limits;
+mod originals;
 #[cfg(all(feature = "server", feature = "cli"))]
 mod sdk;
 #[cfg(feature = "server")]
