@@ -13,7 +13,7 @@ pub(crate) struct HuffmanCodes {
 impl HuffmanCodes {
     /// Assigns canonical codes (T.81 Annex C): shortest first, each length continuing from
     /// the previous code shifted left.
-    pub(crate) fn new(spec: &HuffmanSpec) -> Self {
+    pub(crate) fn new(spec: &HuffmanSpec<'_>) -> Self {
         let mut packed = [0u32; 256];
         let mut next = 0u32;
         let mut symbols = spec.symbols.iter();
@@ -32,7 +32,7 @@ impl HuffmanCodes {
 
     /// `symbol`'s code and length.
     #[cfg(test)]
-    fn code(&self, symbol: u8) -> (u32, u32) {
+    pub(super) fn code(&self, symbol: u8) -> (u32, u32) {
         let entry = self.packed[usize::from(symbol)];
         (entry >> 8, entry & 0xFF)
     }
@@ -232,6 +232,70 @@ impl Scan {
             nonzero |= self.zigzag_bits[group][stored_bits];
         }
         nonzero
+    }
+}
+
+/// How many times each symbol of one table is coded in a picture.
+#[derive(Debug, Clone)]
+pub(crate) struct SymbolCounts {
+    counts: [u64; 256],
+}
+
+impl SymbolCounts {
+    /// No symbol counted yet.
+    pub(crate) const fn new() -> Self {
+        Self { counts: [0; 256] }
+    }
+
+    /// Counts one use of `symbol` (its low byte).
+    #[inline(always)]
+    pub(crate) fn add(&mut self, symbol: usize) {
+        self.counts[symbol & 0xFF] += 1;
+    }
+
+    /// Counts `times` uses of `symbol` (its low byte).
+    #[cfg(test)]
+    pub(crate) fn add_many(&mut self, symbol: usize, times: u64) {
+        self.counts[symbol & 0xFF] += times;
+    }
+
+    /// The count of every symbol, by symbol.
+    pub(crate) const fn as_array(&self) -> &[u64; 256] {
+        &self.counts
+    }
+}
+
+/// Counts the symbols `encode_block` would code for the same block: what a table fitted to
+/// the picture is built from.
+#[inline(always)]
+pub(crate) fn count_block(
+    coefficients: &[i32; 64],
+    scan: &Scan,
+    previous_dc: &mut i32,
+    dc: &mut SymbolCounts,
+    ac: &mut SymbolCounts,
+) {
+    let dc_value = coefficients[usize::from(scan.position[0])];
+    let (size, _) = category(dc_value - *previous_dc);
+    *previous_dc = dc_value;
+    dc.add(size as usize);
+
+    let mut nonzero = scan.nonzero(coefficients) & !1;
+    let mut last = 0u32;
+    while nonzero != 0 {
+        let index = nonzero.trailing_zeros();
+        nonzero &= nonzero - 1;
+        let mut run = index - last - 1;
+        while run >= 16 {
+            ac.add(0xF0);
+            run -= 16;
+        }
+        let (size, _) = category(coefficients[usize::from(scan.position[index as usize])]);
+        ac.add((run << 4 | size) as usize);
+        last = index;
+    }
+    if last != 63 {
+        ac.add(0x00);
     }
 }
 

@@ -1,19 +1,24 @@
-//! A baseline JPEG encoder for renditions: YCbCr 4:2:0, the libjpeg quality scale, the T.81
-//! Annex K Huffman tables, JFIF, no metadata. It does one thing, so it does it in one pass:
-//! sixteen rows at a time are converted to level-shifted Y and averaged Cb/Cr planes, and each
-//! 16x16 macroblock goes straight through DCT, quantisation and Huffman coding.
+//! A baseline JPEG encoder for renditions: YCbCr 4:2:0, the libjpeg quality scale, Huffman
+//! tables fitted to each picture, JFIF, no metadata. Sixteen rows at a time are converted to
+//! level-shifted Y and averaged Cb/Cr planes, and each 16x16 macroblock goes through DCT and
+//! quantisation; the quantised blocks are kept while their symbols are counted, tables are
+//! fitted to the counts (T.81 Annex K.2, what libjpeg's `optimize_coding` does), and then the
+//! blocks are Huffman-coded with them.
 //!
 //! Output is the same bytes on every CPU (no fused multiply-add, fixed operation order).
 
 mod dct;
+mod fitted;
 /// Entropy coding (the decoder's tests encode their streams with it too).
 pub(crate) mod huffman;
 /// The Annex K tables (the decoder's tests encode with them too).
 pub(crate) mod tables;
 
 use dct::{Block, Quantiser};
-use huffman::{BitWriter, HuffmanCodes, Scan, encode_block};
-use tables::{CHROMA_AC, CHROMA_DC, CHROMA_QUANT, HuffmanSpec, LUMA_AC, LUMA_DC, LUMA_QUANT};
+use huffman::{BitWriter, HuffmanCodes, Scan, SymbolCounts, count_block, encode_block};
+#[cfg(test)]
+use tables::{CHROMA_AC, CHROMA_DC, LUMA_AC, LUMA_DC};
+use tables::{CHROMA_QUANT, HuffmanSpec, LUMA_QUANT};
 
 /// The JFIF colour transform (ITU-R BT.601, full range), with luma level-shifted by 128 and
 /// chroma centred on 0, as the DCT wants them.
@@ -153,10 +158,34 @@ unsafe fn encode_avx2(
 #[inline(always)]
 fn encode_portable(data: &[u8], width: u16, height: u16, channels: usize, quality: u8) -> Vec<u8> {
     match channels {
-        4 => encode_with::<4>(data, width, height, quality),
-        _ => encode_with::<3>(data, width, height, quality),
+        4 => encode_with::<4>(data, width, height, quality, FITTED),
+        _ => encode_with::<3>(data, width, height, quality, FITTED),
     }
 }
+
+/// How a picture's blocks are entropy-coded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Entropy {
+    /// With Huffman tables fitted to the picture: its blocks are quantised once, and kept
+    /// (as i16) while the tables are built when there are at most `kept_blocks` of them,
+    /// else quantised again to be coded (the same coefficients, so the same bytes).
+    Fitted { kept_blocks: usize },
+    /// With the T.81 Annex K tables, in one pass.
+    #[cfg(test)]
+    Standard,
+}
+
+/// Blocks kept between the passes: 8 MiB of coefficients, a 2.8-megapixel picture (every
+/// rendition); a larger one is quantised twice rather than held.
+const KEPT_BLOCKS: usize = 1 << 16;
+
+/// The default: fitted tables.
+const FITTED: Entropy = Entropy::Fitted {
+    kept_blocks: KEPT_BLOCKS,
+};
+
+/// The component of the `index`-th block of an MCU: four luma blocks, then Cb and Cr.
+const MCU_COMPONENTS: [usize; 6] = [0, 0, 0, 0, 1, 2];
 
 #[inline(always)]
 fn encode_with<const CHANNELS: usize>(
@@ -164,61 +193,173 @@ fn encode_with<const CHANNELS: usize>(
     width: u16,
     height: u16,
     quality: u8,
+    entropy: Entropy,
 ) -> Vec<u8> {
     let luma_table = tables::scaled_quant(&LUMA_QUANT, quality);
     let chroma_table = tables::scaled_quant(&CHROMA_QUANT, quality);
+    let quantisers = [Quantiser::new(&luma_table), Quantiser::new(&chroma_table)];
     // A q85 4:2:0 photo takes 1 to 1.3 bits per pixel; start there and let Vec grow if not.
     let estimate = usize::from(width) * usize::from(height) / 6 + 1024;
     let mut out = Vec::with_capacity(estimate);
-    write_headers(&mut out, width, height, &luma_table, &chroma_table);
 
-    let luma = Quantiser::new(&luma_table);
-    let chroma = Quantiser::new(&chroma_table);
-    let luma_dc = HuffmanCodes::new(&LUMA_DC);
-    let luma_ac = HuffmanCodes::new(&LUMA_AC);
-    let chroma_dc = HuffmanCodes::new(&CHROMA_DC);
-    let chroma_ac = HuffmanCodes::new(&CHROMA_AC);
+    let kept_blocks = match entropy {
+        Entropy::Fitted { kept_blocks } => kept_blocks,
+        #[cfg(test)]
+        Entropy::Standard => {
+            write_headers(
+                &mut out,
+                width,
+                height,
+                &luma_table,
+                &chroma_table,
+                [LUMA_DC, LUMA_AC, CHROMA_DC, CHROMA_AC],
+            );
+            let codes = Codes::new([LUMA_DC, LUMA_AC, CHROMA_DC, CHROMA_AC]);
+            let mut coder = Coder::new(out, &codes);
+            for_each_block::<CHANNELS>(data, width, height, &quantisers, |component, block| {
+                coder.code(component, block);
+            });
+            return coder.finish();
+        }
+    };
 
-    let mut strip = Strip::new(usize::from(width));
-    let mut writer = BitWriter::new(out);
+    // First pass: quantise, count the symbols each table codes, keep the coefficients.
+    let blocks = usize::from(width).div_ceil(16) * usize::from(height).div_ceil(16) * 6;
+    let keep = blocks <= kept_blocks;
+    let mut kept: Vec<[i16; 64]> = Vec::with_capacity(if keep { blocks } else { 0 });
+    let mut counts = [const { SymbolCounts::new() }; 4];
     let mut predictors = [0i32; 3];
+    for_each_block::<CHANNELS>(data, width, height, &quantisers, |component, block| {
+        let [luma_dc, luma_ac, chroma_dc, chroma_ac] = &mut counts;
+        let (dc, ac) = if component == 0 {
+            (luma_dc, luma_ac)
+        } else {
+            (chroma_dc, chroma_ac)
+        };
+        count_block(block, &SCAN, &mut predictors[component], dc, ac);
+        if keep {
+            // Quantised coefficients are within +-1023.
+            kept.push(block.map(|c| c as i16));
+        }
+    });
+    let fitted = counts.each_ref().map(fitted::fit);
+    let specs = fitted.each_ref().map(fitted::FittedTable::spec);
+    write_headers(&mut out, width, height, &luma_table, &chroma_table, specs);
+
+    // Second pass: code the blocks with the fitted tables.
+    let codes = Codes::new(specs);
+    let mut coder = Coder::new(out, &codes);
+    if keep {
+        for mcu in kept.chunks_exact(6) {
+            for (&component, block) in MCU_COMPONENTS.iter().zip(mcu) {
+                coder.code(component, &block.map(i32::from));
+            }
+        }
+    } else {
+        for_each_block::<CHANNELS>(data, width, height, &quantisers, |component, block| {
+            coder.code(component, block);
+        });
+    }
+    coder.finish()
+}
+
+/// Where a block's DC coefficient is stored.
+const DC: usize = dct::ZIGZAG_AFTER_DCT[0];
+
+/// Converts, transforms and quantises the picture macroblock by macroblock, handing each
+/// block to `visit` with its component (0 luma, 1 Cb, 2 Cr), in the order they are coded:
+/// per macroblock, four luma blocks then Cb then Cr.
+///
+/// A luma block wholly outside the picture (the right or bottom half of an edge macroblock,
+/// when a side is 1 to 8 past a multiple of 16) is never shown: decoders crop it, and chroma
+/// upsampling reads only chroma. Its content is free, so it gets the cheapest to code: the DC
+/// of the block coded before it, and no AC.
+#[inline(always)]
+fn for_each_block<const CHANNELS: usize>(
+    data: &[u8],
+    width: u16,
+    height: u16,
+    quantisers: &[Quantiser; 2],
+    mut visit: impl FnMut(usize, &[i32; 64]),
+) {
+    let [luma, chroma] = quantisers;
+    let mut strip = Strip::new(usize::from(width));
     let rows = usize::from(height);
+    let columns = usize::from(width);
+    let mut previous_dc = 0;
     for top in (0..rows).step_by(16) {
         strip.fill::<CHANNELS>(data, rows, top);
         for column in 0..strip.macroblocks {
             let x = column * 16;
             for (dy, dx) in [(0, 0), (0, 8), (8, 0), (8, 8)] {
-                let block = strip.luma_block(x + dx, dy);
-                let coefficients = luma.quantise(&block);
-                encode_block(
-                    &mut writer,
-                    &coefficients,
-                    &SCAN,
-                    &mut predictors[0],
-                    &luma_dc,
-                    &luma_ac,
-                );
+                let coefficients = if x + dx < columns && top + dy < rows {
+                    luma.quantise(&strip.luma_block(x + dx, dy))
+                } else {
+                    let mut padding = [0; 64];
+                    padding[DC] = previous_dc;
+                    padding
+                };
+                previous_dc = coefficients[DC];
+                visit(0, &coefficients);
             }
-            for (plane, predictor) in [&strip.blue, &strip.red]
-                .into_iter()
-                .zip(&mut predictors[1..])
-            {
+            for (plane, component) in [(&strip.blue, 1), (&strip.red, 2)] {
                 let block = Strip::chroma_block(plane, strip.chroma_width, x / 2);
-                let coefficients = chroma.quantise(&block);
-                encode_block(
-                    &mut writer,
-                    &coefficients,
-                    &SCAN,
-                    predictor,
-                    &chroma_dc,
-                    &chroma_ac,
-                );
+                visit(component, &chroma.quantise(&block));
             }
         }
     }
-    let mut out = writer.finish();
-    out.extend_from_slice(&[0xFF, 0xD9]); // EOI
-    out
+}
+
+/// The codes of the four tables: luma DC and AC, chroma DC and AC.
+struct Codes {
+    tables: [HuffmanCodes; 4],
+}
+
+impl Codes {
+    fn new(specs: [HuffmanSpec<'_>; 4]) -> Self {
+        Self {
+            tables: specs.map(|spec| HuffmanCodes::new(&spec)),
+        }
+    }
+}
+
+/// The entropy-coded segment being written, with the three components' DC predictors.
+struct Coder<'a> {
+    writer: BitWriter,
+    codes: &'a Codes,
+    predictors: [i32; 3],
+}
+
+impl<'a> Coder<'a> {
+    /// Appends to `out`, which holds the headers.
+    fn new(out: Vec<u8>, codes: &'a Codes) -> Self {
+        Self {
+            writer: BitWriter::new(out),
+            codes,
+            predictors: [0; 3],
+        }
+    }
+
+    /// Codes the next block, of `component`.
+    #[inline(always)]
+    fn code(&mut self, component: usize, block: &[i32; 64]) {
+        let table = if component == 0 { 0 } else { 2 };
+        encode_block(
+            &mut self.writer,
+            block,
+            &SCAN,
+            &mut self.predictors[component],
+            &self.codes.tables[table],
+            &self.codes.tables[table + 1],
+        );
+    }
+
+    /// The whole file: the segment, padded, then EOI.
+    fn finish(self) -> Vec<u8> {
+        let mut out = self.writer.finish();
+        out.extend_from_slice(&[0xFF, 0xD9]);
+        out
+    }
 }
 
 /// Sixteen image rows as planes: luma at full resolution, chroma averaged over 2x2 pixels,
@@ -353,8 +494,16 @@ fn weigh_sum(weights: &[f32; 3], sum: &[f32; 3]) -> f32 {
     (weights[0] * sum[0] + weights[1] * sum[1]) + weights[2] * sum[2]
 }
 
-/// SOI, JFIF APP0, both quantisation tables, SOF0, the four Huffman tables and SOS.
-fn write_headers(out: &mut Vec<u8>, width: u16, height: u16, luma: &[u8; 64], chroma: &[u8; 64]) {
+/// SOI, JFIF APP0, both quantisation tables, SOF0, the four Huffman tables (luma DC and AC,
+/// chroma DC and AC) and SOS.
+fn write_headers(
+    out: &mut Vec<u8>,
+    width: u16,
+    height: u16,
+    luma: &[u8; 64],
+    chroma: &[u8; 64],
+    huffman: [HuffmanSpec<'_>; 4],
+) {
     out.extend_from_slice(&[0xFF, 0xD8]);
     // JFIF 1.01, no density units, 1:1 aspect, no thumbnail.
     segment(
@@ -382,12 +531,7 @@ fn write_headers(out: &mut Vec<u8>, width: u16, height: u16, luma: &[u8; 64], ch
     );
 
     let mut dht = Vec::with_capacity(432);
-    for (class_and_id, spec) in [
-        (0x00u8, &LUMA_DC),
-        (0x10, &LUMA_AC),
-        (0x01, &CHROMA_DC),
-        (0x11, &CHROMA_AC),
-    ] {
+    for (class_and_id, spec) in [0x00u8, 0x10, 0x01, 0x11].into_iter().zip(&huffman) {
         push_huffman(&mut dht, class_and_id, spec);
     }
     segment(out, 0xC4, &dht);
@@ -396,7 +540,7 @@ fn write_headers(out: &mut Vec<u8>, width: u16, height: u16, luma: &[u8; 64], ch
     segment(out, 0xDA, &[3, 1, 0x00, 2, 0x11, 3, 0x11, 0, 63, 0]);
 }
 
-fn push_huffman(dht: &mut Vec<u8>, class_and_id: u8, spec: &HuffmanSpec) {
+fn push_huffman(dht: &mut Vec<u8>, class_and_id: u8, spec: &HuffmanSpec<'_>) {
     dht.push(class_and_id);
     dht.extend_from_slice(&spec.counts);
     dht.extend_from_slice(spec.symbols);
@@ -591,6 +735,132 @@ mod tests {
             proptest::prop_assert_eq!((w, h), (width as u32, height as u32));
             let portable = encode_portable(&source, width as u16, height as u16, channels, quality);
             proptest::prop_assert!(portable == jpeg);
+        }
+    }
+
+    /// Pictures to compare the fitted tables on: synthetic ones of many sizes, noise, a flat
+    /// one, and two photos from testdata whole and cut to rendition sizes.
+    fn assorted_pictures() -> Vec<(String, usize, usize, Vec<u8>)> {
+        let mut pictures = Vec::new();
+        for (width, height) in [
+            (1, 1),
+            (24, 24),
+            (32, 32),
+            (48, 48),
+            (72, 72),
+            (17, 33),
+            (100, 3),
+        ] {
+            pictures.push((
+                format!("synthetic {width}x{height}"),
+                width,
+                height,
+                picture(width, height, 3),
+            ));
+        }
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let noise = (0..40 * 40 * 3)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 32) as u8
+            })
+            .collect();
+        pictures.push(("noise 40x40".into(), 40, 40, noise));
+        pictures.push(("flat 40x40".into(), 40, 40, vec![128; 40 * 40 * 3]));
+        let inputs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/inputs");
+        for name in ["sample.jpg", "square_300.jpg"] {
+            let bytes = std::fs::read(inputs.join(name)).expect("testdata input");
+            let (width, height, rgb) = decode_with_image(&bytes);
+            let (width, height) = (width as usize, height as usize);
+            for side in [24, 48, 192] {
+                let cut: Vec<u8> = (0..side)
+                    .flat_map(|y| &rgb[y * width * 3..][..side * 3])
+                    .copied()
+                    .collect();
+                pictures.push((format!("{name} cut to {side}"), side, side, cut));
+            }
+            pictures.push((name.to_string(), width, height, rgb));
+        }
+        pictures
+    }
+
+    /// The lengths of every DHT table in `jpeg`: (class and id, codes per length 1..=16).
+    fn huffman_tables(jpeg: &[u8]) -> Vec<(u8, [u8; 16])> {
+        let mut tables = Vec::new();
+        let mut at = 2;
+        while jpeg[at] == 0xFF && jpeg[at + 1] != 0xDA {
+            let length = usize::from(u16::from_be_bytes([jpeg[at + 2], jpeg[at + 3]]));
+            if jpeg[at + 1] == 0xC4 {
+                let mut table = &jpeg[at + 4..at + 2 + length];
+                while !table.is_empty() {
+                    let counts: [u8; 16] = table[1..17].try_into().unwrap();
+                    let symbols: usize = counts.iter().map(|&c| usize::from(c)).sum();
+                    tables.push((table[0], counts));
+                    table = &table[17 + symbols..];
+                }
+            }
+            at += 2 + length;
+        }
+        tables
+    }
+
+    #[test]
+    fn fitted_tables_code_the_same_pixels_in_no_more_bytes() {
+        for (name, width, height, source) in assorted_pictures() {
+            let (w, h) = (width as u16, height as u16);
+            let standard = encode_with::<3>(&source, w, h, 85, Entropy::Standard);
+            let fitted = encode(&source, w, h, 3, 85);
+            // Huffman coding is lossless: both decoders see the same coefficients.
+            assert_eq!(
+                decode_with_image(&fitted),
+                decode_with_image(&standard),
+                "{name}: image (zune-jpeg)"
+            );
+            let decode = |jpeg: &[u8]| jpeg_decoder::Decoder::new(jpeg).decode().unwrap();
+            assert_eq!(decode(&fitted), decode(&standard), "{name}: jpeg-decoder");
+            assert!(
+                fitted.len() <= standard.len(),
+                "{name}: {} bytes fitted, {} with Annex K tables",
+                fitted.len(),
+                standard.len()
+            );
+
+            let tables = huffman_tables(&fitted);
+            let mut ids: Vec<u8> = tables.iter().map(|&(id, _)| id).collect();
+            ids.sort_unstable();
+            assert_eq!(ids, [0x00, 0x01, 0x10, 0x11], "{name}");
+            for (id, counts) in tables {
+                // Lengths are 1..=16 by the DHT layout; a Kraft sum below 1 leaves the
+                // all-ones code of the longest length unused.
+                let kraft: u32 = (0..16).map(|l| u32::from(counts[l]) << (15 - l)).sum();
+                assert!(kraft < 1 << 16, "{name}: table {id:#04x} uses every code");
+            }
+        }
+    }
+
+    #[test]
+    fn photos_take_fewer_bytes_with_fitted_tables() {
+        let (mut fitted, mut standard) = (0, 0);
+        for (_, width, height, source) in assorted_pictures() {
+            let (w, h) = (width as u16, height as u16);
+            standard += encode_with::<3>(&source, w, h, 85, Entropy::Standard).len();
+            fitted += encode(&source, w, h, 3, 85).len();
+        }
+        assert!(
+            fitted * 100 < standard * 95,
+            "{fitted} bytes fitted, {standard} with Annex K tables"
+        );
+    }
+
+    #[test]
+    fn kept_and_requantised_blocks_give_the_same_bytes() {
+        for (name, width, height, source) in assorted_pictures().into_iter().step_by(2) {
+            let (w, h) = (width as u16, height as u16);
+            let kept = encode_with::<3>(&source, w, h, 85, FITTED);
+            let again = encode_with::<3>(&source, w, h, 85, Entropy::Fitted { kept_blocks: 0 });
+            assert!(kept == again, "{name}");
         }
     }
 

@@ -1,6 +1,8 @@
 //! The constant tables of baseline JPEG: zig-zag order, the example quantisation tables and the
 //! typical Huffman tables of ITU-T T.81 Annex K, which every decoder reads from the file's own
-//! DQT and DHT segments (so these values set size and quality, never decodability).
+//! DQT and DHT segments (so these values set size and quality, never decodability). Files are
+//! written with Huffman tables fitted to each picture; the typical ones are kept for tests, as
+//! the yardstick fitted tables must beat and for the decoder's tests to encode with.
 
 pub(super) use crate::zigzag::ZIGZAG;
 
@@ -30,26 +32,29 @@ pub(super) const CHROMA_QUANT: [u8; 64] = [
 
 /// A Huffman table as DHT stores it: how many codes of each length 1..=16, then the symbols
 /// in order of increasing code length.
-#[derive(Debug)]
-pub(crate) struct HuffmanSpec {
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HuffmanSpec<'a> {
     pub(crate) counts: [u8; 16],
-    pub(crate) symbols: &'static [u8],
+    pub(crate) symbols: &'a [u8],
 }
 
 /// Annex K.3 table K.3: luminance DC differences.
-pub(crate) const LUMA_DC: HuffmanSpec = HuffmanSpec {
+#[cfg(test)]
+pub(crate) const LUMA_DC: HuffmanSpec<'static> = HuffmanSpec {
     counts: [0, 1, 5, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0],
     symbols: &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
 };
 
 /// Annex K.3 table K.4: chrominance DC differences.
-pub(super) const CHROMA_DC: HuffmanSpec = HuffmanSpec {
+#[cfg(test)]
+pub(super) const CHROMA_DC: HuffmanSpec<'static> = HuffmanSpec {
     counts: [0, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0],
     symbols: &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
 };
 
 /// Annex K.3 table K.5: luminance AC (run, size) symbols.
-pub(crate) const LUMA_AC: HuffmanSpec = HuffmanSpec {
+#[cfg(test)]
+pub(crate) const LUMA_AC: HuffmanSpec<'static> = HuffmanSpec {
     counts: [0, 2, 1, 3, 3, 2, 4, 3, 5, 5, 4, 4, 0, 0, 1, 0x7d],
     symbols: &[
         0x01, 0x02, 0x03, 0x00, 0x04, 0x11, 0x05, 0x12, 0x21, 0x31, 0x41, 0x06, 0x13, 0x51, 0x61,
@@ -67,7 +72,8 @@ pub(crate) const LUMA_AC: HuffmanSpec = HuffmanSpec {
 };
 
 /// Annex K.3 table K.6: chrominance AC (run, size) symbols.
-pub(super) const CHROMA_AC: HuffmanSpec = HuffmanSpec {
+#[cfg(test)]
+pub(super) const CHROMA_AC: HuffmanSpec<'static> = HuffmanSpec {
     counts: [0, 2, 1, 2, 4, 4, 3, 4, 7, 5, 4, 4, 0, 1, 2, 0x77],
     symbols: &[
         0x00, 0x01, 0x02, 0x03, 0x11, 0x04, 0x05, 0x21, 0x31, 0x06, 0x12, 0x41, 0x51, 0x07, 0x61,
