@@ -1,8 +1,7 @@
 //! Stage 5: encode renditions. JPEG in gives JPEG out, PNG gives PNG, GIF gives PNG when
 //! its first frame has transparency and JPEG otherwise. No metadata is ever written.
 
-use image::ImageEncoder as _;
-use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+mod png;
 
 use setphoto_kernels::jpeg::encoder::{ColorType, Encoder};
 
@@ -36,12 +35,13 @@ pub const fn bars(output: OutputFormat, policy: &Policy) -> Bars {
 /// Encodes one rendition.
 ///
 /// JPEG: baseline, 4:2:0, `policy.jpeg_quality` on libjpeg's scale (our own encoder, in
-/// `src/encode/jpeg/`). PNG: 8-bit, RGB when every pixel is opaque else RGBA, fast deflate
-/// with adaptive filters.
+/// `crates/setphoto-kernels`). PNG: lossless in the smallest of grey, grey + alpha, RGB,
+/// RGBA or a palette of at most 256 colours the pixels allow, deflated at zlib's level 6
+/// (see `src/encode/png.rs`).
 pub fn encode(pixels: &Pixels, output: OutputFormat, policy: &Policy) -> Result<Vec<u8>, Error> {
     match output {
         OutputFormat::Jpeg => encode_jpeg(pixels, policy.jpeg_quality),
-        OutputFormat::Png => encode_png(pixels),
+        OutputFormat::Png => png::encode(pixels),
     }
 }
 
@@ -59,27 +59,6 @@ fn encode_jpeg(pixels: &Pixels, quality: u8) -> Result<Vec<u8>, Error> {
     Encoder::new(quality)
         .encode(pixels.data(), width, height, color)
         .map_err(internal)
-}
-
-fn encode_png(pixels: &Pixels) -> Result<Vec<u8>, Error> {
-    let opaque_rgb;
-    let (data, colour) = match pixels.layout() {
-        Layout::Rgb8 => (pixels.data(), image::ExtendedColorType::Rgb8),
-        Layout::Rgba8 if pixels.has_transparency() => {
-            (pixels.data(), image::ExtendedColorType::Rgba8)
-        }
-        Layout::Rgba8 => {
-            opaque_rgb = pixels
-                .without_alpha()
-                .ok_or_else(|| internal("an RGB copy larger than its RGBA picture"))?;
-            (opaque_rgb.data(), image::ExtendedColorType::Rgb8)
-        }
-    };
-    let mut out = Vec::new();
-    PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Adaptive)
-        .write_image(data, pixels.width(), pixels.height(), colour)
-        .map_err(internal)?;
-    Ok(out)
 }
 
 #[cold]
