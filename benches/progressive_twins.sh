@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Progressive twins of the bench corpus's JPEGs, for the criterion benches (benches/pipeline.rs
-# picks them up from target/progressive-twins/) and for whole-process timings:
+# Progressive twins of the bench corpus's JPEGs, for the criterion benches and for
+# whole-process timings:
 #
-#   benches/progressive_twins.sh [OUT]     # OUT defaults to target/progressive-twins
+#   benches/progressive_twins.sh [OUT]     # OUT: $CARGO_TARGET_DIR/progressive-twins, or
+#                                          # target/progressive-twins
 #
-# For each JPEG NAME.jpg of CORPUS (default ../shared/bench/corpus beside the repo):
+# (benches/pipeline.rs reads them from there). For each JPEG NAME.jpg of CORPUS (default
+# ../shared/bench/corpus beside the repo):
 #   NAME.jpegtran.jpg   jpegtran -progressive: libjpeg's scan script, the same coefficients as
 #                       NAME.jpg (its baseline twin), so the two decode alike
 #   NAME.scans.jpg      jpegtran with mozjpeg's scan script (DC together, luma 1-8 and 9-63 with
@@ -17,7 +19,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 CORPUS="${CORPUS:-$ROOT/../shared/bench/corpus}"
-OUT="${1:-$ROOT/target/progressive-twins}"
+OUT="${1:-${CARGO_TARGET_DIR:-$ROOT/target}/progressive-twins}"
 
 for tool in jpegtran djpeg cjpeg; do
   command -v "$tool" >/dev/null || { echo "progressive_twins: $tool not found" >&2; exit 2; }
