@@ -613,7 +613,9 @@ impl<'a> BitReader<'a> {
 
     /// A progressive AC refinement scan over `band` of one block (T.81 G.1.2.3): bit
     /// `low` of every coefficient already nonzero (`history`), and coefficients newly
-    /// nonzero at `2^low`, placed as in [`Self::ac_first`].
+    /// nonzero at `2^low`, placed as in [`Self::ac_first`]. `kept` has bit `k` set when
+    /// the block keeps coefficient `k`: the correction bits of the others are skipped
+    /// unread.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     pub(super) fn ac_refine(
@@ -623,34 +625,58 @@ impl<'a> BitReader<'a> {
         low: u32,
         eobrun: &mut u32,
         block: &mut [i16],
-        slot: &[u8; 64],
+        (slot, kept): (&[u8; 64], u64),
         history: &mut u64,
     ) -> Result<(), Refusal> {
         let bit = 1i32 << low;
         let mut bits = self.bits;
         let source = &mut self.source;
-        // The correction bit of nonzero coefficient `k`: a 1 sets bit `low` of its
-        // magnitude, if it is not set already.
-        #[inline(always)]
-        fn correct(bits: &mut Bits, source: &mut Source, coefficient: Option<&mut i16>, bit: i32) {
-            if bits.count == 0 {
-                bits.refill(source);
+        // Bits `from..=to` (none when `from > to`).
+        let span = |from: usize, to: usize| {
+            if from > to {
+                0
+            } else {
+                (u64::MAX << from) & (u64::MAX >> (63 - to))
             }
-            if bits.take(1) != 0
-                && let Some(coefficient) = coefficient
-            {
-                let value = i32::from(*coefficient);
-                if value & bit == 0 {
-                    *coefficient = (value + if value >= 0 { bit } else { -bit }) as i16;
+        };
+        // The correction bits of the nonzero coefficients `passed`, in zig-zag order: a 1
+        // sets bit `low` of a kept coefficient's magnitude, if it is not set already.
+        let mut correct = |bits: &mut Bits, source: &mut Source, passed: u64, block: &mut [i16]| {
+            if passed & kept == 0 {
+                let mut count = passed.count_ones();
+                while count > 0 {
+                    if bits.count == 0 {
+                        bits.refill(source);
+                    }
+                    let now = count.min(bits.count);
+                    bits.consume(now);
+                    count -= now;
+                }
+                return;
+            }
+            let mut nonzero = passed;
+            while nonzero != 0 {
+                let k = nonzero.trailing_zeros() as usize;
+                nonzero &= nonzero - 1;
+                if bits.count == 0 {
+                    bits.refill(source);
+                }
+                if bits.take(1) != 0
+                    && let Some(coefficient) = block.get_mut(usize::from(slot[k]))
+                {
+                    let value = i32::from(*coefficient);
+                    if value & bit == 0 {
+                        *coefficient = (value + if value >= 0 { bit } else { -bit }) as i16;
+                    }
                 }
             }
-        }
+        };
         let mut k = start;
         if *eobrun == 0 {
             while k <= end {
                 bits.refill(source);
                 let symbol = bits.decode(ac)?;
-                let (mut run, size) = (u32::from(symbol >> 4), symbol & 15);
+                let (run, size) = (u32::from(symbol >> 4), symbol & 15);
                 let mut value = 0;
                 if size != 0 {
                     // Only magnitude 1 is allowed here; libjpeg reads any size as 1.
@@ -659,19 +685,25 @@ impl<'a> BitReader<'a> {
                     *eobrun = (1 << run) + bits.take(run);
                     break;
                 }
-                // Past `run` zero coefficients, correcting the nonzero ones on the way,
-                // to the zero one that takes `value` (for a run of 16 zeros, the 16th).
-                while k <= end {
-                    if *history >> k & 1 != 0 {
-                        let coefficient = block.get_mut(usize::from(slot[k]));
-                        correct(&mut bits, source, coefficient, bit);
-                    } else if run == 0 {
-                        break;
-                    } else {
-                        run -= 1;
-                    }
-                    k += 1;
+                // Past `run` zero coefficients, correcting the nonzero ones on the way, to
+                // the zero one that takes `value` (for a run of 16 zeros, the 16th): the
+                // `run + 1`-th zero from `k`, or past the band when there are fewer.
+                let mut zeros = !*history & span(k, end);
+                for _ in 0..run {
+                    zeros &= zeros.wrapping_sub(1);
                 }
+                let target = if zeros == 0 {
+                    end + 1
+                } else {
+                    zeros.trailing_zeros() as usize
+                };
+                correct(
+                    &mut bits,
+                    source,
+                    *history & span(k, target.wrapping_sub(1)),
+                    block,
+                );
+                k = target;
                 if value != 0 {
                     if k > end {
                         return Err(Refusal::Corrupt("an AC run past the end of its band"));
@@ -686,17 +718,7 @@ impl<'a> BitReader<'a> {
         }
         if *eobrun > 0 {
             // In an end-of-band run: only the correction bits of the nonzero coefficients.
-            let band = if k > end {
-                0
-            } else {
-                (u64::MAX << k) & (u64::MAX >> (63 - end))
-            };
-            let mut nonzero = *history & band;
-            while nonzero != 0 {
-                let k = nonzero.trailing_zeros() as usize;
-                correct(&mut bits, source, block.get_mut(usize::from(slot[k])), bit);
-                nonzero &= nonzero - 1;
-            }
+            correct(&mut bits, source, *history & span(k, end), block);
             *eobrun -= 1;
         }
         self.bits = bits;

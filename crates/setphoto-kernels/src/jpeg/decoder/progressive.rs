@@ -35,6 +35,8 @@ struct Component {
     slot: [u8; 64],
     /// Coefficients kept per block.
     kept: usize,
+    /// Bit `k` set when a block keeps zig-zag index `k`.
+    kept_mask: u64,
     /// `kept` coefficients per block, in zig-zag order, block after block.
     coefficients: Vec<i16>,
     /// Per block, which zig-zag indices are nonzero so far: what a refinement scan reads.
@@ -197,6 +199,9 @@ fn component(
         size,
         slot,
         kept,
+        kept_mask: (0..64)
+            .filter(|&k| usize::from(slot[k]) < kept)
+            .fold(0, |mask, k| mask | 1 << k),
         coefficients: vec![0; stride * rows * kept],
         history: Vec::new(),
         quant: None,
@@ -273,14 +278,7 @@ fn data_end(bytes: &[u8], from: usize) -> usize {
 /// its band holds a kept coefficient, or one whose history a later decoded refinement
 /// scan reads. Allocates the history of components that such a refinement scan reads.
 fn plan(steps: &mut [Step], components: &mut [Component]) {
-    let mut needed: Vec<u64> = components
-        .iter()
-        .map(|c| {
-            (0..64)
-                .filter(|&k| usize::from(c.slot[k]) < c.kept)
-                .fold(0, |mask, k| mask | 1 << k)
-        })
-        .collect();
+    let mut needed: Vec<u64> = components.iter().map(|c| c.kept_mask).collect();
     let mut refined = vec![false; components.len()];
     for step in steps.iter_mut().rev() {
         let Step::Scan(scan, _, decoded) = step else {
@@ -373,7 +371,8 @@ fn decode_scan(
             }
             Pass::AcRefine => {
                 let table = huffman[s].expect("an AC table");
-                bits.ac_refine(table, band, low, eobrun, coefficients, &c.slot, history)?;
+                let slots = (&c.slot, c.kept_mask);
+                bits.ac_refine(table, band, low, eobrun, coefficients, slots, history)?;
             }
         }
         Ok::<(), Refusal>(())
