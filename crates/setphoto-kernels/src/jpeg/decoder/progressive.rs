@@ -128,13 +128,22 @@ pub(super) fn decode(
                 let blocks = &component.coefficients[row * component.stride * component.kept..]
                     [..component.stride * component.kept];
                 for (col, block) in blocks.chunks_exact(component.kept).enumerate() {
-                    let mut last = 0;
-                    for (&value, &(k, step, natural)) in block.iter().zip(kept) {
-                        coef[natural] = f32::from(value) * step;
-                        if value != 0 {
-                            last = k;
-                        }
+                    // Most blocks end in zeros (chroma often holds its DC alone): only the
+                    // coefficients up to the last nonzero one are written, the IDCT having
+                    // left the rest zero.
+                    let mut nonzero = block.len();
+                    while nonzero >= 16
+                        && block[nonzero - 16..nonzero].iter().fold(0, |a, &v| a | v) == 0
+                    {
+                        nonzero -= 16;
                     }
+                    while nonzero > 0 && block[nonzero - 1] == 0 {
+                        nonzero -= 1;
+                    }
+                    for (&value, &(_, step, natural)) in block[..nonzero].iter().zip(kept) {
+                        coef[natural] = f32::from(value) * step;
+                    }
+                    let last = nonzero.checked_sub(1).map_or(0, |i| kept[i].0);
                     let at = block_row * ny * geometry.mcu_width_out + col * nx;
                     idct.block(
                         &mut coef,
