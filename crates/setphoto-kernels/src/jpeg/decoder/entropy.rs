@@ -641,7 +641,7 @@ impl<'a> BitReader<'a> {
         };
         // The correction bits of the nonzero coefficients `passed`, in zig-zag order: a 1
         // sets bit `low` of a kept coefficient's magnitude, if it is not set already.
-        let mut correct = |bits: &mut Bits, source: &mut Source, passed: u64, block: &mut [i16]| {
+        let correct = |bits: &mut Bits, source: &mut Source, passed: u64, block: &mut [i16]| {
             if passed & kept == 0 {
                 let mut count = passed.count_ones();
                 while count > 0 {
