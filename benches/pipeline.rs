@@ -1,6 +1,7 @@
 //! Criterion benches: one group per pipeline stage, one end to end, and batch throughput
 //! with 1 and 2 threads. Inputs: the real photos in `../shared/bench/corpus/` (skipped with a
-//! notice when absent) and the small fixtures in `testdata/inputs/`.
+//! notice when absent), their progressive twins in `target/progressive-twins/` when
+//! `benches/progressive_twins.sh` has made them, and the small fixtures in `testdata/inputs/`.
 //!
 //! `cargo bench` runs them all; `cargo bench -- process` one group. Every set is made with
 //! `upscale` on, so all seven sizes are made, as the peers in `../shared/bench/` do.
@@ -31,6 +32,21 @@ fn inputs() -> Vec<(String, Vec<u8>)> {
         }
     } else {
         eprintln!("notice: ../shared/bench/corpus is absent; benching the small fixtures only");
+    }
+    let twins = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root.join("target"), Into::into)
+        .join("progressive-twins");
+    let mut names: Vec<_> = std::fs::read_dir(&twins)
+        .map(|dir| dir.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    names.sort();
+    if names.is_empty() {
+        eprintln!("notice: no progressive twins; make them with benches/progressive_twins.sh");
+    }
+    for name in names {
+        if let Ok(bytes) = std::fs::read(twins.join(&name)) {
+            out.push((format!("twins/{}", name.to_string_lossy()), bytes));
+        }
     }
     for name in ["sample.jpg", "alpha_60x40.png", "transparent.gif"] {
         let bytes = std::fs::read(root.join("testdata/inputs").join(name)).expect("fixture");

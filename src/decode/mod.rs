@@ -140,8 +140,9 @@ pub fn decode_reduced(
     // Reduction is only a shortcut: it must never change whether an upload is accepted.
     // The reduced decoders refuse some damaged files (a truncated scan, say) that the
     // full-size decoder accepts, as it accepts them from small pictures; those get the
-    // full decode. Our decoder handles the common baseline file; jpeg-decoder the rest it
-    // can reduce (progressive files); then the full decode.
+    // full decode. Our decoder handles baseline and progressive files; jpeg-decoder the
+    // rest it can reduce (sequential files in several scans, samplings ours does not
+    // reduce); then the full decode.
     let (width, height) = validated.stored_size();
     let buffer = crate::pixels::buffer_for_overwrite(
         width.div_ceil(reduction) as usize * height.div_ceil(reduction) as usize * 3,

@@ -364,6 +364,14 @@ impl Bits {
         self.count -= bits;
     }
 
+    /// Reads `count` (at most 16, with as many in hand) bits as an unsigned number.
+    #[inline(always)]
+    fn take(&mut self, count: u32) -> u32 {
+        let bits = self.buffer.rotate_left(count) as u32 & ((1 << count) - 1);
+        self.consume(count);
+        bits
+    }
+
     /// Reads `size` (at most 16, with as many in hand) bits as a signed coefficient
     /// value (T.81 RECEIVE, EXTEND).
     #[inline(always)]
@@ -497,6 +505,224 @@ impl<'a> BitReader<'a> {
         }
         self.bits = bits;
         Ok((diff, last))
+    }
+
+    /// A progressive DC first scan's difference for one block (T.81 G.1.2.1), decoded
+    /// with `dc`.
+    #[inline(always)]
+    pub(super) fn dc_difference(&mut self, dc: &HuffmanTable) -> Result<i32, Refusal> {
+        let mut bits = self.bits;
+        bits.refill(&mut self.source);
+        let fast = dc.resolved[bits.peek_lookahead()];
+        let diff = if fast.bits != 0 {
+            bits.consume(u32::from(fast.bits));
+            i32::from(fast.first)
+        } else {
+            let size = u32::from(bits.decode(dc)?);
+            if size > 11 {
+                return Err(Refusal::Corrupt("a DC difference of more than 11 bits"));
+            }
+            bits.receive_extend(size)
+        };
+        self.bits = bits;
+        Ok(diff)
+    }
+
+    /// One bit: a DC refinement scan's bit for one block.
+    #[inline(always)]
+    pub(super) fn bit(&mut self) -> bool {
+        self.bits.refill(&mut self.source);
+        self.bits.take(1) != 0
+    }
+
+    /// A progressive AC first scan's coefficients `band` (zig-zag indices) of one block
+    /// (T.81 G.1.2.2), each scaled by `2^low`. `eobrun` carries the blocks left in an
+    /// end-of-band run from block to block. Coefficient `k` goes to `block[slot[k]]` when
+    /// that is in the block (the rest are not kept); every nonzero one sets bit `k` of
+    /// `history`, which refinement scans read.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn ac_first(
+        &mut self,
+        ac: &HuffmanTable,
+        (start, end): (usize, usize),
+        low: u32,
+        eobrun: &mut u32,
+        block: &mut [i16],
+        slot: &[u8; 64],
+        history: &mut u64,
+    ) -> Result<(), Refusal> {
+        if *eobrun > 0 {
+            *eobrun -= 1;
+            return Ok(());
+        }
+        let mut bits = self.bits;
+        let source = &mut self.source;
+        let mut k = start;
+        while k <= end {
+            bits.refill(source);
+            let fast = ac.resolved[bits.peek_lookahead()];
+            let first = k + usize::from(fast.run);
+            // Up to two coefficients (or one and an end of band) in one lookup, as in a
+            // sequential scan, when both lie in the band.
+            if fast.bits != 0 && first + usize::from(fast.meta & REACH) <= end {
+                bits.consume(u32::from(fast.bits));
+                if fast.meta & HAS_COEFFICIENT != 0 {
+                    let second = first + usize::from(fast.step);
+                    for (at, value) in [(first, fast.first), (second, fast.second)] {
+                        *history |= 1 << at;
+                        if let Some(coefficient) = block.get_mut(usize::from(slot[at])) {
+                            *coefficient = (i32::from(value) << low) as i16;
+                        }
+                    }
+                    k = second + 1;
+                }
+                if fast.meta & ENDS_BLOCK != 0 {
+                    break;
+                }
+                continue;
+            }
+            let symbol = bits.decode(ac)?;
+            let (run, size) = (u32::from(symbol >> 4), u32::from(symbol & 15));
+            if size == 0 {
+                if run == 15 {
+                    k += 16;
+                    continue;
+                }
+                // An end-of-band run: this block and `2^run - 1 + bits` more.
+                *eobrun = (1 << run) - 1 + bits.take(run);
+                break;
+            }
+            if size > 10 {
+                return Err(Refusal::Corrupt("an AC coefficient of more than 10 bits"));
+            }
+            k += run as usize;
+            if k > end {
+                return Err(Refusal::Corrupt("an AC run past the end of its band"));
+            }
+            let value = bits.receive_extend(size) << low;
+            *history |= 1 << k;
+            if let Some(coefficient) = block.get_mut(usize::from(slot[k])) {
+                *coefficient = value as i16;
+            }
+            k += 1;
+        }
+        self.bits = bits;
+        Ok(())
+    }
+
+    /// A progressive AC refinement scan over `band` of one block (T.81 G.1.2.3): bit
+    /// `low` of every coefficient already nonzero (`history`), and coefficients newly
+    /// nonzero at `2^low`, placed as in [`Self::ac_first`]. `kept` has bit `k` set when
+    /// the block keeps coefficient `k`: the correction bits of the others are skipped
+    /// unread.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn ac_refine(
+        &mut self,
+        ac: &HuffmanTable,
+        (start, end): (usize, usize),
+        low: u32,
+        eobrun: &mut u32,
+        block: &mut [i16],
+        (slot, kept): (&[u8; 64], u64),
+        history: &mut u64,
+    ) -> Result<(), Refusal> {
+        let bit = 1i32 << low;
+        let mut bits = self.bits;
+        let source = &mut self.source;
+        // Bits `from..=to` (none when `from > to`).
+        let span = |from: usize, to: usize| {
+            if from > to {
+                0
+            } else {
+                (u64::MAX << from) & (u64::MAX >> (63 - to))
+            }
+        };
+        // The correction bits of the nonzero coefficients `passed`, in zig-zag order: a 1
+        // sets bit `low` of a kept coefficient's magnitude, if it is not set already.
+        let correct = |bits: &mut Bits, source: &mut Source, passed: u64, block: &mut [i16]| {
+            if passed & kept == 0 {
+                let mut count = passed.count_ones();
+                while count > 0 {
+                    if bits.count == 0 {
+                        bits.refill(source);
+                    }
+                    let now = count.min(bits.count);
+                    bits.consume(now);
+                    count -= now;
+                }
+                return;
+            }
+            let mut nonzero = passed;
+            while nonzero != 0 {
+                let k = nonzero.trailing_zeros() as usize;
+                nonzero &= nonzero - 1;
+                if bits.count == 0 {
+                    bits.refill(source);
+                }
+                if bits.take(1) != 0
+                    && let Some(coefficient) = block.get_mut(usize::from(slot[k]))
+                {
+                    let value = i32::from(*coefficient);
+                    if value & bit == 0 {
+                        *coefficient = (value + if value >= 0 { bit } else { -bit }) as i16;
+                    }
+                }
+            }
+        };
+        let mut k = start;
+        if *eobrun == 0 {
+            while k <= end {
+                bits.refill(source);
+                let symbol = bits.decode(ac)?;
+                let (run, size) = (u32::from(symbol >> 4), symbol & 15);
+                let mut value = 0;
+                if size != 0 {
+                    // Only magnitude 1 is allowed here; libjpeg reads any size as 1.
+                    value = if bits.take(1) != 0 { bit } else { -bit };
+                } else if run != 15 {
+                    *eobrun = (1 << run) + bits.take(run);
+                    break;
+                }
+                // Past `run` zero coefficients, correcting the nonzero ones on the way, to
+                // the zero one that takes `value` (for a run of 16 zeros, the 16th): the
+                // `run + 1`-th zero from `k`, or past the band when there are fewer.
+                let mut zeros = !*history & span(k, end);
+                for _ in 0..run {
+                    zeros &= zeros.wrapping_sub(1);
+                }
+                let target = if zeros == 0 {
+                    end + 1
+                } else {
+                    zeros.trailing_zeros() as usize
+                };
+                correct(
+                    &mut bits,
+                    source,
+                    *history & span(k, target.wrapping_sub(1)),
+                    block,
+                );
+                k = target;
+                if value != 0 {
+                    if k > end {
+                        return Err(Refusal::Corrupt("an AC run past the end of its band"));
+                    }
+                    *history |= 1 << k;
+                    if let Some(coefficient) = block.get_mut(usize::from(slot[k])) {
+                        *coefficient = value as i16;
+                    }
+                }
+                k += 1;
+            }
+        }
+        if *eobrun > 0 {
+            // In an end-of-band run: only the correction bits of the nonzero coefficients.
+            correct(&mut bits, source, *history & span(k, end), block);
+            *eobrun -= 1;
+        }
+        self.bits = bits;
+        Ok(())
     }
 
     /// Whether decoding has read past the data into zero padding: the scan is truncated

@@ -66,75 +66,62 @@ impl Segment<'_> {
 }
 
 /// A frame component as the SOF declares it.
-struct FrameComponent {
+pub(super) struct FrameComponent {
     id: u8,
-    h: u32,
-    v: u32,
-    quant_table: usize,
+    /// Horizontal and vertical sampling factors (1 to 4).
+    pub(super) h: u32,
+    pub(super) v: u32,
+    /// Which quantisation table it uses.
+    pub(super) quant_table: usize,
 }
 
-/// Parses `bytes` from SOI up to the first SOS. Only what this decoder handles is
-/// accepted: one baseline or extended sequential (Huffman, 8-bit) frame of one or three
-/// components in YCbCr, and a first scan that holds every component.
-pub(super) fn parse(bytes: &[u8]) -> Result<Header, Refusal> {
-    if bytes.get(..2) != Some(&[0xFF, 0xD8]) {
-        return Err(Refusal::Corrupt("no SOI marker"));
+/// Where the markers up to the first scan lead: a sequential frame, ready to decode, or a
+/// progressive one, whose scans [`super::progressive`] reads on from `first_scan`.
+// Both variants hold the tables (most of their size), and one is made per decode.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Parsed {
+    Sequential(Header),
+    Progressive(ProgressiveStart),
+}
+
+/// A progressive frame and the tables defined before its first scan.
+pub(super) struct ProgressiveStart {
+    pub(super) width: u32,
+    pub(super) height: u32,
+    pub(super) components: Vec<FrameComponent>,
+    pub(super) tables: Tables,
+    /// Where the first SOS marker begins (its 0xFF).
+    pub(super) first_scan: usize,
+}
+
+/// The tables in force at some point of the file: DQT, DHT and DRI segments update them.
+pub(super) struct Tables {
+    /// Quantisation tables in zig-zag order.
+    pub(super) quant: [Option<[u16; 64]>; 4],
+    /// Huffman tables; a scan that uses an undefined one is refused when it resolves them.
+    pub(super) dc: [Option<HuffmanTable>; 4],
+    pub(super) ac: [Option<HuffmanTable>; 4],
+    /// MCUs (or, in a one-component scan, blocks) per restart interval; 0 when none.
+    pub(super) restart_interval: u32,
+}
+
+impl Tables {
+    pub(super) const fn new() -> Self {
+        Self {
+            quant: [None; 4],
+            dc: [None, None, None, None],
+            ac: [None, None, None, None],
+            restart_interval: 0,
+        }
     }
-    let mut pos = 2;
-    let mut quant: [Option<[u16; 64]>; 4] = [None; 4];
-    let mut dc: [Option<HuffmanTable>; 4] = [None, None, None, None];
-    let mut ac: [Option<HuffmanTable>; 4] = [None, None, None, None];
-    let mut frame: Option<(u32, u32, Vec<FrameComponent>)> = None;
-    let mut restart_interval = 0;
-    let mut adobe_transform = None;
-    let mut jfif = false;
-    loop {
-        // Markers may be preceded by fill bytes (0xFF).
-        if bytes.get(pos) != Some(&0xFF) {
-            return Err(Refusal::Corrupt("data where a marker belongs"));
-        }
-        while bytes.get(pos) == Some(&0xFF) {
-            pos += 1;
-        }
-        let marker = *bytes
-            .get(pos)
-            .ok_or(Refusal::Corrupt("the file ends before the scan"))?;
-        pos += 1;
-        if marker == 0xD9 {
-            return Err(Refusal::Corrupt("the file ends before the scan"));
-        }
-        if (0xD0..=0xD7).contains(&marker) || marker == 0x01 {
-            continue; // stand-alone markers
-        }
-        let length = bytes
-            .get(pos..pos + 2)
-            .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
-            .ok_or(Refusal::Corrupt("a marker segment ends early"))?;
-        if length < 2 {
-            return Err(Refusal::Corrupt(
-                "a marker segment shorter than its length field",
-            ));
-        }
-        let body = bytes
-            .get(pos + 2..pos + length)
-            .ok_or(Refusal::Corrupt("a marker segment ends early"))?;
+
+    /// Takes in a DHT, DQT or DRI segment's `body`; `false` for other markers.
+    pub(super) fn define(&mut self, marker: u8, body: &[u8]) -> Result<bool, Refusal> {
         let mut segment = Segment {
             bytes: body,
             pos: 0,
         };
-        pos += length;
         match marker {
-            0xC0 | 0xC1 => {
-                if frame.is_some() {
-                    return Err(Refusal::Corrupt("a second frame header"));
-                }
-                frame = Some(parse_frame(&mut segment)?);
-            }
-            0xC2 | 0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => {
-                return Err(Refusal::Unsupported(
-                    "a progressive, lossless or arithmetic-coded JPEG",
-                ));
-            }
             0xC4 => {
                 while !segment.is_empty() {
                     let class_and_id = segment.u8()?;
@@ -149,9 +136,9 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Header, Refusal> {
                     let total = counts.iter().map(|&c| usize::from(c)).sum();
                     let table = HuffmanTable::new(&counts, segment.take(total)?)?;
                     if class == 0 {
-                        dc[id] = Some(table.with_fast_dc());
+                        self.dc[id] = Some(table.with_fast_dc());
                     } else {
-                        ac[id] = Some(table.with_fast_ac());
+                        self.ac[id] = Some(table.with_fast_ac());
                     }
                 }
             }
@@ -170,10 +157,90 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Header, Refusal> {
                             segment.u16()?
                         };
                     }
-                    quant[id] = Some(table);
+                    self.quant[id] = Some(table);
                 }
             }
-            0xDD => restart_interval = u32::from(segment.u16()?),
+            0xDD => self.restart_interval = u32::from(segment.u16()?),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+/// Reads the marker at `*pos` (after any fill bytes) and the body of its segment, empty
+/// for stand-alone markers (RSTn, TEM, EOI), and moves `*pos` past them.
+pub(super) fn next_segment<'a>(
+    bytes: &'a [u8],
+    pos: &mut usize,
+) -> Result<(u8, &'a [u8]), Refusal> {
+    // Markers may be preceded by fill bytes (0xFF).
+    if bytes.get(*pos) != Some(&0xFF) {
+        return Err(Refusal::Corrupt("data where a marker belongs"));
+    }
+    while bytes.get(*pos) == Some(&0xFF) {
+        *pos += 1;
+    }
+    let marker = *bytes
+        .get(*pos)
+        .ok_or(Refusal::Corrupt("the file ends before its last marker"))?;
+    *pos += 1;
+    if matches!(marker, 0xD0..=0xD7 | 0x01 | 0xD9) {
+        return Ok((marker, &[]));
+    }
+    let length = bytes
+        .get(*pos..*pos + 2)
+        .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+        .ok_or(Refusal::Corrupt("a marker segment ends early"))?;
+    if length < 2 {
+        return Err(Refusal::Corrupt(
+            "a marker segment shorter than its length field",
+        ));
+    }
+    let body = bytes
+        .get(*pos + 2..*pos + length)
+        .ok_or(Refusal::Corrupt("a marker segment ends early"))?;
+    *pos += length;
+    Ok((marker, body))
+}
+
+/// Parses `bytes` from SOI up to the first SOS. Only what this decoder handles is
+/// accepted: one baseline, extended sequential or progressive (Huffman, 8-bit) frame of
+/// one or three components in YCbCr; when sequential, a first scan that holds every
+/// component.
+pub(super) fn parse(bytes: &[u8]) -> Result<Parsed, Refusal> {
+    if bytes.get(..2) != Some(&[0xFF, 0xD8]) {
+        return Err(Refusal::Corrupt("no SOI marker"));
+    }
+    let mut pos = 2;
+    let mut tables = Tables::new();
+    let mut frame: Option<(u32, u32, Vec<FrameComponent>, bool)> = None;
+    let mut adobe_transform = None;
+    let mut jfif = false;
+    loop {
+        let marker_at = pos;
+        let (marker, body) = next_segment(bytes, &mut pos)?;
+        let mut segment = Segment {
+            bytes: body,
+            pos: 0,
+        };
+        match marker {
+            0xD9 => return Err(Refusal::Corrupt("the file ends before the scan")),
+            0xD0..=0xD7 | 0x01 => {} // stand-alone markers
+            0xC0..=0xC2 => {
+                if frame.is_some() {
+                    return Err(Refusal::Corrupt("a second frame header"));
+                }
+                let (width, height, components) = parse_frame(&mut segment)?;
+                frame = Some((width, height, components, marker == 0xC2));
+            }
+            0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => {
+                return Err(Refusal::Unsupported(
+                    "a lossless, hierarchical or arithmetic-coded JPEG",
+                ));
+            }
+            0xC4 | 0xDB | 0xDD => {
+                tables.define(marker, body)?;
+            }
             0xE0 => jfif |= body.starts_with(b"JFIF\0"),
             0xEE => {
                 if body.starts_with(b"Adobe") && body.len() >= 12 {
@@ -181,21 +248,32 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Header, Refusal> {
                 }
             }
             0xDA => {
-                let (width, height, frame_components) =
+                let (width, height, frame_components, progressive) =
                     frame.ok_or(Refusal::Corrupt("a scan before the frame header"))?;
-                let components = parse_scan(&mut segment, &frame_components, &quant)?;
-                if components.len() == 3 && !is_ycbcr(&frame_components, jfif, adobe_transform) {
+                if frame_components.len() == 3
+                    && !is_ycbcr(&frame_components, jfif, adobe_transform)
+                {
                     return Err(Refusal::Unsupported("three components that are not YCbCr"));
                 }
-                return Ok(Header {
+                if progressive {
+                    return Ok(Parsed::Progressive(ProgressiveStart {
+                        width,
+                        height,
+                        components: frame_components,
+                        tables,
+                        first_scan: marker_at,
+                    }));
+                }
+                let components = parse_scan(&mut segment, &frame_components, &tables.quant)?;
+                return Ok(Parsed::Sequential(Header {
                     width,
                     height,
                     components,
-                    dc,
-                    ac,
-                    restart_interval,
+                    dc: tables.dc,
+                    ac: tables.ac,
+                    restart_interval: tables.restart_interval,
                     scan_start: pos,
-                });
+                }));
             }
             0xE1..=0xEF | 0xFE => {} // application data and comments
             _ => {
@@ -205,6 +283,67 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Header, Refusal> {
             }
         }
     }
+}
+
+/// One scan of a progressive frame, as its SOS header declares it.
+pub(super) struct ScanHeader {
+    /// Per component in the scan: its index in the frame, its DC and AC table indices.
+    pub(super) components: Vec<(usize, usize, usize)>,
+    /// Spectral selection (zig-zag indices `start..=end`) and successive approximation.
+    pub(super) start: u8,
+    pub(super) end: u8,
+    pub(super) high: u8,
+    pub(super) low: u8,
+}
+
+/// Parses a progressive SOS `body`, refusing parameters T.81 G.1.1.1 does not allow.
+pub(super) fn parse_progressive_scan(
+    body: &[u8],
+    frame: &[FrameComponent],
+) -> Result<ScanHeader, Refusal> {
+    let mut segment = Segment {
+        bytes: body,
+        pos: 0,
+    };
+    let count = usize::from(segment.u8()?);
+    if count == 0 || count > frame.len() {
+        return Err(Refusal::Corrupt("a scan with no or too many components"));
+    }
+    let mut components: Vec<(usize, usize, usize)> = Vec::with_capacity(count);
+    for _ in 0..count {
+        let id = segment.u8()?;
+        let tables = segment.u8()?;
+        let index = frame
+            .iter()
+            .position(|c| c.id == id)
+            .ok_or(Refusal::Corrupt("a scan component missing from the frame"))?;
+        // Interleaved components come in frame order, each once.
+        if components.last().is_some_and(|&(last, _, _)| last >= index) {
+            return Err(Refusal::Corrupt("scan components out of frame order"));
+        }
+        let (dc, ac) = (usize::from(tables >> 4), usize::from(tables & 15));
+        if dc > 3 || ac > 3 {
+            return Err(Refusal::Corrupt("a Huffman table index out of range"));
+        }
+        components.push((index, dc, ac));
+    }
+    let (start, end, approximation) = (segment.u8()?, segment.u8()?, segment.u8()?);
+    let (high, low) = (approximation >> 4, approximation & 15);
+    let bad = if start == 0 {
+        end != 0
+    } else {
+        end < start || end > 63 || count != 1
+    };
+    if bad || low > 13 || (high != 0 && low + 1 != high) {
+        return Err(Refusal::Corrupt("invalid progressive scan parameters"));
+    }
+    Ok(ScanHeader {
+        components,
+        start,
+        end,
+        high,
+        low,
+    })
 }
 
 fn parse_frame(segment: &mut Segment) -> Result<(u32, u32, Vec<FrameComponent>), Refusal> {

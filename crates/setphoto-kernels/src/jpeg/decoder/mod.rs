@@ -1,7 +1,8 @@
-//! Our reduced decoder for the common JPEG: baseline or extended sequential, Huffman
-//! coded, 8-bit, grey or YCbCr in one interleaved scan, any sampling whose chroma divides
-//! the luma's. It decodes straight to 1/2, 1/4 or 1/8 of the size, which is all the
-//! pipeline asks of a large JPEG, and refuses everything else (progressive, CMYK, damaged
+//! Our reduced decoder for the common JPEG: Huffman coded, 8-bit, grey or YCbCr, any
+//! sampling whose chroma divides the luma's; baseline or extended sequential in one
+//! interleaved scan, or progressive with any scan script ([`progressive`]). It decodes
+//! straight to 1/2, 1/4 or 1/8 of the size, which is all the pipeline asks of a large
+//! JPEG, and refuses everything else (sequential files in several scans, CMYK, damaged
 //! data): the caller then decodes in full, so this path only ever makes decoding faster.
 //!
 //! Work goes where a reduced decode spends it: Huffman decoding with a one-lookup fast
@@ -13,6 +14,7 @@ mod color;
 mod entropy;
 mod header;
 mod idct;
+mod progressive;
 
 use crate::zigzag::ZIGZAG;
 
@@ -80,8 +82,9 @@ impl<'a> Decoder<'a> {
     /// Decodes into a new buffer.
     ///
     /// # Errors
-    /// A [`Refusal`] for anything but a clean baseline or extended sequential Huffman JPEG,
-    /// 8-bit, grey or YCbCr in one interleaved scan, with chroma sampling dividing luma's.
+    /// A [`Refusal`] for anything but a clean Huffman JPEG, 8-bit, grey or YCbCr, with
+    /// chroma sampling dividing luma's: baseline or extended sequential in one
+    /// interleaved scan, or progressive.
     pub fn decode(self) -> Result<Reduced, Refusal> {
         self.decode_into(Vec::new())
     }
@@ -133,11 +136,62 @@ struct Plan<'h> {
     predictor: i32,
 }
 
-impl Plan<'_> {
-    /// The first `width` samples of output row `row` of this MCU row.
+/// The frame's layout in MCUs and in output samples, at one reduction.
+struct Geometry {
+    h_max: u32,
+    v_max: u32,
+    mcus_across: usize,
+    mcus_down: usize,
+    out_width: usize,
+    out_height: usize,
+    /// Output rows per MCU row.
+    mcu_rows_out: usize,
+    /// Output samples across an MCU row (every plane's stride).
+    mcu_width_out: usize,
+}
+
+impl Geometry {
+    fn new(
+        width: u32,
+        height: u32,
+        sampling: impl Iterator<Item = (u32, u32)>,
+        reduction: u32,
+    ) -> Self {
+        let (h_max, v_max) = sampling.fold((1, 1), |(h, v), (ch, cv)| (h.max(ch), v.max(cv)));
+        let mcus_across = width.div_ceil(8 * h_max) as usize;
+        Self {
+            h_max,
+            v_max,
+            mcus_across,
+            mcus_down: height.div_ceil(8 * v_max) as usize,
+            out_width: width.div_ceil(reduction) as usize,
+            out_height: height.div_ceil(reduction) as usize,
+            mcu_rows_out: (8 * v_max / reduction) as usize,
+            mcu_width_out: mcus_across * (8 * h_max / reduction) as usize,
+        }
+    }
+
+    /// Colour-converts MCU row `mcu_row`'s output rows (the last one's up to the
+    /// picture's end) from `planes`, one per component, each `mcu_width_out` wide.
     #[inline(always)]
-    fn line(&self, row: usize, width: usize) -> &[u8] {
-        &self.plane[row * self.stride..][..width]
+    fn convert(&self, planes: &[&[u8]], mcu_row: usize, rgb: &mut [u8]) {
+        let (width, stride) = (self.out_width, self.mcu_width_out);
+        let first = mcu_row * self.mcu_rows_out;
+        let rows = self.mcu_rows_out.min(self.out_height.saturating_sub(first));
+        for row in 0..rows {
+            let out = &mut rgb[(first + row) * width * 3..][..width * 3];
+            let at = row * stride;
+            match planes {
+                [grey] => color::grey_row(&grey[at..][..width], out),
+                [y, cb, cr] => color::ycbcr_row(
+                    &y[at..][..width],
+                    &cb[at..][..width],
+                    &cr[at..][..width],
+                    out,
+                ),
+                _ => unreachable!("the header allows one or three components"),
+            }
+        }
     }
 }
 
@@ -153,21 +207,38 @@ fn decode_portable(decoder: Decoder<'_>, mut rgb: Vec<u8>) -> Result<Reduced, Re
     if !matches!(reduction, 2 | 4 | 8) {
         return Err(Refusal::Unsupported("a reduction other than 2, 4 or 8"));
     }
-    let header = header::parse(bytes)?;
-    if expected.is_some_and(|size| size != (header.width, header.height)) {
-        return Err(Refusal::Corrupt(
-            "a frame of another size than the validated header's",
-        ));
-    }
-    let h_max = header.components.iter().map(|c| c.h).max().unwrap_or(1);
-    let v_max = header.components.iter().map(|c| c.v).max().unwrap_or(1);
-    let mcus_across = header.width.div_ceil(8 * h_max) as usize;
-    let mcus_down = header.height.div_ceil(8 * v_max) as usize;
-    let out_width = header.width.div_ceil(reduction) as usize;
-    let out_height = header.height.div_ceil(reduction) as usize;
-    // Output rows per MCU row, and samples per MCU row of every plane.
-    let mcu_rows_out = (8 * v_max / reduction) as usize;
-    let mcu_width_out = mcus_across * (8 * h_max / reduction) as usize;
+    let frame_size = |width: u32, height: u32| {
+        if expected.is_some_and(|size| size != (width, height)) {
+            return Err(Refusal::Corrupt(
+                "a frame of another size than the validated header's",
+            ));
+        }
+        Ok(())
+    };
+    let header = match header::parse(bytes)? {
+        header::Parsed::Sequential(header) => header,
+        header::Parsed::Progressive(start) => {
+            frame_size(start.width, start.height)?;
+            return progressive::decode(bytes, start, reduction, rgb);
+        }
+    };
+    frame_size(header.width, header.height)?;
+    let geometry = Geometry::new(
+        header.width,
+        header.height,
+        header.components.iter().map(|c| (c.h, c.v)),
+        reduction,
+    );
+    let Geometry {
+        h_max,
+        v_max,
+        mcus_across,
+        mcus_down,
+        out_width,
+        out_height,
+        mcu_rows_out,
+        mcu_width_out,
+    } = geometry;
 
     let mut plans = Vec::with_capacity(header.components.len());
     for component in &header.components {
@@ -243,21 +314,10 @@ fn decode_portable(decoder: Decoder<'_>, mut rgb: Vec<u8>) -> Result<Reduced, Re
         if bits.overran() {
             return Err(Refusal::Corrupt("the scan ends before the picture does"));
         }
-        // Colour-convert this MCU row's output rows.
-        let first = mcu_row * mcu_rows_out;
-        let rows = mcu_rows_out.min(out_height.saturating_sub(first));
-        for row in 0..rows {
-            let out = &mut rgb[(first + row) * out_width * 3..][..out_width * 3];
-            match plans.as_slice() {
-                [grey] => color::grey_row(grey.line(row, out_width), out),
-                [y, cb, cr] => color::ycbcr_row(
-                    y.line(row, out_width),
-                    cb.line(row, out_width),
-                    cr.line(row, out_width),
-                    out,
-                ),
-                _ => unreachable!("the header allows one or three components"),
-            }
+        match plans.as_slice() {
+            [grey] => geometry.convert(&[&grey.plane], mcu_row, &mut rgb),
+            [y, cb, cr] => geometry.convert(&[&y.plane, &cb.plane, &cr.plane], mcu_row, &mut rgb),
+            _ => unreachable!("the header allows one or three components"),
         }
     }
     Ok(Reduced {
@@ -287,7 +347,11 @@ mod tests {
     use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
     use proptest::prelude::*;
 
-    fn decode(bytes: &[u8], reduction: u32, expected: (u32, u32)) -> Result<Reduced, Refusal> {
+    pub(super) fn decode(
+        bytes: &[u8],
+        reduction: u32,
+        expected: (u32, u32),
+    ) -> Result<Reduced, Refusal> {
         decode_with(bytes, reduction, expected, Vec::new())
     }
 
@@ -304,7 +368,7 @@ mod tests {
     }
 
     /// A picture with gradients, hard luma edges and smooth colour: `width` x `height` RGB.
-    fn picture(width: u32, height: u32) -> Vec<u8> {
+    pub(super) fn picture(width: u32, height: u32) -> Vec<u8> {
         let mut rgb = Vec::with_capacity((width * height * 3) as usize);
         for y in 0..height {
             for x in 0..width {
@@ -320,7 +384,7 @@ mod tests {
         rgb
     }
 
-    fn encode(
+    pub(super) fn encode(
         width: u32,
         height: u32,
         grey: bool,
@@ -343,7 +407,7 @@ mod tests {
     }
 
     /// The full decode (zune-jpeg, through `image`), box-averaged by `reduction`.
-    fn reference(jpeg: &[u8], reduction: u32) -> (u32, u32, Vec<u8>) {
+    pub(super) fn reference(jpeg: &[u8], reduction: u32) -> (u32, u32, Vec<u8>) {
         let full = image::load_from_memory(jpeg).unwrap().into_rgb8();
         let (w, h) = full.dimensions();
         let (rw, rh) = (w.div_ceil(reduction), h.div_ceil(reduction));
@@ -367,7 +431,7 @@ mod tests {
         (rw, rh, out)
     }
 
-    fn mean_difference(a: &[u8], b: &[u8]) -> f64 {
+    pub(super) fn mean_difference(a: &[u8], b: &[u8]) -> f64 {
         assert_eq!(a.len(), b.len());
         let total: u64 = a
             .iter()
@@ -466,17 +530,6 @@ mod tests {
         assert!(matches!(
             decode(&restarts, 2, (203, 149)),
             Err(Refusal::Corrupt(_))
-        ));
-        // Progressive: left to the other decoders.
-        let mut progressive = Vec::new();
-        let mut encoder = Encoder::new(&mut progressive, 90);
-        encoder.set_progressive(true);
-        encoder
-            .encode(&picture(64, 64), 64, 64, ColorType::Rgb)
-            .unwrap();
-        assert!(matches!(
-            decode(&progressive, 2, (64, 64)),
-            Err(Refusal::Unsupported(_))
         ));
         // Not a JPEG; a reduction the decoder does not make.
         assert!(matches!(

@@ -1,0 +1,715 @@
+//! Progressive frames (T.81 annex G, Huffman coded): any scan script, decoded straight
+//! to 1/2, 1/4 or 1/8 like a sequential frame.
+//!
+//! A progressive file sends each block's coefficients in pieces (bands of frequencies,
+//! then their lower bits), so every block must be held until the last scan. Only the
+//! coefficients the reduced IDCT reads are kept: at 1/8 a luma block's DC alone, at 1/4
+//! its 2x2 lowest frequencies, at 1/2 its 4x4 (a chroma block sampled at half the luma's
+//! resolution keeps twice as many per axis), as 16-bit numbers. A scan whose band lies
+//! wholly above what is kept is not decoded at all, unless a later refinement scan that
+//! is decoded needs to know which of its coefficients are nonzero; every other scan is
+//! decoded in one pass over the file. Then each MCU row is dequantised, transformed,
+//! and colour-converted exactly as a sequential frame's.
+
+use super::entropy::{BitReader, HuffmanTable};
+use super::header::{self, FrameComponent, ProgressiveStart, ScanHeader, Tables};
+use super::idct::Idct;
+use super::{Geometry, Reduced, Refusal, block_size};
+use crate::zigzag::ZIGZAG;
+
+/// One component's coefficients, for the whole frame.
+struct Component {
+    /// Sampling factors.
+    h: usize,
+    v: usize,
+    /// The component's own blocks across and down: what a one-component scan covers
+    /// (an interleaved scan covers whole MCUs, up to `stride` x `rows`).
+    blocks_across: usize,
+    blocks_down: usize,
+    /// Blocks per row of `coefficients` (every MCU's blocks) and rows.
+    stride: usize,
+    /// Output samples per block across and down.
+    size: (usize, usize),
+    /// Per zig-zag index, where a block keeps that coefficient; `kept` (past the block)
+    /// for one it does not keep.
+    slot: [u8; 64],
+    /// Coefficients kept per block.
+    kept: usize,
+    /// Bit `k` set when a block keeps zig-zag index `k`.
+    kept_mask: u64,
+    /// `kept` coefficients per block, in zig-zag order, block after block.
+    coefficients: Vec<i16>,
+    /// Per block, which zig-zag indices are nonzero so far: what a refinement scan reads.
+    /// Empty when no refinement scan of this component is decoded.
+    history: Vec<u64>,
+    /// The quantisation table in force at the component's first scan (as libjpeg
+    /// latches it), in zig-zag order.
+    quant: Option<[u16; 64]>,
+}
+
+/// What the pass over the markers found: table definitions and scans, in file order.
+enum Step<'a> {
+    /// A DHT, DQT or DRI segment: its marker and body.
+    Define(u8, &'a [u8]),
+    /// A scan, its entropy-coded data, and whether it is decoded.
+    Scan(ScanHeader, &'a [u8], bool),
+}
+
+/// Decodes the progressive frame `start` of `bytes` at 1/`reduction` into `rgb`.
+#[inline(always)]
+pub(super) fn decode(
+    bytes: &[u8],
+    start: ProgressiveStart,
+    reduction: u32,
+    mut rgb: Vec<u8>,
+) -> Result<Reduced, Refusal> {
+    let ProgressiveStart {
+        width,
+        height,
+        components: frame,
+        mut tables,
+        first_scan,
+    } = start;
+    let geometry = Geometry::new(width, height, frame.iter().map(|c| (c.h, c.v)), reduction);
+    let mut components = frame
+        .iter()
+        .map(|c| component(c, &geometry, width, height, reduction))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut steps = scans(bytes, first_scan, &frame)?;
+    plan(&mut steps, &mut components);
+
+    for step in &steps {
+        match step {
+            Step::Define(marker, body) => {
+                tables.define(*marker, body)?;
+            }
+            Step::Scan(scan, data, decoded) => {
+                for &(index, _, _) in &scan.components {
+                    let quant_table = frame[index].quant_table;
+                    let component = &mut components[index];
+                    if component.quant.is_none() {
+                        component.quant = Some(tables.quant[quant_table].ok_or(
+                            Refusal::Corrupt("a component uses an undefined quantisation table"),
+                        )?);
+                    }
+                }
+                if *decoded {
+                    decode_scan(scan, data, &tables, &geometry, &mut components)?;
+                }
+            }
+        }
+    }
+
+    // Every byte is written: each MCU row converts all its output rows.
+    rgb.resize(geometry.out_width * geometry.out_height * 3, 0);
+    let idct = Idct::new();
+    let mut planes: Vec<Vec<u8>> = components
+        .iter()
+        .map(|_| vec![0; geometry.mcu_width_out * geometry.mcu_rows_out])
+        .collect();
+    // Per component: the quantisation step and natural index of each kept coefficient.
+    let mut dequantise = Vec::with_capacity(components.len());
+    for component in &components {
+        let quant = component
+            .quant
+            .ok_or(Refusal::Corrupt("a component no scan holds"))?;
+        let kept: Vec<(usize, f32, usize)> = (0..64)
+            .filter(|&k| usize::from(component.slot[k]) < component.kept)
+            .map(|k| (k, f32::from(quant[k]), ZIGZAG[k]))
+            .collect();
+        dequantise.push(kept);
+    }
+    let mut coef = [0.0f32; 64];
+    for mcu_row in 0..geometry.mcus_down {
+        for ((component, plane), kept) in components.iter().zip(&mut planes).zip(&dequantise) {
+            let (nx, ny) = component.size;
+            for block_row in 0..component.v {
+                let row = mcu_row * component.v + block_row;
+                let blocks = &component.coefficients[row * component.stride * component.kept..]
+                    [..component.stride * component.kept];
+                for (col, block) in blocks.chunks_exact(component.kept).enumerate() {
+                    // Most blocks end in zeros (chroma often holds its DC alone): only the
+                    // coefficients up to the last nonzero one are written, the IDCT having
+                    // left the rest zero.
+                    let mut nonzero = block.len();
+                    while nonzero >= 16
+                        && block[nonzero - 16..nonzero].iter().fold(0, |a, &v| a | v) == 0
+                    {
+                        nonzero -= 16;
+                    }
+                    while nonzero > 0 && block[nonzero - 1] == 0 {
+                        nonzero -= 1;
+                    }
+                    for (&value, &(_, step, natural)) in block[..nonzero].iter().zip(kept) {
+                        coef[natural] = f32::from(value) * step;
+                    }
+                    let last = nonzero.checked_sub(1).map_or(0, |i| kept[i].0);
+                    let at = block_row * ny * geometry.mcu_width_out + col * nx;
+                    idct.block(
+                        &mut coef,
+                        last,
+                        (nx, ny),
+                        &mut plane[at..],
+                        geometry.mcu_width_out,
+                    );
+                }
+            }
+        }
+        match planes.as_slice() {
+            [grey] => geometry.convert(&[grey], mcu_row, &mut rgb),
+            [y, cb, cr] => geometry.convert(&[y, cb, cr], mcu_row, &mut rgb),
+            _ => unreachable!("the header allows one or three components"),
+        }
+    }
+    Ok(Reduced {
+        width: geometry.out_width as u32,
+        height: geometry.out_height as u32,
+        rgb,
+    })
+}
+
+/// A component's layout and its (zeroed) coefficient planes.
+fn component(
+    frame: &FrameComponent,
+    geometry: &Geometry,
+    width: u32,
+    height: u32,
+    reduction: u32,
+) -> Result<Component, Refusal> {
+    let size = (
+        block_size(geometry.h_max, frame.h, reduction)?,
+        block_size(geometry.v_max, frame.v, reduction)?,
+    );
+    let kept = size.0 * size.1;
+    let mut slot = [kept as u8; 64];
+    let mut next = 0;
+    for (k, slot) in slot.iter_mut().enumerate() {
+        let natural = ZIGZAG[k];
+        if natural / 8 < size.1 && natural % 8 < size.0 {
+            *slot = next;
+            next += 1;
+        }
+    }
+    let (h, v) = (frame.h as usize, frame.v as usize);
+    let stride = geometry.mcus_across * h;
+    let rows = geometry.mcus_down * v;
+    // The component's own size: its share of the frame's, rounded up.
+    let own = |len: u32, factor: u32, max: u32| {
+        (u64::from(len) * u64::from(factor))
+            .div_ceil(u64::from(max))
+            .div_ceil(8) as usize
+    };
+    Ok(Component {
+        h,
+        v,
+        blocks_across: own(width, frame.h, geometry.h_max),
+        blocks_down: own(height, frame.v, geometry.v_max),
+        stride,
+        size,
+        slot,
+        kept,
+        kept_mask: (0..64)
+            .filter(|&k| usize::from(slot[k]) < kept)
+            .fold(0, |mask, k| mask | 1 << k),
+        coefficients: vec![0; stride * rows * kept],
+        history: Vec::new(),
+        quant: None,
+    })
+}
+
+/// Walks the markers from the first SOS to EOI (or the end of the file), finding each
+/// scan's entropy-coded data without decoding it.
+fn scans<'a>(
+    bytes: &'a [u8],
+    mut pos: usize,
+    frame: &[FrameComponent],
+) -> Result<Vec<Step<'a>>, Refusal> {
+    let mut steps = Vec::new();
+    // A file cut right after a scan's data is read as if it ended there.
+    while pos < bytes.len() {
+        let (marker, body) = header::next_segment(bytes, &mut pos)?;
+        match marker {
+            0xD9 => break,
+            0xDA => {
+                let scan = header::parse_progressive_scan(body, frame)?;
+                let end = data_end(bytes, pos);
+                steps.push(Step::Scan(scan, &bytes[pos..end], true));
+                pos = end;
+            }
+            0xC4 | 0xDB | 0xDD => steps.push(Step::Define(marker, body)),
+            0xE0..=0xEF | 0xFE => {}
+            _ => {
+                return Err(Refusal::Corrupt(
+                    "a marker that does not belong between scans",
+                ));
+            }
+        }
+    }
+    if !steps.iter().any(|step| matches!(step, Step::Scan(..))) {
+        return Err(Refusal::Corrupt("no scan"));
+    }
+    Ok(steps)
+}
+
+/// Where the entropy-coded data that starts at `from` ends: the first marker other than
+/// a restart marker (or the end of the file).
+fn data_end(bytes: &[u8], from: usize) -> usize {
+    let mut pos = from;
+    loop {
+        // Eight bytes at a time up to one that holds a 0xFF: a byte is 0xFF exactly when
+        // its complement is zero, and the test below finds whether any byte is zero.
+        while let Some(chunk) = bytes.get(pos..pos + 8) {
+            let inverted = !u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+            if inverted.wrapping_sub(0x0101_0101_0101_0101) & !inverted & 0x8080_8080_8080_8080 != 0
+            {
+                break;
+            }
+            pos += 8;
+        }
+        let Some(ff) = bytes[pos..].iter().position(|&b| b == 0xFF) else {
+            return bytes.len();
+        };
+        let at = pos + ff;
+        let mut next = at + 1;
+        while bytes.get(next) == Some(&0xFF) {
+            next += 1;
+        }
+        match bytes.get(next) {
+            None => return bytes.len(),
+            // Stuffing and restart markers are part of the data.
+            Some(0x00 | 0xD0..=0xD7) => pos = next + 1,
+            Some(_) => return at,
+        }
+    }
+}
+
+/// Decides which scans are decoded, from the last back: a DC scan always; an AC scan when
+/// its band holds a kept coefficient, or one whose history a later decoded refinement
+/// scan reads. Allocates the history of components that such a refinement scan reads.
+fn plan(steps: &mut [Step], components: &mut [Component]) {
+    let mut needed: Vec<u64> = components.iter().map(|c| c.kept_mask).collect();
+    let mut refined = vec![false; components.len()];
+    for step in steps.iter_mut().rev() {
+        let Step::Scan(scan, _, decoded) = step else {
+            continue;
+        };
+        if scan.start == 0 {
+            continue;
+        }
+        let index = scan.components[0].0;
+        let band = (u64::MAX << scan.start) & (u64::MAX >> (63 - scan.end));
+        *decoded = band & needed[index] != 0;
+        if *decoded && scan.high > 0 {
+            needed[index] |= band;
+            refined[index] = true;
+        }
+    }
+    for (component, refined) in components.iter_mut().zip(refined) {
+        if refined {
+            component.history = vec![0; component.coefficients.len() / component.kept];
+        }
+    }
+}
+
+/// Which pass a scan makes over its blocks.
+#[derive(Clone, Copy)]
+enum Pass {
+    DcFirst,
+    DcRefine,
+    AcFirst,
+    AcRefine,
+}
+
+/// Decodes one scan's data into the components' coefficients.
+fn decode_scan(
+    scan: &ScanHeader,
+    data: &[u8],
+    tables: &Tables,
+    geometry: &Geometry,
+    components: &mut [Component],
+) -> Result<(), Refusal> {
+    let pass = match (scan.start, scan.high) {
+        (0, 0) => Pass::DcFirst,
+        (0, _) => Pass::DcRefine,
+        (_, 0) => Pass::AcFirst,
+        _ => Pass::AcRefine,
+    };
+    let undefined = Refusal::Corrupt("a scan uses an undefined Huffman table");
+    // Each scan component's table for this pass (a DC refinement uses none).
+    let mut huffman: Vec<Option<&HuffmanTable>> = Vec::with_capacity(scan.components.len());
+    for &(_, dc, ac) in &scan.components {
+        huffman.push(match pass {
+            Pass::DcFirst => Some(tables.dc[dc].as_ref().ok_or(undefined)?),
+            Pass::DcRefine => None,
+            Pass::AcFirst | Pass::AcRefine => Some(tables.ac[ac].as_ref().ok_or(undefined)?),
+        });
+    }
+    let band = (usize::from(scan.start), usize::from(scan.end));
+    let low = u32::from(scan.low);
+    let mut bits = BitReader::new(data);
+    // DC predictors per scan component, and the blocks left in an end-of-band run: both
+    // reset at each restart marker.
+    let mut state = ([0i32; 3], 0u32);
+    let restart_interval = tables.restart_interval as usize;
+    let mut restarts = 0u32;
+
+    // One block of component `c` (its position in the scan: `s`) at `block`.
+    let one = |bits: &mut BitReader,
+               (predictors, eobrun): &mut ([i32; 3], u32),
+               s: usize,
+               c: &mut Component,
+               block: usize| {
+        let coefficients = &mut c.coefficients[block * c.kept..][..c.kept];
+        let mut no_history = 0u64;
+        let history = c.history.get_mut(block).unwrap_or(&mut no_history);
+        match pass {
+            Pass::DcFirst => {
+                let table = huffman[s].expect("a DC table");
+                let predictor = &mut predictors[s];
+                *predictor = predictor.wrapping_add(bits.dc_difference(table)?);
+                coefficients[0] = (*predictor << low) as i16;
+            }
+            Pass::DcRefine => {
+                if bits.bit() {
+                    coefficients[0] |= 1 << low;
+                }
+            }
+            Pass::AcFirst => {
+                let table = huffman[s].expect("an AC table");
+                bits.ac_first(table, band, low, eobrun, coefficients, &c.slot, history)?;
+            }
+            Pass::AcRefine => {
+                let table = huffman[s].expect("an AC table");
+                let slots = (&c.slot, c.kept_mask);
+                bits.ac_refine(table, band, low, eobrun, coefficients, slots, history)?;
+            }
+        }
+        Ok::<(), Refusal>(())
+    };
+
+    if let [(index, _, _)] = scan.components[..] {
+        // One component: its own blocks, row by row; a restart interval counts blocks.
+        let c = &mut components[index];
+        for row in 0..c.blocks_down {
+            for col in 0..c.blocks_across {
+                let unit = row * c.blocks_across + col;
+                if restart_interval > 0 && unit > 0 && unit.is_multiple_of(restart_interval) {
+                    bits.restart(restarts)?;
+                    restarts += 1;
+                    state = ([0; 3], 0);
+                }
+                one(&mut bits, &mut state, 0, c, row * c.stride + col)?;
+            }
+            if bits.overran() {
+                return Err(Refusal::Corrupt("a scan ends before the picture does"));
+            }
+        }
+    } else {
+        for mcu_row in 0..geometry.mcus_down {
+            for mcu_col in 0..geometry.mcus_across {
+                let unit = mcu_row * geometry.mcus_across + mcu_col;
+                if restart_interval > 0 && unit > 0 && unit.is_multiple_of(restart_interval) {
+                    bits.restart(restarts)?;
+                    restarts += 1;
+                    state = ([0; 3], 0);
+                }
+                for (s, &(index, _, _)) in scan.components.iter().enumerate() {
+                    let c = &mut components[index];
+                    for block_row in 0..c.v {
+                        for block_col in 0..c.h {
+                            let row = mcu_row * c.v + block_row;
+                            let col = mcu_col * c.h + block_col;
+                            one(&mut bits, &mut state, s, c, row * c.stride + col)?;
+                        }
+                    }
+                }
+            }
+            if bits.overran() {
+                return Err(Refusal::Corrupt("a scan ends before the picture does"));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{decode, encode, mean_difference, picture, reference};
+    use super::*;
+    use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
+    use proptest::prelude::*;
+    use std::path::PathBuf;
+    use std::process::Command;
+
+    /// Scan scripts for `jpegtran -scans`, for three components: mozjpeg's default, a
+    /// Photoshop-style one (DC, then each component's AC whole), DC sent per component
+    /// with two refinements, and bands split one way then refined across them.
+    const COLOUR_SCRIPTS: [&str; 5] = [
+        "0,1,2: 0-0, 0, 0; 0: 1-8, 0, 2; 1: 1-8, 0, 0; 2: 1-8, 0, 0; 0: 9-63, 0, 2;
+         0: 1-63, 2, 1; 0: 1-63, 1, 0; 1: 9-63, 0, 0; 2: 9-63, 0, 0;",
+        "0,1,2: 0-0, 0, 0; 0: 1-63, 0, 0; 1: 1-63, 0, 0; 2: 1-63, 0, 0;",
+        "0: 0-0, 0, 2; 1: 0-0, 0, 2; 2: 0-0, 0, 2; 0,1,2: 0-0, 2, 1; 0,1,2: 0-0, 1, 0;
+         0: 1-1, 0, 3; 0: 2-63, 0, 3; 0: 1-63, 3, 2; 0: 1-63, 2, 1; 0: 1-63, 1, 0;
+         2: 1-63, 0, 1; 1: 1-63, 0, 0; 2: 1-63, 1, 0;",
+        "0,1,2: 0-0, 0, 1; 0: 1-2, 0, 1; 0: 3-20, 0, 1; 0: 21-63, 0, 1; 0: 1-63, 1, 0;
+         1: 1-5, 0, 0; 1: 6-63, 0, 0; 2: 1-63, 0, 0; 0,1,2: 0-0, 1, 0;",
+        "0,1,2: 0-0, 0, 0; 0: 1-5, 0, 0; 0: 6-63, 0, 0; 1: 1-63, 0, 0; 2: 1-63, 0, 0;",
+    ];
+
+    /// The same kinds of script for one component.
+    const GREY_SCRIPTS: [&str; 2] = [
+        "0: 0-0, 0, 1; 0: 1-5, 0, 2; 0: 6-63, 0, 2; 0: 1-63, 2, 1; 0: 0-0, 1, 0;
+         0: 1-63, 1, 0;",
+        "0: 0-0, 0, 0; 0: 1-3, 0, 0; 0: 4-63, 0, 0;",
+    ];
+
+    /// `jpeg` through `jpegtran` with `args` (a scan script given as `-scans SCRIPT`);
+    /// `None` when jpegtran is not installed.
+    fn jpegtran(jpeg: &[u8], args: &[&str], script: Option<&str>) -> Option<Vec<u8>> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "setphoto-progressive-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = |name: &str| -> PathBuf { dir.join(name) };
+        std::fs::write(file("in.jpg"), jpeg).unwrap();
+        let mut command = Command::new("jpegtran");
+        command.args(args);
+        if let Some(script) = script {
+            std::fs::write(file("scans.txt"), script).unwrap();
+            command.arg("-scans").arg(file("scans.txt"));
+        }
+        command
+            .arg("-outfile")
+            .arg(file("out.jpg"))
+            .arg(file("in.jpg"));
+        let result = match command.status() {
+            Ok(status) => {
+                assert!(status.success(), "jpegtran {args:?} failed");
+                Some(std::fs::read(file("out.jpg")).unwrap())
+            }
+            Err(_) => None,
+        };
+        std::fs::remove_dir_all(&dir).unwrap();
+        result
+    }
+
+    fn has_jpegtran() -> bool {
+        let found = Command::new("jpegtran").arg("-version").output().is_ok();
+        if !found {
+            eprintln!("jpegtran is not on PATH: its progressive twins are not tested");
+        }
+        found
+    }
+
+    fn is_progressive(jpeg: &[u8]) -> bool {
+        jpeg.windows(2).any(|w| w == [0xFF, 0xC2])
+    }
+
+    /// The reduced decode of `progressive` equals, within 1 per sample, the reduced decode
+    /// of `baseline`, which holds the same coefficients; and is as close to the full decode
+    /// as the sequential path is held to.
+    fn assert_twins(baseline: &[u8], progressive: &[u8], size: (u32, u32), what: &str) {
+        assert!(is_progressive(progressive), "{what}: not progressive");
+        for reduction in [2, 4, 8] {
+            let expected = match decode(baseline, reduction, size) {
+                Ok(expected) => expected,
+                // A sampling not reduced this far (4:1:1 at 1/2): refused alike.
+                Err(Refusal::Unsupported(_)) => {
+                    let refused = decode(progressive, reduction, size);
+                    assert!(matches!(refused, Err(Refusal::Unsupported(_))), "{what}");
+                    continue;
+                }
+                Err(e) => panic!("{what} baseline 1/{reduction}: {e:?}"),
+            };
+            let got = decode(progressive, reduction, size)
+                .unwrap_or_else(|e| panic!("{what} 1/{reduction}: {e:?}"));
+            assert_eq!((got.width, got.height), (expected.width, expected.height));
+            let worst = got
+                .rgb
+                .iter()
+                .zip(&expected.rgb)
+                .map(|(a, b)| a.abs_diff(*b))
+                .max()
+                .unwrap();
+            assert!(worst <= 1, "{what} 1/{reduction}: off by {worst}");
+            let (_, _, full) = reference(progressive, reduction);
+            let diff = mean_difference(&got.rgb, &full);
+            assert!(
+                diff < 2.0,
+                "{what} 1/{reduction}: {diff} from the full decode"
+            );
+        }
+    }
+
+    #[test]
+    fn jpegtran_twins_decode_like_their_baseline() {
+        if !has_jpegtran() {
+            return;
+        }
+        let samplings = [
+            SamplingFactor::R_4_4_4,
+            SamplingFactor::R_4_2_2,
+            SamplingFactor::R_4_2_0,
+            SamplingFactor::R_4_4_0,
+            SamplingFactor::R_4_1_1,
+        ];
+        let size = (203, 149);
+        for sampling in samplings {
+            let encoded = encode(size.0, size.1, false, sampling, 0);
+            // jpeg-encoder writes 4:1:1 as one scan per component: make it one scan.
+            let baseline = jpegtran(&encoded, &[], None).unwrap();
+            let what = format!("{sampling:?}");
+            let libjpeg = jpegtran(&baseline, &["-progressive"], None).unwrap();
+            assert_twins(
+                &baseline,
+                &libjpeg,
+                size,
+                &format!("{what} libjpeg's script"),
+            );
+            let restarts = jpegtran(&baseline, &["-progressive", "-restart", "3B"], None).unwrap();
+            assert_twins(&baseline, &restarts, size, &format!("{what} restarts"));
+            for (i, script) in COLOUR_SCRIPTS.iter().enumerate() {
+                let twin = jpegtran(&baseline, &[], Some(script)).unwrap();
+                assert_twins(&baseline, &twin, size, &format!("{what} script {i}"));
+            }
+        }
+        let grey = encode(150, 77, true, SamplingFactor::R_4_4_4, 0);
+        let twin = jpegtran(&grey, &["-progressive", "-restart", "1"], None).unwrap();
+        assert_twins(&grey, &twin, (150, 77), "grey");
+        for (i, script) in GREY_SCRIPTS.iter().enumerate() {
+            let twin = jpegtran(&grey, &[], Some(script)).unwrap();
+            assert_twins(&grey, &twin, (150, 77), &format!("grey script {i}"));
+        }
+    }
+
+    /// Twins made by jpegtran and kept in the repository, so that a machine without it
+    /// still tests successive approximation, end-of-band runs and restart markers.
+    #[test]
+    fn committed_twins_decode_like_their_baseline() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata");
+        let read = |name: &str| std::fs::read(format!("{dir}/{name}")).unwrap();
+        let baseline = read("twin_67x45_420.jpg");
+        for name in [
+            "twin_67x45_420_progressive.jpg",
+            "twin_67x45_420_restarts.jpg",
+            "twin_67x45_420_split_bands.jpg",
+        ] {
+            assert_twins(&baseline, &read(name), (67, 45), name);
+        }
+        let grey = read("twin_150x77_grey.jpg");
+        assert_twins(
+            &grey,
+            &read("twin_150x77_grey_progressive.jpg"),
+            (150, 77),
+            "grey",
+        );
+    }
+
+    #[test]
+    fn jpeg_encoder_progressive_decodes_like_its_baseline() {
+        // jpeg-encoder's progressive mode: spectral selection with no refinement.
+        let rgb = picture(203, 149);
+        let encode = |progressive: bool| {
+            let mut out = Vec::new();
+            let mut encoder = Encoder::new(&mut out, 90);
+            encoder.set_progressive(progressive);
+            encoder.set_sampling_factor(SamplingFactor::R_4_2_0);
+            encoder.encode(&rgb, 203, 149, ColorType::Rgb).unwrap();
+            out
+        };
+        assert_twins(&encode(false), &encode(true), (203, 149), "jpeg-encoder");
+    }
+
+    #[test]
+    fn scans_wholly_above_the_kept_band_are_not_decoded() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata");
+        let jpeg = std::fs::read(format!("{dir}/twin_67x45_420_split_bands.jpg")).unwrap();
+        let header::Parsed::Progressive(start) = header::parse(&jpeg).unwrap() else {
+            panic!("not progressive");
+        };
+        let decoded = |reduction: u32| {
+            let geometry = Geometry::new(
+                67,
+                45,
+                start.components.iter().map(|c| (c.h, c.v)),
+                reduction,
+            );
+            let mut components: Vec<Component> = start
+                .components
+                .iter()
+                .map(|c| component(c, &geometry, 67, 45, reduction).unwrap())
+                .collect();
+            let mut steps = scans(&jpeg, start.first_scan, &start.components).unwrap();
+            plan(&mut steps, &mut components);
+            steps
+                .iter()
+                .filter_map(|step| match step {
+                    Step::Scan(scan, _, decoded) => Some((scan.start, scan.end, *decoded)),
+                    Step::Define(..) => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        // At 1/8 the luma keeps its DC alone, so its AC scans are skipped (and so is the
+        // 6-63 band of a chroma component that keeps 2x2); the DC scans never are.
+        let at_8 = decoded(8);
+        assert!(
+            at_8.iter()
+                .any(|&(start, _, decoded)| start > 0 && !decoded)
+        );
+        assert!(at_8.iter().all(|&(start, _, decoded)| start > 0 || decoded));
+        // At 1/2 the luma's 4x4 reaches every AC scan.
+        assert!(decoded(2).iter().all(|&(_, _, decoded)| decoded));
+    }
+
+    #[test]
+    fn data_end_skips_stuffing_and_restart_markers() {
+        let data = [
+            1, 2, 0xFF, 0x00, 3, 4, 5, 6, 7, 8, 9, 0xFF, 0xD3, 1, 0xFF, 0xFF, 0xC4, 0,
+        ];
+        assert_eq!(data_end(&data, 0), 14);
+        assert_eq!(data_end(&data[..13], 0), 13);
+        assert_eq!(data_end(&[0xFF; 3], 0), 3);
+        let long: Vec<u8> = (0..100)
+            .map(|i| if i == 70 { 0xFF } else { 7 })
+            .chain([0xD9])
+            .collect();
+        assert_eq!(data_end(&long, 0), 70);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Any edit of a valid progressive file gives a picture of the declared size or a
+        /// refusal.
+        #[test]
+        fn edited_progressive_files_never_panic(
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+            cut in any::<prop::sample::Index>(),
+            reduction in prop::sample::select(vec![2u32, 4, 8]),
+            file in prop::sample::select(vec![
+                "twin_67x45_420_progressive.jpg",
+                "twin_67x45_420_restarts.jpg",
+                "twin_67x45_420_split_bands.jpg",
+            ]),
+        ) {
+            let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata");
+            let mut jpeg = std::fs::read(format!("{dir}/{file}")).unwrap();
+            for (at, byte) in edits {
+                let i = at.index(jpeg.len());
+                jpeg[i] = byte;
+            }
+            let keep = jpeg.len() / 2 + cut.index(jpeg.len() / 2 + 1);
+            jpeg.truncate(keep);
+            if let Ok(decoded) = decode(&jpeg, reduction, (67, 45)) {
+                prop_assert_eq!(
+                    decoded.rgb.len(),
+                    decoded.width as usize * decoded.height as usize * 3
+                );
+            }
+        }
+    }
+}
