@@ -11,8 +11,10 @@ use super::admission::Slots;
 use super::avatars::{AvatarFiles, IMAGE_KEYS, profile_urls};
 use super::params::{ImageArg, Params};
 use super::ratelimit::RateLimiter;
+pub(super) use super::reply::Reply;
 use super::store::{Caller, Store, StoredAvatar, User, id_hash, is_user_id};
-use crate::SetPhotoRequest;
+use crate::error::BoxError;
+use crate::{Code, SetPhotoRequest};
 
 /// Stripes of the per-user lock (a user maps to one by a hash of the id).
 const USER_LOCK_STRIPES: usize = 64;
@@ -120,63 +122,6 @@ impl Method {
     }
 }
 
-/// A method's answer.
-#[derive(Debug, Clone, PartialEq)]
-pub(super) enum Reply {
-    /// `{"ok":true, ...}`.
-    Ok(Map<String, Value>),
-    /// `{"ok":false,"error":code, ...extra}`.
-    Error {
-        code: &'static str,
-        extra: Map<String, Value>,
-    },
-    /// HTTP 429.
-    RateLimited { retry_after: u64 },
-}
-
-impl Reply {
-    pub(super) fn error(code: &'static str) -> Self {
-        Self::Error {
-            code,
-            extra: Map::new(),
-        }
-    }
-
-    fn ok(members: Value) -> Self {
-        match members {
-            Value::Object(map) => Self::Ok(map),
-            _ => Self::error("internal_error"),
-        }
-    }
-
-    /// The JSON body.
-    pub(super) fn body(&self) -> Value {
-        let mut body = Map::new();
-        match self {
-            Self::Ok(members) => {
-                body.insert("ok".into(), Value::Bool(true));
-                body.extend(members.clone());
-            }
-            Self::Error { code, extra } => {
-                body.insert("ok".into(), Value::Bool(false));
-                body.insert("error".into(), Value::from(*code));
-                body.extend(extra.clone());
-            }
-            Self::RateLimited { .. } => {
-                body.insert("ok".into(), Value::Bool(false));
-                body.insert("error".into(), Value::from("ratelimited"));
-            }
-        }
-        Value::Object(body)
-    }
-}
-
-/// An internal failure: logged (never with a token), answered `internal_error`.
-fn internal(what: &str, error: &dyn std::fmt::Display) -> Reply {
-    eprintln!("setphoto serve: {what}: {error}");
-    Reply::error("internal_error")
-}
-
 /// Runs `work` on the blocking pool (database and file work), re-raising its panic here.
 async fn blocking<T: Send + 'static>(
     state: &Arc<State>,
@@ -253,7 +198,7 @@ pub(super) async fn call(
         .map(str::to_owned)
         .or(bearer);
     let Some(token) = token else {
-        return Reply::error("not_authed");
+        return Reply::error(Code::NotAuthed);
     };
     let caller = match admitted {
         Some(admitted) if admitted.token == token => admitted.caller,
@@ -277,15 +222,15 @@ pub(super) async fn call(
 async fn authenticate(state: &Arc<State>, method: Method, token: String) -> Result<Caller, Reply> {
     let caller = match blocking(state, move |s| s.store.authenticate(&token)).await {
         Ok(Some(caller)) => caller,
-        Ok(None) => return Err(Reply::error("invalid_auth")),
-        Err(e) => return Err(internal("token lookup", &e)),
+        Ok(None) => return Err(Reply::error(Code::InvalidAuth)),
+        Err(e) => return Err(Reply::internal("token lookup", e)),
     };
     if !caller.has_scope(method.scope()) {
         let mut extra = Map::new();
         extra.insert("needed".into(), Value::from(method.scope()));
         extra.insert("provided".into(), Value::from(caller.scopes.join(",")));
         return Err(Reply::Error {
-            code: "missing_scope",
+            code: Code::MissingScope,
             extra,
         });
     }
@@ -302,7 +247,7 @@ async fn set_photo(state: &Arc<State>, caller: &Caller, params: &Params) -> Repl
     let image = match params.image() {
         Some(ImageArg::File(bytes)) => bytes.clone(),
         // Text where a file belongs, or nothing at all: there is no image to read.
-        Some(ImageArg::Text) | None => return Reply::error("bad_image"),
+        Some(ImageArg::Text) | None => return Reply::error(Code::BadImage),
     };
     let request = match SetPhotoRequest::from_form(
         image,
@@ -311,35 +256,28 @@ async fn set_photo(state: &Arc<State>, caller: &Caller, params: &Params) -> Repl
         params.get("crop_w"),
     ) {
         Ok(request) => request,
-        Err(e) => return Reply::error(e.code()),
+        Err(e) => return Reply::from(&e),
     };
     let set = {
         // Bounded: at most `engine_threads` images are decoded at once, whatever the
         // number of connections.
         let Ok(_permit) = state.engine.acquire().await else {
-            return Reply::error("internal_error");
+            return Reply::error(Code::InternalError);
         };
         let policy = state.config.policy.clone();
         match blocking(state, move |_| crate::process(&request, &policy)).await {
             Ok(set) => set,
-            Err(e @ crate::Error::Internal(_)) => return internal("engine", &e),
-            Err(e) => return Reply::error(e.code()),
+            Err(e) => return Reply::from(&e),
         }
     };
     let user = caller.user_id.clone();
     let _guard = state.user_lock(&user).lock().await;
     let folder = user.clone();
-    let stored = blocking(state, move |s| -> Result<StoredAvatar, String> {
+    let stored = blocking(state, move |s| -> Result<StoredAvatar, BoxError> {
         // Files first, then the database: a crash in between leaves the old avatar
         // current and the new files as garbage for the start-up sweep.
-        let stored = s
-            .files
-            .write_set(&folder, &set)
-            .map_err(|e| e.to_string())?;
-        let previous = s
-            .store
-            .replace_avatar(&folder, Some(&stored))
-            .map_err(|e| e.to_string())?;
+        let stored = s.files.write_set(&folder, &set)?;
+        let previous = s.store.replace_avatar(&folder, Some(&stored))?;
         if let Some(previous) = previous {
             s.files.remove_superseded(&folder, &previous, Some(&stored));
         }
@@ -350,7 +288,7 @@ async fn set_photo(state: &Arc<State>, caller: &Caller, params: &Params) -> Repl
         Ok(stored) => Reply::ok(json!({
             "profile": profile_urls(&state.avatar_base(&user), &stored),
         })),
-        Err(e) => internal("storing an avatar", &e),
+        Err(e) => Reply::internal("storing an avatar", e),
     }
 }
 
@@ -367,7 +305,7 @@ async fn delete_photo(state: &Arc<State>, caller: &Caller) -> Reply {
     .await;
     match result {
         Ok(()) => Reply::ok(json!({})),
-        Err(e) => internal("deleting an avatar", &e),
+        Err(e) => Reply::internal("deleting an avatar", e),
     }
 }
 
@@ -379,12 +317,12 @@ async fn target_user(state: &Arc<State>, caller: &Caller, params: &Params) -> Re
         .unwrap_or(&caller.user_id)
         .to_owned();
     if !is_user_id(&id) {
-        return Err(Reply::error("user_not_found"));
+        return Err(Reply::error(Code::UserNotFound));
     }
     match blocking(state, move |s| s.store.user(&id)).await {
         Ok(Some(user)) => Ok(user),
-        Ok(None) => Err(Reply::error("user_not_found")),
-        Err(e) => Err(internal("user lookup", &e)),
+        Ok(None) => Err(Reply::error(Code::UserNotFound)),
+        Err(e) => Err(Reply::internal("user lookup", e)),
     }
 }
 
@@ -399,13 +337,13 @@ async fn avatar_fields(
             let id = user.id.clone();
             match blocking(state, move |s| s.files.placeholder(&id)).await {
                 Ok(avatar) => (super::avatars::PLACEHOLDER_DIR.to_owned(), avatar, false),
-                Err(e) => return Err(internal("making a placeholder", &e)),
+                Err(e) => return Err(Reply::internal("making a placeholder", e)),
             }
         }
     };
     let profile = profile_urls(&state.avatar_base(&folder), &avatar);
     let Ok(Value::Object(mut fields)) = serde_json::to_value(profile) else {
-        return Err(Reply::error("internal_error"));
+        return Err(Reply::error(Code::InternalError));
     };
     if !custom {
         // Slack has no original for a default avatar.
@@ -455,7 +393,7 @@ async fn profile_set(state: &Arc<State>, caller: &Caller, params: &Params) -> Re
     let mut display_name = None;
     if let Some(profile) = params.get("profile") {
         let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(profile) else {
-            return Reply::error("invalid_profile");
+            return Reply::error(Code::InvalidProfile);
         };
         for (key, value) in fields {
             // Other fields (status_text, status_expiration: 0, fields: {...}) are not
@@ -466,7 +404,7 @@ async fn profile_set(state: &Arc<State>, caller: &Caller, params: &Params) -> Re
                 _ => continue,
             };
             let Value::String(value) = value else {
-                return Reply::error("invalid_profile");
+                return Reply::error(Code::InvalidProfile);
             };
             *slot = Some(value);
         }
@@ -477,13 +415,13 @@ async fn profile_set(state: &Arc<State>, caller: &Caller, params: &Params) -> Re
             _ => {}
         }
     } else {
-        return Reply::error("invalid_arguments");
+        return Reply::error(Code::InvalidArguments);
     }
     if [&real_name, &display_name]
         .iter()
         .any(|v| v.as_ref().is_some_and(|v| v.chars().count() > 80))
     {
-        return Reply::error("invalid_profile");
+        return Reply::error(Code::InvalidProfile);
     }
     let user = caller.user_id.clone();
     let updated = blocking(state, move |s| {
@@ -494,8 +432,8 @@ async fn profile_set(state: &Arc<State>, caller: &Caller, params: &Params) -> Re
     .await;
     let user = match updated {
         Ok(Some(user)) => user,
-        Ok(None) => return Reply::error("user_not_found"),
-        Err(e) => return internal("updating a profile", &e),
+        Ok(None) => return Reply::error(Code::UserNotFound),
+        Err(e) => return Reply::internal("updating a profile", e),
     };
     match profile_object(state, &user).await {
         Ok(profile) => Reply::ok(json!({ "username": user.name, "profile": profile })),
@@ -538,8 +476,8 @@ async fn identity(state: &Arc<State>, caller: &Caller) -> Reply {
     let id = caller.user_id.clone();
     let user = match blocking(state, move |s| s.store.user(&id)).await {
         Ok(Some(user)) => user,
-        Ok(None) => return Reply::error("user_not_found"),
-        Err(e) => return internal("user lookup", &e),
+        Ok(None) => return Reply::error(Code::UserNotFound),
+        Err(e) => return Reply::internal("user lookup", e),
     };
     let mut person = Map::new();
     person.insert("id".into(), Value::from(user.id.clone()));

@@ -33,6 +33,7 @@ mod files;
 mod http;
 pub mod params;
 pub mod ratelimit;
+mod reply;
 pub mod store;
 
 use std::net::{SocketAddr, TcpListener};

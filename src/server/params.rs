@@ -4,6 +4,8 @@
 use bytes::Bytes;
 use futures_util::stream;
 
+use crate::Code;
+
 /// Largest text field kept from a multipart form (names, crop values, tokens are tiny;
 /// the limit keeps a form of huge text parts from being copied around).
 const MAX_TEXT_FIELD: usize = 64 * 1024;
@@ -41,10 +43,10 @@ pub enum ParamsError {
 impl ParamsError {
     /// The Slack error code.
     #[must_use]
-    pub const fn code(self) -> &'static str {
+    pub const fn code(self) -> Code {
         match self {
-            Self::InvalidFormData => "invalid_form_data",
-            Self::InvalidJson => "invalid_json",
+            Self::InvalidFormData => Code::InvalidFormData,
+            Self::InvalidJson => Code::InvalidJson,
         }
     }
 }
