@@ -1,6 +1,7 @@
 //! The HTTP layer: connections, deadlines, body limits, routing, panics.
 
 use std::convert::Infallible;
+use std::net::IpAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,9 +59,9 @@ pub(super) async fn serve(
             },
             _ = &mut shutdown => break,
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(_) => {
                     // Out of descriptors or a connection reset before accept: back off
                     // briefly instead of spinning.
@@ -81,7 +82,7 @@ pub(super) async fn serve(
             let write_timeout = state.config.write_timeout;
             let service = service_fn(move |request| {
                 let state = state.clone();
-                async move { Ok::<_, Infallible>(handle(&state, request).await) }
+                async move { Ok::<_, Infallible>(handle(&state, request, peer.ip()).await) }
             });
             let connection = http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -109,8 +110,12 @@ pub(super) async fn serve(
 }
 
 /// One request: routed, with any panic turned into `internal_error`.
-async fn handle(state: &Arc<State>, request: Request<Incoming>) -> Response<ResponseBody> {
-    guarded(route(state, request)).await
+async fn handle(
+    state: &Arc<State>,
+    request: Request<Incoming>,
+    client: IpAddr,
+) -> Response<ResponseBody> {
+    guarded(route(state, request, client)).await
 }
 
 /// Runs `work`; a panic in it becomes an `internal_error` answer and the connection (and
@@ -125,7 +130,11 @@ async fn guarded(work: impl Future<Output = Response<ResponseBody>>) -> Response
     }
 }
 
-async fn route(state: &Arc<State>, request: Request<Incoming>) -> Response<ResponseBody> {
+async fn route(
+    state: &Arc<State>,
+    request: Request<Incoming>,
+    client: IpAddr,
+) -> Response<ResponseBody> {
     let path = request.uri().path().to_owned();
     if let Some(file) = path.strip_prefix("/avatars/") {
         let files = FileServer {
@@ -136,7 +145,7 @@ async fn route(state: &Arc<State>, request: Request<Incoming>) -> Response<Respo
     }
     if let Some(at) = path.rfind("/api/") {
         let name = path[at + "/api/".len()..].trim_end_matches('/').to_owned();
-        return boxed(api_call(state, &name, request).await);
+        return boxed(api_call(state, &name, request, client).await);
     }
     if path == "/" {
         return boxed(text(
@@ -156,6 +165,7 @@ async fn api_call(
     state: &Arc<State>,
     name: &str,
     request: Request<Incoming>,
+    client: IpAddr,
 ) -> Response<Full<Bytes>> {
     if !matches!(*request.method(), HttpMethod::GET | HttpMethod::POST) {
         let mut response = Reply::error(Code::MethodNotSupported).response();
@@ -218,13 +228,14 @@ async fn api_call(
     });
     // The token is checked before the body is waited for, so that a caller who holds no
     // valid token cannot queue ahead of, or crowd out, those who do.
-    let (standing, admitted) = match api::admit(state, method, query_token, bearer.clone()).await {
-        api::Admission::Admitted(admitted) => (Standing::Authenticated, Some(admitted)),
-        api::Admission::Anonymous => (Standing::Anonymous, None),
-        api::Admission::Refused(reply) => {
-            return refuse_unread(request.into_body(), limit, waits_to_send, &reply).await;
-        }
-    };
+    let (standing, admitted) =
+        match api::admit(state, method, client, query_token, bearer.clone()).await {
+            api::Admission::Admitted(admitted) => (Standing::Authenticated, Some(admitted)),
+            api::Admission::Anonymous => (Standing::Anonymous, None),
+            api::Admission::Refused(reply) => {
+                return refuse_unread(request.into_body(), limit, waits_to_send, &reply).await;
+            }
+        };
     // Bodies are read whole, so bound how many are held at once: memory stays below
     // `bodies_in_flight` x the limit however many connections are open. A request without
     // a body holds no memory and takes no slot.
@@ -283,10 +294,9 @@ async fn api_call(
     // the call (engine permit, per-user lock, files, commit) still runs to its end, so no
     // lock or limit is released while its work goes on.
     let task_state = state.clone();
-    let call =
-        tokio::spawn(
-            async move { api::call(&task_state, method, &params, bearer, admitted).await },
-        );
+    let call = tokio::spawn(async move {
+        api::call(&task_state, method, client, &params, bearer, admitted).await
+    });
     match call.await {
         Ok(reply) => reply.response(),
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),

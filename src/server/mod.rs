@@ -32,6 +32,7 @@ mod deadline;
 mod files;
 mod http;
 pub mod params;
+mod profile;
 pub mod ratelimit;
 mod reply;
 pub mod store;
@@ -85,6 +86,10 @@ pub struct ServerConfig {
     /// Avatar file bodies streamed at once; past it `/avatars/` answers 503 with
     /// `Retry-After: 1`. Each holds one chunk of the file at a time, not the file.
     pub files_in_flight: usize,
+    /// Failed authentications a minute per client address (a burst of as many, then
+    /// that rate); past it the address is answered `ratelimited` (HTTP 429) before any
+    /// token it sends is looked up. 0 turns the throttle off.
+    pub auth_failures_per_minute: u32,
     /// Longest wait for a body slot; past it the call is answered `ratelimited` (HTTP 429,
     /// `Retry-After: 1`) instead of queueing.
     pub slot_wait: Duration,
@@ -102,6 +107,7 @@ impl ServerConfig {
             data_dir: data_dir.into(),
             public_url: None,
             rate_limit_per_minute: 20,
+            auth_failures_per_minute: 60,
             max_body_bytes: policy.max_bytes + 64 * 1024,
             header_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),

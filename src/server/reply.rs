@@ -22,6 +22,12 @@ pub(super) enum Reply {
     },
     /// HTTP 429 with `Retry-After`, `{"ok":false,"error":"ratelimited"}`.
     RateLimited { retry_after: u64 },
+    /// api.test's answer: `{"ok":true,"args":{...}}`, or `{"ok":false,"error":E,
+    /// "args":{...}}` with the caller's own `error` argument as `E` (not a code of ours).
+    Test {
+        error: Option<String>,
+        args: Map<String, Value>,
+    },
 }
 
 impl Reply {
@@ -66,6 +72,13 @@ impl Reply {
             Self::RateLimited { .. } => {
                 body.insert("ok".into(), Value::Bool(false));
                 body.insert("error".into(), Value::from(Code::Ratelimited.as_str()));
+            }
+            Self::Test { error, args } => {
+                body.insert("ok".into(), Value::Bool(error.is_none()));
+                if let Some(error) = error {
+                    body.insert("error".into(), Value::from(error.as_str()));
+                }
+                body.insert("args".into(), Value::Object(args.clone()));
             }
         }
         Value::Object(body)

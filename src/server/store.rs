@@ -79,6 +79,8 @@ pub struct User {
     pub real_name: String,
     /// Display name (may be empty).
     pub display_name: String,
+    /// The other profile text fields set through users.profile.set (`title`, `phone`...).
+    pub fields: BTreeMap<String, String>,
     /// The uploaded avatar; `None` means the generated placeholder.
     pub avatar: Option<StoredAvatar>,
     /// Unix seconds of the last change.
@@ -130,7 +132,8 @@ impl Store {
                  real_name TEXT NOT NULL DEFAULT '',
                  display_name TEXT NOT NULL DEFAULT '',
                  avatar TEXT,
-                 updated INTEGER NOT NULL
+                 updated INTEGER NOT NULL,
+                 fields TEXT NOT NULL DEFAULT '{}'
              );
              CREATE TABLE IF NOT EXISTS tokens (
                  digest TEXT PRIMARY KEY,
@@ -139,6 +142,15 @@ impl Store {
                  created INTEGER NOT NULL
              );",
         )?;
+        // Databases made before the `fields` column get it.
+        let has_fields: bool = conn.query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('users') WHERE name = 'fields'",
+            [],
+            |r| r.get::<_, i64>(0).map(|n| n > 0),
+        )?;
+        if !has_fields {
+            conn.execute_batch("ALTER TABLE users ADD COLUMN fields TEXT NOT NULL DEFAULT '{}'")?;
+        }
         Ok(Self {
             conn: Mutex::new(conn),
         })
@@ -224,7 +236,7 @@ impl Store {
         let conn = self.conn();
         let row = conn
             .query_row(
-                "SELECT id, team, name, real_name, display_name, avatar, updated
+                "SELECT id, team, name, real_name, display_name, avatar, updated, fields
                  FROM users WHERE id = ?1",
                 [id],
                 |r| {
@@ -235,6 +247,8 @@ impl Store {
                             name: r.get(2)?,
                             real_name: r.get(3)?,
                             display_name: r.get(4)?,
+                            fields: serde_json::from_str(&r.get::<_, String>(7)?)
+                                .unwrap_or_default(),
                             avatar: None,
                             updated: r.get(6)?,
                         },
@@ -278,20 +292,47 @@ impl Store {
         Ok(previous.and_then(|json| serde_json::from_str(&json).ok()))
     }
 
-    /// Sets the text fields users.profile.set may change; `None` leaves a field alone.
-    pub fn update_names(
+    /// Sets profile text fields: `real_name` and `display_name` in their columns, any
+    /// other name among the user's `fields`. Fields not named are left alone.
+    pub fn update_profile(
         &self,
         user: &str,
-        real_name: Option<&str>,
-        display_name: Option<&str>,
+        changes: &[(String, String)],
     ) -> Result<(), StoreError> {
-        self.conn().execute(
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let fields: Option<String> = tx
+            .query_row("SELECT fields FROM users WHERE id = ?1", [user], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let Some(fields) = fields else {
+            return Err(StoreError::Invalid(format!("no user {user}")));
+        };
+        let mut fields: BTreeMap<String, String> =
+            serde_json::from_str(&fields).unwrap_or_default();
+        let mut real_name = None;
+        let mut display_name = None;
+        for (name, value) in changes {
+            match name.as_str() {
+                "real_name" => real_name = Some(value),
+                "display_name" => display_name = Some(value),
+                _ => {
+                    fields.insert(name.clone(), value.clone());
+                }
+            }
+        }
+        let fields =
+            serde_json::to_string(&fields).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        tx.execute(
             "UPDATE users SET real_name = COALESCE(?2, real_name),
                               display_name = COALESCE(?3, display_name),
-                              updated = ?4
+                              fields = ?4,
+                              updated = ?5
              WHERE id = ?1",
-            params![user, real_name, display_name, unix_now()],
+            params![user, real_name, display_name, fields, unix_now()],
         )?;
+        tx.commit()?;
         Ok(())
     }
 

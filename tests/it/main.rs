@@ -20,6 +20,8 @@ mod sdk;
 mod serve;
 #[cfg(feature = "server")]
 mod serve_attack;
+#[cfg(feature = "server")]
+mod serve_methods;
 mod structure;
 mod truncation;
 mod util;
