@@ -84,6 +84,32 @@ impl State {
     }
 }
 
+/// Removes the superseded files whose grace (`keep_old`) has passed, each under its
+/// user's lock so that a setPhoto making the same picture current again cannot race it.
+pub(super) async fn sweep_superseded(state: &Arc<State>) {
+    let keep = i64::try_from(state.config.keep_old.as_millis()).unwrap_or(i64::MAX);
+    let cutoff = super::store::now_millis().saturating_sub(keep);
+    let expired = match blocking(state, move |s| s.store.expired_superseded(cutoff)).await {
+        Ok(expired) => expired,
+        Err(e) => {
+            let _ = Reply::internal("listing superseded files", e);
+            return;
+        }
+    };
+    for (user, names) in expired {
+        let _guard = state.user_lock(&user).lock().await;
+        let swept = blocking(state, move |s| {
+            let taken = s.store.take_superseded(&user, &names, cutoff)?;
+            s.files.remove(&user, &taken);
+            Ok::<_, super::StoreError>(())
+        })
+        .await;
+        if let Err(e) = swept {
+            let _ = Reply::internal("removing superseded files", e);
+        }
+    }
+}
+
 /// The methods served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Method {
@@ -321,13 +347,27 @@ async fn set_photo(state: &Arc<State>, caller: &Caller, params: &Params) -> Repl
     let folder = user.clone();
     let stored = blocking(state, move |s| -> Result<StoredAvatar, BoxError> {
         // Files first, then the database: a crash in between leaves the old avatar
-        // current and the new files as garbage for the start-up sweep.
-        let stored = s.files.write_set(&folder, &set)?;
-        let previous = s.store.replace_avatar(&folder, Some(&stored))?;
-        if let Some(previous) = previous {
-            s.files.remove_superseded(&folder, &previous, Some(&stored));
+        // current and the new files as garbage for the start-up sweep; a failure in
+        // between removes the files this call created (write_set does so itself).
+        let written = s.files.write_set(&folder, &set)?;
+        let grace = !s.config.keep_old.is_zero();
+        let previous = match s
+            .store
+            .replace_avatar(&folder, Some(&written.avatar), grace)
+        {
+            Ok(previous) => previous,
+            Err(e) => {
+                s.files.discard(&folder, &written);
+                return Err(e.into());
+            }
+        };
+        // Superseded files stay served for `keep_old` (old URLs were cached as
+        // immutable); the sweeper removes them after it. Without a grace, now.
+        if let (false, Some(previous)) = (grace, previous) {
+            s.files
+                .remove_superseded(&folder, &previous, Some(&written.avatar));
         }
-        Ok(stored)
+        Ok(written.avatar)
     })
     .await;
     match stored {
@@ -342,7 +382,8 @@ async fn delete_photo(state: &Arc<State>, caller: &Caller) -> Reply {
     let user = caller.user_id.clone();
     let _guard = state.user_lock(&user).lock().await;
     let result = blocking(state, move |s| {
-        let previous = s.store.replace_avatar(&user, None)?;
+        // The user asked for the picture to be gone: its files go at once, no grace.
+        let previous = s.store.replace_avatar(&user, None, false)?;
         if let Some(previous) = previous {
             s.files.remove_superseded(&user, &previous, None);
         }

@@ -21,6 +21,8 @@ mod serve;
 #[cfg(feature = "server")]
 mod serve_attack;
 #[cfg(feature = "server")]
+mod serve_grace;
+#[cfg(feature = "server")]
 mod serve_methods;
 mod structure;
 mod truncation;

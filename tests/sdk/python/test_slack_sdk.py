@@ -246,8 +246,8 @@ class SlackSdkConformance(unittest.TestCase):
         response = client().users_setPhoto(image=fixture("sample.jpg"), **crop)
         profile = self.assert_set_photo_profile(response, "sample.jpg", 300, crop)
         self.assertNotEqual(profile["avatar_hash"], previous["avatar_hash"])
-        # The superseded avatar's files are gone.
-        self.assertEqual(fetch(previous["image_72"])[0], 404)
+        # The superseded avatar's files stay served for the grace period (--keep-old).
+        self.assertEqual(fetch(previous["image_72"])[0], 200)
         # Crop values as strings are the same arguments.
         again = client().users_setPhoto(
             image=read_fixture("sample.jpg"), crop_x="100", crop_y="50", crop_w="300"
