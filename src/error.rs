@@ -1,7 +1,9 @@
-//! The one error type of setphoto, with Slack's error code strings.
+//! The one error type of setphoto, and the one list of Slack error codes it puts on the wire.
 //!
 //! Every way a request can fail maps to exactly one [`Error`] variant, and every variant
-//! maps to one stable Slack `error` string through [`Error::code`]. `Display` says what was
+//! maps to one stable [`Code`] through [`Error::wire_code`]. Every `error` string the
+//! server, the CLI and the client emit is a [`Code`]: the engine's through [`Error`], the
+//! service's own (authentication, arguments, transport) directly. `Display` says what was
 //! wrong in words a user can act on; decoder errors stay behind `source()` so the versions
 //! of `image` and `gif` never leak into the public API.
 
@@ -11,6 +13,129 @@ use crate::format::Format;
 
 /// A boxed error from a dependency, kept only as a `source()`.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A Slack `error` code: every one that setphoto's server, CLI and client emit.
+///
+/// [`Code::as_str`] is the string on the wire; it is stable and never derived from
+/// `Debug`. Codes another endpoint answers that are not in this list reach the client's
+/// caller verbatim (see `ClientError::code`), never through this type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Code {
+    /// The upload is not a usable JPEG, PNG or GIF.
+    BadImage,
+    /// The upload, or the request body, is over a limit.
+    TooLarge,
+    /// The GIF has more frames than the policy allows.
+    TooManyFrames,
+    /// An argument is malformed or missing (a crop field, a profile write without fields).
+    InvalidArguments,
+    /// No token was sent.
+    NotAuthed,
+    /// The token was rejected.
+    InvalidAuth,
+    /// The token lacks the method's scope.
+    MissingScope,
+    /// Too many calls (HTTP 429 with `Retry-After`), or no capacity to take the call now.
+    Ratelimited,
+    /// The form could not be read (broken multipart, or the body broke off).
+    InvalidFormData,
+    /// A JSON body that is not a JSON object.
+    InvalidJson,
+    /// The body stalled or did not arrive in time.
+    RequestTimeout,
+    /// No such method.
+    UnknownMethod,
+    /// An HTTP method other than GET or POST.
+    MethodNotSupported,
+    /// The user asked about does not exist.
+    UserNotFound,
+    /// A profile write Slack refuses (bad JSON, a value too long or of the wrong type).
+    InvalidProfile,
+    /// A failure that is not the caller's fault.
+    InternalError,
+    /// Client side: no answer came back (after retries).
+    TransportError,
+    /// Client side: an answer that is not a Slack API answer.
+    InvalidResponse,
+    /// Client side: `ok:false` without an `error` string.
+    UnknownError,
+}
+
+impl Code {
+    /// Every code, in declaration order.
+    pub const ALL: [Self; 19] = [
+        Self::BadImage,
+        Self::TooLarge,
+        Self::TooManyFrames,
+        Self::InvalidArguments,
+        Self::NotAuthed,
+        Self::InvalidAuth,
+        Self::MissingScope,
+        Self::Ratelimited,
+        Self::InvalidFormData,
+        Self::InvalidJson,
+        Self::RequestTimeout,
+        Self::UnknownMethod,
+        Self::MethodNotSupported,
+        Self::UserNotFound,
+        Self::InvalidProfile,
+        Self::InternalError,
+        Self::TransportError,
+        Self::InvalidResponse,
+        Self::UnknownError,
+    ];
+
+    /// The string on the wire.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::BadImage => "bad_image",
+            Self::TooLarge => "too_large",
+            Self::TooManyFrames => "too_many_frames",
+            Self::InvalidArguments => "invalid_arguments",
+            Self::NotAuthed => "not_authed",
+            Self::InvalidAuth => "invalid_auth",
+            Self::MissingScope => "missing_scope",
+            Self::Ratelimited => "ratelimited",
+            Self::InvalidFormData => "invalid_form_data",
+            Self::InvalidJson => "invalid_json",
+            Self::RequestTimeout => "request_timeout",
+            Self::UnknownMethod => "unknown_method",
+            Self::MethodNotSupported => "method_not_supported",
+            Self::UserNotFound => "user_not_found",
+            Self::InvalidProfile => "invalid_profile",
+            Self::InternalError => "internal_error",
+            Self::TransportError => "transport_error",
+            Self::InvalidResponse => "invalid_response",
+            Self::UnknownError => "unknown_error",
+        }
+    }
+
+    /// The code whose wire string is `text`, if it is one of ours.
+    #[must_use]
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|code| code.as_str() == text)
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<str> for Code {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Code {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
 
 /// Why a request was refused.
 ///
@@ -34,41 +159,35 @@ pub enum Error {
     /// `crop_x` / `crop_y` / `crop_w` are malformed or outside the image.
     #[error("invalid crop: {0}")]
     InvalidArguments(CropError),
-    /// No token was sent (client and server only).
-    #[error("no token was sent")]
-    NotAuthed,
-    /// The token was rejected (client and server only).
-    #[error("the token was rejected")]
-    InvalidAuth,
-    /// The form could not be read (client and server only).
-    #[error("the form could not be read: {0}")]
-    InvalidFormData(String),
-    /// Too many requests (client and server only).
-    #[error("rate limited; retry in {retry_after_secs} s")]
-    Ratelimited {
-        /// Seconds the caller should wait before retrying.
-        retry_after_secs: u32,
-    },
     /// A failure that is not the caller's fault, such as an encoder error.
     #[error("internal error")]
     Internal(#[source] BoxError),
 }
 
 impl Error {
-    /// The Slack `error` string. Stable: never derived from `Display` or `Debug`.
+    /// The Slack error code of this failure.
+    #[must_use]
+    pub const fn wire_code(&self) -> Code {
+        match self {
+            Self::BadImage(_) => Code::BadImage,
+            Self::TooLarge(_) => Code::TooLarge,
+            Self::TooManyFrames { .. } => Code::TooManyFrames,
+            Self::InvalidArguments(_) => Code::InvalidArguments,
+            Self::Internal(_) => Code::InternalError,
+        }
+    }
+
+    /// The Slack `error` string: [`Error::wire_code`] as a string. Stable: never derived
+    /// from `Display` or `Debug`.
     #[must_use]
     pub const fn code(&self) -> &'static str {
-        match self {
-            Self::BadImage(_) => "bad_image",
-            Self::TooLarge(_) => "too_large",
-            Self::TooManyFrames { .. } => "too_many_frames",
-            Self::InvalidArguments(_) => "invalid_arguments",
-            Self::NotAuthed => "not_authed",
-            Self::InvalidAuth => "invalid_auth",
-            Self::InvalidFormData(_) => "invalid_form_data",
-            Self::Ratelimited { .. } => "ratelimited",
-            Self::Internal(_) => "internal_error",
-        }
+        self.wire_code().as_str()
+    }
+
+    /// An [`Error::Internal`] keeping `source` (and its own sources) behind `source()`.
+    #[cold]
+    pub(crate) fn internal(source: impl Into<BoxError>) -> Self {
+        Self::Internal(source.into())
     }
 
     /// A [`BadImage::Corrupt`] error for `format`, keeping the decoder's error as source.
@@ -243,20 +362,39 @@ mod tests {
                 Error::InvalidArguments(CropError::ZeroSide),
                 "invalid_arguments",
             ),
-            (Error::NotAuthed, "not_authed"),
-            (Error::InvalidAuth, "invalid_auth"),
-            (Error::InvalidFormData("x".into()), "invalid_form_data"),
-            (
-                Error::Ratelimited {
-                    retry_after_secs: 3,
-                },
-                "ratelimited",
-            ),
             (Error::Internal("x".into()), "internal_error"),
         ];
         for (error, code) in table {
             assert_eq!(error.code(), code, "{error:?}");
         }
+    }
+
+    #[test]
+    fn codes_are_distinct_snake_case_and_parse_back() {
+        let mut seen = std::collections::HashSet::new();
+        for code in Code::ALL {
+            let text = code.as_str();
+            assert!(seen.insert(text), "{text} twice");
+            assert!(
+                text.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{text}"
+            );
+            assert_eq!(Code::parse(text), Some(code));
+            assert_eq!(code.to_string(), text);
+        }
+        assert_eq!(Code::parse("account_inactive"), None);
+    }
+
+    #[test]
+    fn internal_keeps_the_source_chain() {
+        use std::error::Error as _;
+        let io = std::io::Error::other("disk full");
+        let e = Error::internal(io);
+        assert_eq!(e.code(), "internal_error");
+        assert_eq!(
+            e.source().map(ToString::to_string).as_deref(),
+            Some("disk full")
+        );
     }
 
     #[test]

@@ -45,7 +45,7 @@ pub mod client;
 #[cfg(feature = "server")]
 pub mod server;
 
-pub use error::{BadImage, CropError, Error, Limit};
+pub use error::{BadImage, Code, CropError, Error, Limit};
 pub use format::{Format, OutputFormat};
 pub use geometry::{Plan, RENDITION_SIZES, SizeSet, Square};
 pub use hash::{AvatarDigest, RENDER_VERSION};

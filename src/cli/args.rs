@@ -122,9 +122,40 @@ pub struct ServeArgs {
     /// Images processed at once (default: all cores).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
+    /// How long a superseded avatar's files stay served after a new one is set, then
+    /// removed (`90s`, `30m`, `24h`, `7d`, or seconds; 0: at once).
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_duration)]
+    pub keep_old: std::time::Duration,
+    /// Failed authentications a minute per client address before it is answered
+    /// `ratelimited`; 0: no throttle.
+    #[arg(long, value_name = "N", default_value_t = 60)]
+    pub auth_failures: u32,
     /// The policy applied to uploads and whether to upscale.
     #[command(flatten)]
     pub render: RenderArgs,
+}
+
+/// A duration: a whole number with an optional unit `s`, `m`, `h` or `d` (seconds if none).
+#[cfg(feature = "server")]
+pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a whole number with s, m, h or d"))?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("unknown unit {unit:?}: use s, m, h or d")),
+    };
+    n.checked_mul(seconds)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| format!("{text:?} is too long"))
 }
 
 /// `setphoto token ...`.
@@ -375,6 +406,19 @@ impl PolicyPreset {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[cfg(feature = "server")]
+    fn durations_take_a_unit() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("24h"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert!(parse_duration("1w").is_err());
+        assert!(parse_duration("h").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
 
     #[test]
     fn targets_parse_from_paths_and_urls() {

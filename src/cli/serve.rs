@@ -12,6 +12,8 @@ pub(crate) fn run(args: &ServeArgs) -> ExitCode {
     config.listen = args.listen;
     config.public_url.clone_from(&args.public_url);
     config.rate_limit_per_minute = args.rate_limit;
+    config.keep_old = args.keep_old;
+    config.auth_failures_per_minute = args.auth_failures;
     config.policy = args.render.to_policy();
     if let Some(jobs) = args.jobs {
         config.engine_threads = jobs.max(1);

@@ -13,6 +13,7 @@ use super::output::{ReadError, read_capped};
 use super::progress::Progress;
 use super::report::{Line, Summary};
 use super::{EXIT_REFUSED, EXIT_RUN_FAILED, EXIT_USAGE};
+use crate::Code;
 use crate::client::{Answer, Client, ClientConfig, ClientError, RetryPolicy};
 use crate::profile::Profile;
 use crate::request::parse_crop;
@@ -167,7 +168,14 @@ fn upload_entry(
     let started = Instant::now();
     let item = match entry {
         Ok(item) => item,
-        Err(bad) => return Line::rejected(bad.id, String::new(), "invalid_arguments", bad.message),
+        Err(bad) => {
+            return Line::rejected(
+                bad.id,
+                String::new(),
+                Code::InvalidArguments.as_str(),
+                bad.message,
+            );
+        }
     };
     let path = item.path.display().to_string();
     let token = item
@@ -183,7 +191,12 @@ fn upload_entry(
         }
     }
     let Some((client, last_call)) = clients.get_mut(&token) else {
-        return Line::rejected(item.id, path, "internal_error", "no client".into());
+        return Line::rejected(
+            item.id,
+            path,
+            Code::InternalError.as_str(),
+            "no client".into(),
+        );
     };
     if let Some(last) = *last_call {
         std::thread::sleep(interval.saturating_sub(last.elapsed()));
@@ -207,10 +220,10 @@ fn upload_entry(
                 skipped: false,
                 elapsed_ms: 0,
             },
-            Err(e) => Line::rejected(item.id, path, "invalid_response", e.to_string()),
+            Err(e) => Line::rejected(item.id, path, Code::InvalidResponse.as_str(), e.to_string()),
         },
         Err(UploadError::Unreadable(message)) => {
-            Line::rejected(item.id, path, "bad_image", message)
+            Line::rejected(item.id, path, Code::BadImage.as_str(), message)
         }
         Err(UploadError::Client(e)) => Line::rejected(item.id, path, e.code(), e.to_string()),
     };

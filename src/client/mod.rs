@@ -31,7 +31,7 @@ pub use retry::RetryPolicy;
 
 use crate::format::sniff;
 use crate::profile::Profile;
-use crate::{CropBox, Policy, SetPhotoRequest};
+use crate::{Code, CropBox, Policy, SetPhotoRequest};
 use form::Form;
 
 /// Slack's Web API.
@@ -147,17 +147,30 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    /// A Slack-style error code for this failure: the endpoint's own, the engine's, or
-    /// `transport_error` / `invalid_response` / `invalid_arguments` for the others.
+    /// A Slack-style error code for this failure: the endpoint's own as it sent it (any
+    /// endpoint may answer codes that are not a [`Code`]), else [`ClientError::known_code`].
     #[must_use]
     pub fn code(&self) -> &str {
         match self {
             Self::Api { code, .. } => code,
-            Self::Image(e) => e.code(),
-            Self::Transport { .. } => "transport_error",
-            Self::InvalidResponse { .. } => "invalid_response",
-            Self::Config(_) => "invalid_arguments",
+            _ => self
+                .known_code()
+                .map_or(Code::UnknownError.as_str(), Code::as_str),
         }
+    }
+
+    /// The failure as one of setphoto's [`Code`]s: the engine's, `transport_error`,
+    /// `invalid_response`, `invalid_arguments`, or the endpoint's when it is one of ours
+    /// (`None` for an endpoint code setphoto does not know).
+    #[must_use]
+    pub fn known_code(&self) -> Option<Code> {
+        Some(match self {
+            Self::Api { code, .. } => return Code::parse(code),
+            Self::Image(e) => e.wire_code(),
+            Self::Transport { .. } => Code::TransportError,
+            Self::InvalidResponse { .. } => Code::InvalidResponse,
+            Self::Config(_) => Code::InvalidArguments,
+        })
     }
 
     /// The endpoint's body, when there was one.
@@ -320,7 +333,7 @@ impl Client {
                         Reply::RateLimited { retry_after, body } => {
                             if attempt > policy.max_retries {
                                 return Err(ClientError::Api {
-                                    code: "ratelimited".into(),
+                                    code: Code::Ratelimited.as_str().into(),
                                     body,
                                 });
                             }
@@ -431,7 +444,7 @@ fn read_reply(
             code: json
                 .get("error")
                 .and_then(Value::as_str)
-                .unwrap_or("unknown_error")
+                .unwrap_or(Code::UnknownError.as_str())
                 .to_owned(),
             body,
         }),

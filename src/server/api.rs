@@ -1,5 +1,6 @@
 //! The Slack methods: authentication, scopes, rate limits, and each method's work.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -10,9 +11,15 @@ use super::ServerConfig;
 use super::admission::Slots;
 use super::avatars::{AvatarFiles, IMAGE_KEYS, profile_urls};
 use super::params::{ImageArg, Params};
+use super::profile;
 use super::ratelimit::RateLimiter;
+pub(super) use super::reply::Reply;
 use super::store::{Caller, Store, StoredAvatar, User, id_hash, is_user_id};
-use crate::SetPhotoRequest;
+use crate::error::BoxError;
+use crate::{Code, SetPhotoRequest};
+
+/// The limiter "method" under which failed authentications are counted per address.
+const AUTH_FAILURE: &str = "auth";
 
 /// Stripes of the per-user lock (a user maps to one by a hash of the id).
 const USER_LOCK_STRIPES: usize = 64;
@@ -24,6 +31,8 @@ pub(super) struct State {
     pub(super) store: Store,
     pub(super) files: AvatarFiles,
     limiter: RateLimiter,
+    /// Failed authentications per client address (see `ServerConfig::auth_failures_per_minute`).
+    auth_failures: RateLimiter,
     public_url: String,
     engine: Semaphore,
     /// Request bodies read and held at once (see `ServerConfig::bodies_in_flight`).
@@ -47,6 +56,7 @@ impl State {
         files.sweep(&current)?;
         Ok(Self {
             limiter: RateLimiter::new(config.rate_limit_per_minute),
+            auth_failures: RateLimiter::new(config.auth_failures_per_minute),
             engine: Semaphore::new(config.engine_threads.max(1)),
             bodies: Slots::new(
                 config.bodies_in_flight,
@@ -74,6 +84,32 @@ impl State {
     }
 }
 
+/// Removes the superseded files whose grace (`keep_old`) has passed, each under its
+/// user's lock so that a setPhoto making the same picture current again cannot race it.
+pub(super) async fn sweep_superseded(state: &Arc<State>) {
+    let keep = i64::try_from(state.config.keep_old.as_millis()).unwrap_or(i64::MAX);
+    let cutoff = super::store::now_millis().saturating_sub(keep);
+    let expired = match blocking(state, move |s| s.store.expired_superseded(cutoff)).await {
+        Ok(expired) => expired,
+        Err(e) => {
+            let _ = Reply::internal("listing superseded files", e);
+            return;
+        }
+    };
+    for (user, names) in expired {
+        let _guard = state.user_lock(&user).lock().await;
+        let swept = blocking(state, move |s| {
+            let taken = s.store.take_superseded(&user, &names, cutoff)?;
+            s.files.remove(&user, &taken);
+            Ok::<_, super::StoreError>(())
+        })
+        .await;
+        if let Err(e) = swept {
+            let _ = Reply::internal("removing superseded files", e);
+        }
+    }
+}
+
 /// The methods served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Method {
@@ -83,6 +119,8 @@ pub(super) enum Method {
     ProfileSet,
     Info,
     Identity,
+    AuthTest,
+    ApiTest,
 }
 
 impl Method {
@@ -94,6 +132,8 @@ impl Method {
             "users.profile.set" => Self::ProfileSet,
             "users.info" => Self::Info,
             "users.identity" => Self::Identity,
+            "auth.test" => Self::AuthTest,
+            "api.test" => Self::ApiTest,
             _ => return None,
         })
     }
@@ -106,75 +146,21 @@ impl Method {
             Self::ProfileSet => "users.profile.set",
             Self::Info => "users.info",
             Self::Identity => "users.identity",
+            Self::AuthTest => "auth.test",
+            Self::ApiTest => "api.test",
         }
     }
 
-    /// The scope a token needs (Slack's, per method).
-    const fn scope(self) -> &'static str {
+    /// The scope a token needs (Slack's, per method); `None`: any valid token will do.
+    const fn scope(self) -> Option<&'static str> {
         match self {
-            Self::SetPhoto | Self::DeletePhoto | Self::ProfileSet => "users.profile:write",
-            Self::ProfileGet => "users.profile:read",
-            Self::Info => "users:read",
-            Self::Identity => "identity.basic",
+            Self::SetPhoto | Self::DeletePhoto | Self::ProfileSet => Some("users.profile:write"),
+            Self::ProfileGet => Some("users.profile:read"),
+            Self::Info => Some("users:read"),
+            Self::Identity => Some("identity.basic"),
+            Self::AuthTest | Self::ApiTest => None,
         }
     }
-}
-
-/// A method's answer.
-#[derive(Debug, Clone, PartialEq)]
-pub(super) enum Reply {
-    /// `{"ok":true, ...}`.
-    Ok(Map<String, Value>),
-    /// `{"ok":false,"error":code, ...extra}`.
-    Error {
-        code: &'static str,
-        extra: Map<String, Value>,
-    },
-    /// HTTP 429.
-    RateLimited { retry_after: u64 },
-}
-
-impl Reply {
-    pub(super) fn error(code: &'static str) -> Self {
-        Self::Error {
-            code,
-            extra: Map::new(),
-        }
-    }
-
-    fn ok(members: Value) -> Self {
-        match members {
-            Value::Object(map) => Self::Ok(map),
-            _ => Self::error("internal_error"),
-        }
-    }
-
-    /// The JSON body.
-    pub(super) fn body(&self) -> Value {
-        let mut body = Map::new();
-        match self {
-            Self::Ok(members) => {
-                body.insert("ok".into(), Value::Bool(true));
-                body.extend(members.clone());
-            }
-            Self::Error { code, extra } => {
-                body.insert("ok".into(), Value::Bool(false));
-                body.insert("error".into(), Value::from(*code));
-                body.extend(extra.clone());
-            }
-            Self::RateLimited { .. } => {
-                body.insert("ok".into(), Value::Bool(false));
-                body.insert("error".into(), Value::from("ratelimited"));
-            }
-        }
-        Value::Object(body)
-    }
-}
-
-/// An internal failure: logged (never with a token), answered `internal_error`.
-fn internal(what: &str, error: &dyn std::fmt::Display) -> Reply {
-    eprintln!("setphoto serve: {what}: {error}");
-    Reply::error("internal_error")
 }
 
 /// Runs `work` on the blocking pool (database and file work), re-raising its panic here.
@@ -215,15 +201,19 @@ pub(super) enum Admission {
 pub(super) async fn admit(
     state: &Arc<State>,
     method: Method,
+    client: IpAddr,
     query_token: Option<String>,
     bearer: Option<String>,
 ) -> Admission {
     let Some(token) = query_token.filter(|t| !t.is_empty()).or(bearer) else {
         return Admission::Anonymous;
     };
+    if let Err(reply) = check_failures(state, client) {
+        return Admission::Refused(reply);
+    }
     let lookup = token.clone();
     let caller = match blocking(state, move |s| s.store.authenticate(&lookup)).await {
-        Ok(Some(caller)) if caller.has_scope(method.scope()) => caller,
+        Ok(Some(caller)) if method.scope().is_none_or(|scope| caller.has_scope(scope)) => caller,
         // Unknown, lacking the scope, or not checkable now: the full check after the body
         // answers it, unless the body names a token that wins.
         _ => return Admission::Anonymous,
@@ -242,10 +232,14 @@ pub(super) async fn admit(
 pub(super) async fn call(
     state: &Arc<State>,
     method: Method,
+    client: IpAddr,
     params: &Params,
     bearer: Option<String>,
     admitted: Option<Admitted>,
 ) -> Reply {
+    if method == Method::ApiTest {
+        return api_test(params);
+    }
     // The form field wins over the header, as Slack documents.
     let token = params
         .get("token")
@@ -253,11 +247,11 @@ pub(super) async fn call(
         .map(str::to_owned)
         .or(bearer);
     let Some(token) = token else {
-        return Reply::error("not_authed");
+        return Reply::error(Code::NotAuthed);
     };
     let caller = match admitted {
         Some(admitted) if admitted.token == token => admitted.caller,
-        _ => match authenticate(state, method, token).await {
+        _ => match authenticate(state, method, client, token).await {
             Ok(caller) => caller,
             Err(reply) => return reply,
         },
@@ -269,23 +263,46 @@ pub(super) async fn call(
         Method::ProfileSet => profile_set(state, &caller, params).await,
         Method::Info => info(state, &caller, params).await,
         Method::Identity => identity(state, &caller).await,
+        Method::AuthTest => auth_test(state, &caller).await,
+        Method::ApiTest => api_test(params),
     }
+}
+
+/// Refuses a client address over its allowance of failed authentications.
+fn check_failures(state: &State, client: IpAddr) -> Result<(), Reply> {
+    state
+        .auth_failures
+        .peek(&client.to_string(), AUTH_FAILURE, Instant::now())
+        .map_err(|retry_after| Reply::RateLimited { retry_after })
 }
 
 /// The caller of `token` if it is valid, has the scope of `method` and is within its rate
 /// limit (charging one call); else the answer.
-async fn authenticate(state: &Arc<State>, method: Method, token: String) -> Result<Caller, Reply> {
+async fn authenticate(
+    state: &Arc<State>,
+    method: Method,
+    client: IpAddr,
+    token: String,
+) -> Result<Caller, Reply> {
+    check_failures(state, client)?;
     let caller = match blocking(state, move |s| s.store.authenticate(&token)).await {
         Ok(Some(caller)) => caller,
-        Ok(None) => return Err(Reply::error("invalid_auth")),
-        Err(e) => return Err(internal("token lookup", &e)),
+        Ok(None) => {
+            // Counted per address so that guessing tokens is slow; the answer stays
+            // invalid_auth until the allowance is spent, then the address is refused.
+            let _ = state
+                .auth_failures
+                .check(&client.to_string(), AUTH_FAILURE, Instant::now());
+            return Err(Reply::error(Code::InvalidAuth));
+        }
+        Err(e) => return Err(Reply::internal("token lookup", e)),
     };
-    if !caller.has_scope(method.scope()) {
+    if let Some(scope) = method.scope().filter(|scope| !caller.has_scope(scope)) {
         let mut extra = Map::new();
-        extra.insert("needed".into(), Value::from(method.scope()));
+        extra.insert("needed".into(), Value::from(scope));
         extra.insert("provided".into(), Value::from(caller.scopes.join(",")));
         return Err(Reply::Error {
-            code: "missing_scope",
+            code: Code::MissingScope,
             extra,
         });
     }
@@ -302,7 +319,7 @@ async fn set_photo(state: &Arc<State>, caller: &Caller, params: &Params) -> Repl
     let image = match params.image() {
         Some(ImageArg::File(bytes)) => bytes.clone(),
         // Text where a file belongs, or nothing at all: there is no image to read.
-        Some(ImageArg::Text) | None => return Reply::error("bad_image"),
+        Some(ImageArg::Text) | None => return Reply::error(Code::BadImage),
     };
     let request = match SetPhotoRequest::from_form(
         image,
@@ -311,46 +328,53 @@ async fn set_photo(state: &Arc<State>, caller: &Caller, params: &Params) -> Repl
         params.get("crop_w"),
     ) {
         Ok(request) => request,
-        Err(e) => return Reply::error(e.code()),
+        Err(e) => return Reply::from(&e),
     };
     let set = {
         // Bounded: at most `engine_threads` images are decoded at once, whatever the
         // number of connections.
         let Ok(_permit) = state.engine.acquire().await else {
-            return Reply::error("internal_error");
+            return Reply::error(Code::InternalError);
         };
         let policy = state.config.policy.clone();
         match blocking(state, move |_| crate::process(&request, &policy)).await {
             Ok(set) => set,
-            Err(e @ crate::Error::Internal(_)) => return internal("engine", &e),
-            Err(e) => return Reply::error(e.code()),
+            Err(e) => return Reply::from(&e),
         }
     };
     let user = caller.user_id.clone();
     let _guard = state.user_lock(&user).lock().await;
     let folder = user.clone();
-    let stored = blocking(state, move |s| -> Result<StoredAvatar, String> {
+    let stored = blocking(state, move |s| -> Result<StoredAvatar, BoxError> {
         // Files first, then the database: a crash in between leaves the old avatar
-        // current and the new files as garbage for the start-up sweep.
-        let stored = s
-            .files
-            .write_set(&folder, &set)
-            .map_err(|e| e.to_string())?;
-        let previous = s
+        // current and the new files as garbage for the start-up sweep; a failure in
+        // between removes the files this call created (write_set does so itself).
+        let written = s.files.write_set(&folder, &set)?;
+        let grace = !s.config.keep_old.is_zero();
+        let previous = match s
             .store
-            .replace_avatar(&folder, Some(&stored))
-            .map_err(|e| e.to_string())?;
-        if let Some(previous) = previous {
-            s.files.remove_superseded(&folder, &previous, Some(&stored));
+            .replace_avatar(&folder, Some(&written.avatar), grace)
+        {
+            Ok(previous) => previous,
+            Err(e) => {
+                s.files.discard(&folder, &written);
+                return Err(e.into());
+            }
+        };
+        // Superseded files stay served for `keep_old` (old URLs were cached as
+        // immutable); the sweeper removes them after it. Without a grace, now.
+        if let (false, Some(previous)) = (grace, previous) {
+            s.files
+                .remove_superseded(&folder, &previous, Some(&written.avatar));
         }
-        Ok(stored)
+        Ok(written.avatar)
     })
     .await;
     match stored {
         Ok(stored) => Reply::ok(json!({
             "profile": profile_urls(&state.avatar_base(&user), &stored),
         })),
-        Err(e) => internal("storing an avatar", &e),
+        Err(e) => Reply::internal("storing an avatar", e),
     }
 }
 
@@ -358,7 +382,8 @@ async fn delete_photo(state: &Arc<State>, caller: &Caller) -> Reply {
     let user = caller.user_id.clone();
     let _guard = state.user_lock(&user).lock().await;
     let result = blocking(state, move |s| {
-        let previous = s.store.replace_avatar(&user, None)?;
+        // The user asked for the picture to be gone: its files go at once, no grace.
+        let previous = s.store.replace_avatar(&user, None, false)?;
         if let Some(previous) = previous {
             s.files.remove_superseded(&user, &previous, None);
         }
@@ -367,7 +392,7 @@ async fn delete_photo(state: &Arc<State>, caller: &Caller) -> Reply {
     .await;
     match result {
         Ok(()) => Reply::ok(json!({})),
-        Err(e) => internal("deleting an avatar", &e),
+        Err(e) => Reply::internal("deleting an avatar", e),
     }
 }
 
@@ -379,12 +404,12 @@ async fn target_user(state: &Arc<State>, caller: &Caller, params: &Params) -> Re
         .unwrap_or(&caller.user_id)
         .to_owned();
     if !is_user_id(&id) {
-        return Err(Reply::error("user_not_found"));
+        return Err(Reply::error(Code::UserNotFound));
     }
     match blocking(state, move |s| s.store.user(&id)).await {
         Ok(Some(user)) => Ok(user),
-        Ok(None) => Err(Reply::error("user_not_found")),
-        Err(e) => Err(internal("user lookup", &e)),
+        Ok(None) => Err(Reply::error(Code::UserNotFound)),
+        Err(e) => Err(Reply::internal("user lookup", e)),
     }
 }
 
@@ -399,13 +424,13 @@ async fn avatar_fields(
             let id = user.id.clone();
             match blocking(state, move |s| s.files.placeholder(&id)).await {
                 Ok(avatar) => (super::avatars::PLACEHOLDER_DIR.to_owned(), avatar, false),
-                Err(e) => return Err(internal("making a placeholder", &e)),
+                Err(e) => return Err(Reply::internal("making a placeholder", e)),
             }
         }
     };
     let profile = profile_urls(&state.avatar_base(&folder), &avatar);
     let Ok(Value::Object(mut fields)) = serde_json::to_value(profile) else {
-        return Err(Reply::error("internal_error"));
+        return Err(Reply::error(Code::InternalError));
     };
     if !custom {
         // Slack has no original for a default avatar.
@@ -417,22 +442,29 @@ async fn avatar_fields(
 /// The profile object of users.profile.get / users.info / users.profile.set.
 async fn profile_object(state: &Arc<State>, user: &User) -> Result<Value, Reply> {
     let (images, custom) = avatar_fields(state, user).await?;
+    let field = |name: &str| user.fields.get(name).cloned().unwrap_or_default();
     let mut profile = json!({
         "real_name": user.real_name,
-        "real_name_normalized": user.real_name,
+        "real_name_normalized": profile::normalized(&user.real_name),
         "display_name": user.display_name,
-        "display_name_normalized": user.display_name,
-        "title": "",
-        "phone": "",
-        "skype": "",
-        "status_text": "",
-        "status_emoji": "",
+        "display_name_normalized": profile::normalized(&user.display_name),
+        "title": field("title"),
+        "phone": field("phone"),
+        "skype": field("skype"),
+        "status_text": field("status_text"),
+        "status_emoji": field("status_emoji"),
         "status_expiration": 0,
         "fields": {},
         "team": user.team,
         "is_custom_image": custom,
     });
     if let Value::Object(map) = &mut profile {
+        // Slack shows these only once they are set.
+        for name in ["first_name", "last_name", "pronouns"] {
+            if let Some(value) = user.fields.get(name) {
+                map.insert(name.into(), Value::from(value.clone()));
+            }
+        }
         map.extend(images);
     }
     Ok(profile)
@@ -450,57 +482,69 @@ async fn profile_get(state: &Arc<State>, caller: &Caller, params: &Params) -> Re
 }
 
 async fn profile_set(state: &Arc<State>, caller: &Caller, params: &Params) -> Reply {
-    // `profile` (a JSON object) wins; else one `name` + `value` pair.
-    let mut real_name = None;
-    let mut display_name = None;
-    if let Some(profile) = params.get("profile") {
-        let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(profile) else {
-            return Reply::error("invalid_profile");
-        };
-        for (key, value) in fields {
-            // Other fields (status_text, status_expiration: 0, fields: {...}) are not
-            // kept, whatever their type.
-            let slot = match key.as_str() {
-                "real_name" => &mut real_name,
-                "display_name" => &mut display_name,
-                _ => continue,
-            };
-            let Value::String(value) = value else {
-                return Reply::error("invalid_profile");
-            };
-            *slot = Some(value);
-        }
-    } else if let (Some(name), Some(value)) = (params.get("name"), params.get("value")) {
-        match name {
-            "real_name" => real_name = Some(value.to_owned()),
-            "display_name" => display_name = Some(value.to_owned()),
-            _ => {}
-        }
-    } else {
-        return Reply::error("invalid_arguments");
-    }
-    if [&real_name, &display_name]
-        .iter()
-        .any(|v| v.as_ref().is_some_and(|v| v.chars().count() > 80))
-    {
-        return Reply::error("invalid_profile");
-    }
+    let changes = match profile_changes(params) {
+        Ok(changes) => changes,
+        Err(code) => return Reply::error(code),
+    };
     let user = caller.user_id.clone();
     let updated = blocking(state, move |s| {
-        s.store
-            .update_names(&user, real_name.as_deref(), display_name.as_deref())?;
+        if !changes.is_empty() {
+            s.store.update_profile(&user, &changes)?;
+        }
         s.store.user(&user)
     })
     .await;
     let user = match updated {
         Ok(Some(user)) => user,
-        Ok(None) => return Reply::error("user_not_found"),
-        Err(e) => return internal("updating a profile", &e),
+        Ok(None) => return Reply::error(Code::UserNotFound),
+        Err(e) => return Reply::internal("updating a profile", e),
     };
     match profile_object(state, &user).await {
         Ok(profile) => Reply::ok(json!({ "username": user.name, "profile": profile })),
         Err(reply) => reply,
     }
+}
+
+/// The stored fields a users.profile.set call changes, cleaned: `profile` (a JSON
+/// object) wins, else one `name` + `value` pair. Keys Slack has but that are not stored
+/// here, and keys Slack does not know, are ignored, as Slack ignores unknown keys.
+fn profile_changes(params: &Params) -> Result<Vec<(String, String)>, Code> {
+    // A part over 64 KiB was dropped while the form was read: it is a value no profile
+    // field can hold, not a missing argument.
+    if ["profile", "name", "value"]
+        .iter()
+        .any(|n| params.oversized(n))
+    {
+        return Err(Code::InvalidProfile);
+    }
+    let mut changes = Vec::new();
+    let mut set = |name: &str, value: &str| -> Result<(), Code> {
+        if let Some(max) = profile::limit(name) {
+            changes.push((name.to_owned(), profile::clean(value, max)?));
+        }
+        Ok(())
+    };
+    if let Some(profile) = params.get("profile") {
+        let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(profile) else {
+            return Err(Code::InvalidProfile);
+        };
+        for (key, value) in &fields {
+            if profile::limit(key).is_none() {
+                // status_expiration: 0, fields: {...}, email...: not kept, whatever
+                // their type.
+                continue;
+            }
+            let Value::String(value) = value else {
+                return Err(Code::InvalidProfile);
+            };
+            set(key, value)?;
+        }
+    } else if let (Some(name), Some(value)) = (params.get("name"), params.get("value")) {
+        set(name, value)?;
+    } else {
+        return Err(Code::InvalidArguments);
+    }
+    Ok(changes)
 }
 
 async fn info(state: &Arc<State>, caller: &Caller, params: &Params) -> Reply {
@@ -538,8 +582,8 @@ async fn identity(state: &Arc<State>, caller: &Caller) -> Reply {
     let id = caller.user_id.clone();
     let user = match blocking(state, move |s| s.store.user(&id)).await {
         Ok(Some(user)) => user,
-        Ok(None) => return Reply::error("user_not_found"),
-        Err(e) => return internal("user lookup", &e),
+        Ok(None) => return Reply::error(Code::UserNotFound),
+        Err(e) => return Reply::internal("user lookup", e),
     };
     let mut person = Map::new();
     person.insert("id".into(), Value::from(user.id.clone()));
@@ -560,4 +604,39 @@ async fn identity(state: &Arc<State>, caller: &Caller) -> Reply {
         }
     }
     Reply::ok(json!({ "user": person, "team": { "id": user.team } }))
+}
+
+/// auth.test: who the token is, in Slack's shape (apps call it first to learn their user
+/// and team; Bolt calls it at start-up).
+async fn auth_test(state: &Arc<State>, caller: &Caller) -> Reply {
+    let id = caller.user_id.clone();
+    let user = match blocking(state, move |s| s.store.user(&id)).await {
+        Ok(Some(user)) => user,
+        Ok(None) => return Reply::error(Code::UserNotFound),
+        Err(e) => return Reply::internal("user lookup", e),
+    };
+    Reply::ok(json!({
+        "url": format!("{}/", state.public_url),
+        "team": user.team,
+        "user": user.name,
+        "team_id": user.team,
+        "user_id": user.id,
+        "is_enterprise_install": false,
+    }))
+}
+
+/// api.test: echoes the arguments (never the token), and answers `ok:false` with the
+/// caller's own `error` argument when one is sent, as Slack does.
+fn api_test(params: &Params) -> Reply {
+    let mut args = Map::new();
+    for (name, value) in params.pairs() {
+        if name != "token" && !args.contains_key(name) {
+            args.insert(name.to_owned(), Value::from(value));
+        }
+    }
+    let error = params
+        .get("error")
+        .filter(|e| !e.is_empty())
+        .map(str::to_owned);
+    Reply::Test { error, args }
 }

@@ -15,6 +15,15 @@ use crate::profile::Profile;
 use crate::server::store::{StoredAvatar, id_hash};
 use crate::{ImageSet, Policy, RENDITION_SIZES, SetPhotoRequest};
 
+/// What [`AvatarFiles::write_set`] wrote.
+#[derive(Debug)]
+pub struct Written {
+    /// The avatar, as the database records it.
+    pub avatar: StoredAvatar,
+    /// The files that did not exist before (removed again if the call fails).
+    pub created: Vec<String>,
+}
+
 /// The folder, under the avatars root, that holds the placeholder sets. Not a valid user
 /// id (those are upper-case), so it never collides with a user's folder.
 pub const PLACEHOLDER_DIR: &str = "default";
@@ -50,16 +59,52 @@ impl AvatarFiles {
 
     /// Writes every file of `set` into `folder` (each atomically) and returns what the
     /// database records of it.
-    pub fn write_set(&self, folder: &str, set: &ImageSet) -> io::Result<StoredAvatar> {
+    pub fn write_set(&self, folder: &str, set: &ImageSet) -> io::Result<Written> {
         let dir = self.root.join(folder);
         fs::create_dir_all(&dir)?;
-        for (name, bytes) in set.files() {
-            write_atomically(&dir.join(name), bytes)?;
+        let mut created = Vec::new();
+        let result = (|| {
+            for (name, bytes) in set.files() {
+                let path = dir.join(&name);
+                // A name that is already there (the same picture again) belongs to an
+                // avatar that may be current: it is rewritten but never removed here.
+                let existed = fs::symlink_metadata(&path).is_ok();
+                write_atomically(&path, bytes)?;
+                if !existed {
+                    created.push(name);
+                }
+            }
+            // The renames must be durable before the database points at the new names.
+            #[cfg(unix)]
+            fs::File::open(&dir)?.sync_all()?;
+            Ok(())
+        })();
+        let written = Written {
+            avatar: stored(set),
+            created,
+        };
+        match result {
+            Ok(()) => Ok(written),
+            Err(e) => {
+                self.discard(folder, &written);
+                Err(e)
+            }
         }
-        // The renames must be durable before the database points at the new names.
-        #[cfg(unix)]
-        fs::File::open(&dir)?.sync_all()?;
-        Ok(stored(set))
+    }
+
+    /// Removes the files `written` created: what a setPhoto that failed after writing
+    /// leaves behind.
+    pub fn discard(&self, folder: &str, written: &Written) {
+        for name in &written.created {
+            let _ = fs::remove_file(self.root.join(folder).join(name));
+        }
+    }
+
+    /// Removes the files `names` of `folder` (superseded ones whose grace has passed).
+    pub fn remove(&self, folder: &str, names: &[String]) {
+        for name in names.iter().filter(|n| is_avatar_file_name(n)) {
+            let _ = fs::remove_file(self.root.join(folder).join(name));
+        }
     }
 
     /// Removes the files of `old` in `folder` that `current` does not also use. Errors are
@@ -123,7 +168,7 @@ impl AvatarFiles {
         let picture = placeholder_png(PALETTE[colour]);
         let set = crate::process(&SetPhotoRequest::new(picture), &Policy::default())
             .map_err(|e| io::Error::other(e.to_string()))?;
-        let stored = self.write_set(PLACEHOLDER_DIR, &set)?;
+        let stored = self.write_set(PLACEHOLDER_DIR, &set)?.avatar;
         cache.insert(colour, stored.clone());
         Ok(stored)
     }

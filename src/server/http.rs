@@ -1,6 +1,7 @@
 //! The HTTP layer: connections, deadlines, body limits, routing, panics.
 
 use std::convert::Infallible;
+use std::net::IpAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,10 +20,12 @@ use tokio::sync::{Semaphore, oneshot, watch};
 use tokio::task::JoinSet;
 
 use super::admission::{Pace, Standing};
-use super::api::{self, Method, Reply, State};
+use super::api::{self, Method, State};
 use super::deadline::WriteDeadline;
 use super::files::{FileServer, ResponseBody};
 use super::params::Params;
+use super::reply::Reply;
+use crate::Code;
 
 /// Largest body that is not multipart (urlencoded or JSON arguments).
 const MAX_PLAIN_BODY: u64 = 1024 * 1024;
@@ -56,9 +59,9 @@ pub(super) async fn serve(
             },
             _ = &mut shutdown => break,
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(_) => {
                     // Out of descriptors or a connection reset before accept: back off
                     // briefly instead of spinning.
@@ -79,7 +82,7 @@ pub(super) async fn serve(
             let write_timeout = state.config.write_timeout;
             let service = service_fn(move |request| {
                 let state = state.clone();
-                async move { Ok::<_, Infallible>(handle(&state, request).await) }
+                async move { Ok::<_, Infallible>(handle(&state, request, peer.ip()).await) }
             });
             let connection = http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -107,8 +110,12 @@ pub(super) async fn serve(
 }
 
 /// One request: routed, with any panic turned into `internal_error`.
-async fn handle(state: &Arc<State>, request: Request<Incoming>) -> Response<ResponseBody> {
-    guarded(route(state, request)).await
+async fn handle(
+    state: &Arc<State>,
+    request: Request<Incoming>,
+    client: IpAddr,
+) -> Response<ResponseBody> {
+    guarded(route(state, request, client)).await
 }
 
 /// Runs `work`; a panic in it becomes an `internal_error` answer and the connection (and
@@ -118,12 +125,16 @@ async fn guarded(work: impl Future<Output = Response<ResponseBody>>) -> Response
         Ok(response) => response,
         Err(_) => {
             eprintln!("setphoto serve: a handler panicked; answered internal_error");
-            boxed(json_response(&Reply::error("internal_error")))
+            boxed(Reply::error(Code::InternalError).response())
         }
     }
 }
 
-async fn route(state: &Arc<State>, request: Request<Incoming>) -> Response<ResponseBody> {
+async fn route(
+    state: &Arc<State>,
+    request: Request<Incoming>,
+    client: IpAddr,
+) -> Response<ResponseBody> {
     let path = request.uri().path().to_owned();
     if let Some(file) = path.strip_prefix("/avatars/") {
         let files = FileServer {
@@ -134,7 +145,7 @@ async fn route(state: &Arc<State>, request: Request<Incoming>) -> Response<Respo
     }
     if let Some(at) = path.rfind("/api/") {
         let name = path[at + "/api/".len()..].trim_end_matches('/').to_owned();
-        return boxed(api_call(state, &name, request).await);
+        return boxed(api_call(state, &name, request, client).await);
     }
     if path == "/" {
         return boxed(text(
@@ -154,9 +165,10 @@ async fn api_call(
     state: &Arc<State>,
     name: &str,
     request: Request<Incoming>,
+    client: IpAddr,
 ) -> Response<Full<Bytes>> {
     if !matches!(*request.method(), HttpMethod::GET | HttpMethod::POST) {
-        let mut response = json_response(&Reply::error("method_not_supported"));
+        let mut response = Reply::error(Code::MethodNotSupported).response();
         *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
         response
             .headers_mut()
@@ -164,7 +176,7 @@ async fn api_call(
         return response;
     }
     let Some(method) = Method::from_name(name) else {
-        return json_response(&Reply::error("unknown_method"));
+        return Reply::error(Code::UnknownMethod).response();
     };
     // Only multipart carries an image; any other body is a handful of short arguments, and
     // a small cap keeps an urlencoded or JSON body from exploding into millions of pairs.
@@ -195,7 +207,7 @@ async fn api_call(
         if !waits_to_send && declared.is_some_and(|n| n <= DISCARD_LIMIT) {
             discard(request.into_body(), DISCARD_LIMIT, DISCARD_TIME).await;
         }
-        return closing(json_response(&Reply::error("too_large")));
+        return closing(Reply::error(Code::TooLarge).response());
     }
     let bearer = request
         .headers()
@@ -216,13 +228,14 @@ async fn api_call(
     });
     // The token is checked before the body is waited for, so that a caller who holds no
     // valid token cannot queue ahead of, or crowd out, those who do.
-    let (standing, admitted) = match api::admit(state, method, query_token, bearer.clone()).await {
-        api::Admission::Admitted(admitted) => (Standing::Authenticated, Some(admitted)),
-        api::Admission::Anonymous => (Standing::Anonymous, None),
-        api::Admission::Refused(reply) => {
-            return refuse_unread(request.into_body(), limit, waits_to_send, &reply).await;
-        }
-    };
+    let (standing, admitted) =
+        match api::admit(state, method, client, query_token, bearer.clone()).await {
+            api::Admission::Admitted(admitted) => (Standing::Authenticated, Some(admitted)),
+            api::Admission::Anonymous => (Standing::Anonymous, None),
+            api::Admission::Refused(reply) => {
+                return refuse_unread(request.into_body(), limit, waits_to_send, &reply).await;
+            }
+        };
     // Bodies are read whole, so bound how many are held at once: memory stays below
     // `bodies_in_flight` x the limit however many connections are open. A request without
     // a body holds no memory and takes no slot.
@@ -261,13 +274,13 @@ async fn api_call(
                 )
                 .await;
             }
-            return closing(json_response(&Reply::error("too_large")));
+            return closing(Reply::error(Code::TooLarge).response());
         }
         // The client broke the framing or went away mid-body.
         Err(BodyError::Broken) => {
-            return closing(json_response(&Reply::error("invalid_form_data")));
+            return closing(Reply::error(Code::InvalidFormData).response());
         }
-        Err(BodyError::Stalled) => return closing(json_response(&Reply::error("request_timeout"))),
+        Err(BodyError::Stalled) => return closing(Reply::error(Code::RequestTimeout).response()),
     };
     let content_type = parts
         .headers
@@ -275,20 +288,19 @@ async fn api_call(
         .and_then(|v| v.to_str().ok());
     let params = match Params::parse(parts.uri.query(), content_type, body).await {
         Ok(params) => params,
-        Err(e) => return json_response(&Reply::error(e.code())),
+        Err(e) => return Reply::error(e.code()).response(),
     };
     // Run the call as its own task: if the client hangs up, hyper drops this future, but
     // the call (engine permit, per-user lock, files, commit) still runs to its end, so no
     // lock or limit is released while its work goes on.
     let task_state = state.clone();
-    let call =
-        tokio::spawn(
-            async move { api::call(&task_state, method, &params, bearer, admitted).await },
-        );
+    let call = tokio::spawn(async move {
+        api::call(&task_state, method, client, &params, bearer, admitted).await
+    });
     match call.await {
-        Ok(reply) => json_response(&reply),
+        Ok(reply) => reply.response(),
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(_) => json_response(&Reply::error("internal_error")),
+        Err(_) => Reply::error(Code::InternalError).response(),
     }
 }
 
@@ -342,12 +354,12 @@ async fn refuse_unread(
     reply: &Reply,
 ) -> Response<Full<Bytes>> {
     if body.is_end_stream() {
-        return json_response(reply);
+        return reply.response();
     }
     if !waits_to_send {
         discard(body, limit, DISCARD_TIME).await;
     }
-    closing(json_response(reply))
+    closing(reply.response())
 }
 
 /// Reads and drops up to `most` bytes of `body` for at most `time`, so that the answer
@@ -366,24 +378,6 @@ async fn discard(mut body: Incoming, most: u64, time: Duration) {
     };
     // Time up or limit passed: the connection closes on unread data, as it must.
     let _ = tokio::time::timeout(time, drain).await;
-}
-
-/// The JSON body of `reply`, HTTP 200, or 429 with `Retry-After` for rate limiting.
-fn json_response(reply: &Reply) -> Response<Full<Bytes>> {
-    let body = serde_json::to_vec(&reply.body())
-        .unwrap_or_else(|_| br#"{"ok":false,"error":"internal_error"}"#.to_vec());
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
-    if let Reply::RateLimited { retry_after } = reply {
-        *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
-    }
-    response
 }
 
 /// Marks a response as the last on its connection (the body was not read to its end).
@@ -425,16 +419,5 @@ mod tests {
             .unwrap()
             .to_bytes();
         assert_eq!(&body[..], br#"{"ok":false,"error":"internal_error"}"#);
-    }
-
-    #[test]
-    fn rate_limited_replies_are_429_with_retry_after() {
-        let response = json_response(&Reply::RateLimited { retry_after: 7 });
-        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-        assert_eq!(response.headers()[header::RETRY_AFTER], "7");
-        assert_eq!(
-            response.headers()[header::CONTENT_TYPE],
-            "application/json; charset=utf-8"
-        );
     }
 }

@@ -32,7 +32,9 @@ mod deadline;
 mod files;
 mod http;
 pub mod params;
+mod profile;
 pub mod ratelimit;
+mod reply;
 pub mod store;
 
 use std::net::{SocketAddr, TcpListener};
@@ -84,6 +86,14 @@ pub struct ServerConfig {
     /// Avatar file bodies streamed at once; past it `/avatars/` answers 503 with
     /// `Retry-After: 1`. Each holds one chunk of the file at a time, not the file.
     pub files_in_flight: usize,
+    /// Failed authentications a minute per client address (a burst of as many, then
+    /// that rate); past it the address is answered `ratelimited` (HTTP 429) before any
+    /// token it sends is looked up. 0 turns the throttle off.
+    pub auth_failures_per_minute: u32,
+    /// How long the files of a superseded avatar stay served after a new one is set
+    /// (their URLs were handed out as cacheable for a year); then the sweeper removes
+    /// them. Zero: at once. `users.deletePhoto` removes the files at once whatever this is.
+    pub keep_old: Duration,
     /// Longest wait for a body slot; past it the call is answered `ratelimited` (HTTP 429,
     /// `Retry-After: 1`) instead of queueing.
     pub slot_wait: Duration,
@@ -101,6 +111,8 @@ impl ServerConfig {
             data_dir: data_dir.into(),
             public_url: None,
             rate_limit_per_minute: 20,
+            auth_failures_per_minute: 60,
+            keep_old: Duration::from_secs(24 * 60 * 60),
             max_body_bytes: policy.max_bytes + 64 * 1024,
             header_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
@@ -115,6 +127,19 @@ impl ServerConfig {
             write_timeout: Duration::from_secs(20),
             files_in_flight: 128,
         }
+    }
+}
+
+/// Removes expired superseded files now and then, for as long as the server runs.
+async fn sweeper(state: Arc<api::State>) {
+    // Often enough that a file outlives its grace by a small fraction of it.
+    let every =
+        (state.config.keep_old / 8).clamp(Duration::from_millis(200), Duration::from_secs(600));
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        api::sweep_superseded(&state).await;
     }
 }
 
@@ -151,6 +176,7 @@ impl Server {
             .name("setphoto-accept".into())
             .spawn(move || {
                 runtime.block_on(async move {
+                    tokio::spawn(sweeper(state.clone()));
                     match tokio::net::TcpListener::from_std(listener) {
                         Ok(listener) => http::serve(listener, state, rx).await,
                         Err(e) => eprintln!("setphoto serve: {e}"),

@@ -4,6 +4,8 @@
 use bytes::Bytes;
 use futures_util::stream;
 
+use crate::Code;
+
 /// Largest text field kept from a multipart form (names, crop values, tokens are tiny;
 /// the limit keeps a form of huge text parts from being copied around).
 const MAX_TEXT_FIELD: usize = 64 * 1024;
@@ -27,6 +29,8 @@ pub struct Params {
     body: Vec<(String, String)>,
     query: Vec<(String, String)>,
     image: Option<ImageArg>,
+    /// Names of multipart text parts dropped for being over [`MAX_TEXT_FIELD`].
+    oversized: Vec<String>,
 }
 
 /// Why a body could not be read as arguments.
@@ -41,10 +45,10 @@ pub enum ParamsError {
 impl ParamsError {
     /// The Slack error code.
     #[must_use]
-    pub const fn code(self) -> &'static str {
+    pub const fn code(self) -> Code {
         match self {
-            Self::InvalidFormData => "invalid_form_data",
-            Self::InvalidJson => "invalid_json",
+            Self::InvalidFormData => Code::InvalidFormData,
+            Self::InvalidJson => Code::InvalidJson,
         }
     }
 }
@@ -61,6 +65,21 @@ impl Params {
                 .map(|(_, v)| v.as_str())
         }
         last(&self.body, name).or_else(|| last(&self.query, name))
+    }
+
+    /// Whether a multipart text part `name` was sent but dropped for being over 64 KiB
+    /// (a method may answer that differently from a missing argument).
+    #[must_use]
+    pub fn oversized(&self, name: &str) -> bool {
+        self.oversized.iter().any(|n| n == name)
+    }
+
+    /// Every argument of the body and the query string (the body's first), `token` too.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.body
+            .iter()
+            .chain(&self.query)
+            .map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     /// The `image` argument, if any.
@@ -118,7 +137,13 @@ impl Params {
                 continue;
             }
             let bytes = field.bytes().await.map_err(bad)?;
-            if is_file || bytes.len() > MAX_TEXT_FIELD {
+            if is_file {
+                continue;
+            }
+            if bytes.len() > MAX_TEXT_FIELD {
+                if self.oversized.len() < MAX_ARGUMENTS {
+                    self.oversized.push(name);
+                }
                 continue;
             }
             if self.body.len() < MAX_ARGUMENTS {

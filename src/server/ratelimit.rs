@@ -13,6 +13,10 @@ use std::time::Instant;
 /// many tokens call.
 const PRUNE_ABOVE: usize = 10_000;
 
+/// Buckets kept at most: past it (many keys all busy at once) the least recently used are
+/// dropped, which forgets their debt rather than letting the map grow without bound.
+const MAX_BUCKETS: usize = 2 * PRUNE_ABOVE;
+
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
     tokens: f64,
@@ -39,6 +43,16 @@ impl RateLimiter {
     /// Takes one call for `key` and `method` at `now`: `Ok` if allowed, else the whole
     /// seconds (at least 1) to wait.
     pub fn check(&self, key: &str, method: &'static str, now: Instant) -> Result<(), u64> {
+        self.take(key, method, now, 1.0)
+    }
+
+    /// Whether a call for `key` and `method` would be allowed at `now`, taking nothing:
+    /// `Ok`, or the whole seconds (at least 1) to wait.
+    pub fn peek(&self, key: &str, method: &'static str, now: Instant) -> Result<(), u64> {
+        self.take(key, method, now, 0.0)
+    }
+
+    fn take(&self, key: &str, method: &'static str, now: Instant, cost: f64) -> Result<(), u64> {
         if self.per_minute == 0 {
             return Ok(());
         }
@@ -53,6 +67,12 @@ impl RateLimiter {
                 b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * per_second < capacity
             });
         }
+        if buckets.len() >= MAX_BUCKETS && !buckets.contains_key(&(key.to_owned(), method)) {
+            let mut ages: Vec<Instant> = buckets.values().map(|b| b.at).collect();
+            ages.sort_unstable();
+            let cut = ages[buckets.len() - PRUNE_ABOVE];
+            buckets.retain(|_, b| b.at > cut);
+        }
         let bucket = buckets.entry((key.to_owned(), method)).or_insert(Bucket {
             tokens: capacity,
             at: now,
@@ -61,7 +81,7 @@ impl RateLimiter {
         bucket.tokens = (bucket.tokens + elapsed * per_second).min(capacity);
         bucket.at = now;
         if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
+            bucket.tokens -= cost;
             Ok(())
         } else {
             // Whole seconds, rounded up; the tolerance keeps float noise from adding one.
@@ -96,6 +116,37 @@ mod tests {
         assert_eq!(
             limiter.check("a", "users.setPhoto", t0 + Duration::from_millis(3_100)),
             Ok(())
+        );
+    }
+
+    #[test]
+    fn peek_takes_nothing() {
+        let limiter = RateLimiter::new(2);
+        let t0 = Instant::now();
+        for _ in 0..10 {
+            assert_eq!(limiter.peek("a", "m", t0), Ok(()));
+        }
+        limiter.check("a", "m", t0).unwrap();
+        limiter.check("a", "m", t0).unwrap();
+        assert!(limiter.peek("a", "m", t0).is_err());
+    }
+
+    #[test]
+    fn busy_buckets_are_bounded() {
+        let limiter = RateLimiter::new(1);
+        let t0 = Instant::now();
+        for i in 0..MAX_BUCKETS + 10 {
+            let at = t0 + Duration::from_millis(u64::try_from(i).unwrap());
+            limiter.check(&i.to_string(), "m", at).unwrap();
+        }
+        let len = limiter.buckets.lock().unwrap().len();
+        assert!(len <= MAX_BUCKETS, "{len}");
+        // The newest keys keep their debt.
+        let last = (MAX_BUCKETS + 9).to_string();
+        assert!(
+            limiter
+                .peek(&last, "m", t0 + Duration::from_secs(1))
+                .is_err()
         );
     }
 

@@ -79,6 +79,8 @@ pub struct User {
     pub real_name: String,
     /// Display name (may be empty).
     pub display_name: String,
+    /// The other profile text fields set through users.profile.set (`title`, `phone`...).
+    pub fields: BTreeMap<String, String>,
     /// The uploaded avatar; `None` means the generated placeholder.
     pub avatar: Option<StoredAvatar>,
     /// Unix seconds of the last change.
@@ -130,7 +132,14 @@ impl Store {
                  real_name TEXT NOT NULL DEFAULT '',
                  display_name TEXT NOT NULL DEFAULT '',
                  avatar TEXT,
-                 updated INTEGER NOT NULL
+                 updated INTEGER NOT NULL,
+                 fields TEXT NOT NULL DEFAULT '{}'
+             );
+             CREATE TABLE IF NOT EXISTS superseded (
+                 user_id TEXT NOT NULL,
+                 name TEXT NOT NULL,
+                 at INTEGER NOT NULL,
+                 PRIMARY KEY (user_id, name)
              );
              CREATE TABLE IF NOT EXISTS tokens (
                  digest TEXT PRIMARY KEY,
@@ -139,6 +148,15 @@ impl Store {
                  created INTEGER NOT NULL
              );",
         )?;
+        // Databases made before the `fields` column get it.
+        let has_fields: bool = conn.query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('users') WHERE name = 'fields'",
+            [],
+            |r| r.get::<_, i64>(0).map(|n| n > 0),
+        )?;
+        if !has_fields {
+            conn.execute_batch("ALTER TABLE users ADD COLUMN fields TEXT NOT NULL DEFAULT '{}'")?;
+        }
         Ok(Self {
             conn: Mutex::new(conn),
         })
@@ -224,7 +242,7 @@ impl Store {
         let conn = self.conn();
         let row = conn
             .query_row(
-                "SELECT id, team, name, real_name, display_name, avatar, updated
+                "SELECT id, team, name, real_name, display_name, avatar, updated, fields
                  FROM users WHERE id = ?1",
                 [id],
                 |r| {
@@ -235,6 +253,8 @@ impl Store {
                             name: r.get(2)?,
                             real_name: r.get(3)?,
                             display_name: r.get(4)?,
+                            fields: serde_json::from_str(&r.get::<_, String>(7)?)
+                                .unwrap_or_default(),
                             avatar: None,
                             updated: r.get(6)?,
                         },
@@ -250,11 +270,15 @@ impl Store {
     }
 
     /// Makes `avatar` the user's current one (`None`: back to the placeholder) and returns
-    /// the one it replaced, read and written in one transaction.
+    /// the one it replaced, read and written in one transaction. With `retire`, the
+    /// replaced avatar's files that the new one does not use are recorded as superseded
+    /// now (see [`Store::expired_superseded`]) in the same transaction; a file the new
+    /// avatar uses is never superseded.
     pub fn replace_avatar(
         &self,
         user: &str,
         avatar: Option<&StoredAvatar>,
+        retire: bool,
     ) -> Result<Option<StoredAvatar>, StoreError> {
         let json = avatar
             .map(serde_json::to_string)
@@ -274,25 +298,111 @@ impl Store {
             "UPDATE users SET avatar = ?2, updated = ?3 WHERE id = ?1",
             params![user, json, unix_now()],
         )?;
+        let previous: Option<StoredAvatar> =
+            previous.and_then(|json| serde_json::from_str(&json).ok());
+        let current: Vec<&str> = avatar.map(|a| a.file_names().collect()).unwrap_or_default();
+        for name in &current {
+            tx.execute(
+                "DELETE FROM superseded WHERE user_id = ?1 AND name = ?2",
+                params![user, name],
+            )?;
+        }
+        if let (true, Some(previous)) = (retire, &previous) {
+            for name in previous.file_names().filter(|n| !current.contains(n)) {
+                tx.execute(
+                    "INSERT OR REPLACE INTO superseded (user_id, name, at) VALUES (?1, ?2, ?3)",
+                    params![user, name, unix_millis()],
+                )?;
+            }
+        }
         tx.commit()?;
-        Ok(previous.and_then(|json| serde_json::from_str(&json).ok()))
+        Ok(previous)
     }
 
-    /// Sets the text fields users.profile.set may change; `None` leaves a field alone.
-    pub fn update_names(
+    /// Sets profile text fields: `real_name` and `display_name` in their columns, any
+    /// other name among the user's `fields`. Fields not named are left alone.
+    pub fn update_profile(
         &self,
         user: &str,
-        real_name: Option<&str>,
-        display_name: Option<&str>,
+        changes: &[(String, String)],
     ) -> Result<(), StoreError> {
-        self.conn().execute(
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let fields: Option<String> = tx
+            .query_row("SELECT fields FROM users WHERE id = ?1", [user], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let Some(fields) = fields else {
+            return Err(StoreError::Invalid(format!("no user {user}")));
+        };
+        let mut fields: BTreeMap<String, String> =
+            serde_json::from_str(&fields).unwrap_or_default();
+        let mut real_name = None;
+        let mut display_name = None;
+        for (name, value) in changes {
+            match name.as_str() {
+                "real_name" => real_name = Some(value),
+                "display_name" => display_name = Some(value),
+                _ => {
+                    fields.insert(name.clone(), value.clone());
+                }
+            }
+        }
+        let fields =
+            serde_json::to_string(&fields).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        tx.execute(
             "UPDATE users SET real_name = COALESCE(?2, real_name),
                               display_name = COALESCE(?3, display_name),
-                              updated = ?4
+                              fields = ?4,
+                              updated = ?5
              WHERE id = ?1",
-            params![user, real_name, display_name, unix_now()],
+            params![user, real_name, display_name, fields, unix_now()],
         )?;
+        tx.commit()?;
         Ok(())
+    }
+
+    /// Superseded files recorded at or before `cutoff_ms` (Unix milliseconds), per user.
+    pub fn expired_superseded(
+        &self,
+        cutoff_ms: i64,
+    ) -> Result<BTreeMap<String, Vec<String>>, StoreError> {
+        let conn = self.conn();
+        let mut statement = conn.prepare("SELECT user_id, name FROM superseded WHERE at <= ?1")?;
+        let rows = statement.query_map([cutoff_ms], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for row in rows {
+            let (user, name) = row?;
+            out.entry(user).or_default().push(name);
+        }
+        Ok(out)
+    }
+
+    /// Of `names`, those still recorded as superseded for `user` at or before `cutoff_ms`,
+    /// forgotten in the same transaction: the caller removes exactly these files.
+    pub fn take_superseded(
+        &self,
+        user: &str,
+        names: &[String],
+        cutoff_ms: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut taken = Vec::new();
+        for name in names {
+            let gone = tx.execute(
+                "DELETE FROM superseded WHERE user_id = ?1 AND name = ?2 AND at <= ?3",
+                params![user, name, cutoff_ms],
+            )?;
+            if gone > 0 {
+                taken.push(name.clone());
+            }
+        }
+        tx.commit()?;
+        Ok(taken)
     }
 
     /// Every user id with the file names of its current avatar (for the start-up sweep).
@@ -311,6 +421,15 @@ impl Store {
                 .map(|a| a.file_names().map(str::to_owned).collect())
                 .unwrap_or_default();
             out.insert(id, names);
+        }
+        drop(statement);
+        // Superseded files still in their grace period are kept too.
+        let mut statement = conn.prepare("SELECT user_id, name FROM superseded")?;
+        let rows =
+            statement.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        for row in rows {
+            let (user, name) = row?;
+            out.entry(user).or_insert_with(Vec::new).push(name);
         }
         Ok(out)
     }
@@ -366,6 +485,18 @@ fn new_token() -> Result<String, StoreError> {
 /// The stored form of a token.
 fn token_digest(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn unix_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Now, in Unix milliseconds (the clock of [`Store::expired_superseded`]).
+#[must_use]
+pub fn now_millis() -> i64 {
+    unix_millis()
 }
 
 fn unix_now() -> i64 {
@@ -439,15 +570,21 @@ mod tests {
             store
                 .create_token("U1X", DEFAULT_TEAM, &scopes(&["users:read"]))
                 .unwrap();
-            assert_eq!(store.replace_avatar("U1X", Some(&avatar)).unwrap(), None);
-            assert!(store.replace_avatar("U404", None).is_err());
+            assert_eq!(
+                store.replace_avatar("U1X", Some(&avatar), true).unwrap(),
+                None
+            );
+            assert!(store.replace_avatar("U404", None, false).is_err());
         }
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(
             store.user("U1X").unwrap().unwrap().avatar,
             Some(avatar.clone())
         );
-        assert_eq!(store.replace_avatar("U1X", None).unwrap(), Some(avatar));
+        assert_eq!(
+            store.replace_avatar("U1X", None, false).unwrap(),
+            Some(avatar)
+        );
         assert_eq!(store.user("U1X").unwrap().unwrap().avatar, None);
     }
 }

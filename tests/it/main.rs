@@ -21,6 +21,10 @@ mod sdk;
 mod serve;
 #[cfg(feature = "server")]
 mod serve_attack;
+#[cfg(feature = "server")]
+mod serve_grace;
+#[cfg(feature = "server")]
+mod serve_methods;
 mod structure;
 mod truncation;
 mod util;

@@ -713,7 +713,11 @@ fn leftovers_of_a_crash_are_swept_at_start_up() {
 
 #[test]
 fn concurrent_uploads_for_one_user_leave_one_consistent_avatar() {
-    let server = TestServer::with(|c| c.rate_limit_per_minute = 0);
+    // No grace: superseded files go at once (serve_grace.rs covers the grace).
+    let server = TestServer::with(|c| {
+        c.rate_limit_per_minute = 0;
+        c.keep_old = Duration::ZERO;
+    });
     let token = server.full_token("U0JOE");
     let image = testdata("inputs/sample.jpg");
     let hashes: Vec<String> = std::thread::scope(|scope| {

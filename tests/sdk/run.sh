@@ -4,7 +4,7 @@
 #   tests/sdk/run.sh [python|node|all]        (default: all)
 #
 # Installs the SDKs (idempotently) under target/sdk/:
-#   python: a virtualenv at target/sdk/venv with slack_sdk==3.47.0 (nothing else)
+#   python: a virtualenv at target/sdk/venv with slack_sdk==3.47.0 and slack_bolt==1.21.0
 #   node:   @slack/web-api from tests/sdk/node/package-lock.json into target/sdk/node
 # then starts `setphoto serve` on a free loopback port with a fresh data folder, creates
 # tokens, runs tests/sdk/python/test_slack_sdk.py and/or tests/sdk/node/test_web_api.mjs
@@ -24,6 +24,7 @@ readonly EXIT_FAILED=1
 readonly EXIT_USAGE=2
 readonly EXIT_UNAVAILABLE=77
 readonly PY_SDK_VERSION=3.47.0
+readonly PY_BOLT_VERSION=1.21.0
 readonly RATE_LIMIT=20 # calls a minute per token and method (the serve default)
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -66,21 +67,21 @@ fi
 install_python() {
     local venv="$SDK_DIR/venv"
     if [ -x "$venv/bin/python" ] &&
-        "$venv/bin/python" -c "import sys, slack_sdk.version as v; sys.exit(v.__version__ != '$PY_SDK_VERSION')" 2>/dev/null; then
+        "$venv/bin/python" -c "import sys, slack_sdk.version as v, slack_bolt.version as b; sys.exit(v.__version__ != '$PY_SDK_VERSION' or b.__version__ != '$PY_BOLT_VERSION')" 2>/dev/null; then
         return 0
     fi
     if ! command -v python3 >/dev/null 2>&1; then
         say "cannot install slack_sdk: python3 not found"
         return 1
     fi
-    say "installing slack_sdk==$PY_SDK_VERSION into $venv"
+    say "installing slack_sdk==$PY_SDK_VERSION and slack_bolt==$PY_BOLT_VERSION into $venv"
     rm -rf "$venv"
     if ! python3 -m venv "$venv"; then
         say "cannot install slack_sdk: python3 -m venv failed (Debian: apt-get install python3-venv)"
         rm -rf "$venv"
         return 1
     fi
-    if ! "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "slack_sdk==$PY_SDK_VERSION"; then
+    if ! "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "slack_sdk==$PY_SDK_VERSION" "slack_bolt==$PY_BOLT_VERSION"; then
         say "cannot install slack_sdk: pip install failed (no access to the package index?)"
         rm -rf "$venv"
         return 1
@@ -228,7 +229,7 @@ tokens_for() { # USER
 
 failed=false
 if $run_python; then
-    say "== python: slack_sdk $PY_SDK_VERSION"
+    say "== python: slack_sdk $PY_SDK_VERSION, slack_bolt $PY_BOLT_VERSION"
     if ! tokens_for U0SDKPY; then
         say "FAIL: token create failed"
         exit "$EXIT_FAILED"

@@ -221,7 +221,7 @@ describe(`@slack/web-api ${sdkVersion} against setphoto serve`, () => {
     const result = await client().users.setPhoto({ image: fs.readFileSync(fixture('sample.jpg')), ...CROP });
     last = await checkSetPhoto(result, 'sample.jpg', 300, CROP);
     assert.notEqual(last.avatar_hash, previous.avatar_hash);
-    assert.equal((await fetchFile(previous.image_72)).status, 404, 'the superseded files are gone');
+    assert.equal((await fetchFile(previous.image_72)).status, 200, 'superseded files stay served for the grace period (--keep-old)');
     const asStrings = Object.fromEntries(Object.entries(CROP).map(([k, v]) => [k, String(v)]));
     const again = await client().users.setPhoto({ image: fs.readFileSync(fixture('sample.jpg')), ...asStrings });
     assert.deepEqual(again.profile, last);

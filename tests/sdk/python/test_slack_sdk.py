@@ -41,6 +41,7 @@ TESTDATA = ENV["SETPHOTO_TESTDATA"]
 RATE_LIMIT = int(ENV.get("SETPHOTO_RATE_LIMIT", "20"))
 USER = ENV["SETPHOTO_USER"]
 TOKEN = ENV["SETPHOTO_TOKEN"]
+USER_TEAM = "T00000001"  # the team `setphoto token create` puts a user in by default
 
 PROFILE_KEYS = [
     "avatar_hash",
@@ -245,8 +246,8 @@ class SlackSdkConformance(unittest.TestCase):
         response = client().users_setPhoto(image=fixture("sample.jpg"), **crop)
         profile = self.assert_set_photo_profile(response, "sample.jpg", 300, crop)
         self.assertNotEqual(profile["avatar_hash"], previous["avatar_hash"])
-        # The superseded avatar's files are gone.
-        self.assertEqual(fetch(previous["image_72"])[0], 404)
+        # The superseded avatar's files stay served for the grace period (--keep-old).
+        self.assertEqual(fetch(previous["image_72"])[0], 200)
         # Crop values as strings are the same arguments.
         again = client().users_setPhoto(
             image=read_fixture("sample.jpg"), crop_x="100", crop_y="50", crop_w="300"
@@ -435,6 +436,51 @@ class SlackSdkConformance(unittest.TestCase):
         self.assertIs(client().users_profile_get()["ok"], True)
 
     # --- users.deletePhoto (last: it removes the avatar) ---------------------------
+
+    def test_25_auth_test(self):
+        response = client().auth_test()
+        self.assertTrue(response["ok"])
+        self.assertEqual(response["user_id"], USER)
+        self.assertTrue(response["team_id"].startswith("T"), response.data)
+        self.assertTrue(response["url"].startswith(PUBLIC_URL), response.data)
+        for key in ("user", "team"):
+            self.assertIsInstance(response[key], str, response.data)
+        self.assert_slack_error(lambda: client("xoxp-nope").auth_test(), "invalid_auth")
+        echoed = WebClient(base_url=API_URL, timeout=30).api_test(foo="bar")
+        self.assertEqual(echoed["args"], {"foo": "bar"})
+
+    def test_26_a_bolt_app_starts_and_authorizes_against_the_server(self):
+        from slack_bolt import App, BoltRequest
+        from slack_sdk.signature import SignatureVerifier
+
+        secret = "setphoto-test-signing-secret"
+        # Start-up calls auth.test and refuses to start if it fails.
+        app = App(client=client(), signing_secret=secret)
+        seen = {}
+
+        @app.command("/whoami")
+        def whoami(ack, context):
+            seen.update(user_id=context.user_id, team_id=context.team_id)
+            ack("ok")
+
+        body = f"command=%2Fwhoami&team_id={USER_TEAM}&user_id={USER}&text="
+        timestamp = str(int(time.time()))
+        signature = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body)
+        response = app.dispatch(
+            BoltRequest(
+                body=body,
+                headers={
+                    "content-type": ["application/x-www-form-urlencoded"],
+                    "x-slack-request-timestamp": [timestamp],
+                    "x-slack-signature": [signature],
+                },
+            )
+        )
+        self.assertEqual(response.status, 200, response.body)
+        self.assertEqual(seen, {"user_id": USER, "team_id": USER_TEAM})
+        with self.assertRaises(Exception) as failure:
+            App(client=client("xoxp-nope"), signing_secret=secret)
+        self.assertIn("invalid_auth", str(failure.exception))
 
     def test_30_delete_photo(self):
         last = client().users_profile_get()["profile"]
