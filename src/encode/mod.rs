@@ -46,10 +46,10 @@ pub fn encode(pixels: &Pixels, output: OutputFormat, policy: &Policy) -> Result<
 }
 
 fn encode_jpeg(pixels: &Pixels, quality: u8) -> Result<Vec<u8>, Error> {
-    let width = u16::try_from(pixels.width()).map_err(internal)?;
-    let height = u16::try_from(pixels.height()).map_err(internal)?;
+    let width = u16::try_from(pixels.width()).map_err(Error::internal)?;
+    let height = u16::try_from(pixels.height()).map_err(Error::internal)?;
     if width == 0 || height == 0 {
-        return Err(internal("an empty picture has no JPEG"));
+        return Err(Error::internal("an empty picture has no JPEG"));
     }
     // Alpha, where present, is ignored: what reaches a JPEG is opaque by contract.
     let color = match pixels.layout() {
@@ -58,12 +58,7 @@ fn encode_jpeg(pixels: &Pixels, quality: u8) -> Result<Vec<u8>, Error> {
     };
     Encoder::new(quality)
         .encode(pixels.data(), width, height, color)
-        .map_err(internal)
-}
-
-#[cold]
-fn internal(e: impl std::fmt::Display) -> Error {
-    Error::Internal(format!("encode: {e}").into())
+        .map_err(Error::internal)
 }
 
 #[cfg(test)]

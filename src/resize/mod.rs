@@ -152,7 +152,7 @@ impl Renderer {
         if source_region.x + source_region.width > f64::from(width)
             || source_region.y + source_region.height > f64::from(height)
         {
-            return Err(internal("the square lies outside the decoded image"));
+            return Err(Error::internal("the square lies outside the decoded image"));
         }
 
         // The previous picture without its bars: the next size cascades from it, so bar
@@ -175,7 +175,7 @@ impl Renderer {
                     },
                 ),
                 None => (
-                    ImageRef::new(width, height, pixels.data(), pixel_type).map_err(internal)?,
+                    ImageRef::new(width, height, pixels.data(), pixel_type).map_err(Error::internal)?,
                     source_region,
                 ),
             };
@@ -199,7 +199,7 @@ impl Renderer {
                 (target.height, 0..target.height)
             };
             let mut canvas = Pixels::for_overwrite(target.width, canvas_height, layout)
-                .ok_or_else(|| internal("a rendition too large for memory"))?;
+                .ok_or_else(|| Error::internal("a rendition too large for memory"))?;
             let row_len = target.width as usize * layout.channels();
             let picture_rows = between_bars(
                 canvas.data_mut(),
@@ -210,13 +210,13 @@ impl Renderer {
             );
             let mut into =
                 Image::from_slice_u8(target.width, target.height, picture_rows, pixel_type)
-                    .map_err(internal)?;
+                    .map_err(Error::internal)?;
             let ours = layout == Layout::Rgb8
                 && Cpu::detect() == Cpu::Avx2
                 && self.resize_rgb(&from, region, kernel, &mut into)?;
             if !ours {
                 setphoto_fir::resize(&mut self.resizer, &from, &mut into, &options)
-                    .map_err(internal)?;
+                    .map_err(Error::internal)?;
             }
             let picture = Arc::new(canvas);
             let rendition = if in_place {
@@ -257,7 +257,7 @@ impl Previous {
             rows,
             pixel_type,
         )
-        .map_err(internal)
+        .map_err(Error::internal)
     }
 }
 
@@ -312,7 +312,7 @@ impl Renderer {
             let source = from
                 .buffer()
                 .get(at..)
-                .ok_or_else(|| internal("rows outside the source"))?;
+                .ok_or_else(|| Error::internal("rows outside the source"))?;
             pass.run(source, stride, out, height as usize);
             return Ok(true);
         }
@@ -478,11 +478,6 @@ struct KeptPass {
     /// How many columns from `first` it reads.
     columns: u32,
     pass: passes::HorizontalRgb,
-}
-
-#[cold]
-fn internal(e: impl std::fmt::Display) -> Error {
-    Error::Internal(format!("resize: {e}").into())
 }
 
 #[cfg(test)]
