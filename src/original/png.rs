@@ -57,7 +57,13 @@ pub(super) fn clean(bytes: &[u8], orientation: Orientation) -> Vec<u8> {
                 return out;
             }
         }
-        let Some(chunk) = chunk else { return out };
+        let Some(chunk) = chunk else {
+            // A dropped chunk cut short by the end of the file: the picture ends here, so
+            // it gets the end a PNG has (a decoder that met the cut header knew the image
+            // data was over; one that meets the end of the file right after IDAT does not).
+            push_chunk(&mut out, b"IEND", &[]);
+            return out;
+        };
         pos += chunk.len();
     }
     // Fewer than 8 bytes left: the start of a chunk header cut short, which holds no
