@@ -42,6 +42,9 @@ pub mod cli;
 pub mod client;
 #[cfg(feature = "server")]
 pub mod server;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 
 pub use error::{BadImage, CropError, Error, Limit};
 pub use format::{Format, OutputFormat};
