@@ -40,11 +40,11 @@ mod atomic;
 pub mod cli;
 #[cfg(feature = "client")]
 pub mod client;
-#[cfg(feature = "server")]
-pub mod server;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+#[cfg(feature = "server")]
+pub mod server;
 
 pub use error::{BadImage, CropError, Error, Limit};
 pub use format::{Format, OutputFormat};

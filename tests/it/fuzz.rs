@@ -71,5 +71,8 @@ fn the_45_byte_lzw_stream_decodes_alike_in_ours_and_the_gif_crate() {
     setphoto_kernels::lzw::Decoder::new(3)
         .decode_into(&stream, &mut buffer)
         .expect("ours decodes it");
-    assert_eq!(&buffer[setphoto_kernels::lzw::LITERALS..][..64], &theirs[..]);
+    assert_eq!(
+        &buffer[setphoto_kernels::lzw::LITERALS..][..64],
+        &theirs[..]
+    );
 }

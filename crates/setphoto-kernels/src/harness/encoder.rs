@@ -20,7 +20,7 @@ pub fn encoder(data: &[u8]) {
     let quality = input.byte();
     let width = u16::from(input.byte() % 128) + 1;
     let height = u16::from(input.byte() % 128) + 1;
-    let (color, reference_color) = if input.byte() % 2 == 0 {
+    let (color, reference_color) = if input.byte() & 1 == 0 {
         (ColorType::Rgb, jpeg_encoder::ColorType::Rgb)
     } else {
         (ColorType::Rgba, jpeg_encoder::ColorType::Rgba)
@@ -48,7 +48,11 @@ pub fn encoder(data: &[u8]) {
     reference
         .encode(&source, width, height, reference_color)
         .expect("jpeg-encoder encodes it");
-    let their_psnr = psnr(&source, channels, &decode(&theirs).expect("theirs decodes").2);
+    let their_psnr = psnr(
+        &source,
+        channels,
+        &decode(&theirs).expect("theirs decodes").2,
+    );
     assert!(
         our_psnr >= their_psnr - PSNR_SLACK,
         "q{quality} {width}x{height}: {our_psnr:.2} dB against jpeg-encoder's {their_psnr:.2} dB"
@@ -60,8 +64,11 @@ fn decode(jpeg: &[u8]) -> Option<(u16, u16, Vec<u8>)> {
     let mut decoder = jpeg_decoder::Decoder::new(jpeg);
     let pixels = decoder.decode().ok()?;
     let info = decoder.info()?;
-    (info.pixel_format == jpeg_decoder::PixelFormat::RGB24)
-        .then_some((info.width, info.height, pixels))
+    (info.pixel_format == jpeg_decoder::PixelFormat::RGB24).then_some((
+        info.width,
+        info.height,
+        pixels,
+    ))
 }
 
 /// Peak signal-to-noise ratio of `decoded` RGB against `source`'s colour channels, in dB.

@@ -46,8 +46,16 @@ pub fn jpeg_decoder(data: &[u8]) {
         return;
     };
     let (rw, rh) = (width.div_ceil(reduction), height.div_ceil(reduction));
-    assert_eq!((reduced.width, reduced.height), (rw, rh), "the reduced size");
-    assert_eq!(reduced.rgb.len(), (rw * rh * 3) as usize, "the buffer length");
+    assert_eq!(
+        (reduced.width, reduced.height),
+        (rw, rh),
+        "the reduced size"
+    );
+    assert_eq!(
+        reduced.rgb.len(),
+        (rw * rh * 3) as usize,
+        "the buffer length"
+    );
 
     let Some(full) = full_decode(jpeg, width, height) else {
         panic!("1/{reduction}: we accept a file that neither full decoder decodes");
@@ -131,6 +139,10 @@ fn box_average(full: &[u8], width: u32, height: u32, reduction: u32) -> Vec<u8> 
 }
 
 fn mean_difference(a: &[u8], b: &[u8]) -> f64 {
-    let total: u64 = a.iter().zip(b).map(|(&x, &y)| u64::from(x.abs_diff(y))).sum();
+    let total: u64 = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| u64::from(x.abs_diff(y)))
+        .sum();
     total as f64 / a.len().max(1) as f64
 }

@@ -51,7 +51,12 @@ pub fn resize(data: &[u8]) {
         (out_w, out_h) = (width * 2, height * 2);
     } else if mode & 4 == 4 {
         let [x, y, rw, rh] = region;
-        region = [x.floor(), y.floor(), rw.floor().max(1.0), rh.floor().max(1.0)];
+        region = [
+            x.floor(),
+            y.floor(),
+            rw.floor().max(1.0),
+            rh.floor().max(1.0),
+        ];
     }
     let [x, y, rw, rh] = region;
     let source = cycle(input.rest(), (width * height * 3) as usize);
@@ -110,10 +115,18 @@ pub fn resize(data: &[u8]) {
 
     // fir skips an axis that needs no resampling (the engine then leaves that axis to it),
     // so it is the oracle when both axes resample.
-    let resamples = |out: u32, start: f64, len: f64| f64::from(out) != len || start != start.round();
+    let resamples =
+        |out: u32, start: f64, len: f64| f64::from(out) != len || start != start.round();
     if resamples(out_w, x, rw) && resamples(out_h, y, rh) {
         assert!(
-            fir(&source, (width, height), region, (out_w, out_h), weight, support) == two_passes,
+            fir(
+                &source,
+                (width, height),
+                region,
+                (out_w, out_h),
+                weight,
+                support
+            ) == two_passes,
             "{width}x{height} region {region:?} to {out_w}x{out_h}: fast_image_resize's pixels differ"
         );
     }
