@@ -2,7 +2,7 @@
 # Runs every fuzz target for SECONDS each (default 60), one after the other, with a
 # nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`):
 #
-#     fuzz/run.sh [SECONDS]
+#     fuzz/run.sh [SECONDS]            (TARGETS="lzw resize" fuzz/run.sh 60: some of them)
 #
 # Each target starts from its seed corpus (fuzz/corpus/<target>) and its kept findings
 # (fuzz/regressions/<target>), read only; what it learns goes to fuzz/work/<target>, and
@@ -13,7 +13,7 @@
 set -euo pipefail
 seconds="${1:-60}"
 cd "$(dirname "$0")"
-targets=(pipeline jpeg_decoder lzw resize encoder)
+targets=(${TARGETS:-pipeline jpeg_decoder lzw resize encoder})
 for target in "${targets[@]}"; do
     mkdir -p "work/$target"
     dirs=("work/$target" "corpus/$target")
