@@ -8,8 +8,13 @@ use crate::jpeg::decoder::Decoder;
 /// it stands in for, `jpeg-decoder`'s scaled decode, strays further still.
 const BOUND: f64 = 2.0;
 
-/// How much further than `jpeg-decoder`'s scaled decode ours may stray past [`BOUND`].
-const YARDSTICK_SLACK: f64 = 0.05;
+/// How much further than `jpeg-decoder`'s scaled decode ours may stray past [`BOUND`]:
+/// 0.05 per byte (what the decoder's tests allow on natural pictures) plus 5% of
+/// jpeg-decoder's own difference. Coefficients far outside what an encoder writes (a
+/// damaged Huffman table, say) make the full decode clip, which no reduced IDCT
+/// reproduces; both reduced decoders then stray by several levels, by slightly different
+/// amounts.
+const YARDSTICK_SLACK: (f64, f64) = (0.05, 0.05);
 
 /// The largest frame checked, in pixels: bigger ones cost the fuzzer time and memory
 /// for nothing the small ones do not show.
@@ -72,7 +77,7 @@ pub fn jpeg_decoder(data: &[u8]) {
     let yardstick = scaled_reference(jpeg, rw, rh)
         .map_or(f64::INFINITY, |theirs| mean_difference(&theirs, &expected));
     assert!(
-        diff <= yardstick + YARDSTICK_SLACK,
+        diff <= yardstick * (1.0 + YARDSTICK_SLACK.1) + YARDSTICK_SLACK.0,
         "1/{reduction} of {width}x{height}: {diff:.3} from the full decode box-averaged \
          (jpeg-decoder's scaled decode: {yardstick:.3})"
     );
