@@ -8,13 +8,9 @@ use crate::jpeg::decoder::Decoder;
 /// it stands in for, `jpeg-decoder`'s scaled decode, strays further still.
 const BOUND: f64 = 2.0;
 
-/// How much further than `jpeg-decoder`'s scaled decode ours may stray past [`BOUND`]:
-/// 0.05 per byte (what the decoder's tests allow on natural pictures) plus 5% of
-/// jpeg-decoder's own difference. Coefficients far outside what an encoder writes (a
-/// damaged Huffman table, say) make the full decode clip, which no reduced IDCT
-/// reproduces; both reduced decoders then stray by several levels, by slightly different
-/// amounts.
-const YARDSTICK_SLACK: (f64, f64) = (0.05, 0.05);
+/// How much further than `jpeg-decoder`'s scaled decode ours may stray past [`BOUND`] (what
+/// the decoder's tests allow on natural pictures).
+const YARDSTICK_SLACK: f64 = 0.05;
 
 /// The largest frame checked, in pixels: bigger ones cost the fuzzer time and memory
 /// for nothing the small ones do not show.
@@ -23,8 +19,8 @@ const MAX_PIXELS: u64 = 1 << 22;
 /// Input: a byte choosing the reduction (2, 4 or 8), then a JPEG file. Whatever our reduced
 /// decoder accepts must have the size the frame header declares, reduced and rounded up;
 /// when a full decoder (zune-jpeg through `image`, or else `jpeg-decoder`) decodes the file,
-/// ours must match the full picture's box average within [`BOUND`] per byte, or within
-/// what `jpeg-decoder`'s own scaled decode strays from it.
+/// ours must match the full picture's box average within [`BOUND`] per byte wherever
+/// `jpeg-decoder`'s own scaled decode does.
 ///
 /// # Panics
 /// When ours decodes another size, or strays further.
@@ -79,8 +75,14 @@ pub fn jpeg_decoder(data: &[u8]) {
     }
     let yardstick = scaled_reference(jpeg, rw, rh)
         .map_or(f64::INFINITY, |theirs| mean_difference(&theirs, &expected));
+    // Coefficients far from what an encoder writes (damaged entropy data that still decodes)
+    // make the full decode clip, which no reduced IDCT follows: when jpeg-decoder's reduced
+    // decode strays past the bound as well, there is no oracle for ours.
+    if yardstick >= BOUND {
+        return;
+    }
     assert!(
-        diff <= yardstick * (1.0 + YARDSTICK_SLACK.1) + YARDSTICK_SLACK.0,
+        diff <= yardstick + YARDSTICK_SLACK,
         "1/{reduction} of {width}x{height}: {diff:.3} from the full decode box-averaged \
          (jpeg-decoder's scaled decode: {yardstick:.3})"
     );
