@@ -100,6 +100,10 @@ fn defines_symbols_decoders_read_differently(jpeg: &[u8]) -> bool {
     while let (Some(&0xFF), Some(&marker), Some(len)) =
         (jpeg.get(at), jpeg.get(at + 1), jpeg.get(at + 2..at + 4))
     {
+        if marker == 0xFF {
+            at += 1; // a fill byte before the marker
+            continue;
+        }
         if marker == 0xDA {
             break;
         }
