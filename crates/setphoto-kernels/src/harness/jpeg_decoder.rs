@@ -8,9 +8,11 @@ use crate::jpeg::decoder::Decoder;
 /// it stands in for, `jpeg-decoder`'s scaled decode, strays further still.
 const BOUND: f64 = 2.0;
 
-/// How much further than `jpeg-decoder`'s scaled decode ours may stray past [`BOUND`] (what
-/// the decoder's tests allow on natural pictures).
-const YARDSTICK_SLACK: f64 = 0.05;
+/// How much further than `jpeg-decoder`'s scaled decode ours may stray past [`BOUND`]:
+/// 0.05 per byte (what the decoder's tests allow on natural pictures) and 10% of
+/// jpeg-decoder's own difference, for damaged data near the bound, where the two reduced
+/// decoders' different chroma upsampling weighs more.
+const YARDSTICK_SLACK: (f64, f64) = (0.05, 0.10);
 
 /// The largest frame checked, in pixels: bigger ones cost the fuzzer time and memory
 /// for nothing the small ones do not show.
@@ -82,7 +84,7 @@ pub fn jpeg_decoder(data: &[u8]) {
         return;
     }
     assert!(
-        diff <= yardstick + YARDSTICK_SLACK,
+        diff <= yardstick * (1.0 + YARDSTICK_SLACK.1) + YARDSTICK_SLACK.0,
         "1/{reduction} of {width}x{height}: {diff:.3} from the full decode box-averaged \
          (jpeg-decoder's scaled decode: {yardstick:.3})"
     );
