@@ -12,6 +12,8 @@ mod client;
 #[cfg(feature = "bench-internals")]
 mod conformance;
 mod corpus;
+#[cfg(feature = "fuzzing")]
+mod fuzz;
 mod golden;
 mod limits;
 mod originals;

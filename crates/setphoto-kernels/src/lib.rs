@@ -19,6 +19,9 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod cpu;
+#[cfg(feature = "harness")]
+#[doc(hidden)]
+pub mod harness;
 pub mod jpeg;
 pub mod lzw;
 pub mod resize;

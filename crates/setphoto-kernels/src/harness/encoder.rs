@@ -1,0 +1,84 @@
+//! The JPEG encoder: every picture round-trips through an independent decoder at its size,
+//! about as close to the source as the encoder it stands in for gets.
+
+use super::{Input, cycle};
+use crate::jpeg::encoder::{ColorType, Encoder};
+
+/// How many dB below `jpeg-encoder`'s (same quality, same 4:2:0 sampling) our PSNR may be.
+const PSNR_SLACK: f64 = 1.0;
+
+/// Input: the quality (the byte as is: the encoder clamps it to 1..=100), the width and
+/// height (`1 + byte % 128` each), a byte choosing RGB or RGBA, then pixel bytes, repeated
+/// to fill the picture. The JPEG must decode (by `jpeg-decoder`) to the picture's size, with
+/// a PSNR no more than [`PSNR_SLACK`] below that of `jpeg-encoder`'s file of the same
+/// picture: the floor for the quality.
+///
+/// # Panics
+/// When the encoder fails, or its file decodes to another size or strays further.
+pub fn encoder(data: &[u8]) {
+    let mut input = Input::new(data);
+    let quality = input.byte();
+    let width = u16::from(input.byte() % 128) + 1;
+    let height = u16::from(input.byte() % 128) + 1;
+    let (color, reference_color) = if input.byte() & 1 == 0 {
+        (ColorType::Rgb, jpeg_encoder::ColorType::Rgb)
+    } else {
+        (ColorType::Rgba, jpeg_encoder::ColorType::Rgba)
+    };
+    let channels = color.channels();
+    let source = cycle(
+        input.rest(),
+        usize::from(width) * usize::from(height) * channels,
+    );
+
+    let ours = Encoder::new(quality)
+        .encode(&source, width, height, color)
+        .expect("a picture of the right length encodes");
+    let decoded = decode(&ours).expect("our JPEG decodes");
+    assert_eq!(
+        (decoded.0, decoded.1),
+        (width, height),
+        "our JPEG decodes to its picture's size"
+    );
+    let our_psnr = psnr(&source, channels, &decoded.2);
+
+    let mut theirs = Vec::new();
+    let mut reference = jpeg_encoder::Encoder::new(&mut theirs, quality.clamp(1, 100));
+    reference.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_2_0);
+    reference
+        .encode(&source, width, height, reference_color)
+        .expect("jpeg-encoder encodes it");
+    let their_psnr = psnr(
+        &source,
+        channels,
+        &decode(&theirs).expect("theirs decodes").2,
+    );
+    assert!(
+        our_psnr >= their_psnr - PSNR_SLACK,
+        "q{quality} {width}x{height}: {our_psnr:.2} dB against jpeg-encoder's {their_psnr:.2} dB"
+    );
+}
+
+/// Width, height and RGB pixels, by `jpeg-decoder`.
+fn decode(jpeg: &[u8]) -> Option<(u16, u16, Vec<u8>)> {
+    let mut decoder = jpeg_decoder::Decoder::new(jpeg);
+    let pixels = decoder.decode().ok()?;
+    let info = decoder.info()?;
+    (info.pixel_format == jpeg_decoder::PixelFormat::RGB24).then_some((
+        info.width,
+        info.height,
+        pixels,
+    ))
+}
+
+/// Peak signal-to-noise ratio of `decoded` RGB against `source`'s colour channels, in dB.
+fn psnr(source: &[u8], channels: usize, decoded: &[u8]) -> f64 {
+    let (mut squared, mut count) = (0.0, 0.0);
+    for (s, d) in source.chunks_exact(channels).zip(decoded.chunks_exact(3)) {
+        for (&a, &b) in s.iter().zip(d) {
+            squared += (f64::from(a) - f64::from(b)).powi(2);
+            count += 1.0;
+        }
+    }
+    10.0 * (255.0f64.powi(2) / (squared / count).max(1e-9)).log10()
+}

@@ -1,0 +1,210 @@
+//! The reduced JPEG decoder: what it accepts decodes close to a full decode, box-averaged.
+
+use super::Input;
+use crate::jpeg::decoder::Decoder;
+
+/// The mean difference per byte the reduced decode may have from the full decode
+/// box-averaged (the decoder's own tests hold natural pictures to it), unless the decoder
+/// it stands in for, `jpeg-decoder`'s scaled decode, strays further still.
+const BOUND: f64 = 2.0;
+
+/// How much further than `jpeg-decoder`'s scaled decode ours may stray past [`BOUND`]:
+/// 0.05 per byte (what the decoder's tests allow on natural pictures) and 10% of
+/// jpeg-decoder's own difference, for damaged data near the bound, where the two reduced
+/// decoders' different chroma upsampling weighs more.
+const YARDSTICK_SLACK: (f64, f64) = (0.05, 0.10);
+
+/// The largest frame checked, in pixels: bigger ones cost the fuzzer time and memory
+/// for nothing the small ones do not show.
+const MAX_PIXELS: u64 = 1 << 22;
+
+/// Input: a byte choosing the reduction (2, 4 or 8), then a JPEG file. Whatever our reduced
+/// decoder accepts must have the size the frame header declares, reduced and rounded up;
+/// when a full decoder (zune-jpeg through `image`, or else `jpeg-decoder`) decodes the file,
+/// ours must match the full picture's box average within [`BOUND`] per byte wherever
+/// `jpeg-decoder`'s own scaled decode does.
+///
+/// # Panics
+/// When ours decodes another size, or strays further.
+pub fn jpeg_decoder(data: &[u8]) {
+    let mut input = Input::new(data);
+    let reduction = [2u32, 4, 8][usize::from(input.byte() % 3)];
+    let jpeg = input.rest();
+
+    // The declared size, from a decoder that reads the headers only.
+    let mut header = jpeg_decoder::Decoder::new(jpeg);
+    let (width, height) = match header.read_info().ok().and(header.info()) {
+        Some(info) => (u32::from(info.width), u32::from(info.height)),
+        // Still run ours, on a size no frame should match.
+        None => (1, 1),
+    };
+    if u64::from(width) * u64::from(height) > MAX_PIXELS {
+        return;
+    }
+    let Ok(reduced) = Decoder::new(jpeg)
+        .scale(reduction)
+        .expect_size(width, height)
+        .decode()
+    else {
+        return;
+    };
+    let (rw, rh) = (width.div_ceil(reduction), height.div_ceil(reduction));
+    assert_eq!(
+        (reduced.width, reduced.height),
+        (rw, rh),
+        "the reduced size"
+    );
+    assert_eq!(
+        reduced.rgb.len(),
+        (rw * rh * 3) as usize,
+        "the buffer length"
+    );
+
+    // The reduced decoder reads up to the end of the first scan and no further: what comes
+    // after it (a second frame, say) is for setphoto's marker validation, which runs first
+    // and refuses what libjpeg refuses. A file no full decoder decodes has nothing to be
+    // compared with.
+    let Some(full) = full_decode(jpeg, width, height) else {
+        return;
+    };
+    if defines_symbols_decoders_read_differently(jpeg) {
+        return;
+    }
+    let expected = box_average(&full, width, height, reduction);
+    let diff = mean_difference(&reduced.rgb, &expected);
+    if diff < BOUND {
+        return;
+    }
+    let yardstick = scaled_reference(jpeg, rw, rh)
+        .map_or(f64::INFINITY, |theirs| mean_difference(&theirs, &expected));
+    // Coefficients far from what an encoder writes (damaged entropy data that still decodes)
+    // make the full decode clip, which no reduced IDCT follows: when jpeg-decoder's reduced
+    // decode strays past the bound as well, there is no oracle for ours.
+    if yardstick >= BOUND {
+        return;
+    }
+    assert!(
+        diff <= yardstick * (1.0 + YARDSTICK_SLACK.1) + YARDSTICK_SLACK.0,
+        "1/{reduction} of {width}x{height}: {diff:.3} from the full decode box-averaged \
+         (jpeg-decoder's scaled decode: {yardstick:.3})"
+    );
+}
+
+/// Whether a Huffman table before the first scan defines a symbol outside 8-bit baseline's:
+/// a DC difference of more than 11 bits, an AC coefficient of more than 10, or an AC
+/// symbol of no coefficient other than end of block and sixteen zeros (0xR0, R 1..=14).
+/// Decoders disagree on those: libjpeg (and ours) end the block at 0xR0, zune-jpeg and
+/// `jpeg-decoder` read it as a progressive end-of-band run and skip the blocks that follow,
+/// so the full decode is no oracle. (libjpeg refuses DC symbols past 15 outright, and so
+/// does setphoto's validation, before any decoder runs.)
+fn defines_symbols_decoders_read_differently(jpeg: &[u8]) -> bool {
+    let mut at = 2;
+    while let (Some(&0xFF), Some(&marker), Some(len)) =
+        (jpeg.get(at), jpeg.get(at + 1), jpeg.get(at + 2..at + 4))
+    {
+        if marker == 0xFF {
+            at += 1; // a fill byte before the marker
+            continue;
+        }
+        if marker == 0xDA {
+            break;
+        }
+        let end = at + 2 + usize::from(u16::from_be_bytes([len[0], len[1]]));
+        let Some(segment) = jpeg.get(at + 4..end) else {
+            break;
+        };
+        let mut tables = segment;
+        while marker == 0xC4 && tables.len() >= 17 {
+            let dc = tables[0] >> 4 == 0;
+            let count: usize = tables[1..17].iter().map(|&c| usize::from(c)).sum();
+            let symbols = &tables[17..(17 + count).min(tables.len())];
+            let odd = |&symbol: &u8| {
+                let (run, size) = (symbol >> 4, symbol & 15);
+                if dc {
+                    symbol > 11
+                } else {
+                    size > 10 || size == 0 && !matches!(run, 0 | 15)
+                }
+            };
+            if symbols.iter().any(odd) {
+                return true;
+            }
+            tables = &tables[(17 + count).min(tables.len())..];
+        }
+        at = end;
+    }
+    false
+}
+
+/// The full picture as RGB: zune-jpeg's (through `image`), or `jpeg-decoder`'s when zune
+/// refuses; `None` when both refuse or decode another size.
+fn full_decode(jpeg: &[u8], width: u32, height: u32) -> Option<Vec<u8>> {
+    if let Ok(picture) = image::load_from_memory_with_format(jpeg, image::ImageFormat::Jpeg) {
+        let picture = picture.into_rgb8();
+        if picture.dimensions() == (width, height) {
+            return Some(picture.into_raw());
+        }
+    }
+    let mut decoder = jpeg_decoder::Decoder::new(jpeg);
+    let pixels = decoder.decode().ok()?;
+    let info = decoder.info()?;
+    if (u32::from(info.width), u32::from(info.height)) != (width, height) {
+        return None;
+    }
+    match info.pixel_format {
+        jpeg_decoder::PixelFormat::RGB24 => Some(pixels),
+        jpeg_decoder::PixelFormat::L8 => Some(pixels.iter().flat_map(|&v| [v, v, v]).collect()),
+        _ => None,
+    }
+}
+
+/// `jpeg-decoder`'s scaled decode as RGB, when it comes out `width` x `height`.
+fn scaled_reference(jpeg: &[u8], width: u32, height: u32) -> Option<Vec<u8>> {
+    let mut decoder = jpeg_decoder::Decoder::new(jpeg);
+    decoder.read_info().ok()?;
+    let size = decoder
+        .scale(u16::try_from(width).ok()?, u16::try_from(height).ok()?)
+        .ok()?;
+    if (u32::from(size.0), u32::from(size.1)) != (width, height) {
+        return None;
+    }
+    let pixels = decoder.decode().ok()?;
+    match decoder.info()?.pixel_format {
+        jpeg_decoder::PixelFormat::RGB24 => Some(pixels),
+        jpeg_decoder::PixelFormat::L8 => Some(pixels.iter().flat_map(|&v| [v, v, v]).collect()),
+        _ => None,
+    }
+}
+
+/// `full` (RGB, `width` x `height`) averaged over `reduction`-square boxes, rounded; the
+/// boxes at the right and bottom edges take what is left.
+fn box_average(full: &[u8], width: u32, height: u32, reduction: u32) -> Vec<u8> {
+    let (rw, rh) = (width.div_ceil(reduction), height.div_ceil(reduction));
+    let mut out = Vec::with_capacity((rw * rh * 3) as usize);
+    for y in 0..rh {
+        for x in 0..rw {
+            let mut sum = [0u32; 3];
+            let mut n = 0;
+            for yy in y * reduction..((y + 1) * reduction).min(height) {
+                for xx in x * reduction..((x + 1) * reduction).min(width) {
+                    let at = ((yy * width + xx) * 3) as usize;
+                    for (total, &v) in sum.iter_mut().zip(&full[at..at + 3]) {
+                        *total += u32::from(v);
+                    }
+                    n += 1;
+                }
+            }
+            out.extend(sum.map(|s| ((s + n / 2) / n) as u8));
+        }
+    }
+    out
+}
+
+fn mean_difference(a: &[u8], b: &[u8]) -> f64 {
+    let total: u64 = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| u64::from(x.abs_diff(y)))
+        .sum();
+    total as f64 / a.len().max(1) as f64
+}
