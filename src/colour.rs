@@ -324,24 +324,10 @@ pub(crate) mod tests {
         assert_eq!(embedded(&jpeg_with(&segments), Format::Jpeg), Embedded::Srgb);
     }
 
-    /// `png` with `chunk` of `kind` inserted after IHDR, its CRC right.
+    /// `png` with a chunk of `kind` holding `data` inserted after IHDR, its CRC right.
     fn with_chunk(png: &[u8], kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
-        let crc = |bytes: &[u8]| {
-            let mut crc = !0u32;
-            for &byte in bytes {
-                crc ^= u32::from(byte);
-                for _ in 0..8 {
-                    crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
-                }
-            }
-            !crc
-        };
-        let after_ihdr = 8 + 12 + 13;
-        let mut chunk = (data.len() as u32).to_be_bytes().to_vec();
-        chunk.extend(kind);
-        chunk.extend(data);
-        chunk.extend(crc(&chunk[4..]).to_be_bytes());
-        [&png[..after_ihdr], &chunk, &png[after_ihdr..]].concat()
+        use crate::original::png_tests::{chunk, insert_after_ihdr};
+        insert_after_ihdr(png, &chunk(kind, data))
     }
 
     #[test]

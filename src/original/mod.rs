@@ -16,6 +16,10 @@ mod gif;
 mod jpeg;
 mod png;
 
+/// PNG chunk helpers for other stages' tests (the colour stage's iCCP tests).
+#[cfg(test)]
+pub(crate) use png::tests as png_tests;
+
 use bytes::Bytes;
 
 use crate::format::Format;
