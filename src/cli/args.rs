@@ -130,9 +130,79 @@ pub struct ServeArgs {
     /// `ratelimited`; 0: no throttle.
     #[arg(long, value_name = "N", default_value_t = 60)]
     pub auth_failures: u32,
+    /// Reverse proxies (addresses or CIDR ranges, comma-separated or repeated) whose
+    /// `X-Forwarded-For` names the client, for the access log and the failed-auth throttle.
+    #[arg(long, value_name = "RANGES", value_delimiter = ',', value_parser = trusted_range)]
+    pub trust_proxy: Vec<crate::server::IpNet>,
+    /// Log lines on stderr as `text` or `json` (one object a line).
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// No access-log line per request (errors are still logged).
+    #[arg(long)]
+    pub no_access_log: bool,
+    /// Admission: how requests are let in and how long they may take.
+    #[command(flatten)]
+    pub admission: AdmissionArgs,
     /// The policy applied to uploads and whether to upscale.
     #[command(flatten)]
     pub render: RenderArgs,
+}
+
+/// One `--trust-proxy` entry.
+#[cfg(feature = "server")]
+fn trusted_range(text: &str) -> Result<crate::server::IpNet, String> {
+    match crate::server::parse_trusted(text)?.as_slice() {
+        [one] => Ok(*one),
+        _ => Err(format!("{text:?} is not one address or CIDR range")),
+    }
+}
+
+/// How `setphoto serve` writes its log lines.
+#[cfg(feature = "server")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One human-readable line per event, `key=value` fields.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Admission settings of `setphoto serve`; each defaults to `ServerConfig::new`'s value.
+#[cfg(feature = "server")]
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Admission")]
+pub struct AdmissionArgs {
+    /// Open connections at once (default 1024); more wait in the kernel's queue.
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Request bodies read and held at once (default: 4 per core, at least 16).
+    #[arg(long, value_name = "N")]
+    pub bodies: Option<usize>,
+    /// Of --bodies, how many may go to requests whose token was not checked before their
+    /// body (default: a quarter).
+    #[arg(long, value_name = "N")]
+    pub anonymous_bodies: Option<usize>,
+    /// Longest wait for a body slot before answering `ratelimited` (default 10s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub slot_wait: Option<std::time::Duration>,
+    /// Time to send the request line and headers (default 10s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub header_timeout: Option<std::time::Duration>,
+    /// Time to send a whole request body (default 60s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub request_timeout: Option<std::time::Duration>,
+    /// Longest pause inside a body, and the grace before --body-min-rate (default 5s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub body_idle_timeout: Option<std::time::Duration>,
+    /// Least average body rate in bytes a second after the grace (default 8192; 0: none).
+    #[arg(long, value_name = "BYTES")]
+    pub body_min_rate: Option<u64>,
+    /// Longest a write to a client may stay blocked (default 20s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub write_timeout: Option<std::time::Duration>,
+    /// Avatar file bodies streamed at once; past it 503 (default 128).
+    #[arg(long, value_name = "N")]
+    pub files_in_flight: Option<usize>,
 }
 
 /// A duration: a whole number with an optional unit `s`, `m`, `h` or `d` (seconds if none).

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use super::args::{ServeArgs, TokenCreateArgs};
+use super::args::{AdmissionArgs, LogFormat, ServeArgs, TokenCreateArgs};
 use super::{EXIT_RUN_FAILED, EXIT_USAGE};
 use crate::server::{DEFAULT_SCOPES, Server, ServerConfig, Store, StoreError};
 
@@ -18,6 +18,9 @@ pub(crate) fn run(args: &ServeArgs) -> ExitCode {
     if let Some(jobs) = args.jobs {
         config.engine_threads = jobs.max(1);
     }
+    config.trusted_proxies.clone_from(&args.trust_proxy);
+    apply_admission(&args.admission, &mut config);
+    install_logger(args.log_format, !args.no_access_log);
     match Server::start(config) {
         Ok(server) => {
             // The one start-up line; scripts read the address from it.
@@ -35,6 +38,69 @@ pub(crate) fn run(args: &ServeArgs) -> ExitCode {
             ExitCode::from(EXIT_RUN_FAILED)
         }
     }
+}
+
+/// Overrides the admission defaults with the flags given.
+fn apply_admission(flags: &AdmissionArgs, config: &mut ServerConfig) {
+    let set = |value: Option<usize>, field: &mut usize| {
+        if let Some(value) = value {
+            *field = value.max(1);
+        }
+    };
+    set(flags.max_connections, &mut config.max_connections);
+    set(flags.files_in_flight, &mut config.files_in_flight);
+    if let Some(bodies) = flags.bodies {
+        config.bodies_in_flight = bodies.max(1);
+        // The anonymous share follows the total unless given.
+        config.anonymous_bodies = (config.bodies_in_flight / 4).max(1);
+    }
+    set(flags.anonymous_bodies, &mut config.anonymous_bodies);
+    let durations = [
+        (flags.slot_wait, &mut config.slot_wait),
+        (flags.header_timeout, &mut config.header_timeout),
+        (flags.request_timeout, &mut config.request_timeout),
+        (flags.body_idle_timeout, &mut config.body_idle_timeout),
+        (flags.write_timeout, &mut config.write_timeout),
+    ];
+    for (flag, field) in durations {
+        if let Some(value) = flag {
+            *field = value;
+        }
+    }
+    if let Some(rate) = flags.body_min_rate {
+        config.body_min_rate = rate;
+    }
+}
+
+/// Log lines go to stderr (the journal under systemd, the container log under Docker):
+/// the server's own events at INFO and above, and one access line per request unless
+/// `access` is off.
+fn install_logger(format: LogFormat, access: bool) {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::fmt;
+    use tracing_subscriber::prelude::*;
+
+    let access_level = if access {
+        LevelFilter::INFO
+    } else {
+        LevelFilter::OFF
+    };
+    let filter = Targets::new()
+        .with_default(LevelFilter::INFO)
+        .with_target("setphoto::access", access_level);
+    let layer = fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(true);
+    // A second install (a test calling run twice in one process) keeps the first.
+    let _ = match format {
+        LogFormat::Text => tracing_subscriber::registry()
+            .with(layer.with_filter(filter))
+            .try_init(),
+        LogFormat::Json => tracing_subscriber::registry()
+            .with(layer.json().flatten_event(true).with_filter(filter))
+            .try_init(),
+    };
 }
 
 /// Creates a token and prints it alone on stdout.

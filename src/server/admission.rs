@@ -22,6 +22,7 @@ use tokio::time::Instant;
 #[derive(Debug)]
 pub(super) struct Slots {
     all: Semaphore,
+    total: usize,
     anonymous: Semaphore,
     wait: Duration,
 }
@@ -51,9 +52,15 @@ impl Slots {
         let anonymous = anonymous.clamp(1, total.saturating_sub(1).max(1));
         Self {
             all: Semaphore::new(total),
+            total,
             anonymous: Semaphore::new(anonymous),
             wait,
         }
+    }
+
+    /// How many slots are held now.
+    pub(super) fn held(&self) -> usize {
+        self.total.saturating_sub(self.all.available_permits())
     }
 
     /// A slot for a caller of `standing`, or `None` if none came free in time.

@@ -10,6 +10,7 @@ use tokio::sync::Semaphore;
 use super::ServerConfig;
 use super::admission::Slots;
 use super::avatars::{AvatarFiles, IMAGE_KEYS, profile_urls};
+use super::ops::{Levels, Metrics};
 use super::params::{ImageArg, Params};
 use super::profile;
 use super::ratelimit::RateLimiter;
@@ -39,6 +40,8 @@ pub(super) struct State {
     pub(super) bodies: Slots,
     /// File bodies streamed at once (see `ServerConfig::files_in_flight`).
     pub(super) file_slots: Arc<Semaphore>,
+    /// What `/metrics` reports.
+    pub(super) metrics: Metrics,
     /// Serialises "write files, point the database at them, remove the old ones" per
     /// user, so concurrent calls for one user cannot remove each other's files.
     user_locks: Vec<tokio::sync::Mutex<()>>,
@@ -64,6 +67,7 @@ impl State {
                 config.slot_wait,
             ),
             file_slots: Arc::new(Semaphore::new(config.files_in_flight.max(1))),
+            metrics: Metrics::new(),
             user_locks: (0..USER_LOCK_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
@@ -72,6 +76,17 @@ impl State {
             files,
             public_url,
         })
+    }
+
+    /// How full the engine, the body slots and the file slots are now.
+    pub(super) fn levels(&self) -> Levels {
+        let config = &self.config;
+        let used = |total: usize, free: usize| total.max(1).saturating_sub(free);
+        Levels {
+            engine_busy: used(config.engine_threads, self.engine.available_permits()),
+            bodies_held: self.bodies.held(),
+            files_streaming: used(config.files_in_flight, self.file_slots.available_permits()),
+        }
     }
 
     fn user_lock(&self, user: &str) -> &tokio::sync::Mutex<()> {
@@ -138,7 +153,7 @@ impl Method {
         })
     }
 
-    const fn name(self) -> &'static str {
+    pub(super) const fn name(self) -> &'static str {
         match self {
             Self::SetPhoto => "users.setPhoto",
             Self::DeletePhoto => "users.deletePhoto",
@@ -333,11 +348,19 @@ async fn set_photo(state: &Arc<State>, caller: &Caller, params: &Params) -> Repl
     let set = {
         // Bounded: at most `engine_threads` images are decoded at once, whatever the
         // number of connections.
+        let waiting = state.metrics.engine_wait();
         let Ok(_permit) = state.engine.acquire().await else {
             return Reply::error(Code::InternalError);
         };
+        drop(waiting);
         let policy = state.config.policy.clone();
-        match blocking(state, move |_| crate::process(&request, &policy)).await {
+        let processed = blocking(state, move |_| crate::process(&request, &policy)).await;
+        state.metrics.image(
+            processed
+                .as_ref()
+                .map_or_else(|e| e.wire_code().as_str(), |_| "ok"),
+        );
+        match processed {
             Ok(set) => set,
             Err(e) => return Reply::from(&e),
         }

@@ -144,6 +144,12 @@ impl AvatarFiles {
         Ok(removed)
     }
 
+    /// The folder the avatar files live in.
+    #[must_use]
+    pub fn root(&self) -> &std::path::Path {
+        &self.root
+    }
+
     /// The path of a file to serve, if `folder` and `name` are a well-formed avatar path
     /// (nothing that could leave the avatars root).
     #[must_use]

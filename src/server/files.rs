@@ -19,6 +19,7 @@ use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::{Body, Frame, SizeHint};
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method as HttpMethod, Response, StatusCode};
+use prometheus_client::metrics::counter::Counter;
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -37,6 +38,8 @@ pub(super) struct FileServer<'a> {
     pub(super) files: &'a AvatarFiles,
     /// File bodies open at once (see `ServerConfig::files_in_flight`).
     pub(super) slots: &'a Arc<Semaphore>,
+    /// Counts the bytes written to clients.
+    pub(super) served: &'a Counter,
 }
 
 impl FileServer<'_> {
@@ -137,6 +140,7 @@ impl FileServer<'_> {
                 file: tokio::fs::File::from_std(file),
                 remaining: count,
                 buf: Vec::new(),
+                served: self.served.clone(),
                 _slot: slot,
             };
             let mut response = Response::new(body.boxed_unsync());
@@ -254,6 +258,8 @@ struct FileBody {
     remaining: u64,
     /// The chunk being read; kept across a pending read so that it is not reallocated.
     buf: Vec<u8>,
+    /// Counts the bytes handed to the connection.
+    served: Counter,
     _slot: OwnedSemaphorePermit,
 }
 
@@ -284,6 +290,7 @@ impl Body for FileBody {
                 let mut chunk = std::mem::take(&mut this.buf);
                 chunk.truncate(n);
                 this.remaining -= n as u64;
+                this.served.inc_by(n as u64);
                 Poll::Ready(Some(Ok(Frame::data(Bytes::from(chunk)))))
             }
         }
@@ -415,10 +422,12 @@ mod tests {
         std::fs::write(&path, &bytes).unwrap();
         runtime.block_on(async {
             let slots = Arc::new(Semaphore::new(1));
+            let served = Counter::default();
             let mut body = FileBody {
                 file: tokio::fs::File::open(&path).await.unwrap(),
                 remaining: bytes.len() as u64,
                 buf: Vec::new(),
+                served: served.clone(),
                 _slot: slots.clone().try_acquire_owned().unwrap(),
             };
             assert_eq!(body.size_hint().exact(), Some(bytes.len() as u64));
@@ -433,6 +442,7 @@ mod tests {
             }
             assert!(frames >= 6, "{frames}");
             assert_eq!(read, bytes);
+            assert_eq!(served.get(), bytes.len() as u64);
             assert!(body.is_end_stream());
             drop(body);
             assert_eq!(slots.available_permits(), 1);

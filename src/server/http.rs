@@ -23,8 +23,9 @@ use super::admission::{Pace, Standing};
 use super::api::{self, Method, State};
 use super::deadline::WriteDeadline;
 use super::files::{FileServer, ResponseBody};
+use super::ops::{self, Endpoint, Outcome};
 use super::params::Params;
-use super::reply::Reply;
+use super::reply::{Reply, WireCode};
 use crate::Code;
 
 /// Largest body that is not multipart (urlencoded or JSON arguments).
@@ -109,13 +110,38 @@ pub(super) async fn serve(
     .await;
 }
 
-/// One request: routed, with any panic turned into `internal_error`.
+/// One request: routed, with any panic turned into `internal_error`, then counted and
+/// logged.
 async fn handle(
     state: &Arc<State>,
     request: Request<Incoming>,
-    client: IpAddr,
+    peer: IpAddr,
 ) -> Response<ResponseBody> {
-    guarded(route(state, request, client)).await
+    let started = tokio::time::Instant::now();
+    let client = ops::client_address(peer, request.headers(), &state.config.trusted_proxies);
+    let http_method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let target = Target::of(&path);
+    let endpoint = target.label();
+    let response = guarded(route(state, target, request, client)).await;
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    let outcome = Outcome {
+        endpoint,
+        code: response.extensions().get::<WireCode>().map_or("-", |c| c.0),
+    };
+    state.metrics.request(outcome, status, elapsed);
+    ops::AccessLine {
+        client,
+        method: http_method.as_str(),
+        path: &path,
+        status,
+        outcome,
+        bytes: response.body().size_hint().exact(),
+        elapsed,
+    }
+    .emit();
+    response
 }
 
 /// Runs `work`; a panic in it becomes an `internal_error` answer and the connection (and
@@ -124,36 +150,160 @@ async fn guarded(work: impl Future<Output = Response<ResponseBody>>) -> Response
     match AssertUnwindSafe(work).catch_unwind().await {
         Ok(response) => response,
         Err(_) => {
-            eprintln!("setphoto serve: a handler panicked; answered internal_error");
+            tracing::error!(
+                target: "setphoto::serve",
+                "a handler panicked; answered internal_error"
+            );
             boxed(Reply::error(Code::InternalError).response())
+        }
+    }
+}
+
+/// What a request's path asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Target {
+    /// `/avatars/<folder>/<name>`.
+    Avatar(String),
+    /// `.../api/<method>`, or `None` for a name we do not serve.
+    Api(Option<Method>),
+    /// `/healthz`.
+    Health,
+    /// `/metrics`.
+    Metrics,
+    /// `/`.
+    Root,
+    /// Anything else.
+    NotFound,
+}
+
+impl Target {
+    fn of(path: &str) -> Self {
+        if let Some(file) = path.strip_prefix("/avatars/") {
+            return Self::Avatar(file.to_owned());
+        }
+        if let Some(at) = path.rfind("/api/") {
+            let name = path[at + "/api/".len()..].trim_end_matches('/');
+            return Self::Api(Method::from_name(name));
+        }
+        match path {
+            "/healthz" => Self::Health,
+            "/metrics" => Self::Metrics,
+            "/" => Self::Root,
+            _ => Self::NotFound,
+        }
+    }
+
+    /// The endpoint label of metrics and the access log: one of a fixed set.
+    const fn label(&self) -> Endpoint {
+        match self {
+            Self::Avatar(_) => "avatars",
+            Self::Api(Some(method)) => method.name(),
+            Self::Api(None) => "unknown_method",
+            Self::Health => "healthz",
+            Self::Metrics => "metrics",
+            Self::Root => "root",
+            Self::NotFound => "not_found",
         }
     }
 }
 
 async fn route(
     state: &Arc<State>,
+    target: Target,
     request: Request<Incoming>,
     client: IpAddr,
 ) -> Response<ResponseBody> {
-    let path = request.uri().path().to_owned();
-    if let Some(file) = path.strip_prefix("/avatars/") {
-        let files = FileServer {
-            files: &state.files,
-            slots: &state.file_slots,
-        };
-        return files.serve(request.method(), request.headers(), file).await;
-    }
-    if let Some(at) = path.rfind("/api/") {
-        let name = path[at + "/api/".len()..].trim_end_matches('/').to_owned();
-        return boxed(api_call(state, &name, request, client).await);
-    }
-    if path == "/" {
-        return boxed(text(
+    match target {
+        Target::Avatar(file) => {
+            let files = FileServer {
+                files: &state.files,
+                slots: &state.file_slots,
+                served: &state.metrics.bytes_served(),
+            };
+            files
+                .serve(request.method(), request.headers(), &file)
+                .await
+        }
+        Target::Api(method) => boxed(api_call(state, method, request, client).await),
+        Target::Health => boxed(health(state, request.method()).await),
+        Target::Metrics => boxed(metrics(state, request.method())),
+        Target::Root => boxed(text(
             StatusCode::OK,
             "setphoto serve: Slack users.* methods under /api/, avatars under /avatars/\n",
-        ));
+        )),
+        Target::NotFound => boxed(text(StatusCode::NOT_FOUND, "not found\n")),
     }
-    boxed(text(StatusCode::NOT_FOUND, "not found\n"))
+}
+
+/// `GET /healthz`: 200 when the database takes a write transaction and the avatar folder
+/// a new file, else 503; the body names the backends and what failed.
+async fn health(state: &Arc<State>, method: &HttpMethod) -> Response<Full<Bytes>> {
+    if let Some(refused) = only_get(method) {
+        return refused;
+    }
+    let checked = tokio::task::spawn_blocking({
+        let state = state.clone();
+        move || {
+            let database = state.store.ping().map_err(|e| e.to_string());
+            let files = ops::probe_writable(state.files.root()).map_err(|e| e.to_string());
+            (database, files)
+        }
+    })
+    .await;
+    let (database, files) = checked.unwrap_or_else(|e| (Err(e.to_string()), Err(String::new())));
+    let ready = database.is_ok() && files.is_ok();
+    let mut body = serde_json::json!({
+        "ok": ready,
+        "database": "sqlite",
+        "store": "folder",
+    });
+    if let Err(e) = database {
+        body["database_error"] = e.into();
+    }
+    if let Err(e) = files {
+        body["store_error"] = e.into();
+    }
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if !ready {
+        *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    }
+    response
+}
+
+/// `GET /metrics`: Prometheus's text format.
+fn metrics(state: &State, method: &HttpMethod) -> Response<Full<Bytes>> {
+    if let Some(refused) = only_get(method) {
+        return refused;
+    }
+    let text = state.metrics.render(state.levels());
+    let mut response = Response::new(Full::new(Bytes::from(text)));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(ops::METRICS_CONTENT_TYPE),
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// 405 for anything but GET and HEAD.
+fn only_get(method: &HttpMethod) -> Option<Response<Full<Bytes>>> {
+    if matches!(*method, HttpMethod::GET | HttpMethod::HEAD) {
+        return None;
+    }
+    let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "GET or HEAD\n");
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+    Some(response)
 }
 
 /// A whole-in-memory response as the body type every response has.
@@ -163,7 +313,7 @@ fn boxed(response: Response<Full<Bytes>>) -> Response<ResponseBody> {
 
 async fn api_call(
     state: &Arc<State>,
-    name: &str,
+    method: Option<Method>,
     request: Request<Incoming>,
     client: IpAddr,
 ) -> Response<Full<Bytes>> {
@@ -175,7 +325,7 @@ async fn api_call(
             .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
         return response;
     }
-    let Some(method) = Method::from_name(name) else {
+    let Some(method) = method else {
         return Reply::error(Code::UnknownMethod).response();
     };
     // Only multipart carries an image; any other body is a handful of short arguments, and

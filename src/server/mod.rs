@@ -31,6 +31,7 @@ pub mod avatars;
 mod deadline;
 mod files;
 mod http;
+mod ops;
 pub mod params;
 mod profile;
 pub mod ratelimit;
@@ -42,6 +43,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use ipnet::IpNet;
+pub use ops::parse_trusted;
 pub use store::{DEFAULT_SCOPES, DEFAULT_TEAM, Store, StoreError};
 
 use crate::Policy;
@@ -97,6 +100,10 @@ pub struct ServerConfig {
     /// Longest wait for a body slot; past it the call is answered `ratelimited` (HTTP 429,
     /// `Retry-After: 1`) instead of queueing.
     pub slot_wait: Duration,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (see
+    /// [`parse_trusted`]); the client address is what the access log shows and what
+    /// failed authentications are throttled by. Empty: the peer is the client.
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 impl ServerConfig {
@@ -126,6 +133,7 @@ impl ServerConfig {
             slot_wait: Duration::from_secs(10),
             write_timeout: Duration::from_secs(20),
             files_in_flight: 128,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -179,7 +187,7 @@ impl Server {
                     tokio::spawn(sweeper(state.clone()));
                     match tokio::net::TcpListener::from_std(listener) {
                         Ok(listener) => http::serve(listener, state, rx).await,
-                        Err(e) => eprintln!("setphoto serve: {e}"),
+                        Err(e) => tracing::error!(target: "setphoto::serve", "{e}"),
                     }
                 });
             })?;

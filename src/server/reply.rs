@@ -84,7 +84,19 @@ impl Reply {
         Value::Object(body)
     }
 
-    /// The HTTP response: the JSON body with HTTP 200, or 429 with `Retry-After`.
+    /// The wire code of the answer: `ok`, or the error code (`error` for api.test's
+    /// caller-chosen error, which is not a code of ours).
+    pub(super) const fn wire_code(&self) -> &'static str {
+        match self {
+            Self::Ok(_) | Self::Test { error: None, .. } => "ok",
+            Self::Error { code, .. } => code.as_str(),
+            Self::RateLimited { .. } => Code::Ratelimited.as_str(),
+            Self::Test { error: Some(_), .. } => "error",
+        }
+    }
+
+    /// The HTTP response: the JSON body with HTTP 200, or 429 with `Retry-After`. It
+    /// carries its [`WireCode`] as an extension, for the access log and metrics.
     pub(super) fn response(&self) -> Response<Full<Bytes>> {
         let body = serde_json::to_vec(&self.body()).unwrap_or_else(|_| {
             format!(
@@ -104,15 +116,20 @@ impl Reply {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
         }
+        response.extensions_mut().insert(WireCode(self.wire_code()));
         response
     }
 }
+
+/// The wire code a response answers with, as a response extension (never sent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct WireCode(pub(super) &'static str);
 
 /// The one mapping from an engine error to an answer; an internal one is logged first.
 impl From<&Error> for Reply {
     fn from(error: &Error) -> Self {
         if let Error::Internal(_) = error {
-            eprintln!("setphoto serve: {}", chain(error));
+            tracing::error!(target: "setphoto::serve", "{}", chain(error));
         }
         Self::error(error.wire_code())
     }
@@ -176,6 +193,10 @@ mod tests {
         assert_eq!(
             response.headers()[header::CONTENT_TYPE],
             "application/json; charset=utf-8"
+        );
+        assert_eq!(
+            response.extensions().get::<WireCode>(),
+            Some(&WireCode("ratelimited"))
         );
     }
 }

@@ -219,6 +219,19 @@ impl Store {
         Ok(token)
     }
 
+    /// Checks the database answers and takes a write: begins an immediate (writing)
+    /// transaction and rolls it back.
+    ///
+    /// # Errors
+    /// What SQLite said: a locked, read-only, missing or corrupt database.
+    pub fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.query_row("SELECT count(*) FROM users", [], |row| row.get::<_, i64>(0))?;
+        tx.rollback()?;
+        Ok(())
+    }
+
     /// The caller a token stands for, or `None` for an unknown token.
     pub fn authenticate(&self, token: &str) -> Result<Option<Caller>, StoreError> {
         let digest = token_digest(token);

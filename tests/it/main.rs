@@ -27,6 +27,8 @@ mod serve_attack;
 mod serve_grace;
 #[cfg(feature = "server")]
 mod serve_methods;
+#[cfg(all(feature = "server", feature = "cli"))]
+mod serve_ops;
 mod structure;
 mod truncation;
 mod util;
