@@ -68,69 +68,62 @@ pub(super) struct Metrics {
 impl Metrics {
     /// Every metric at zero, registered under `setphoto_`.
     pub(super) fn new() -> Self {
-        let mut registry = Registry::with_prefix("setphoto");
-        let requests = Family::<RequestLabels, Counter>::default();
-        registry.register(
+        let mut m = Self {
+            registry: Registry::with_prefix("setphoto"),
+            requests: Family::default(),
+            // 1 ms to ~16 s: a profile read takes a millisecond, a large upload seconds.
+            latency: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.001, 2.0, 15))
+            }),
+            images: Family::default(),
+            engine_waiting: Gauge::default(),
+            engine_busy: Gauge::default(),
+            bodies_held: Gauge::default(),
+            files_streaming: Gauge::default(),
+            bytes_served: Counter::default(),
+        };
+        let r = &mut m.registry;
+        r.register(
             "requests",
             "Requests answered, by endpoint (API method or path kind), wire code and HTTP status",
-            requests.clone(),
+            m.requests.clone(),
         );
-        // 1 ms to ~16 s: a profile read takes a millisecond, a large upload seconds.
-        let latency = Family::<EndpointLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new(exponential_buckets(0.001, 2.0, 15))
-        });
-        registry.register(
+        r.register(
             "request_duration_seconds",
             "Time from the request's headers to the response's headers, by endpoint",
-            latency.clone(),
+            m.latency.clone(),
         );
-        let images = Family::<OutcomeLabels, Counter>::default();
-        registry.register(
+        r.register(
             "images_processed",
             "Uploads that reached the engine, by outcome (ok or the wire error code)",
-            images.clone(),
+            m.images.clone(),
         );
-        let engine_waiting = Gauge::default();
-        registry.register(
+        r.register(
             "engine_queue_depth",
             "Uploads waiting for an engine slot",
-            engine_waiting.clone(),
+            m.engine_waiting.clone(),
         );
-        let engine_busy = Gauge::default();
-        registry.register(
+        r.register(
             "engine_busy",
             "Uploads being processed now",
-            engine_busy.clone(),
+            m.engine_busy.clone(),
         );
-        let bodies_held = Gauge::default();
-        registry.register(
+        r.register(
             "bodies_in_flight",
             "Request bodies being read or held now",
-            bodies_held.clone(),
+            m.bodies_held.clone(),
         );
-        let files_streaming = Gauge::default();
-        registry.register(
+        r.register(
             "files_in_flight",
             "Avatar file bodies being streamed now",
-            files_streaming.clone(),
+            m.files_streaming.clone(),
         );
-        let bytes_served = Counter::default();
-        registry.register(
+        r.register(
             "avatar_bytes_served",
             "Bytes of avatar files written to clients",
-            bytes_served.clone(),
+            m.bytes_served.clone(),
         );
-        Self {
-            registry,
-            requests,
-            latency,
-            images,
-            engine_waiting,
-            engine_busy,
-            bodies_held,
-            files_streaming,
-            bytes_served,
-        }
+        m
     }
 
     /// Counts an answered request and its time to the response's headers.
