@@ -11,20 +11,18 @@ mod dct;
 mod fitted;
 /// Entropy coding (the decoder's tests encode their streams with it too).
 pub(crate) mod huffman;
+mod markers;
+mod strip;
 /// The Annex K tables (the decoder's tests encode with them too).
 pub(crate) mod tables;
 
-use dct::{Block, Quantiser};
+use dct::Quantiser;
 use huffman::{BitWriter, HuffmanCodes, Scan, SymbolCounts, count_block, encode_block};
+use markers::write_headers;
+use strip::Strip;
 #[cfg(test)]
 use tables::{CHROMA_AC, CHROMA_DC, LUMA_AC, LUMA_DC};
 use tables::{CHROMA_QUANT, HuffmanSpec, LUMA_QUANT};
-
-/// The JFIF colour transform (ITU-R BT.601, full range), with luma level-shifted by 128 and
-/// chroma centred on 0, as the DCT wants them.
-const LUMA: [f32; 3] = [0.299, 0.587, 0.114];
-const BLUE_DIFFERENCE: [f32; 3] = [-0.168_736, -0.331_264, 0.5];
-const RED_DIFFERENCE: [f32; 3] = [0.5, -0.418_688, -0.081_312];
 
 /// The order `Quantiser::quantise` leaves coefficients in, for the Huffman coder.
 static SCAN: Scan = Scan::new(&dct::ZIGZAG_AFTER_DCT);
@@ -360,198 +358,6 @@ impl<'a> Coder<'a> {
         out.extend_from_slice(&[0xFF, 0xD9]);
         out
     }
-}
-
-/// Sixteen image rows as planes: luma at full resolution, chroma averaged over 2x2 pixels,
-/// both padded to whole macroblocks by repeating the last column and row (as libjpeg does, so
-/// edges do not bleed towards black).
-struct Strip {
-    width: usize,
-    macroblocks: usize,
-    luma_width: usize,
-    chroma_width: usize,
-    luma: Vec<f32>,
-    blue: Vec<f32>,
-    red: Vec<f32>,
-}
-
-impl Strip {
-    fn new(width: usize) -> Self {
-        let macroblocks = width.div_ceil(16);
-        let luma_width = macroblocks * 16;
-        let chroma_width = macroblocks * 8;
-        Self {
-            width,
-            macroblocks,
-            luma_width,
-            chroma_width,
-            luma: vec![0.0; luma_width * 16],
-            blue: vec![0.0; chroma_width * 8],
-            red: vec![0.0; chroma_width * 8],
-        }
-    }
-
-    /// Converts image rows `top..top + 16` (the last row repeated past the bottom).
-    #[inline(always)]
-    fn fill<const CHANNELS: usize>(&mut self, data: &[u8], rows: usize, top: usize) {
-        let stride = self.width * CHANNELS;
-        let row = |y: usize| &data[y.min(rows - 1) * stride..][..stride];
-        for dy in 0..16 {
-            let luma = &mut self.luma[dy * self.luma_width..][..self.luma_width];
-            let source = row(top + dy);
-            for (sample, pixel) in luma.iter_mut().zip(source.chunks_exact(CHANNELS)) {
-                *sample = weigh_sum(&LUMA, &channels::<CHANNELS>(pixel)) - 128.0;
-            }
-            let last = luma[self.width - 1];
-            luma[self.width..].fill(last);
-        }
-        let pairs = self.width / 2;
-        for dy in 0..8 {
-            let upper = row(top + 2 * dy);
-            let lower = row(top + 2 * dy + 1);
-            let blue = &mut self.blue[dy * self.chroma_width..][..self.chroma_width];
-            let red = &mut self.red[dy * self.chroma_width..][..self.chroma_width];
-            let quads = upper
-                .chunks_exact(2 * CHANNELS)
-                .zip(lower.chunks_exact(2 * CHANNELS));
-            for ((b, r), (up, down)) in blue.iter_mut().zip(red.iter_mut()).zip(quads) {
-                let sum = quad_sum::<CHANNELS>(up, down);
-                *b = weigh_sum(&BLUE_DIFFERENCE, &sum) * 0.25;
-                *r = weigh_sum(&RED_DIFFERENCE, &sum) * 0.25;
-            }
-            let mut filled = pairs;
-            if self.width % 2 == 1 {
-                // The last column pairs with itself.
-                let x = (self.width - 1) * CHANNELS;
-                let sum: [f32; 3] = std::array::from_fn(|c| {
-                    2.0 * (f32::from(upper[x + c]) + f32::from(lower[x + c]))
-                });
-                blue[pairs] = weigh_sum(&BLUE_DIFFERENCE, &sum) * 0.25;
-                red[pairs] = weigh_sum(&RED_DIFFERENCE, &sum) * 0.25;
-                filled += 1;
-            }
-            let (last_blue, last_red) = (blue[filled - 1], red[filled - 1]);
-            blue[filled..].fill(last_blue);
-            red[filled..].fill(last_red);
-        }
-    }
-
-    #[inline(always)]
-    fn luma_block(&self, x: usize, top: usize) -> Block {
-        block_at(&self.luma[top * self.luma_width + x..], self.luma_width)
-    }
-
-    #[inline(always)]
-    fn chroma_block(plane: &[f32], width: usize, x: usize) -> Block {
-        block_at(&plane[x..], width)
-    }
-}
-
-/// The 8x8 block whose top-left sample starts `plane`, rows `stride` apart.
-#[inline(always)]
-fn block_at(plane: &[f32], stride: usize) -> Block {
-    let mut block = [[0.0; 8]; 8];
-    for (dy, row) in block.iter_mut().enumerate() {
-        row.copy_from_slice(&plane[dy * stride..][..8]);
-    }
-    block
-}
-
-/// A pixel's R, G, B. RGBA pixels are read as one 32-bit word each and split by shifts,
-/// which the compiler turns into whole-vector operations; byte by byte it inserted them into
-/// vectors one at a time.
-#[inline(always)]
-fn channels<const CHANNELS: usize>(pixel: &[u8]) -> [f32; 3] {
-    if CHANNELS == 4 {
-        let word = u32::from_le_bytes([pixel[0], pixel[1], pixel[2], pixel[3]]);
-        [word & 0xFF, word >> 8 & 0xFF, word >> 16 & 0xFF].map(|v| v as f32)
-    } else {
-        [pixel[0], pixel[1], pixel[2]].map(f32::from)
-    }
-}
-
-/// R, G, B summed over two horizontal pairs of pixels, one row above the other. Integer sums
-/// (at most 1020) are exact in f32, so they equal any order of float additions.
-#[inline(always)]
-fn quad_sum<const CHANNELS: usize>(upper: &[u8], lower: &[u8]) -> [f32; 3] {
-    if CHANNELS == 4 {
-        // R and B in the low halves of two 16-bit fields, G in one: four of them fit.
-        let words = [&upper[..4], &upper[4..8], &lower[..4], &lower[4..8]]
-            .map(|p| u32::from_le_bytes([p[0], p[1], p[2], p[3]]));
-        let red_blue: u32 = words.iter().map(|w| w & 0x00FF_00FF).sum();
-        let green: u32 = words.iter().map(|w| w >> 8 & 0xFF).sum();
-        [red_blue & 0xFFFF, green, red_blue >> 16].map(|v| v as f32)
-    } else {
-        std::array::from_fn(|c| {
-            f32::from(u16::from(upper[c]) + u16::from(upper[CHANNELS + c]))
-                + f32::from(u16::from(lower[c]) + u16::from(lower[CHANNELS + c]))
-        })
-    }
-}
-
-#[inline(always)]
-fn weigh_sum(weights: &[f32; 3], sum: &[f32; 3]) -> f32 {
-    (weights[0] * sum[0] + weights[1] * sum[1]) + weights[2] * sum[2]
-}
-
-/// SOI, JFIF APP0, both quantisation tables, SOF0, the four Huffman tables (luma DC and AC,
-/// chroma DC and AC) and SOS.
-fn write_headers(
-    out: &mut Vec<u8>,
-    width: u16,
-    height: u16,
-    luma: &[u8; 64],
-    chroma: &[u8; 64],
-    huffman: [HuffmanSpec<'_>; 4],
-) {
-    out.extend_from_slice(&[0xFF, 0xD8]);
-    // JFIF 1.01, no density units, 1:1 aspect, no thumbnail.
-    segment(
-        out,
-        0xE0,
-        &[b'J', b'F', b'I', b'F', 0, 1, 1, 0, 0, 1, 0, 1, 0, 0],
-    );
-
-    let mut dqt = Vec::with_capacity(130);
-    for (id, table) in [(0u8, luma), (1, chroma)] {
-        dqt.push(id); // 8-bit precision, table id
-        dqt.extend(tables::ZIGZAG.iter().map(|&n| table[n]));
-    }
-    segment(out, 0xDB, &dqt);
-
-    let [height_hi, height_lo] = height.to_be_bytes();
-    let [width_hi, width_lo] = width.to_be_bytes();
-    // 8-bit samples; Y sampled 2x2 with table 0, Cb and Cr 1x1 with table 1.
-    segment(
-        out,
-        0xC0,
-        &[
-            8, height_hi, height_lo, width_hi, width_lo, 3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1,
-        ],
-    );
-
-    let mut dht = Vec::with_capacity(432);
-    for (class_and_id, spec) in [0x00u8, 0x10, 0x01, 0x11].into_iter().zip(&huffman) {
-        push_huffman(&mut dht, class_and_id, spec);
-    }
-    segment(out, 0xC4, &dht);
-
-    // All three components interleaved, full spectral range, no successive approximation.
-    segment(out, 0xDA, &[3, 1, 0x00, 2, 0x11, 3, 0x11, 0, 63, 0]);
-}
-
-fn push_huffman(dht: &mut Vec<u8>, class_and_id: u8, spec: &HuffmanSpec<'_>) {
-    dht.push(class_and_id);
-    dht.extend_from_slice(&spec.counts);
-    dht.extend_from_slice(spec.symbols);
-}
-
-/// A marker segment: 0xFF, `marker`, the big-endian length (itself included), `payload`.
-fn segment(out: &mut Vec<u8>, marker: u8, payload: &[u8]) {
-    let length = u16::try_from(payload.len() + 2).unwrap_or(u16::MAX);
-    out.extend_from_slice(&[0xFF, marker]);
-    out.extend_from_slice(&length.to_be_bytes());
-    out.extend_from_slice(payload);
 }
 
 #[cfg(test)]
