@@ -1,7 +1,7 @@
 //! The markers before the first scan: frame, tables, restart interval, colour transform.
 
 use super::Refusal;
-use super::entropy::HuffmanTable;
+use super::huffman::HuffmanTable;
 
 /// One colour component of the frame, with its tables resolved by the scan.
 pub(super) struct Component {

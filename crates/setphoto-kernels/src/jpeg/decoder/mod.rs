@@ -13,6 +13,7 @@
 mod color;
 mod entropy;
 mod header;
+mod huffman;
 mod idct;
 mod progressive;
 
@@ -118,8 +119,8 @@ unsafe fn decode_avx2(decoder: Decoder<'_>, buffer: Vec<u8>) -> Result<Reduced, 
 
 /// One component's share of the work: its tables and where its blocks go.
 struct Plan<'h> {
-    dc: &'h entropy::HuffmanTable,
-    ac: &'h entropy::HuffmanTable,
+    dc: &'h huffman::HuffmanTable,
+    ac: &'h huffman::HuffmanTable,
     /// Quantisation step per zig-zag index.
     quant: [f32; 64],
     /// Per zig-zag index, the natural index the coefficient is stored at, or 64 (a slot

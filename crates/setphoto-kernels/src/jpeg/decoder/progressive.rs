@@ -11,8 +11,9 @@
 //! decoded in one pass over the file. Then each MCU row is dequantised, transformed,
 //! and colour-converted exactly as a sequential frame's.
 
-use super::entropy::{BitReader, HuffmanTable};
+use super::entropy::BitReader;
 use super::header::{self, FrameComponent, ProgressiveStart, ScanHeader, Tables};
+use super::huffman::HuffmanTable;
 use super::idct::Idct;
 use super::{Geometry, Reduced, Refusal, block_size};
 use crate::zigzag::ZIGZAG;
