@@ -113,6 +113,10 @@ pub struct ServeArgs {
     /// Folder of the database and avatar files (created if missing).
     #[arg(long, value_name = "DIR", default_value = "./setphoto-data")]
     pub data: PathBuf,
+    /// Where users, tokens and avatars are recorded: `sqlite://PATH` (default: setphoto.db
+    /// in --data) or `postgres://USER:PASSWORD@HOST:PORT/DATABASE`, shared by replicas.
+    #[arg(long, value_name = "URL", value_parser = crate::server::Database::parse)]
+    pub database: Option<crate::server::Database>,
     /// Base of the URLs in responses (default: `http://<listen address>`).
     #[arg(long, value_name = "URL")]
     pub public_url: Option<String>,
@@ -255,6 +259,10 @@ pub struct TokenCreateArgs {
     /// Folder of the server's database.
     #[arg(long, value_name = "DIR", default_value = "./setphoto-data")]
     pub data: PathBuf,
+    /// The server's database, if not SQLite in --data: `sqlite://PATH` or
+    /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE`.
+    #[arg(long, value_name = "URL", value_parser = crate::server::Database::parse)]
+    pub database: Option<crate::server::Database>,
 }
 
 /// The square crop box, as the `crop_x`, `crop_y`, `crop_w` form fields (`process`,

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use super::args::{AdmissionArgs, LogFormat, ServeArgs, TokenCreateArgs};
 use super::{EXIT_RUN_FAILED, EXIT_USAGE};
-use crate::server::{DEFAULT_SCOPES, Server, ServerConfig, Store, StoreError};
+use crate::server::{DEFAULT_SCOPES, Database, Server, ServerConfig, Store, StoreError};
 
 /// Starts the server and serves until Ctrl-C or SIGTERM.
 pub(crate) fn run(args: &ServeArgs) -> ExitCode {
@@ -19,15 +19,21 @@ pub(crate) fn run(args: &ServeArgs) -> ExitCode {
         config.engine_threads = jobs.max(1);
     }
     config.trusted_proxies.clone_from(&args.trust_proxy);
+    config.database.clone_from(&args.database);
     apply_admission(&args.admission, &mut config);
     install_logger(args.log_format, !args.no_access_log);
     match Server::start(config) {
         Ok(server) => {
             // The one start-up line; scripts read the address from it.
+            let database = args
+                .database
+                .clone()
+                .unwrap_or_else(|| Database::in_folder(&args.data));
             eprintln!(
-                "setphoto serve: listening on http://{} (API {}/api/, data in {})",
+                "setphoto serve: listening on http://{} (API {}/api/, database {}, files in {})",
                 server.local_addr(),
                 server.public_url(),
+                database.engine(),
                 args.data.display()
             );
             server.wait_for_signal();
@@ -109,7 +115,13 @@ pub(crate) fn create_token(args: &TokenCreateArgs) -> ExitCode {
         .scopes
         .clone()
         .unwrap_or_else(|| DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect());
-    let created = Store::open(&args.data)
+    let database = args
+        .database
+        .clone()
+        .unwrap_or_else(|| Database::in_folder(&args.data));
+    let created = std::fs::create_dir_all(&args.data)
+        .map_err(StoreError::from)
+        .and_then(|()| Store::connect(&database))
         .and_then(|store| store.create_token(&args.user, &args.team, &scopes));
     match created {
         Ok(token) => {

@@ -254,7 +254,7 @@ async fn health(state: &Arc<State>, method: &HttpMethod) -> Response<Full<Bytes>
     let ready = database.is_ok() && files.is_ok();
     let mut body = serde_json::json!({
         "ok": ready,
-        "database": "sqlite",
+        "database": state.store.engine(),
         "store": "folder",
     });
     if let Err(e) = database {

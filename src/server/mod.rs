@@ -45,7 +45,7 @@ use std::time::Duration;
 
 pub use ipnet::IpNet;
 pub use ops::parse_trusted;
-pub use store::{DEFAULT_SCOPES, DEFAULT_TEAM, Store, StoreError};
+pub use store::{DEFAULT_SCOPES, DEFAULT_TEAM, Database, Store, StoreError};
 
 use crate::Policy;
 
@@ -104,6 +104,8 @@ pub struct ServerConfig {
     /// [`parse_trusted`]); the client address is what the access log shows and what
     /// failed authentications are throttled by. Empty: the peer is the client.
     pub trusted_proxies: Vec<IpNet>,
+    /// Where users, tokens and avatars are recorded; `None`: SQLite in `data_dir`.
+    pub database: Option<Database>,
 }
 
 impl ServerConfig {
@@ -134,6 +136,7 @@ impl ServerConfig {
             write_timeout: Duration::from_secs(20),
             files_in_flight: 128,
             trusted_proxies: Vec::new(),
+            database: None,
         }
     }
 }
@@ -164,7 +167,12 @@ impl Server {
     /// Opens the store, binds the address and starts serving on background threads.
     /// Returns once the port is bound, so a client may connect at once.
     pub fn start(config: ServerConfig) -> std::io::Result<Self> {
-        let store = Store::open(&config.data_dir).map_err(std::io::Error::other)?;
+        std::fs::create_dir_all(&config.data_dir)?;
+        let database = config
+            .database
+            .clone()
+            .unwrap_or_else(|| Database::in_folder(&config.data_dir));
+        let store = Store::connect(&database).map_err(std::io::Error::other)?;
         let listener = TcpListener::bind(config.listen)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;

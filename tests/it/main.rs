@@ -29,6 +29,8 @@ mod serve_grace;
 mod serve_methods;
 #[cfg(all(feature = "server", feature = "cli"))]
 mod serve_ops;
+#[cfg(feature = "server")]
+mod serve_postgres;
 mod structure;
 mod truncation;
 mod util;

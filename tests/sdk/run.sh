@@ -189,9 +189,9 @@ if [ -z "$line" ]; then
     cat "$LOG"
     exit "$EXIT_FAILED"
 fi
-# setphoto serve: listening on http://127.0.0.1:PORT (API http://127.0.0.1:PORT/api/, data in DIR)
-ADDR=$(sed -n 's/^setphoto serve: listening on \(http:\/\/[^ ]*\) (API \([^ ,]*\), data in .*)$/\1/p' <<<"$line")
-API=$(sed -n 's/^setphoto serve: listening on \(http:\/\/[^ ]*\) (API \([^ ,]*\), data in .*)$/\2/p' <<<"$line")
+# setphoto serve: listening on http://127.0.0.1:PORT (API http://127.0.0.1:PORT/api/, database ENGINE, files in DIR)
+ADDR=$(sed -n 's/^setphoto serve: listening on \(http:\/\/[^ ]*\) (API \([^ ,]*\), .*)$/\1/p' <<<"$line")
+API=$(sed -n 's/^setphoto serve: listening on \(http:\/\/[^ ]*\) (API \([^ ,]*\), .*)$/\2/p' <<<"$line")
 if [ -z "$ADDR" ] || [ "$API" != "$ADDR/api/" ]; then
     say "FAIL: unexpected start-up line: $line"
     exit "$EXIT_FAILED"

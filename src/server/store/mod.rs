@@ -1,18 +1,23 @@
-//! Users, tokens and current avatars in an embedded SQLite database.
-//!
-//! One database file, `setphoto.db`, in the data folder, opened in WAL mode so that
-//! `setphoto token create` can add tokens while a server runs. Tokens are stored as
+//! Users, tokens and current avatars in a database: an embedded SQLite file (the
+//! default, `setphoto.db` in the data folder) or a PostgreSQL server that several replicas
+//! share. One store logic for both, over the few SQL operations of [`sql`]; the schema is
+//! versioned and migrated at start-up. Tokens are stored as
 //! SHA-256 digests only: they are long random strings, so a plain digest is enough to make
 //! a stolen database useless for calling the API.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
+
+mod pg;
+mod sql;
+mod sqlite;
+
+use sql::{Connection, Engine, Transaction};
 
 /// The database file's name inside the data folder.
 pub const DATABASE_FILE: &str = "setphoto.db";
@@ -35,6 +40,12 @@ pub enum StoreError {
     /// SQLite failed (a locked, corrupt or unwritable database).
     #[error("database error: {0}")]
     Database(#[from] rusqlite::Error),
+    /// PostgreSQL failed (unreachable, refused the login, or an error in a statement).
+    #[error("PostgreSQL error: {0}")]
+    Postgres(#[from] ::postgres::Error),
+    /// The database holds something this build does not expect.
+    #[error("unexpected database contents: {0}")]
+    Schema(&'static str),
     /// A user, team or scope that the store does not accept.
     #[error("{0}")]
     Invalid(String),
@@ -106,65 +117,128 @@ impl Caller {
     }
 }
 
+/// Where the store keeps its data: `--database`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// An SQLite file (default: `setphoto.db` in the data folder).
+    Sqlite(PathBuf),
+    /// A PostgreSQL server, by its connection URL.
+    Postgres(String),
+}
+
+impl Database {
+    /// Reads a `--database` value: `sqlite://PATH` (a relative path is taken from the
+    /// current folder) or `postgres://...` / `postgresql://...`.
+    ///
+    /// # Errors
+    /// Any other scheme, in words.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(
+                    "sqlite:// needs a file path, as in sqlite:///var/lib/setphoto/setphoto.db"
+                        .into(),
+                );
+            }
+            return Ok(Self::Sqlite(PathBuf::from(path)));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres(url.to_owned()));
+        }
+        Err(format!(
+            "{url:?}: use sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DATABASE"
+        ))
+    }
+
+    /// The default: SQLite in `data_dir`.
+    #[must_use]
+    pub fn in_folder(data_dir: &Path) -> Self {
+        Self::Sqlite(data_dir.join(DATABASE_FILE))
+    }
+
+    /// The engine's name, as `/healthz` and the start-up line give it.
+    #[must_use]
+    pub const fn engine(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
+        }
+    }
+}
+
+/// The schema, one step a migration: step `n` takes a database at version `n` to `n + 1`.
+/// Applied in order at start-up, each database records its version in `schema_version`;
+/// types are the ones both engines read alike (TEXT, BIGINT).
+const MIGRATIONS: &[&str] = &["CREATE TABLE IF NOT EXISTS users (
+         id TEXT PRIMARY KEY,
+         team TEXT NOT NULL,
+         name TEXT NOT NULL,
+         real_name TEXT NOT NULL DEFAULT '',
+         display_name TEXT NOT NULL DEFAULT '',
+         avatar TEXT,
+         updated BIGINT NOT NULL,
+         fields TEXT NOT NULL DEFAULT '{}'
+     );
+     CREATE TABLE IF NOT EXISTS superseded (
+         user_id TEXT NOT NULL,
+         name TEXT NOT NULL,
+         at BIGINT NOT NULL,
+         PRIMARY KEY (user_id, name)
+     );
+     CREATE TABLE IF NOT EXISTS tokens (
+         digest TEXT PRIMARY KEY,
+         user_id TEXT NOT NULL REFERENCES users(id),
+         scopes TEXT NOT NULL,
+         created BIGINT NOT NULL
+     );"];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
 /// The database: one connection, serialised by a mutex (every query is a point lookup or
 /// a one-row update, far cheaper than the image work around it).
-#[derive(Debug)]
 pub struct Store {
-    conn: Mutex<Connection>,
+    conn: Mutex<Box<dyn Connection>>,
+    engine: &'static str,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("engine", &self.engine)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Store {
-    /// Opens (creating if needed) the database in `data_dir`.
+    /// Opens (creating if needed) the SQLite database in `data_dir`.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir)?;
-        let conn = Connection::open(data_dir.join(DATABASE_FILE))?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        // FULL: a commit is on disk before the superseded files are removed, so a power
-        // loss cannot roll the database back to an avatar whose files are gone.
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS users (
-                 id TEXT PRIMARY KEY,
-                 team TEXT NOT NULL,
-                 name TEXT NOT NULL,
-                 real_name TEXT NOT NULL DEFAULT '',
-                 display_name TEXT NOT NULL DEFAULT '',
-                 avatar TEXT,
-                 updated INTEGER NOT NULL,
-                 fields TEXT NOT NULL DEFAULT '{}'
-             );
-             CREATE TABLE IF NOT EXISTS superseded (
-                 user_id TEXT NOT NULL,
-                 name TEXT NOT NULL,
-                 at INTEGER NOT NULL,
-                 PRIMARY KEY (user_id, name)
-             );
-             CREATE TABLE IF NOT EXISTS tokens (
-                 digest TEXT PRIMARY KEY,
-                 user_id TEXT NOT NULL REFERENCES users(id),
-                 scopes TEXT NOT NULL,
-                 created INTEGER NOT NULL
-             );",
-        )?;
-        // Databases made before the `fields` column get it.
-        let has_fields: bool = conn.query_row(
-            "SELECT COUNT(*) FROM pragma_table_info('users') WHERE name = 'fields'",
-            [],
-            |r| r.get::<_, i64>(0).map(|n| n > 0),
-        )?;
-        if !has_fields {
-            conn.execute_batch("ALTER TABLE users ADD COLUMN fields TEXT NOT NULL DEFAULT '{}'")?;
-        }
+        Self::connect(&Database::in_folder(data_dir))
+    }
+
+    /// Opens `database` and brings its schema to [`SCHEMA_VERSION`].
+    pub fn connect(database: &Database) -> Result<Self, StoreError> {
+        let mut conn: Box<dyn Connection> = match database {
+            Database::Sqlite(path) => Box::new(sqlite::Sqlite::open(path)?),
+            Database::Postgres(url) => Box::new(pg::Postgres::connect(url)?),
+        };
+        migrate(conn.as_mut())?;
         Ok(Self {
             conn: Mutex::new(conn),
+            engine: database.engine(),
         })
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        // A panic while holding the lock cannot leave SQLite inconsistent (its own
-        // transactions roll back), so a poisoned lock is still usable.
+    /// The engine's name: `sqlite` or `postgres`.
+    #[must_use]
+    pub const fn engine(&self) -> &'static str {
+        self.engine
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Box<dyn Connection>> {
+        // A panic while holding the lock cannot leave the database inconsistent (an open
+        // transaction is rolled back when dropped), so a poisoned lock is still usable.
         self.conn
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -193,11 +267,13 @@ impl Store {
         let token = new_token()?;
         let now = unix_now();
         let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let existing: Option<String> = tx
-            .query_row("SELECT team FROM users WHERE id = ?1", [user], |r| r.get(0))
-            .optional()?;
-        match existing {
+        let mut tx = Transaction::begin(conn.as_mut())?;
+        let lock = tx.engine().for_update();
+        let existing = tx.query_one(
+            &format!("SELECT team FROM users WHERE id = ?1{lock}"),
+            &[user.into()],
+        )?;
+        match existing.map(|row| row[0].string()).transpose()? {
             Some(existing) if existing != team => {
                 return Err(StoreError::Invalid(format!(
                     "user {user} already belongs to team {existing}"
@@ -207,83 +283,84 @@ impl Store {
             None => {
                 tx.execute(
                     "INSERT INTO users (id, team, name, updated) VALUES (?1, ?2, ?3, ?4)",
-                    params![user, team, user.to_ascii_lowercase(), now],
+                    &[
+                        user.into(),
+                        team.into(),
+                        user.to_ascii_lowercase().into(),
+                        now.into(),
+                    ],
                 )?;
             }
         }
         tx.execute(
             "INSERT INTO tokens (digest, user_id, scopes, created) VALUES (?1, ?2, ?3, ?4)",
-            params![token_digest(&token), user, scopes.join(","), now],
+            &[
+                token_digest(&token).into(),
+                user.into(),
+                scopes.join(",").into(),
+                now.into(),
+            ],
         )?;
         tx.commit()?;
         Ok(token)
     }
 
-    /// Checks the database answers and takes a write: begins an immediate (writing)
-    /// transaction and rolls it back.
+    /// Checks the database answers and takes a write: begins a write transaction, reads,
+    /// and rolls back.
     ///
     /// # Errors
-    /// What SQLite said: a locked, read-only, missing or corrupt database.
+    /// What the database said: locked, read-only, unreachable, missing or corrupt.
     pub fn ping(&self) -> Result<(), StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.query_row("SELECT count(*) FROM users", [], |row| row.get::<_, i64>(0))?;
-        tx.rollback()?;
-        Ok(())
+        let mut tx = Transaction::begin(conn.as_mut())?;
+        tx.query("SELECT count(*) FROM users", &[])?;
+        tx.rollback()
     }
 
     /// The caller a token stands for, or `None` for an unknown token.
     pub fn authenticate(&self, token: &str) -> Result<Option<Caller>, StoreError> {
         let digest = token_digest(token);
-        let row = self
-            .conn()
-            .query_row(
-                "SELECT user_id, scopes FROM tokens WHERE digest = ?1",
-                [&digest],
-                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
-            )
-            .optional()?;
-        Ok(row.map(|(user_id, scopes)| Caller {
-            user_id,
+        let rows = self.conn().query(
+            "SELECT user_id, scopes FROM tokens WHERE digest = ?1",
+            &[digest.as_str().into()],
+        )?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        Ok(Some(Caller {
+            user_id: row[0].string()?,
             token_key: digest,
-            scopes: scopes.split(',').map(str::to_owned).collect(),
+            scopes: row[1].string()?.split(',').map(str::to_owned).collect(),
         }))
     }
 
     /// The user with `id`, if any.
     pub fn user(&self, id: &str) -> Result<Option<User>, StoreError> {
-        let conn = self.conn();
-        let row = conn
-            .query_row(
-                "SELECT id, team, name, real_name, display_name, avatar, updated, fields
-                 FROM users WHERE id = ?1",
-                [id],
-                |r| {
-                    Ok((
-                        User {
-                            id: r.get(0)?,
-                            team: r.get(1)?,
-                            name: r.get(2)?,
-                            real_name: r.get(3)?,
-                            display_name: r.get(4)?,
-                            fields: serde_json::from_str(&r.get::<_, String>(7)?)
-                                .unwrap_or_default(),
-                            avatar: None,
-                            updated: r.get(6)?,
-                        },
-                        r.get::<_, Option<String>>(5)?,
-                    ))
-                },
-            )
-            .optional()?;
-        Ok(row.map(|(mut user, avatar)| {
-            user.avatar = avatar.and_then(|json| serde_json::from_str(&json).ok());
-            user
+        let rows = self.conn().query(
+            "SELECT id, team, name, real_name, display_name, avatar, updated, fields
+             FROM users WHERE id = ?1",
+            &[id.into()],
+        )?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        Ok(Some(User {
+            id: row[0].string()?,
+            team: row[1].string()?,
+            name: row[2].string()?,
+            real_name: row[3].string()?,
+            display_name: row[4].string()?,
+            avatar: row[5]
+                .text()?
+                .and_then(|json| serde_json::from_str(json).ok()),
+            updated: row[6].int()?,
+            fields: serde_json::from_str(&row[7].string()?).unwrap_or_default(),
         }))
     }
 
     /// Makes `avatar` the user's current one (`None`: back to the placeholder) and returns
-    /// the one it replaced, read and written in one transaction. With `retire`, the
+    /// the one it replaced, read and written in one transaction that locks the user's row,
+    /// so concurrent calls (on any replica) apply one after the other. With `retire`, the
     /// replaced avatar's files that the new one does not use are recorded as superseded
     /// now (see [`Store::expired_superseded`]) in the same transaction; a file the new
     /// avatar uses is never superseded.
@@ -298,33 +375,35 @@ impl Store {
             .transpose()
             .map_err(|e| StoreError::Invalid(e.to_string()))?;
         let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let previous: Option<Option<String>> = tx
-            .query_row("SELECT avatar FROM users WHERE id = ?1", [user], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        let Some(previous) = previous else {
+        let mut tx = Transaction::begin(conn.as_mut())?;
+        let lock = tx.engine().for_update();
+        let Some(row) = tx.query_one(
+            &format!("SELECT avatar FROM users WHERE id = ?1{lock}"),
+            &[user.into()],
+        )?
+        else {
             return Err(StoreError::Invalid(format!("no user {user}")));
         };
+        let previous: Option<StoredAvatar> = row[0]
+            .text()?
+            .and_then(|json| serde_json::from_str(json).ok());
         tx.execute(
             "UPDATE users SET avatar = ?2, updated = ?3 WHERE id = ?1",
-            params![user, json, unix_now()],
+            &[user.into(), json.as_deref().into(), unix_now().into()],
         )?;
-        let previous: Option<StoredAvatar> =
-            previous.and_then(|json| serde_json::from_str(&json).ok());
         let current: Vec<&str> = avatar.map(|a| a.file_names().collect()).unwrap_or_default();
         for name in &current {
             tx.execute(
                 "DELETE FROM superseded WHERE user_id = ?1 AND name = ?2",
-                params![user, name],
+                &[user.into(), (*name).into()],
             )?;
         }
         if let (true, Some(previous)) = (retire, &previous) {
             for name in previous.file_names().filter(|n| !current.contains(n)) {
                 tx.execute(
-                    "INSERT OR REPLACE INTO superseded (user_id, name, at) VALUES (?1, ?2, ?3)",
-                    params![user, name, unix_millis()],
+                    "INSERT INTO superseded (user_id, name, at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (user_id, name) DO UPDATE SET at = excluded.at",
+                    &[user.into(), name.into(), unix_millis().into()],
                 )?;
             }
         }
@@ -340,23 +419,23 @@ impl Store {
         changes: &[(String, String)],
     ) -> Result<(), StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let fields: Option<String> = tx
-            .query_row("SELECT fields FROM users WHERE id = ?1", [user], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        let Some(fields) = fields else {
+        let mut tx = Transaction::begin(conn.as_mut())?;
+        let lock = tx.engine().for_update();
+        let Some(row) = tx.query_one(
+            &format!("SELECT fields FROM users WHERE id = ?1{lock}"),
+            &[user.into()],
+        )?
+        else {
             return Err(StoreError::Invalid(format!("no user {user}")));
         };
         let mut fields: BTreeMap<String, String> =
-            serde_json::from_str(&fields).unwrap_or_default();
+            serde_json::from_str(&row[0].string()?).unwrap_or_default();
         let mut real_name = None;
         let mut display_name = None;
         for (name, value) in changes {
             match name.as_str() {
-                "real_name" => real_name = Some(value),
-                "display_name" => display_name = Some(value),
+                "real_name" => real_name = Some(value.as_str()),
+                "display_name" => display_name = Some(value.as_str()),
                 _ => {
                     fields.insert(name.clone(), value.clone());
                 }
@@ -370,10 +449,15 @@ impl Store {
                               fields = ?4,
                               updated = ?5
              WHERE id = ?1",
-            params![user, real_name, display_name, fields, unix_now()],
+            &[
+                user.into(),
+                real_name.into(),
+                display_name.into(),
+                fields.into(),
+                unix_now().into(),
+            ],
         )?;
-        tx.commit()?;
-        Ok(())
+        tx.commit()
     }
 
     /// Superseded files recorded at or before `cutoff_ms` (Unix milliseconds), per user.
@@ -381,15 +465,15 @@ impl Store {
         &self,
         cutoff_ms: i64,
     ) -> Result<BTreeMap<String, Vec<String>>, StoreError> {
-        let conn = self.conn();
-        let mut statement = conn.prepare("SELECT user_id, name FROM superseded WHERE at <= ?1")?;
-        let rows = statement.query_map([cutoff_ms], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })?;
+        let rows = self.conn().query(
+            "SELECT user_id, name FROM superseded WHERE at <= ?1",
+            &[cutoff_ms.into()],
+        )?;
         let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for row in rows {
-            let (user, name) = row?;
-            out.entry(user).or_default().push(name);
+            out.entry(row[0].string()?)
+                .or_default()
+                .push(row[1].string()?);
         }
         Ok(out)
     }
@@ -403,12 +487,12 @@ impl Store {
         cutoff_ms: i64,
     ) -> Result<Vec<String>, StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut tx = Transaction::begin(conn.as_mut())?;
         let mut taken = Vec::new();
         for name in names {
             let gone = tx.execute(
                 "DELETE FROM superseded WHERE user_id = ?1 AND name = ?2 AND at <= ?3",
-                params![user, name, cutoff_ms],
+                &[user.into(), name.as_str().into(), cutoff_ms.into()],
             )?;
             if gone > 0 {
                 taken.push(name.clone());
@@ -418,34 +502,86 @@ impl Store {
         Ok(taken)
     }
 
-    /// Every user id with the file names of its current avatar (for the start-up sweep).
+    /// Every user id with the file names of its current avatar and of its superseded
+    /// files still in their grace period (for the start-up sweep).
     pub fn avatar_files(&self) -> Result<BTreeMap<String, Vec<String>>, StoreError> {
-        let conn = self.conn();
-        let mut statement = conn.prepare("SELECT id, avatar FROM users")?;
-        let rows = statement.query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
-        })?;
+        let mut conn = self.conn();
         let mut out = BTreeMap::new();
-        for row in rows {
-            let (id, avatar) = row?;
-            let avatar: Option<StoredAvatar> =
-                avatar.and_then(|json| serde_json::from_str(&json).ok());
+        for row in conn.query("SELECT id, avatar FROM users", &[])? {
+            let avatar: Option<StoredAvatar> = row[1]
+                .text()?
+                .and_then(|json| serde_json::from_str(json).ok());
             let names = avatar
                 .map(|a| a.file_names().map(str::to_owned).collect())
                 .unwrap_or_default();
-            out.insert(id, names);
+            out.insert(row[0].string()?, names);
         }
-        drop(statement);
-        // Superseded files still in their grace period are kept too.
-        let mut statement = conn.prepare("SELECT user_id, name FROM superseded")?;
-        let rows =
-            statement.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-        for row in rows {
-            let (user, name) = row?;
-            out.entry(user).or_insert_with(Vec::new).push(name);
+        for row in conn.query("SELECT user_id, name FROM superseded", &[])? {
+            out.entry(row[0].string()?)
+                .or_insert_with(Vec::new)
+                .push(row[1].string()?);
         }
         Ok(out)
     }
+}
+
+/// Brings the schema to [`SCHEMA_VERSION`], in one transaction under the engine's
+/// migration lock, so replicas starting together apply each step once.
+fn migrate(conn: &mut dyn Connection) -> Result<(), StoreError> {
+    let mut tx = Transaction::begin(conn)?;
+    tx.lock_migrations()?;
+    tx.batch("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")?;
+    let mut version = match tx.query_one("SELECT version FROM schema_version", &[])? {
+        Some(row) => row[0].int()?,
+        None => {
+            let legacy = adopt_legacy_sqlite(&mut tx)?;
+            tx.execute(
+                "INSERT INTO schema_version (version) VALUES (?1)",
+                &[legacy.into()],
+            )?;
+            legacy
+        }
+    };
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Invalid(format!(
+            "the database's schema is version {version}, newer than this build's \
+             {SCHEMA_VERSION}: run a newer setphoto"
+        )));
+    }
+    while version < SCHEMA_VERSION {
+        let step = MIGRATIONS[usize::try_from(version).unwrap_or(usize::MAX)];
+        tx.batch(step)?;
+        version += 1;
+        tx.execute("UPDATE schema_version SET version = ?1", &[version.into()])?;
+    }
+    tx.commit()
+}
+
+/// The version of a SQLite database made before schema versions existed: 1 if it has
+/// the tables (adding the `fields` column the oldest ones lack), else 0.
+fn adopt_legacy_sqlite(tx: &mut Transaction<'_>) -> Result<i64, StoreError> {
+    if tx.engine() != Engine::Sqlite {
+        return Ok(0);
+    }
+    let has_users = tx
+        .query_one(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'users'",
+            &[],
+        )?
+        .is_some();
+    if !has_users {
+        return Ok(0);
+    }
+    let has_fields = tx
+        .query_one(
+            "SELECT 1 FROM pragma_table_info('users') WHERE name = 'fields'",
+            &[],
+        )?
+        .is_some();
+    if !has_fields {
+        tx.batch("ALTER TABLE users ADD COLUMN fields TEXT NOT NULL DEFAULT '{}'")?;
+    }
+    Ok(1)
 }
 
 /// Whether `id` is a Slack-style id: `prefix` letter then upper-case letters and digits.
@@ -547,6 +683,65 @@ mod tests {
                 "the token itself is never written"
             );
         }
+    }
+
+    #[test]
+    fn a_database_from_before_schema_versions_is_adopted() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            // The oldest layout: no schema_version, no `fields` column.
+            let conn = rusqlite::Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE users (id TEXT PRIMARY KEY, team TEXT NOT NULL,
+                     name TEXT NOT NULL, real_name TEXT NOT NULL DEFAULT '',
+                     display_name TEXT NOT NULL DEFAULT '', avatar TEXT,
+                     updated INTEGER NOT NULL);
+                 CREATE TABLE superseded (user_id TEXT NOT NULL, name TEXT NOT NULL,
+                     at INTEGER NOT NULL, PRIMARY KEY (user_id, name));
+                 CREATE TABLE tokens (digest TEXT PRIMARY KEY,
+                     user_id TEXT NOT NULL REFERENCES users(id), scopes TEXT NOT NULL,
+                     created INTEGER NOT NULL);
+                 INSERT INTO users (id, team, name, real_name, updated)
+                     VALUES ('U0OLD', 'T00000001', 'u0old', 'Old Timer', 1);",
+            )
+            .unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let user = store.user("U0OLD").unwrap().unwrap();
+        assert_eq!(user.real_name, "Old Timer");
+        store
+            .update_profile("U0OLD", &[("title".into(), "Elder".into())])
+            .unwrap();
+        assert_eq!(
+            store.user("U0OLD").unwrap().unwrap().fields["title"],
+            "Elder"
+        );
+        let version: i64 = rusqlite::Connection::open(dir.path().join(DATABASE_FILE))
+            .unwrap()
+            .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn database_urls_parse_or_say_what_to_write() {
+        assert_eq!(
+            Database::parse("sqlite:///var/lib/x.db").unwrap(),
+            Database::Sqlite("/var/lib/x.db".into())
+        );
+        assert_eq!(
+            Database::parse("postgres://u:p@db:5432/setphoto")
+                .unwrap()
+                .engine(),
+            "postgres"
+        );
+        assert!(Database::parse("postgresql://db/x").is_ok());
+        assert!(Database::parse("sqlite://").is_err());
+        assert!(
+            Database::parse("mysql://db/x")
+                .unwrap_err()
+                .contains("postgres://")
+        );
     }
 
     #[test]
