@@ -21,6 +21,8 @@ pub struct Validated {
     height: u32,
     orientation: Orientation,
     frames: u32,
+    /// A sequential JPEG whose components come in separate scans (see [`Self::non_interleaved`]).
+    non_interleaved: bool,
 }
 
 impl Validated {
@@ -52,6 +54,13 @@ impl Validated {
     #[must_use]
     pub const fn frames(&self) -> u32 {
         self.frames
+    }
+
+    /// Whether this is a sequential JPEG whose first scan leaves out some components, which
+    /// come in later scans (a non-interleaved file): the decode stage picks its decoder by it.
+    #[must_use]
+    pub const fn non_interleaved(&self) -> bool {
+        self.non_interleaved
     }
 }
 
@@ -96,6 +105,7 @@ fn inspect_jpeg(bytes: &[u8]) -> Result<Validated, Error> {
         height: header.height,
         orientation: header.orientation,
         frames: 1,
+        non_interleaved: header.non_interleaved,
     })
 }
 
@@ -122,6 +132,13 @@ fn inspect_png(bytes: &[u8]) -> Result<Validated, Error> {
     while let Some(head) = bytes.get(pos..pos + 8) {
         let len = usize::try_from(be32(&head[..4])).unwrap_or(usize::MAX);
         let kind = &head[4..8];
+        // libpng refuses a chunk type that is not four ASCII letters, ancillary or not.
+        if !kind.iter().all(u8::is_ascii_alphabetic) {
+            return Err(header_error(
+                Format::Png,
+                "a chunk type that is not four letters",
+            ));
+        }
         match kind {
             b"IHDR" => return Err(header_error(Format::Png, "a second IHDR chunk")),
             b"IDAT" => seen_data = true,
@@ -145,6 +162,7 @@ fn inspect_png(bytes: &[u8]) -> Result<Validated, Error> {
         height,
         orientation,
         frames: 1,
+        non_interleaved: false,
     })
 }
 
@@ -172,6 +190,7 @@ fn inspect_gif(bytes: &[u8], policy: &Policy) -> Result<Validated, Error> {
         height,
         orientation: Orientation::Normal,
         frames: 0,
+        non_interleaved: false,
     };
     check_size(&validated, policy)?;
     let flags = *bytes.get(10).ok_or_else(truncated)?;
