@@ -8,8 +8,13 @@
 //! scaled IDCT and Pillow's `draft` do: most of a 12 MP photo's decoding work is detail
 //! that the 1024 px rendition throws away. [`crate::geometry::dct_reduction`] picks the
 //! reduction so the largest rendition is still made by downscaling.
+//!
+//! A PNG is decoded row by row (see [`png`]): at full size straight into 8-bit RGBA, or
+//! reduced by the same factors with a box filter while its rows stream, so a large PNG is
+//! never held at full size (nor at 16 bits).
 
 mod gif;
+mod png;
 
 use std::io::Cursor;
 
@@ -49,7 +54,8 @@ impl Oriented {
         &mut self.pixels
     }
 
-    /// The DCT reduction the pixels were decoded at: 1 (full size), 2, 4 or 8.
+    /// The reduction the pixels were decoded at: 1 (full size), 2, 4 or 8 (in the DCT
+    /// domain for a JPEG, by box averages for a PNG).
     #[must_use]
     pub const fn reduction(&self) -> u32 {
         self.reduction
@@ -98,7 +104,7 @@ pub fn decode(bytes: &[u8], validated: &Validated, policy: &Policy) -> Result<Or
     limits.max_alloc = Some(allocation_budget(width, height));
     let image_format = match format {
         Format::Jpeg => ImageFormat::Jpeg,
-        Format::Png => ImageFormat::Png,
+        Format::Png => return png::decode(bytes, validated, allocation_budget(width, height), 1),
         Format::Gif => {
             let max_alloc = limits.max_alloc.unwrap_or(u64::MAX);
             return gif::decode_first_frame(bytes, width, height, max_alloc)
@@ -123,8 +129,9 @@ pub fn decode(bytes: &[u8], validated: &Validated, policy: &Policy) -> Result<Or
     Ok(Oriented::full(pixels))
 }
 
-/// Like [`decode`], but a JPEG may be decoded at 1/`reduction` of its size (one of
-/// [`crate::geometry::DCT_REDUCTIONS`]). Other formats, a reduction of 1, JPEG colour
+/// Like [`decode`], but a JPEG or PNG may be decoded at 1/`reduction` of its size (one of
+/// [`crate::geometry::DCT_REDUCTIONS`]; a PNG by box averages of its rows as they stream,
+/// whatever it is, so its outcome is the full decode's). GIF, a reduction of 1, JPEG colour
 /// types other than grey and YCbCr/RGB (CMYK, 16-bit), and files the reduced decoder
 /// refuses decode at full size, so the outcome (a picture or an error) is the full
 /// decode's.
@@ -134,6 +141,10 @@ pub fn decode_reduced(
     policy: &Policy,
     reduction: u32,
 ) -> Result<Oriented, Error> {
+    if validated.format() == Format::Png {
+        let (width, height) = validated.stored_size();
+        return png::decode(bytes, validated, allocation_budget(width, height), reduction);
+    }
     if validated.format() != Format::Jpeg || reduction <= 1 {
         return decode(bytes, validated, policy);
     }

@@ -21,6 +21,13 @@ pub(super) struct Header {
     pub(super) width: u32,
     pub(super) height: u32,
     pub(super) orientation: Orientation,
+    /// A progressive frame (SOF2).
+    pub(super) progressive: bool,
+    /// Components in the frame.
+    pub(super) components: u8,
+    /// 8x8 blocks over all components (whole MCUs), what a decoder that keeps every
+    /// coefficient holds.
+    pub(super) blocks: u64,
 }
 
 /// The most components a frame may have (libjpeg's `MAX_COMPONENTS`).
@@ -277,10 +284,22 @@ impl<'a> Walk<'a> {
                 })
             })
             .collect::<Result<_, _>>()?;
+        let (width, height) = (
+            u32::from(u16::from_be_bytes([*w1, *w0])),
+            u32::from(u16::from_be_bytes([*h1, *h0])),
+        );
+        let (max_h, max_v) = rest.chunks_exact(3).fold((1, 1), |(h, v), c| {
+            (h.max(u32::from(c[1] >> 4)), v.max(u32::from(c[1] & 15)))
+        });
+        let mcus = u64::from(width.div_ceil(8 * max_h)) * u64::from(height.div_ceil(8 * max_v));
+        let per_mcu: u32 = self.components.iter().map(|c| c.blocks).sum();
         let header = Header {
-            width: u32::from(u16::from_be_bytes([*w1, *w0])),
-            height: u32::from(u16::from_be_bytes([*h1, *h0])),
+            width,
+            height,
             orientation: Orientation::Normal,
+            progressive,
+            components: *count,
+            blocks: mcus * u64::from(per_mcu),
         };
         self.frame = Some((header, progressive));
         Ok(())
