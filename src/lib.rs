@@ -39,6 +39,8 @@ mod set;
 
 #[cfg(any(feature = "cli", feature = "server"))]
 mod atomic;
+#[cfg(any(feature = "cli", feature = "server"))]
+mod budget;
 #[cfg(feature = "cli")]
 pub mod cli;
 #[cfg(feature = "client")]

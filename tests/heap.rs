@@ -15,7 +15,7 @@ use setphoto::{Policy, SetPhotoRequest};
 #[path = "common/bombs.rs"]
 mod bombs;
 
-use bombs::{gif_with_frames as gif, png_with as png, zlib_zeros};
+use bombs::{gif_with_frames as gif, gradient_png, png_with as png, zlib_zeros};
 
 struct Counting;
 
@@ -123,42 +123,6 @@ fn header_only_refusals_stay_under_one_mib_of_heap() {
 }
 
 const MIB: f64 = (1 << 20) as f64;
-
-/// A `width` x `height` PNG of gradients (16-bit RGBA with bands of partial alpha, or
-/// 8-bit RGB), written row by row with fast compression: a few MB for 50 MP.
-fn gradient_png(width: u32, height: u32, sixteen: bool) -> Vec<u8> {
-    use std::io::Write as _;
-    let mut out = Vec::new();
-    let mut encoder = png::Encoder::new(&mut out, width, height);
-    if sixteen {
-        encoder.set_color(png::ColorType::Rgba);
-        encoder.set_depth(png::BitDepth::Sixteen);
-    } else {
-        encoder.set_color(png::ColorType::Rgb);
-        encoder.set_depth(png::BitDepth::Eight);
-    }
-    encoder.set_compression(png::Compression::Fast);
-    let mut writer = encoder.write_header().unwrap();
-    let mut stream = writer.stream_writer().unwrap();
-    let mut row = Vec::new();
-    for y in 0..height {
-        row.clear();
-        let g = (y * 255 / height) as u8;
-        let alpha = if (y / 512) % 2 == 0 { 0xC0 } else { 0xFF };
-        for x in 0..width {
-            let r = (x * 255 / width) as u8;
-            if sixteen {
-                row.extend([r, r, g, 0, 0x80, 0, alpha, 0xFF]);
-            } else {
-                row.extend([r, g, 0x80]);
-            }
-        }
-        stream.write_all(&row).unwrap();
-    }
-    stream.finish().unwrap();
-    writer.finish().unwrap();
-    out
-}
 
 /// A progressive 4:4:4 JPEG of `width` x `height` gradients and checks.
 fn progressive_jpeg(width: u16, height: u16) -> Vec<u8> {

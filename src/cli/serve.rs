@@ -18,6 +18,9 @@ pub(crate) fn run(args: &ServeArgs) -> ExitCode {
     if let Some(jobs) = args.jobs {
         config.engine_threads = jobs.max(1);
     }
+    if let Some(memory) = args.memory {
+        config.memory_budget = memory;
+    }
     match Server::start(config) {
         Ok(server) => {
             // The one start-up line; scripts read the address from it.

@@ -319,7 +319,7 @@ mod tests {
         // Box (2,1): the single pixel (4,2), alpha 254, stays below opaque.
         assert_eq!(&out[20..24], &[40, 100, 200, 254]);
         // Box (1,1): (2,2) and (3,2).
-        assert_eq!(&out[16..20], &[(22 + 32 + 1) / 2, 100, 200, 255]);
+        assert_eq!(&out[16..20], &[27, 100, 200, 255]); // (22 + 32) / 2 rounded
     }
 
     #[test]

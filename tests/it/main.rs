@@ -25,6 +25,8 @@ mod serve;
 mod serve_attack;
 #[cfg(feature = "server")]
 mod serve_grace;
+#[cfg(all(feature = "server", feature = "cli"))]
+mod serve_memory;
 #[cfg(feature = "server")]
 mod serve_methods;
 mod structure;
