@@ -9,7 +9,7 @@
 //! that the 1024 px rendition throws away. [`crate::geometry::dct_reduction`] picks the
 //! reduction so the largest rendition is still made by downscaling.
 //!
-//! A PNG is decoded row by row (see [`png`]): at full size straight into 8-bit RGBA, or
+//! A PNG is decoded row by row (`decode/png.rs`): at full size straight into 8-bit RGBA, or
 //! reduced by the same factors with a box filter while its rows stream, so a large PNG is
 //! never held at full size (nor at 16 bits).
 
