@@ -21,6 +21,9 @@ pub(crate) fn run(args: &ServeArgs) -> ExitCode {
     config.trusted_proxies.clone_from(&args.trust_proxy);
     apply_admission(&args.admission, &mut config);
     install_logger(args.log_format, !args.no_access_log);
+    if let Some(memory) = args.memory {
+        config.memory_budget = memory;
+    }
     match Server::start(config) {
         Ok(server) => {
             // The one start-up line; scripts read the address from it.

@@ -8,8 +8,13 @@
 //! scaled IDCT and Pillow's `draft` do: most of a 12 MP photo's decoding work is detail
 //! that the 1024 px rendition throws away. [`crate::geometry::dct_reduction`] picks the
 //! reduction so the largest rendition is still made by downscaling.
+//!
+//! A PNG is decoded row by row (`decode/png.rs`): at full size straight into 8-bit RGBA, or
+//! reduced by the same factors with a box filter while its rows stream, so a large PNG is
+//! never held at full size (nor at 16 bits).
 
 mod gif;
+mod png;
 
 use std::io::Cursor;
 
@@ -31,8 +36,10 @@ use crate::validate::Validated;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DecodePath {
-    /// `image` in full: zune-jpeg for JPEG, png for PNG.
+    /// `image` in full: zune-jpeg.
     Image,
+    /// Our PNG path: the `png` crate's rows, converted (and box-reduced) as they stream.
+    Png,
     /// Our GIF path (`gif` with our LZW decoder, or the `gif` crate alone).
     Gif,
     /// Our reduced JPEG decoder (`setphoto_kernels::jpeg::decoder`).
@@ -67,7 +74,8 @@ impl Oriented {
         &mut self.pixels
     }
 
-    /// The DCT reduction the pixels were decoded at: 1 (full size), 2, 4 or 8.
+    /// The reduction the pixels were decoded at: 1 (full size), 2, 4 or 8 (in the DCT
+    /// domain for a JPEG, by box averages for a PNG).
     #[must_use]
     pub const fn reduction(&self) -> u32 {
         self.reduction
@@ -126,10 +134,7 @@ pub fn decode(bytes: &[u8], validated: &Validated, policy: &Policy) -> Result<Or
     limits.max_alloc = Some(allocation_budget(width, height));
     match format {
         Format::Jpeg => Ok(decode_jpeg(bytes, validated, limits)),
-        Format::Png => {
-            let image = decode_with_image(bytes, validated, limits)?;
-            Ok(Oriented::full(to_rgba8(image), DecodePath::Image))
-        }
+        Format::Png => png::decode(bytes, validated, allocation_budget(width, height), 1),
         Format::Gif => {
             let max_alloc = limits.max_alloc.unwrap_or(u64::MAX);
             gif::decode_first_frame(bytes, width, height, max_alloc)
@@ -199,20 +204,26 @@ fn decode_with_image(
     Ok(image)
 }
 
-/// Like [`decode`], but a JPEG may be decoded at 1/`reduction` of its size (one of
-/// [`crate::geometry::DCT_REDUCTIONS`]). Other formats and a reduction of 1 decode in full.
+/// Like [`decode`], but a JPEG or PNG may be decoded at 1/`reduction` of its size (one of
+/// [`crate::geometry::DCT_REDUCTIONS`]): a PNG by box averages of its rows as they stream,
+/// a JPEG in the DCT domain. GIF and a reduction of 1 decode in full.
 ///
 /// Reduction is only a shortcut and never changes whether an upload is accepted: a
-/// validated JPEG always decodes (see [`decode_jpeg`]). Our reduced decoder takes baseline
-/// and progressive files; what it declines or cannot finish (other layouts, samplings it
-/// does not reduce, CMYK, damaged data) goes to jpeg-decoder's scaled decode, and what
-/// that cannot decode, to the full decode.
+/// validated JPEG always decodes (see [`decode_jpeg`]), and a PNG's rows are the same rows
+/// whatever the reduction. Our reduced JPEG decoder takes baseline and progressive files;
+/// what it declines or cannot finish (other layouts, samplings it does not reduce, CMYK,
+/// damaged data) goes to jpeg-decoder's scaled decode, and what that cannot decode, to
+/// the full decode.
 pub fn decode_reduced(
     bytes: &[u8],
     validated: &Validated,
     policy: &Policy,
     reduction: u32,
 ) -> Result<Oriented, Error> {
+    if validated.format() == Format::Png {
+        let (width, height) = validated.stored_size();
+        return png::decode(bytes, validated, allocation_budget(width, height), reduction);
+    }
     if validated.format() != Format::Jpeg || reduction <= 1 {
         return decode(bytes, validated, policy);
     }

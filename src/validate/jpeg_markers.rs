@@ -25,6 +25,13 @@ pub(super) struct Header {
     /// A sequential frame whose first scan leaves out some of its components (they come
     /// in later scans): a non-interleaved file.
     pub(super) non_interleaved: bool,
+    /// A progressive frame (SOF2).
+    pub(super) progressive: bool,
+    /// Components in the frame.
+    pub(super) components: u8,
+    /// 8x8 blocks over all components (whole MCUs), what a decoder that keeps every
+    /// coefficient holds.
+    pub(super) blocks: u64,
 }
 
 /// The most components a frame may have (libjpeg's `MAX_COMPONENTS`).
@@ -287,11 +294,23 @@ impl<'a> Walk<'a> {
                 })
             })
             .collect::<Result<_, _>>()?;
+        let (width, height) = (
+            u32::from(u16::from_be_bytes([*w1, *w0])),
+            u32::from(u16::from_be_bytes([*h1, *h0])),
+        );
+        let (max_h, max_v) = rest.chunks_exact(3).fold((1, 1), |(h, v), c| {
+            (h.max(u32::from(c[1] >> 4)), v.max(u32::from(c[1] & 15)))
+        });
+        let mcus = u64::from(width.div_ceil(8 * max_h)) * u64::from(height.div_ceil(8 * max_v));
+        let per_mcu: u32 = self.components.iter().map(|c| c.blocks).sum();
         let header = Header {
-            width: u32::from(u16::from_be_bytes([*w1, *w0])),
-            height: u32::from(u16::from_be_bytes([*h1, *h0])),
+            width,
+            height,
             orientation: Orientation::Normal,
             non_interleaved: false,
+            progressive,
+            components: *count,
+            blocks: mcus * u64::from(per_mcu),
         };
         self.frame = Some((header, progressive));
         Ok(())

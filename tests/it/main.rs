@@ -31,6 +31,8 @@ mod serve;
 mod serve_attack;
 #[cfg(feature = "server")]
 mod serve_grace;
+#[cfg(all(feature = "server", feature = "cli"))]
+mod serve_memory;
 #[cfg(feature = "server")]
 mod serve_methods;
 #[cfg(all(feature = "server", feature = "cli"))]
