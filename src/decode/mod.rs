@@ -366,9 +366,3 @@ fn to_rgb8(image: DynamicImage) -> Pixels {
     let (w, h) = rgb.dimensions();
     Pixels::new(w, h, Layout::Rgb8, rgb.into_raw()).expect("an RgbImage is packed")
 }
-
-fn to_rgba8(image: DynamicImage) -> Pixels {
-    let rgba = image.into_rgba8();
-    let (w, h) = rgba.dimensions();
-    Pixels::new(w, h, Layout::Rgba8, rgba.into_raw()).expect("an RgbaImage is packed")
-}
