@@ -31,6 +31,7 @@ stage!(validate);
 mod error;
 mod format;
 mod hash;
+mod peak;
 mod policy;
 mod profile;
 mod request;
@@ -38,6 +39,8 @@ mod set;
 
 #[cfg(any(feature = "cli", feature = "server"))]
 mod atomic;
+#[cfg(any(feature = "cli", feature = "server"))]
+mod budget;
 #[cfg(feature = "cli")]
 pub mod cli;
 #[cfg(feature = "client")]
@@ -52,6 +55,7 @@ pub use error::{BadImage, Code, CropError, Error, Limit};
 pub use format::{Format, OutputFormat};
 pub use geometry::{Plan, RENDITION_SIZES, SizeSet, Square};
 pub use hash::{AvatarDigest, RENDER_VERSION};
+pub use pixels::release_spare_buffers;
 pub use policy::Policy;
 pub use profile::{ErrorResponse, Profile, SetPhotoResponse};
 pub use request::{CropBox, SetPhotoRequest};
@@ -70,6 +74,7 @@ pub struct Prepared {
     validated: Validated,
     plan: Plan,
     digest: AvatarDigest,
+    input_len: usize,
 }
 
 impl Prepared {
@@ -89,6 +94,13 @@ impl Prepared {
     #[must_use]
     pub fn avatar_hash(&self) -> String {
         self.digest.avatar_hash()
+    }
+
+    /// An upper bound on the heap [`Self::render`] allocates, in bytes, from the header and
+    /// plan alone: see [`estimate_peak_bytes`].
+    #[must_use]
+    pub fn estimated_peak_bytes(&self) -> u64 {
+        peak::peak_bytes(&self.validated, &self.plan, self.input_len)
     }
 
     /// The file stem the rendered set will have.
@@ -167,7 +179,21 @@ pub fn prepare(request: &SetPhotoRequest, policy: &Policy) -> Result<Prepared, E
         validated,
         plan,
         digest,
+        input_len: request.image().len(),
     })
+}
+
+/// An upper bound on the heap, in bytes, that [`process`] allocates for `request` (beyond
+/// the request itself), from its header and plan alone, without decoding or hashing: what
+/// a server or batch admits an image by. The function of the header behind it is in the
+/// README ("Memory"); every decode path a header can lead to is covered, a reduced JPEG's
+/// fallback to a full decode included.
+///
+/// Errors: those of [`prepare`] from the header (`bad_image`, `too_large`,
+/// `too_many_frames`, `invalid_arguments`), which [`process`] would return too.
+pub fn estimate_peak_bytes(request: &SetPhotoRequest, policy: &Policy) -> Result<u64, Error> {
+    let (validated, plan) = validate_and_plan(request, policy)?;
+    Ok(peak::peak_bytes(&validated, &plan, request.image().len()))
 }
 
 /// The header checks and the plan: what [`prepare`] and [`process`] share.
@@ -318,6 +344,77 @@ mod tests {
                     assert!(
                         mean < 1.0,
                         "orientation {orientation}, grey {grey}, crop {crop:?}: mean {mean:.3}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// A `width` x `height` 8-bit RGBA PNG of gradients, 150 px checks and bands of
+    /// partial and no alpha, tagged (`eXIf`) with `orientation`.
+    fn big_png(width: u32, height: u32, orientation: u16) -> Vec<u8> {
+        let mut pixels = Vec::with_capacity((width * height * 4) as usize);
+        for y in 0..height {
+            let alpha = [255, 255, 128, 0][(y / 400 % 4) as usize];
+            for x in 0..width {
+                let check = if (x / 150 + y / 150) % 2 == 0 {
+                    210
+                } else {
+                    30
+                };
+                pixels.extend([
+                    (x * 255 / width) as u8,
+                    (y * 255 / height) as u8,
+                    check,
+                    alpha,
+                ]);
+            }
+        }
+        let mut out = Vec::new();
+        let mut encoder = ::png::Encoder::new(&mut out, width, height);
+        encoder.set_color(::png::ColorType::Rgba);
+        encoder.set_compression(::png::Compression::Fast);
+        let mut writer = encoder.write_header().unwrap();
+        if orientation != 1 {
+            let tiff = crate::orient::tests::tiff_with_orientation(orientation, true);
+            writer
+                .write_chunk(::png::chunk::ChunkType(*b"eXIf"), &tiff)
+                .unwrap();
+        }
+        writer.write_image_data(&pixels).unwrap();
+        writer.finish().unwrap();
+        out
+    }
+
+    #[test]
+    fn a_reduced_png_decode_renders_what_a_full_decode_does() {
+        // As for JPEG: 4400 x 3000 letterboxed reduces by 4, the 2101 px crop by 2; the
+        // box averages weight colour by alpha as the resize stage does, so the renditions
+        // (transparent bands included) stay within a level of the full decode's.
+        for orientation in [1, 6, 3] {
+            let bytes = big_png(4400, 3000, orientation);
+            for crop in [None, Some(("301", "77", "2101"))] {
+                let request = SetPhotoRequest::from_form(
+                    bytes.clone(),
+                    crop.map(|c| c.0),
+                    crop.map(|c| c.1),
+                    crop.map(|c| c.2),
+                )
+                .unwrap();
+                let reduction = prepare(&request, &Policy::default())
+                    .unwrap()
+                    .plan
+                    .dct_reduction();
+                assert_eq!(reduction, if crop.is_some() { 2 } else { 4 });
+                let full = rendered(&request, 1);
+                let reduced = rendered(&request, reduction);
+                for (a, b) in full.iter().zip(&reduced) {
+                    assert_eq!(a.pixels.has_transparency(), b.pixels.has_transparency());
+                    let mean = mean_difference(a.pixels.data(), b.pixels.data());
+                    assert!(
+                        mean < 1.0,
+                        "orientation {orientation}, crop {crop:?}, size {}: mean {mean:.3}",
+                        a.size
                     );
                 }
             }

@@ -294,6 +294,20 @@ fn buffer(len: usize, fill: Fill) -> Vec<u8> {
     vec![0; len]
 }
 
+/// Frees the large buffers kept for reuse (at most 48 MiB, shared by the whole process):
+/// for a caller that wants the memory back after a burst, or that measures the heap.
+pub fn release_spare_buffers() {
+    let spares = POOL
+        .lock()
+        .map(|mut pool| {
+            pool.bytes = 0;
+            std::mem::take(&mut pool.buffers)
+        })
+        .unwrap_or_default();
+    // Freed here, after the lock is released.
+    drop(spares);
+}
+
 /// Keeps `buffer` for reuse when it is large.
 pub(crate) fn recycle(buffer: Vec<u8>) {
     if buffer.capacity() < RECYCLE_MIN_BYTES {

@@ -21,6 +21,34 @@ pub struct Validated {
     height: u32,
     orientation: Orientation,
     frames: u32,
+    /// A sequential JPEG whose components come in separate scans (see [`Self::non_interleaved`]).
+    non_interleaved: bool,
+    detail: Detail,
+}
+
+/// What a header says about the work of decoding it, beyond its size: what
+/// [`crate::peak`] needs to bound a decode's memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Detail {
+    /// A JPEG frame.
+    Jpeg {
+        /// Progressive (SOF2): a full decoder keeps every coefficient until the end.
+        progressive: bool,
+        /// Components in the frame (1 grey, 3 YCbCr/RGB, 4 CMYK/YCCK).
+        components: u8,
+        /// 8x8 blocks over all components, in whole MCUs.
+        blocks: u64,
+    },
+    /// A PNG image header.
+    Png {
+        /// Adam7 interlaced: decoded at full size before any reduction.
+        interlaced: bool,
+        /// An alpha channel or a tRNS chunk: the picture may have transparency, which
+        /// the resize stage premultiplies.
+        alpha: bool,
+    },
+    /// A GIF.
+    Gif,
 }
 
 impl Validated {
@@ -52,6 +80,18 @@ impl Validated {
     #[must_use]
     pub const fn frames(&self) -> u32 {
         self.frames
+    }
+
+    /// Whether this is a sequential JPEG whose first scan leaves out some components, which
+    /// come in later scans (a non-interleaved file): the decode stage picks its decoder by it.
+    #[must_use]
+    pub const fn non_interleaved(&self) -> bool {
+        self.non_interleaved
+    }
+
+    /// What the header says about the decoder's work, beyond the size.
+    pub(crate) const fn detail(&self) -> Detail {
+        self.detail
     }
 }
 
@@ -96,6 +136,12 @@ fn inspect_jpeg(bytes: &[u8]) -> Result<Validated, Error> {
         height: header.height,
         orientation: header.orientation,
         frames: 1,
+        non_interleaved: header.non_interleaved,
+        detail: Detail::Jpeg {
+            progressive: header.progressive,
+            components: header.components,
+            blocks: header.blocks,
+        },
     })
 }
 
@@ -118,10 +164,19 @@ fn inspect_png(bytes: &[u8]) -> Result<Validated, Error> {
     let height = be32(&ihdr[12..16]);
     let mut orientation = Orientation::Normal;
     let mut seen_data = false;
+    // An alpha channel (colour types 4 and 6) or a tRNS chunk before the image data.
+    let mut transparency = matches!(ihdr[17], 4 | 6);
     let mut pos: usize = 33;
     while let Some(head) = bytes.get(pos..pos + 8) {
         let len = usize::try_from(be32(&head[..4])).unwrap_or(usize::MAX);
         let kind = &head[4..8];
+        // libpng refuses a chunk type that is not four ASCII letters, ancillary or not.
+        if !kind.iter().all(u8::is_ascii_alphabetic) {
+            return Err(header_error(
+                Format::Png,
+                "a chunk type that is not four letters",
+            ));
+        }
         match kind {
             b"IHDR" => return Err(header_error(Format::Png, "a second IHDR chunk")),
             b"IDAT" => seen_data = true,
@@ -134,6 +189,9 @@ fn inspect_png(bytes: &[u8]) -> Result<Validated, Error> {
         else {
             break; // a truncated chunk: the decoder will judge
         };
+        if kind == b"tRNS" && !seen_data {
+            transparency = true;
+        }
         if kind == b"eXIf" && !seen_data {
             orientation = Orientation::from_tiff(data);
         }
@@ -145,6 +203,11 @@ fn inspect_png(bytes: &[u8]) -> Result<Validated, Error> {
         height,
         orientation,
         frames: 1,
+        non_interleaved: false,
+        detail: Detail::Png {
+            interlaced: ihdr[20] != 0,
+            alpha: transparency,
+        },
     })
 }
 
@@ -172,6 +235,8 @@ fn inspect_gif(bytes: &[u8], policy: &Policy) -> Result<Validated, Error> {
         height,
         orientation: Orientation::Normal,
         frames: 0,
+        non_interleaved: false,
+        detail: Detail::Gif,
     };
     check_size(&validated, policy)?;
     let flags = *bytes.get(10).ok_or_else(truncated)?;

@@ -1,44 +1,49 @@
-//! Header-only refusals allocate almost nothing: a counting global allocator measures the
-//! peak heap of the calling thread while `process` refuses each decompression bomb.
+//! Peak heap of `process`, measured by a counting global allocator: header-only refusals
+//! allocate almost nothing, and large pictures stay within the estimate of
+//! `setphoto::estimate_peak_bytes`, which is their documented function of the header.
 //!
-//! Its own test binary, because the allocator is global to the binary.
+//! Its own test binary, because the allocator is global to the binary. The counter is
+//! global too (the engine works on rayon's threads), so every test takes one lock for its
+//! whole run: a test building its large inputs must not allocate while another measures.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use setphoto::{Policy, SetPhotoRequest};
 
 #[path = "common/bombs.rs"]
 mod bombs;
 
-use bombs::{gif_with_frames as gif, png_with as png, zlib_zeros};
+use bombs::{gif_with_frames as gif, gradient_png, png_with as png, zlib_zeros};
 
 struct Counting;
 
-thread_local! {
-    static CURRENT: Cell<usize> = const { Cell::new(0) };
-    static PEAK: Cell<usize> = const { Cell::new(0) };
-}
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+static MEASURING: Mutex<()> = Mutex::new(());
 
 fn add(bytes: usize) {
-    let _ = CURRENT.try_with(|c| {
-        let now = c.get() + bytes;
-        c.set(now);
-        let _ = PEAK.try_with(|p| p.set(p.get().max(now)));
-    });
+    let now = CURRENT.fetch_add(bytes, Ordering::Relaxed) + bytes;
+    PEAK.fetch_max(now, Ordering::Relaxed);
 }
 
 fn sub(bytes: usize) {
-    let _ = CURRENT.try_with(|c| c.set(c.get().saturating_sub(bytes)));
+    CURRENT.fetch_sub(bytes, Ordering::Relaxed);
 }
 
 // SAFETY: every call is forwarded unchanged to `System`; the bookkeeping only touches
-// const-initialised thread locals without destructors, which never allocate.
+// atomics, which never allocate.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         add(layout.size());
         // SAFETY: same contract as our caller's.
         unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        add(layout.size());
+        // SAFETY: same contract as our caller's.
+        unsafe { System.alloc_zeroed(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         sub(layout.size());
@@ -56,16 +61,27 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
-/// Peak bytes allocated on this thread, above what was live before, while `f` runs.
+/// Peak bytes allocated by the whole process, above what was live before, while `f`
+/// runs. Other measurements wait; the test harness's own threads allocate next to nothing.
 fn peak_heap<T>(f: impl FnOnce() -> T) -> (T, usize) {
-    let base = CURRENT.with(Cell::get);
-    PEAK.with(|p| p.set(base));
+    // Buffers an earlier measurement left for reuse would hide allocations from this one.
+    setphoto::release_spare_buffers();
+    let base = CURRENT.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
     let out = f();
-    (out, PEAK.with(Cell::get) - base)
+    (out, PEAK.load(Ordering::Relaxed).saturating_sub(base))
+}
+
+/// Runs the calling test alone among this binary's tests.
+fn alone() -> std::sync::MutexGuard<'static, ()> {
+    MEASURING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[test]
 fn the_counter_sees_allocations() {
+    let _alone = alone();
     let (v, peak) = peak_heap(|| vec![1u8; 4096]);
     assert_eq!(v.len(), 4096);
     assert!(peak >= 4096, "{peak}");
@@ -73,6 +89,7 @@ fn the_counter_sees_allocations() {
 
 #[test]
 fn header_only_refusals_stay_under_one_mib_of_heap() {
+    let _alone = alone();
     let zeros = zlib_zeros(64 << 20);
     let cases = [
         (
@@ -109,4 +126,111 @@ fn header_only_refusals_stay_under_one_mib_of_heap() {
         assert!(peak < 1 << 20, "{what}: peak heap {peak} bytes");
         eprintln!("{what}: {code}, peak heap {peak} bytes");
     }
+}
+
+const MIB: f64 = (1 << 20) as f64;
+
+/// A progressive 4:4:4 JPEG of `width` x `height` gradients and checks.
+fn progressive_jpeg(width: u16, height: u16) -> Vec<u8> {
+    let (w, h) = (u32::from(width), u32::from(height));
+    let mut pixels = Vec::with_capacity((w * h * 3) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            let check = if (x / 64 + y / 64) % 2 == 0 { 200 } else { 30 };
+            pixels.extend([(x * 255 / w) as u8, (y * 255 / h) as u8, check]);
+        }
+    }
+    let mut out = Vec::new();
+    let mut encoder = jpeg_encoder::Encoder::new(&mut out, 90);
+    encoder.set_progressive(true);
+    encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_4_4);
+    encoder
+        .encode(&pixels, width, height, jpeg_encoder::ColorType::Rgb)
+        .unwrap();
+    out
+}
+
+/// A 64 x 64 baseline JPEG whose frame header claims `width` x `height`: its scan ends
+/// long before the picture does.
+fn jpeg_claiming(width: u16, height: u16) -> Vec<u8> {
+    let pixels: Vec<u8> = (0..64 * 64 * 3).map(|i| (i % 251) as u8).collect();
+    let mut out = Vec::new();
+    jpeg_encoder::Encoder::new(&mut out, 90)
+        .encode(&pixels, 64, 64, jpeg_encoder::ColorType::Rgb)
+        .unwrap();
+    let sof = out.windows(2).position(|m| m == [0xFF, 0xC0]).unwrap();
+    out[sof + 5..sof + 7].copy_from_slice(&height.to_be_bytes());
+    out[sof + 7..sof + 9].copy_from_slice(&width.to_be_bytes());
+    out
+}
+
+/// Processes `request`, measuring its peak heap against the estimate: never above it,
+/// and (when `tight`) not more than 1.5 times the measure plus 16 MiB.
+fn within_estimate(what: &str, request: &SetPhotoRequest, tight: bool) -> usize {
+    let policy = Policy::default();
+    let estimate = setphoto::estimate_peak_bytes(request, &policy).unwrap();
+    let (result, peak) = peak_heap(|| setphoto::process(request, &policy));
+    result.unwrap_or_else(|e| panic!("{what}: {e}"));
+    eprintln!(
+        "{what}: peak heap {:.1} MiB, estimate {:.1} MiB",
+        peak as f64 / MIB,
+        estimate as f64 / MIB
+    );
+    assert!(
+        peak as u64 <= estimate,
+        "{what}: peak {peak} over the estimate {estimate}"
+    );
+    if tight {
+        assert!(
+            estimate as f64 <= 1.5 * peak as f64 + 16.0 * MIB,
+            "{what}: the estimate {estimate} is loose for a peak of {peak}"
+        );
+    }
+    peak
+}
+
+#[test]
+fn large_pngs_stay_within_their_estimate() {
+    let _alone = alone();
+    for (what, sixteen) in [("16-bit RGBA PNG", true), ("8-bit RGB PNG", false)] {
+        let bytes = gradient_png(7071, 7071, sixteen);
+        // Letterboxed, the square is 7071: the rows are box-reduced by 4 as they stream.
+        let whole = SetPhotoRequest::new(bytes.clone());
+        let peak = within_estimate(&format!("{what} 7071x7071"), &whole, true);
+        assert!(
+            (peak as f64) < 64.0 * MIB,
+            "{what}: a reduced decode peaked at {peak} bytes"
+        );
+        // A 1500 px crop needs every pixel: decoded at full size, straight to 8-bit RGBA.
+        let crop = SetPhotoRequest::new(bytes).crop(100, 200, 1500);
+        let peak = within_estimate(&format!("{what} 7071x7071, 1500 px crop"), &crop, true);
+        assert!(
+            (peak as f64) < 4.0 * 7071.0 * 7071.0 + 64.0 * MIB,
+            "{what}: a full decode peaked at {peak} bytes"
+        );
+    }
+}
+
+#[test]
+fn large_jpegs_stay_within_their_estimate() {
+    let _alone = alone();
+    // The estimate of a JPEG is its full decode's, which a reduced decode can fall back to:
+    // tight for a full decode (a 1000 px crop), an upper bound for a reduced one.
+    let progressive = progressive_jpeg(4608, 3456);
+    let whole = SetPhotoRequest::new(progressive.clone());
+    let peak = within_estimate("progressive 4:4:4 JPEG 4608x3456", &whole, false);
+    assert!(
+        (peak as f64) < 64.0 * MIB,
+        "a 16 MP JPEG peaked at {peak} bytes"
+    );
+    let crop = SetPhotoRequest::new(progressive).crop(0, 0, 1000);
+    within_estimate("progressive JPEG 4608x3456, 1000 px crop", &crop, true);
+    // The missing data is decoded reduced, as libjpeg draws it (validation accepted the
+    // structure): the estimate, a full decode's, is an upper bound here.
+    let liar = SetPhotoRequest::new(jpeg_claiming(16384, 3051));
+    let peak = within_estimate("JPEG claiming 16384x3051 in 1 KB", &liar, false);
+    assert!(
+        (peak as f64) < 64.0 * MIB,
+        "a 1 KB JPEG claiming 50 MP peaked at {peak} bytes"
+    );
 }

@@ -126,6 +126,11 @@ pub struct ServeArgs {
     /// Images processed at once (default: all cores).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
+    /// Memory the images in flight may need together, by their estimated peaks
+    /// (`300MiB`, `2GiB`, or bytes); an image waits until it fits, one larger than the
+    /// budget runs alone. Default: half the machine's memory, 256 MiB to 16 GiB.
+    #[arg(long, value_name = "SIZE", value_parser = crate::budget::parse_bytes)]
+    pub memory: Option<u64>,
     /// How long a superseded avatar's files stay served after a new one is set, then
     /// removed (`90s`, `30m`, `24h`, `7d`, or seconds; 0: at once).
     #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_duration)]
@@ -344,6 +349,11 @@ pub struct BatchArgs {
     /// Images processed at once (default: all cores).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
+    /// Memory the images in flight may need together, by their estimated peaks
+    /// (`300MiB`, `2GiB`, or bytes); an image waits until it fits, one larger than the
+    /// budget runs alone. Default: half the machine's memory, 256 MiB to 16 GiB.
+    #[arg(long, value_name = "SIZE", value_parser = crate::budget::parse_bytes)]
+    pub memory: Option<u64>,
     /// Process only shard K of N (0 <= K < N), a stable partition by id.
     #[arg(long, value_name = "K/N", value_parser = parse_shard)]
     pub shard: Option<Shard>,

@@ -22,6 +22,9 @@ pub(crate) fn run(args: &ServeArgs) -> ExitCode {
     config.database.clone_from(&args.database);
     apply_admission(&args.admission, &mut config);
     install_logger(args.log_format, !args.no_access_log);
+    if let Some(memory) = args.memory {
+        config.memory_budget = memory;
+    }
     match Server::start(config) {
         Ok(server) => {
             // The one start-up line; scripts read the address from it.

@@ -8,8 +8,13 @@
 //! scaled IDCT and Pillow's `draft` do: most of a 12 MP photo's decoding work is detail
 //! that the 1024 px rendition throws away. [`crate::geometry::dct_reduction`] picks the
 //! reduction so the largest rendition is still made by downscaling.
+//!
+//! A PNG is decoded row by row (`decode/png.rs`): at full size straight into 8-bit RGBA, or
+//! reduced by the same factors with a box filter while its rows stream, so a large PNG is
+//! never held at full size (nor at 16 bits).
 
 mod gif;
+mod png;
 
 use std::io::Cursor;
 
@@ -19,7 +24,7 @@ use image::{
     Limits,
 };
 
-use setphoto_kernels::jpeg::decoder::{Decoder, Refusal};
+use setphoto_kernels::jpeg::decoder::Decoder;
 
 use crate::error::{BadImage, Error};
 use crate::format::Format;
@@ -27,10 +32,30 @@ use crate::pixels::{Layout, Pixels};
 use crate::policy::Policy;
 use crate::validate::Validated;
 
+/// Which decoder made a picture's pixels, so tests can hold each path to the reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DecodePath {
+    /// `image` in full: zune-jpeg.
+    Image,
+    /// Our PNG path: the `png` crate's rows, converted (and box-reduced) as they stream.
+    Png,
+    /// Our GIF path (`gif` with our LZW decoder, or the `gif` crate alone).
+    Gif,
+    /// Our reduced JPEG decoder (`setphoto_kernels::jpeg::decoder`).
+    Kernels,
+    /// jpeg-decoder, in full or with its scaled IDCT.
+    JpegDecoder,
+    /// No decoder could use a validated JPEG's entropy-coded data: mid-grey, as libjpeg
+    /// draws such data.
+    Blank,
+}
+
 /// Decoded pixels, upright: the picture the user saw, in its oriented size.
 #[derive(Debug, Clone)]
 pub struct Oriented {
     pixels: Pixels,
+    path: DecodePath,
     /// The pixels are 1/`reduction` of the full oriented size (rounded up).
     reduction: u32,
     /// The oriented size of the full-resolution picture.
@@ -49,10 +74,17 @@ impl Oriented {
         &mut self.pixels
     }
 
-    /// The DCT reduction the pixels were decoded at: 1 (full size), 2, 4 or 8.
+    /// The reduction the pixels were decoded at: 1 (full size), 2, 4 or 8 (in the DCT
+    /// domain for a JPEG, by box averages for a PNG).
     #[must_use]
     pub const fn reduction(&self) -> u32 {
         self.reduction
+    }
+
+    /// The decoder that made the pixels.
+    #[must_use]
+    pub const fn path(&self) -> DecodePath {
+        self.path
     }
 
     /// The oriented size of the full-resolution picture, which the square's geometry
@@ -63,10 +95,11 @@ impl Oriented {
     }
 
     /// Full-size pixels, as decoded.
-    fn full(pixels: Pixels) -> Self {
+    fn full(pixels: Pixels, path: DecodePath) -> Self {
         let full_size = (pixels.width(), pixels.height());
         Self {
             pixels,
+            path,
             reduction: 1,
             full_size,
         }
@@ -75,7 +108,7 @@ impl Oriented {
     /// Wraps pixels as if decoded, for stage tests.
     #[cfg(test)]
     pub(crate) fn from_pixels_for_tests(pixels: Pixels) -> Self {
-        Self::full(pixels)
+        Self::full(pixels, DecodePath::Image)
     }
 
     /// Takes the upright pixels.
@@ -89,6 +122,9 @@ impl Oriented {
 ///
 /// The decoder gets limits from the validated header (a second line of defence after
 /// validation): sides no larger than declared, and an allocation budget of 8 bytes a pixel.
+///
+/// A JPEG is never refused here: validation decided whether it is accepted (see
+/// [`decode_jpeg`]), so the outcome cannot depend on the decoder a path takes.
 pub fn decode(bytes: &[u8], validated: &Validated, policy: &Policy) -> Result<Oriented, Error> {
     let format = validated.format();
     let (width, height) = validated.stored_size();
@@ -96,14 +132,64 @@ pub fn decode(bytes: &[u8], validated: &Validated, policy: &Policy) -> Result<Or
     limits.max_image_width = Some(width.min(policy.max_side));
     limits.max_image_height = Some(height.min(policy.max_side));
     limits.max_alloc = Some(allocation_budget(width, height));
+    match format {
+        Format::Jpeg => Ok(decode_jpeg(bytes, validated, limits)),
+        Format::Png => png::decode(bytes, validated, allocation_budget(width, height), 1),
+        Format::Gif => {
+            let max_alloc = limits.max_alloc.unwrap_or(u64::MAX);
+            gif::decode_first_frame(bytes, width, height, max_alloc)
+                .map(|pixels| Oriented::full(pixels.into_opaque_rgb(), DecodePath::Gif))
+        }
+    }
+}
+
+/// A validated JPEG in full, upright.
+///
+/// Whether a JPEG is accepted is decided once, by validation, before any decoder runs: its
+/// marker walk refuses what libjpeg-turbo refuses with an error (the structure). What is
+/// left for a decoder to stumble on is what libjpeg only warns about (damaged
+/// entropy-coded data, a premature end), which it decodes as far as it can. So here a
+/// decoder's refusal passes the file to the next decoder, never to the caller: zune-jpeg
+/// (through `image`), then jpeg-decoder, and if neither makes a picture, the picture
+/// libjpeg draws where the data is unusable, mid-grey. A non-interleaved file (a
+/// sequential frame in several scans) goes to jpeg-decoder first: zune-jpeg 0.5
+/// mis-decodes those with subsampled chroma.
+fn decode_jpeg(bytes: &[u8], validated: &Validated, limits: Limits) -> Oriented {
+    let zune = || {
+        decode_with_image(bytes, validated, limits)
+            .ok()
+            .map(|image| Oriented::full(to_rgb8(image), DecodePath::Image))
+    };
+    let jpeg_decoder = || decode_with_jpeg_decoder(bytes, validated, 1).ok().flatten();
+    let decoded = if validated.non_interleaved() {
+        jpeg_decoder().or_else(zune)
+    } else {
+        zune().or_else(jpeg_decoder)
+    };
+    decoded.unwrap_or_else(|| blank(validated))
+}
+
+/// The picture libjpeg makes of entropy-coded data it cannot use: every coefficient zero,
+/// which is level 128 in each channel.
+fn blank(validated: &Validated) -> Oriented {
+    let (width, height) = validated.oriented_size();
+    let len = width as usize * height as usize * 3;
+    let pixels = Pixels::new(width, height, Layout::Rgb8, vec![128; len])
+        .expect("a packed RGB buffer of the validated size");
+    Oriented::full(pixels, DecodePath::Blank)
+}
+
+/// `bytes` decoded by `image` (zune-jpeg, png) in full, upright.
+fn decode_with_image(
+    bytes: &[u8],
+    validated: &Validated,
+    limits: Limits,
+) -> Result<DynamicImage, Error> {
+    let format = validated.format();
     let image_format = match format {
         Format::Jpeg => ImageFormat::Jpeg,
         Format::Png => ImageFormat::Png,
-        Format::Gif => {
-            let max_alloc = limits.max_alloc.unwrap_or(u64::MAX);
-            return gif::decode_first_frame(bytes, width, height, max_alloc)
-                .map(|pixels| Oriented::full(pixels.into_opaque_rgb()));
-        }
+        Format::Gif => ImageFormat::Gif,
     };
     let mut reader = ImageReader::with_format(Cursor::new(bytes), image_format);
     reader.limits(limits.clone());
@@ -111,38 +197,36 @@ pub fn decode(bytes: &[u8], validated: &Validated, policy: &Policy) -> Result<Or
         .into_decoder()
         .and_then(|decoder| read_image(decoder, limits))
         .map_err(|e| Error::corrupt(format, e))?;
-    if (image.width(), image.height()) != (width, height) {
+    if (image.width(), image.height()) != validated.stored_size() {
         return Err(size_mismatch(format));
     }
     image.apply_orientation(validated.orientation().to_image());
-    let pixels = match format {
-        Format::Jpeg => to_rgb8(image),
-        Format::Png | Format::Gif => to_rgba8(image),
-    };
-    debug_assert_eq!((pixels.width(), pixels.height()), validated.oriented_size());
-    Ok(Oriented::full(pixels))
+    Ok(image)
 }
 
-/// Like [`decode`], but a JPEG may be decoded at 1/`reduction` of its size (one of
-/// [`crate::geometry::DCT_REDUCTIONS`]). Other formats, a reduction of 1, JPEG colour
-/// types other than grey and YCbCr/RGB (CMYK, 16-bit), and files the reduced decoder
-/// refuses decode at full size, so the outcome (a picture or an error) is the full
-/// decode's.
+/// Like [`decode`], but a JPEG or PNG may be decoded at 1/`reduction` of its size (one of
+/// [`crate::geometry::DCT_REDUCTIONS`]): a PNG by box averages of its rows as they stream,
+/// a JPEG in the DCT domain. GIF and a reduction of 1 decode in full.
+///
+/// Reduction is only a shortcut and never changes whether an upload is accepted: a
+/// validated JPEG always decodes (see [`decode_jpeg`]), and a PNG's rows are the same rows
+/// whatever the reduction. Our reduced JPEG decoder takes baseline and progressive files;
+/// what it declines or cannot finish (other layouts, samplings it does not reduce, CMYK,
+/// damaged data) goes to jpeg-decoder's scaled decode, and what that cannot decode, to
+/// the full decode.
 pub fn decode_reduced(
     bytes: &[u8],
     validated: &Validated,
     policy: &Policy,
     reduction: u32,
 ) -> Result<Oriented, Error> {
+    if validated.format() == Format::Png {
+        let (width, height) = validated.stored_size();
+        return png::decode(bytes, validated, allocation_budget(width, height), reduction);
+    }
     if validated.format() != Format::Jpeg || reduction <= 1 {
         return decode(bytes, validated, policy);
     }
-    // Reduction is only a shortcut: it must never change whether an upload is accepted.
-    // The reduced decoders refuse some damaged files (a truncated scan, say) that the
-    // full-size decoder accepts, as it accepts them from small pictures; those get the
-    // full decode. Our decoder handles baseline and progressive files; jpeg-decoder the
-    // rest it can reduce (sequential files in several scans, samplings ours does not
-    // reduce); then the full decode.
     let (width, height) = validated.stored_size();
     let buffer = crate::pixels::buffer_for_overwrite(
         width.div_ceil(reduction) as usize * height.div_ceil(reduction) as usize * 3,
@@ -151,16 +235,17 @@ pub fn decode_reduced(
         .scale(reduction)
         .expect_size(width, height)
         .decode_into(buffer);
-    match reduced {
-        Ok(reduced) => {
-            let image = image::RgbImage::from_raw(reduced.width, reduced.height, reduced.rgb)
-                .ok_or_else(|| size_mismatch(Format::Jpeg))?;
-            return Ok(upright_reduced(image, validated, reduction));
-        }
-        Err(Refusal::Corrupt(_)) => return decode(bytes, validated, policy),
-        Err(Refusal::Unsupported(_)) => {}
+    if let Ok(reduced) = reduced
+        && let Some(image) = image::RgbImage::from_raw(reduced.width, reduced.height, reduced.rgb)
+    {
+        return Ok(upright_reduced(
+            image,
+            validated,
+            reduction,
+            DecodePath::Kernels,
+        ));
     }
-    match decode_jpeg_reduced(bytes, validated, reduction) {
+    match decode_with_jpeg_decoder(bytes, validated, reduction) {
         Ok(Some(oriented)) => Ok(oriented),
         Ok(None) | Err(_) => decode(bytes, validated, policy),
     }
@@ -190,20 +275,27 @@ fn read_image(decoder: impl ImageDecoder, mut limits: Limits) -> ImageResult<Dyn
     image.ok_or_else(too_large)
 }
 
-/// Orients a picture decoded at 1/`reduction`.
-fn upright_reduced(image: image::RgbImage, validated: &Validated, reduction: u32) -> Oriented {
+/// Orients a picture decoded at 1/`reduction` (1: in full).
+fn upright_reduced(
+    image: image::RgbImage,
+    validated: &Validated,
+    reduction: u32,
+    path: DecodePath,
+) -> Oriented {
     let mut image = DynamicImage::ImageRgb8(image);
     image.apply_orientation(validated.orientation().to_image());
     Oriented {
         pixels: to_rgb8(image),
+        path,
         reduction,
         full_size: validated.oriented_size(),
     }
 }
 
-/// The JPEG decoded at 1/`reduction` with `jpeg-decoder`'s scaled IDCT, upright; `None`
-/// for colour types it does not cover here (the caller decodes at full size).
-fn decode_jpeg_reduced(
+/// The JPEG decoded by jpeg-decoder at 1/`reduction` (1: in full, else its scaled IDCT),
+/// upright; `None` for colour types it does not cover here (CMYK), which the caller
+/// leaves to another decoder.
+fn decode_with_jpeg_decoder(
     bytes: &[u8],
     validated: &Validated,
     reduction: u32,
@@ -229,12 +321,14 @@ fn decode_jpeg_reduced(
     if !matches!(info.pixel_format, PixelFormat::L8 | PixelFormat::RGB24) {
         return Ok(None);
     }
-    let to_u16 = |len: u32| u16::try_from(len).unwrap_or(u16::MAX);
-    let (got_w, got_h) = decoder
-        .scale(to_u16(want_w), to_u16(want_h))
-        .map_err(corrupt)?;
-    if (u32::from(got_w), u32::from(got_h)) != (want_w, want_h) {
-        return Ok(None);
+    if reduction > 1 {
+        let to_u16 = |len: u32| u16::try_from(len).unwrap_or(u16::MAX);
+        let (got_w, got_h) = decoder
+            .scale(to_u16(want_w), to_u16(want_h))
+            .map_err(corrupt)?;
+        if (u32::from(got_w), u32::from(got_h)) != (want_w, want_h) {
+            return Ok(None);
+        }
     }
     let data = decoder.decode().map_err(corrupt)?;
     let rgb = match info.pixel_format {
@@ -243,7 +337,12 @@ fn decode_jpeg_reduced(
     };
     let image = image::RgbImage::from_raw(want_w, want_h, rgb)
         .ok_or_else(|| size_mismatch(Format::Jpeg))?;
-    Ok(Some(upright_reduced(image, validated, reduction)))
+    Ok(Some(upright_reduced(
+        image,
+        validated,
+        reduction,
+        DecodePath::JpegDecoder,
+    )))
 }
 
 /// What a decoder may allocate for a `width` x `height` picture: 8 bytes a pixel plus
@@ -266,10 +365,4 @@ fn to_rgb8(image: DynamicImage) -> Pixels {
     let rgb = image.into_rgb8();
     let (w, h) = rgb.dimensions();
     Pixels::new(w, h, Layout::Rgb8, rgb.into_raw()).expect("an RgbImage is packed")
-}
-
-fn to_rgba8(image: DynamicImage) -> Pixels {
-    let rgba = image.into_rgba8();
-    let (w, h) = rgba.dimensions();
-    Pixels::new(w, h, Layout::Rgba8, rgba.into_raw()).expect("an RgbaImage is packed")
 }

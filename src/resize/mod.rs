@@ -174,10 +174,26 @@ impl Renderer {
                         height: f64::from(prev.rows.len() as u32),
                     },
                 ),
-                None => (
-                    ImageRef::new(width, height, pixels.data(), pixel_type).map_err(Error::internal)?,
-                    source_region,
-                ),
+                None => {
+                    // fir premultiplies a picture with alpha into a copy of its whole
+                    // source before cropping it: only the rows this resize reads go in.
+                    let rows = if use_alpha {
+                        rows_read(height, source_region, target.height)
+                    } else {
+                        0..height
+                    };
+                    let row_len = width as usize * layout.channels();
+                    let data = &pixels.data()
+                        [rows.start as usize * row_len..rows.end as usize * row_len];
+                    (
+                        ImageRef::new(width, rows.len() as u32, data, pixel_type)
+                            .map_err(Error::internal)?,
+                        Region {
+                            y: source_region.y - f64::from(rows.start),
+                            ..source_region
+                        },
+                    )
+                }
             };
             let kernel = if f64::from(target.width) > region.width
                 || f64::from(target.height) > region.height
@@ -233,6 +249,24 @@ impl Renderer {
         }
         Ok(())
     }
+}
+
+/// The rows of a `height`-row picture that resizing `region` to `target_height` rows can
+/// read: the region's, and the filter's support around them (Lanczos3 reaches 3 source
+/// pixels per destination pixel, scaled when downscaling), with a spare row each side.
+fn rows_read(height: u32, region: Region, target_height: u32) -> std::ops::Range<u32> {
+    let scale = (region.height / f64::from(target_height.max(1))).max(1.0);
+    let margin = (3.0 * scale).ceil() + 2.0;
+    let top = (region.y - margin).floor().max(0.0);
+    let bottom = (region.y + region.height + margin).ceil();
+    // Both are clamped to the picture, so the casts are exact.
+    let top = (top as u32).min(height);
+    let bottom = if bottom >= f64::from(height) {
+        height
+    } else {
+        bottom as u32
+    };
+    top..bottom.max(top)
 }
 
 /// The picture a rendition was made of, for the next size to cascade from.

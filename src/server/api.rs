@@ -36,6 +36,9 @@ pub(super) struct State {
     auth_failures: RateLimiter,
     public_url: String,
     engine: Semaphore,
+    /// The memory budget, in [`crate::budget::UNIT_BYTES`] units (see
+    /// `ServerConfig::memory_budget`).
+    memory: Semaphore,
     /// Request bodies read and held at once (see `ServerConfig::bodies_in_flight`).
     pub(super) bodies: Slots,
     /// File bodies streamed at once (see `ServerConfig::files_in_flight`).
@@ -61,6 +64,7 @@ impl State {
             limiter: RateLimiter::new(config.rate_limit_per_minute),
             auth_failures: RateLimiter::new(config.auth_failures_per_minute),
             engine: Semaphore::new(config.engine_threads.max(1)),
+            memory: Semaphore::new(crate::budget::budget_units(config.memory_budget) as usize),
             bodies: Slots::new(
                 config.bodies_in_flight,
                 config.anonymous_bodies,
@@ -346,14 +350,36 @@ async fn set_photo(state: &Arc<State>, caller: &Caller, params: &Params) -> Repl
         Err(e) => return Reply::from(&e),
     };
     let set = {
-        // Bounded: at most `engine_threads` images are decoded at once, whatever the
-        // number of connections.
+        // Bounded: an image waits until its estimated peak fits in the memory budget
+        // (refusals from the header answer here, taking none of it), and at most
+        // `engine_threads` images are decoded at once, whatever the number of connections.
+        let policy = state.config.policy.clone();
+        let estimate = {
+            let (request, policy) = (request.clone(), policy.clone());
+            blocking(state, move |_| {
+                crate::estimate_peak_bytes(&request, &policy)
+            })
+            .await
+        };
+        let estimate = match estimate {
+            Ok(estimate) => estimate,
+            Err(e) => {
+                state.metrics.image(e.wire_code().as_str());
+                return Reply::from(&e);
+            }
+        };
+        let units = crate::budget::image_units(
+            estimate,
+            crate::budget::budget_units(state.config.memory_budget),
+        );
         let waiting = state.metrics.engine_wait();
+        let Ok(_memory) = state.memory.acquire_many(units).await else {
+            return Reply::error(Code::InternalError);
+        };
         let Ok(_permit) = state.engine.acquire().await else {
             return Reply::error(Code::InternalError);
         };
         drop(waiting);
-        let policy = state.config.policy.clone();
         let processed = blocking(state, move |_| crate::process(&request, &policy)).await;
         state.metrics.image(
             processed

@@ -75,6 +75,11 @@ pub struct ServerConfig {
     pub policy: Policy,
     /// Images processed at once (default: the number of cores).
     pub engine_threads: usize,
+    /// Bytes the images being processed may need together, by their estimates
+    /// ([`crate::estimate_peak_bytes`]); an image waits until it fits, and one larger
+    /// than the whole budget runs alone. Default: half the machine's memory (or its
+    /// cgroup limit), between 256 MiB and 16 GiB.
+    pub memory_budget: u64,
     /// Open connections at once; more wait in the kernel's accept queue.
     pub max_connections: usize,
     /// Request bodies read and held at once (each up to `max_body_bytes`); more wait.
@@ -127,6 +132,7 @@ impl ServerConfig {
             request_timeout: Duration::from_secs(60),
             policy,
             engine_threads,
+            memory_budget: crate::budget::default_bytes(),
             body_idle_timeout: Duration::from_secs(5),
             body_min_rate: 8 * 1024,
             max_connections: 1024,

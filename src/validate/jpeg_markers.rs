@@ -15,12 +15,23 @@ use crate::error::{BadImage, Error};
 use crate::format::Format;
 use crate::orient::Orientation;
 
-/// What the walk learnt: the frame's size and the EXIF orientation.
+/// What the walk learnt: the frame's size, the EXIF orientation, and whether the frame is
+/// sequential with its components in separate scans.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Header {
     pub(super) width: u32,
     pub(super) height: u32,
     pub(super) orientation: Orientation,
+    /// A sequential frame whose first scan leaves out some of its components (they come
+    /// in later scans): a non-interleaved file.
+    pub(super) non_interleaved: bool,
+    /// A progressive frame (SOF2).
+    pub(super) progressive: bool,
+    /// Components in the frame.
+    pub(super) components: u8,
+    /// 8x8 blocks over all components (whole MCUs), what a decoder that keeps every
+    /// coefficient holds.
+    pub(super) blocks: u64,
 }
 
 /// The most components a frame may have (libjpeg's `MAX_COMPONENTS`).
@@ -83,6 +94,9 @@ struct Walk<'a> {
     restart_interval: u16,
     orientation: Option<Orientation>,
     scans: u32,
+    /// Whether the file may hold more than one scan, decided at the first scan as libjpeg
+    /// decides it: a progressive frame, or a first scan that leaves out a component.
+    multiple_scans: bool,
 }
 
 /// Walks `bytes` (which start with SOI) to the end of the image.
@@ -98,6 +112,7 @@ pub(super) fn walk(bytes: &[u8]) -> Result<Header, Error> {
         restart_interval: 0,
         orientation: None,
         scans: 0,
+        multiple_scans: false,
     };
     let mut pending = walk.next_marker();
     loop {
@@ -189,8 +204,10 @@ impl<'a> Walk<'a> {
     }
 
     fn with_orientation(&self, header: Header) -> Header {
+        let progressive = self.frame.is_some_and(|(_, progressive)| progressive);
         Header {
             orientation: self.orientation.unwrap_or_default(),
+            non_interleaved: self.multiple_scans && !progressive,
             ..header
         }
     }
@@ -277,10 +294,23 @@ impl<'a> Walk<'a> {
                 })
             })
             .collect::<Result<_, _>>()?;
+        let (width, height) = (
+            u32::from(u16::from_be_bytes([*w1, *w0])),
+            u32::from(u16::from_be_bytes([*h1, *h0])),
+        );
+        let (max_h, max_v) = rest.chunks_exact(3).fold((1, 1), |(h, v), c| {
+            (h.max(u32::from(c[1] >> 4)), v.max(u32::from(c[1] & 15)))
+        });
+        let mcus = u64::from(width.div_ceil(8 * max_h)) * u64::from(height.div_ceil(8 * max_v));
+        let per_mcu: u32 = self.components.iter().map(|c| c.blocks).sum();
         let header = Header {
-            width: u32::from(u16::from_be_bytes([*w1, *w0])),
-            height: u32::from(u16::from_be_bytes([*h1, *h0])),
+            width,
+            height,
             orientation: Orientation::Normal,
+            non_interleaved: false,
+            progressive,
+            components: *count,
+            blocks: mcus * u64::from(per_mcu),
         };
         self.frame = Some((header, progressive));
         Ok(())
@@ -351,6 +381,11 @@ impl<'a> Walk<'a> {
         let Some((_, progressive)) = self.frame else {
             return Err(bad("scan data before the frame header"));
         };
+        if self.scans > 0 && !self.multiple_scans {
+            return Err(bad(
+                "a second scan after a sequential scan of every component",
+            ));
+        }
         let segment = self.segment(false)?;
         let [count, rest @ ..] = segment else {
             return Err(bad("a scan header of the wrong length"));
@@ -376,6 +411,9 @@ impl<'a> Walk<'a> {
             chosen[i] = found.ok_or_else(|| bad("a scan component that is not in the frame"))?;
         }
         let chosen = &chosen[..count];
+        if self.scans == 0 {
+            self.multiple_scans = progressive || count < self.components.len();
+        }
         if count > 1 {
             let blocks: u32 = chosen.iter().map(|&ci| self.components[ci].blocks).sum();
             if blocks > MAX_BLOCKS_IN_MCU {
@@ -414,10 +452,10 @@ impl<'a> Walk<'a> {
         };
         for spec in specs.chunks_exact(2) {
             if need_dc {
-                check_table(&self.dc_tables, spec[1] >> 4, true)?;
+                check_table(&self.dc_tables, spec[1] >> 4, true, progressive)?;
             }
             if need_ac {
-                check_table(&self.ac_tables, spec[1] & 15, false)?;
+                check_table(&self.ac_tables, spec[1] & 15, false, progressive)?;
             }
         }
         Ok(())
@@ -454,14 +492,20 @@ impl<'a> Walk<'a> {
     }
 }
 
-/// Whether Huffman table `index` can decode a scan: defined and well formed, or one of
-/// the first two, for which libjpeg supplies the standard's example tables (motion-JPEG
-/// frames carry none).
-fn check_table(tables: &[Option<Huffman<'_>>; 4], index: u8, dc: bool) -> Result<(), Error> {
+/// Whether Huffman table `index` can decode a scan: defined and well formed, or, in a
+/// sequential frame, one of the first two, for which libjpeg's sequential decoder supplies
+/// the standard's example tables (motion-JPEG frames carry none); its progressive decoder
+/// does not.
+fn check_table(
+    tables: &[Option<Huffman<'_>>; 4],
+    index: u8,
+    dc: bool,
+    progressive: bool,
+) -> Result<(), Error> {
     match tables.get(usize::from(index)) {
         Some(Some(table)) if table.is_valid(dc) => Ok(()),
         Some(Some(_)) => Err(bad("a malformed Huffman table")),
-        Some(None) if index <= 1 => Ok(()),
+        Some(None) if index <= 1 && !progressive => Ok(()),
         _ => Err(bad("a Huffman table used before it is defined")),
     }
 }

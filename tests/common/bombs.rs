@@ -1,5 +1,5 @@
-//! Hand-made PNG and GIF byte streams for the limit and heap tests, shared by both test
-//! binaries (`tests/it` and `tests/heap.rs`) through `#[path]`.
+//! Hand-made PNG and GIF byte streams for the limit, heap and memory-budget tests, shared
+//! by both test binaries (`tests/it` and `tests/heap.rs`) through `#[path]`.
 
 #![allow(dead_code)] // each binary uses a different subset
 
@@ -61,4 +61,40 @@ pub fn gif_with_frames(width: u16, height: u16, frames: u32) -> Vec<u8> {
     }
     b.push(0x3B);
     b
+}
+
+/// A `width` x `height` PNG of gradients (16-bit RGBA with bands of partial alpha, or
+/// 8-bit RGB), written row by row with fast compression: a few MB for 50 MP.
+pub fn gradient_png(width: u32, height: u32, sixteen: bool) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, width, height);
+    if sixteen {
+        encoder.set_color(png::ColorType::Rgba);
+        encoder.set_depth(png::BitDepth::Sixteen);
+    } else {
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+    }
+    encoder.set_compression(png::Compression::Fast);
+    let mut writer = encoder.write_header().unwrap();
+    let mut stream = writer.stream_writer().unwrap();
+    let mut row = Vec::new();
+    for y in 0..height {
+        row.clear();
+        let g = (y * 255 / height) as u8;
+        let alpha = if (y / 512) % 2 == 0 { 0xC0 } else { 0xFF };
+        for x in 0..width {
+            let r = (x * 255 / width) as u8;
+            if sixteen {
+                row.extend([r, r, g, 0, 0x80, 0, alpha, 0xFF]);
+            } else {
+                row.extend([r, g, 0x80]);
+            }
+        }
+        stream.write_all(&row).unwrap();
+    }
+    stream.finish().unwrap();
+    writer.finish().unwrap();
+    out
 }

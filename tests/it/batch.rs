@@ -683,3 +683,46 @@ fn leftover_temporary_files_of_a_killed_run_are_swept() {
         "{names:?}"
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn a_budget_smaller_than_every_image_runs_them_one_at_a_time_to_the_end() {
+    // Every estimate is over 1 MiB (24 MiB of renditions and encoders alone): each image
+    // asks for the whole budget and runs alone; none waits forever.
+    let tmp = tempfile::tempdir().unwrap();
+    let input = input_folder(tmp.path());
+    let dest = tmp.path().join("out");
+    let args = [
+        "batch",
+        input.to_str().unwrap(),
+        "--out",
+        dest.to_str().unwrap(),
+        "--jobs",
+        "4",
+        "--memory",
+        "1MiB",
+    ];
+    let out = setphoto_within(&args, std::time::Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(0));
+    let report = lines(&out);
+    assert_eq!(report.len(), 5);
+    let done = report.values().filter(|l| l["ok"] == true).count();
+    assert_eq!(done, 4, "{report:?}");
+}
+
+#[test]
+fn a_memory_budget_that_is_not_a_size_is_a_usage_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    for bad in ["lots", "12parsecs", "1000"] {
+        let out = setphoto(&[
+            "batch",
+            tmp.path().to_str().unwrap(),
+            "--out",
+            tmp.path().join("out").to_str().unwrap(),
+            "--memory",
+            bad,
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(out.stdout.is_empty());
+    }
+}

@@ -12,11 +12,17 @@ mod client;
 #[cfg(feature = "bench-internals")]
 mod conformance;
 mod corpus;
+#[cfg(feature = "bench-internals")]
+mod differential;
 #[cfg(feature = "fuzzing")]
 mod fuzz;
 mod golden;
 mod limits;
+#[cfg(feature = "bench-internals")]
+mod mutate;
 mod originals;
+#[cfg(feature = "bench-internals")]
+mod refs;
 #[cfg(all(feature = "server", feature = "cli"))]
 mod sdk;
 #[cfg(feature = "server")]
@@ -25,6 +31,8 @@ mod serve;
 mod serve_attack;
 #[cfg(feature = "server")]
 mod serve_grace;
+#[cfg(all(feature = "server", feature = "cli"))]
+mod serve_memory;
 #[cfg(feature = "server")]
 mod serve_methods;
 #[cfg(all(feature = "server", feature = "cli"))]

@@ -1,7 +1,11 @@
 //! `setphoto batch`: normalise a folder or manifest of images in parallel.
 //!
-//! Inputs stream through a rayon pool (`--jobs`), so memory is bounded by the images in
-//! flight. Each input's files go to `DEST/<id>/` (a folder or an S3 prefix, see [`dest`]),
+//! Inputs stream through `--jobs` worker threads, whose engine work runs on a rayon pool
+//! of as many threads; an input is rendered only once its estimated peak fits in the
+//! memory budget (`--memory`), so memory is bounded by the budget, not by the number of
+//! images in flight. The workers are plain threads because they block on the budget: a
+//! rayon worker blocked on it could sit above, on its own stack, the very render it waits
+//! for (rayon runs stolen work inside a waiting join). Each input's files go to `DEST/<id>/` (a folder or an S3 prefix, see [`dest`]),
 //! each written whole or not at all; a `<stem>.json` record written last marks the input
 //! as done, so a re-run (or a run after `kill -9`) skips exactly the inputs whose outputs
 //! are complete for the same avatar hash, which is known before decoding.
@@ -17,7 +21,7 @@ use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::Instant;
 
-use rayon::iter::{ParallelBridge as _, ParallelIterator as _};
+use rayon::ThreadPool;
 use sha2::{Digest as _, Sha256};
 
 use self::dest::Dest;
@@ -27,6 +31,7 @@ use super::output::ReadError;
 use super::progress;
 use super::report::{FileEntry, Line, Summary};
 use super::{EXIT_REFUSED, EXIT_RUN_FAILED, output};
+use crate::budget::Blocking as Budget;
 use crate::profile::Profile;
 use crate::{Error, Policy, SetPhotoRequest};
 
@@ -87,26 +92,40 @@ fn run_batch(args: &BatchArgs) -> io::Result<Summary> {
         .num_threads(jobs.max(1))
         .build()
         .map_err(io::Error::other)?;
+    let budget = Budget::new(args.memory.unwrap_or_else(crate::budget::default_bytes));
     let (tx, rx) = mpsc::sync_channel::<Line>(jobs.max(1) * 2);
     let shard = args.shard;
-    let (dest, force) = (&dest, args.force);
+    let entries = std::sync::Mutex::new(entries.filter(|e| in_shard(e, shard)));
+    let work = Work {
+        dest: &dest,
+        policy: &policy,
+        force: args.force,
+        pool: &pool,
+        budget: &budget,
+    };
     let mut summary = Summary::default();
     let mut write_error = None;
     std::thread::scope(|scope| {
-        scope.spawn(move || {
-            pool.install(|| {
-                entries
-                    .filter(|e| in_shard(e, shard))
-                    .par_bridge()
-                    .for_each_with(tx, |tx, entry| {
-                        let line = match entry {
-                            Ok(item) => process_item_or_panic(&item, dest, &policy, force),
-                            Err(bad) => bad_line(bad),
-                        };
-                        let _ = tx.send(line);
-                    });
+        for _ in 0..jobs.max(1) {
+            let (tx, entries, work) = (tx.clone(), &entries, &work);
+            scope.spawn(move || {
+                loop {
+                    let next = entries
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .next();
+                    let Some(entry) = next else { break };
+                    let line = match entry {
+                        Ok(item) => process_item_or_panic(&item, work),
+                        Err(bad) => bad_line(bad),
+                    };
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
             });
-        });
+        }
+        drop(tx);
         for line in rx {
             summary.add(&line);
             progress.record(&line);
@@ -150,26 +169,34 @@ fn bad_line(bad: BadLine) -> Line {
     Line::rejected(bad.id, String::new(), "invalid_arguments", bad.message)
 }
 
+/// What every input of a run shares.
+struct Work<'a> {
+    dest: &'a Dest,
+    policy: &'a Policy,
+    force: bool,
+    /// Where the engine's work runs (`--jobs` threads).
+    pool: &'a ThreadPool,
+    budget: &'a Budget,
+}
+
 /// [`process_item`], with a panic anywhere below (a decoder bug) turned into an
 /// `internal_error` line for that input, so one bad file never stops the run.
-fn process_item_or_panic(item: &Item, dest: &Dest, policy: &Policy, force: bool) -> Line {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        process_item(item, dest, policy, force)
-    }))
-    .unwrap_or_else(|_| {
-        Line::rejected(
-            item.id.clone(),
-            item.path.display().to_string(),
-            "internal_error",
-            "the engine panicked on this input".to_owned(),
-        )
-    })
+fn process_item_or_panic(item: &Item, work: &Work<'_>) -> Line {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| process_item(item, work)))
+        .unwrap_or_else(|_| {
+            Line::rejected(
+                item.id.clone(),
+                item.path.display().to_string(),
+                "internal_error",
+                "the engine panicked on this input".to_owned(),
+            )
+        })
 }
 
 /// Processes one input into its report line. Never fails: every problem is a line.
-fn process_item(item: &Item, dest: &Dest, policy: &Policy, force: bool) -> Line {
+fn process_item(item: &Item, work: &Work<'_>) -> Line {
     let started = Instant::now();
-    let mut line = match render_item(item, dest, policy, force) {
+    let mut line = match render_item(item, work) {
         Ok(line) => line,
         Err(Rejected { code, message }) => Line::rejected(
             item.id.clone(),
@@ -197,7 +224,8 @@ impl From<Error> for Rejected {
     }
 }
 
-fn render_item(item: &Item, dest: &Dest, policy: &Policy, force: bool) -> Result<Line, Rejected> {
+fn render_item(item: &Item, work: &Work<'_>) -> Result<Line, Rejected> {
+    let (dest, policy, force) = (work.dest, work.policy, work.force);
     // What a killed run left half-written for this input goes first.
     dest.sweep(&item.id);
     // A file that cannot be read is no usable image.
@@ -216,7 +244,7 @@ fn render_item(item: &Item, dest: &Dest, policy: &Policy, force: bool) -> Result
         item.crop_y.as_deref(),
         item.crop_w.as_deref(),
     )?;
-    let prepared = crate::prepare(&request, policy)?;
+    let prepared = work.pool.install(|| crate::prepare(&request, policy))?;
     let record_name = format!("{}.json", prepared.file_stem());
     if !force
         && let Some(mut done) = dest
@@ -232,7 +260,11 @@ fn render_item(item: &Item, dest: &Dest, policy: &Policy, force: bool) -> Result
         done.profile = done.profile.map(|p| rebase(p, &base_url));
         return Ok(done);
     }
-    let set = prepared.render(&request, policy)?;
+    let set = {
+        // Waits here, on this worker thread, until the image's estimated peak fits.
+        let _memory = work.budget.acquire(prepared.estimated_peak_bytes());
+        work.pool.install(|| prepared.render(&request, policy))?
+    };
     let internal =
         |e: io::Error| Error::Internal(format!("cannot write {}/{}: {e}", dest, item.id).into());
     dest.write_set(&item.id, &set).map_err(internal)?;

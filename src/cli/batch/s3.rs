@@ -3,7 +3,7 @@
 //! Credentials, region and endpoint come from the usual `AWS_*` environment variables
 //! (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`,
 //! `AWS_ENDPOINT_URL` for an S3-compatible service, `AWS_ALLOW_HTTP=true` for plain HTTP
-//! on loopback), as every AWS tool reads them. The batch's rayon workers call in from
+//! on loopback), as every AWS tool reads them. The batch's worker threads call in from
 //! outside the async world, so the bucket owns a small tokio runtime and blocks on it.
 
 use std::io;
