@@ -19,6 +19,10 @@ use super::store::{Caller, Store, StoredAvatar, User, id_hash, is_user_id};
 use crate::error::BoxError;
 use crate::{Code, SetPhotoRequest};
 
+/// How young a file the start-up sweep leaves alone when replicas share the database
+/// (and so, today, the folder): far longer than any request may take.
+const SHARED_SWEEP_SPARES: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// The limiter "method" under which failed authentications are counted per address.
 const AUTH_FAILURE: &str = "auth";
 
@@ -34,6 +38,9 @@ pub(super) struct State {
     limiter: RateLimiter,
     /// Failed authentications per client address (see `ServerConfig::auth_failures_per_minute`).
     auth_failures: RateLimiter,
+    /// The allowances live in the database, shared with other replicas (PostgreSQL), not
+    /// in the two limiters above.
+    shared_limits: bool,
     public_url: String,
     engine: Semaphore,
     /// The memory budget, in [`crate::budget::UNIT_BYTES`] units (see
@@ -57,12 +64,20 @@ impl State {
         public_url: String,
     ) -> std::io::Result<Self> {
         let files = AvatarFiles::new(config.data_dir.join("avatars"))?;
-        // What a crash between writing files and committing left behind.
+        // What a crash between writing files and committing left behind. With a shared
+        // database other replicas may be writing into a shared folder now: their files
+        // are spared until they are older than any request can take.
         let current = store.avatar_files().map_err(std::io::Error::other)?;
-        files.sweep(&current)?;
+        let spare = if store.engine() == "postgres" {
+            SHARED_SWEEP_SPARES
+        } else {
+            std::time::Duration::ZERO
+        };
+        files.sweep(&current, spare)?;
         Ok(Self {
             limiter: RateLimiter::new(config.rate_limit_per_minute),
             auth_failures: RateLimiter::new(config.auth_failures_per_minute),
+            shared_limits: store.engine() == "postgres",
             engine: Semaphore::new(config.engine_threads.max(1)),
             memory: Semaphore::new(crate::budget::budget_units(config.memory_budget) as usize),
             bodies: Slots::new(
@@ -106,6 +121,13 @@ impl State {
 /// Removes the superseded files whose grace (`keep_old`) has passed, each under its
 /// user's lock so that a setPhoto making the same picture current again cannot race it.
 pub(super) async fn sweep_superseded(state: &Arc<State>) {
+    if state.shared_limits {
+        // An allowance untouched for a minute is full again: its row says nothing.
+        let before = super::store::now_millis().saturating_sub(60_000);
+        if let Err(e) = blocking(state, move |s| s.store.prune_allowances(before)).await {
+            let _ = Reply::internal("pruning rate-limit windows", e);
+        }
+    }
     let keep = i64::try_from(state.config.keep_old.as_millis()).unwrap_or(i64::MAX);
     let cutoff = super::store::now_millis().saturating_sub(keep);
     let expired = match blocking(state, move |s| s.store.expired_superseded(cutoff)).await {
@@ -227,7 +249,7 @@ pub(super) async fn admit(
     let Some(token) = query_token.filter(|t| !t.is_empty()).or(bearer) else {
         return Admission::Anonymous;
     };
-    if let Err(reply) = check_failures(state, client) {
+    if let Err(reply) = check_failures(state, client).await {
         return Admission::Refused(reply);
     }
     let lookup = token.clone();
@@ -237,10 +259,7 @@ pub(super) async fn admit(
         // answers it, unless the body names a token that wins.
         _ => return Admission::Anonymous,
     };
-    match state
-        .limiter
-        .check(&caller.token_key, method.name(), Instant::now())
-    {
+    match take(state, Allowance::Calls, &caller.token_key, method.name(), 1).await {
         Ok(()) => Admission::Admitted(Admitted { token, caller }),
         Err(retry_after) => Admission::Refused(Reply::RateLimited { retry_after }),
     }
@@ -288,11 +307,60 @@ pub(super) async fn call(
 }
 
 /// Refuses a client address over its allowance of failed authentications.
-fn check_failures(state: &State, client: IpAddr) -> Result<(), Reply> {
-    state
-        .auth_failures
-        .peek(&client.to_string(), AUTH_FAILURE, Instant::now())
-        .map_err(|retry_after| Reply::RateLimited { retry_after })
+async fn check_failures(state: &Arc<State>, client: IpAddr) -> Result<(), Reply> {
+    take(
+        state,
+        Allowance::AuthFailures,
+        &client.to_string(),
+        AUTH_FAILURE,
+        0,
+    )
+    .await
+    .map_err(|retry_after| Reply::RateLimited { retry_after })
+}
+
+/// The allowances a request draws on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Allowance {
+    /// Calls per token and method (`ServerConfig::rate_limit_per_minute`).
+    Calls,
+    /// Failed authentications per client address
+    /// (`ServerConfig::auth_failures_per_minute`).
+    AuthFailures,
+}
+
+/// Takes `cost` calls (0: only looks) from `which` allowance of `key` under `label`:
+/// `Ok`, or the whole seconds to wait. With PostgreSQL the allowance lives in the database,
+/// so every replica draws on the same one, as Slack's clients see one limit; with SQLite
+/// (one replica) in this process's memory. A database that cannot answer lets the call
+/// through: a limit is not worth an outage.
+async fn take(
+    state: &Arc<State>,
+    which: Allowance,
+    key: &str,
+    label: &'static str,
+    cost: u32,
+) -> Result<(), u64> {
+    let (limiter, per_minute) = match which {
+        Allowance::Calls => (&state.limiter, state.config.rate_limit_per_minute),
+        Allowance::AuthFailures => (&state.auth_failures, state.config.auth_failures_per_minute),
+    };
+    if !state.shared_limits || per_minute == 0 {
+        return match cost {
+            0 => limiter.peek(key, label, Instant::now()),
+            _ => limiter.check(key, label, Instant::now()),
+        };
+    }
+    let key = key.to_owned();
+    let now = super::store::now_millis();
+    let taken = blocking(state, move |s| {
+        s.store.take_allowance(&key, label, per_minute, now, cost)
+    })
+    .await;
+    taken.unwrap_or_else(|e| {
+        tracing::warn!(target: "setphoto::serve", "rate limit not checked: {e}");
+        Ok(())
+    })
 }
 
 /// The caller of `token` if it is valid, has the scope of `method` and is within its rate
@@ -303,15 +371,20 @@ async fn authenticate(
     client: IpAddr,
     token: String,
 ) -> Result<Caller, Reply> {
-    check_failures(state, client)?;
+    check_failures(state, client).await?;
     let caller = match blocking(state, move |s| s.store.authenticate(&token)).await {
         Ok(Some(caller)) => caller,
         Ok(None) => {
             // Counted per address so that guessing tokens is slow; the answer stays
             // invalid_auth until the allowance is spent, then the address is refused.
-            let _ = state
-                .auth_failures
-                .check(&client.to_string(), AUTH_FAILURE, Instant::now());
+            let _ = take(
+                state,
+                Allowance::AuthFailures,
+                &client.to_string(),
+                AUTH_FAILURE,
+                1,
+            )
+            .await;
             return Err(Reply::error(Code::InvalidAuth));
         }
         Err(e) => return Err(Reply::internal("token lookup", e)),
@@ -325,9 +398,8 @@ async fn authenticate(
             extra,
         });
     }
-    if let Err(retry_after) = state
-        .limiter
-        .check(&caller.token_key, method.name(), Instant::now())
+    if let Err(retry_after) =
+        take(state, Allowance::Calls, &caller.token_key, method.name(), 1).await
     {
         return Err(Reply::RateLimited { retry_after });
     }

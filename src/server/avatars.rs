@@ -125,9 +125,20 @@ impl AvatarFiles {
     }
 
     /// Removes, from each user's folder, files that look like ours but that no current
-    /// avatar uses: what a crash between writing files and committing left behind.
-    /// Returns how many files went.
-    pub fn sweep(&self, current: &BTreeMap<String, Vec<String>>) -> io::Result<usize> {
+    /// avatar uses: what a crash between writing files and committing left behind. A file
+    /// modified less than `spare_younger` ago is left (another replica sharing the folder
+    /// may be about to commit it). Returns how many files went.
+    pub fn sweep(
+        &self,
+        current: &BTreeMap<String, Vec<String>>,
+        spare_younger: std::time::Duration,
+    ) -> io::Result<usize> {
+        let young = |entry: &fs::DirEntry| {
+            entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|at| at.elapsed().is_ok_and(|age| age < spare_younger))
+        };
         let mut removed = 0;
         for (user, keep) in current {
             let Ok(entries) = fs::read_dir(self.root.join(user)) else {
@@ -136,7 +147,11 @@ impl AvatarFiles {
             for entry in entries.flatten() {
                 let name = entry.file_name().to_string_lossy().into_owned();
                 let ours = is_temporary(&name) || is_avatar_file_name(&name);
-                if ours && !keep.contains(&name) && fs::remove_file(entry.path()).is_ok() {
+                if ours
+                    && !keep.contains(&name)
+                    && !young(&entry)
+                    && fs::remove_file(entry.path()).is_ok()
+                {
                     removed += 1;
                 }
             }
@@ -337,7 +352,14 @@ mod tests {
             fs::write(user.join(name), b"x").unwrap();
         }
         let current = [("U1".to_owned(), vec![keep.to_owned()])].into();
-        assert_eq!(files.sweep(&current).unwrap(), 2);
+        // Files younger than the grace are spared (another replica may commit them).
+        assert_eq!(
+            files
+                .sweep(&current, std::time::Duration::from_secs(3600))
+                .unwrap(),
+            0
+        );
+        assert_eq!(files.sweep(&current, std::time::Duration::ZERO).unwrap(), 2);
         let mut left: Vec<_> = fs::read_dir(&user)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())

@@ -328,3 +328,41 @@ fn concurrent_uploads_for_one_user_through_two_replicas_leave_one_acknowledged_a
         }
     }
 }
+
+#[test]
+fn rate_limits_hold_across_replicas() {
+    let Some(pg) = Postgres::start() else { return };
+    let first = TestServer::with(|c| {
+        c.database = Some(pg.database());
+        c.rate_limit_per_minute = 4;
+        c.auth_failures_per_minute = 3;
+    });
+    let second = TestServer::with(|c| {
+        c.database = Some(pg.database());
+        c.rate_limit_per_minute = 4;
+        c.auth_failures_per_minute = 3;
+    });
+    let token = Store::connect(&pg.database())
+        .unwrap()
+        .create_token("U0RATE", DEFAULT_TEAM, &["users:read".to_owned()])
+        .unwrap();
+    // Four users.info calls a minute in all, whichever replica answers them.
+    for via in [&first, &second, &first, &second] {
+        assert_eq!(via.method("users.info", &token).json()["ok"], true);
+    }
+    for via in [&first, &second] {
+        let reply = via.method("users.info", &token);
+        assert_eq!(reply.status, 429);
+        assert!(reply.header("retry-after").is_some());
+    }
+    // Three failed authentications from this address in all, then both refuse it.
+    for (i, via) in [&first, &second, &first].into_iter().enumerate() {
+        assert_eq!(
+            via.method("users.info", &format!("xoxp-guess-{i}")).error(),
+            "invalid_auth"
+        );
+    }
+    for via in [&first, &second] {
+        assert_eq!(via.method("users.info", "xoxp-guess-9").status, 429);
+    }
+}

@@ -169,7 +169,8 @@ impl Database {
 /// The schema, one step a migration: step `n` takes a database at version `n` to `n + 1`.
 /// Applied in order at start-up, each database records its version in `schema_version`;
 /// types are the ones both engines read alike (TEXT, BIGINT).
-const MIGRATIONS: &[&str] = &["CREATE TABLE IF NOT EXISTS users (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS users (
          id TEXT PRIMARY KEY,
          team TEXT NOT NULL,
          name TEXT NOT NULL,
@@ -190,7 +191,17 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE IF NOT EXISTS users (
          user_id TEXT NOT NULL REFERENCES users(id),
          scopes TEXT NOT NULL,
          created BIGINT NOT NULL
-     );"];
+     );",
+    // Rate-limit windows shared by replicas: a token bucket per key and label, in
+    // thousandths of a call.
+    "CREATE TABLE IF NOT EXISTS allowances (
+         bucket TEXT NOT NULL,
+         label TEXT NOT NULL,
+         milli BIGINT NOT NULL,
+         at_ms BIGINT NOT NULL,
+         PRIMARY KEY (bucket, label)
+     );",
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -502,6 +513,64 @@ impl Store {
         Ok(taken)
     }
 
+    /// Takes `cost` calls (0: only looks) from the allowance of `bucket` under `label`, a
+    /// token bucket of `per_minute` calls that refills continuously, at `now_ms` (Unix
+    /// milliseconds): `Ok(Ok(()))` when at least one call is left, else `Ok(Err(seconds))`
+    /// to wait. Kept in the database, so every replica draws on one allowance.
+    pub fn take_allowance(
+        &self,
+        bucket: &str,
+        label: &str,
+        per_minute: u32,
+        now_ms: i64,
+        cost: u32,
+    ) -> Result<Result<(), u64>, StoreError> {
+        let per_minute = i64::from(per_minute);
+        let capacity = per_minute * 1000;
+        let mut conn = self.conn();
+        let mut tx = Transaction::begin(conn.as_mut())?;
+        let lock = tx.engine().for_update();
+        let row = tx.query_one(
+            &format!("SELECT milli, at_ms FROM allowances WHERE bucket = ?1 AND label = ?2{lock}"),
+            &[bucket.into(), label.into()],
+        )?;
+        let (milli, at_ms) = match row {
+            Some(row) => (row[0].int()?, row[1].int()?),
+            None => (capacity, now_ms),
+        };
+        // Thousandths of a call earned since `at_ms`: per_minute * 1000 per 60 000 ms.
+        let earned = (now_ms - at_ms).max(0).saturating_mul(per_minute) / 60;
+        let milli = milli.saturating_add(earned).min(capacity);
+        if milli < 1000 {
+            tx.rollback()?;
+            return Ok(Err(seconds_until_one_call(milli, per_minute)));
+        }
+        if cost > 0 {
+            tx.execute(
+                "INSERT INTO allowances (bucket, label, milli, at_ms) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (bucket, label) DO UPDATE SET milli = excluded.milli,
+                                                          at_ms = excluded.at_ms",
+                &[
+                    bucket.into(),
+                    label.into(),
+                    (milli - i64::from(cost) * 1000).into(),
+                    now_ms.into(),
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok(Ok(()))
+    }
+
+    /// Forgets allowances untouched since `before_ms`: full again by then for any limit
+    /// of at least one call a minute, so forgetting them changes nothing.
+    pub fn prune_allowances(&self, before_ms: i64) -> Result<u64, StoreError> {
+        self.conn().execute(
+            "DELETE FROM allowances WHERE at_ms < ?1",
+            &[before_ms.into()],
+        )
+    }
+
     /// Every user id with the file names of its current avatar and of its superseded
     /// files still in their grace period (for the start-up sweep).
     pub fn avatar_files(&self) -> Result<BTreeMap<String, Vec<String>>, StoreError> {
@@ -523,6 +592,15 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// Whole seconds (at least 1) until a bucket holding `milli` thousandths of a call, refilled
+/// at `per_minute` calls a minute, holds one call.
+fn seconds_until_one_call(milli: i64, per_minute: i64) -> u64 {
+    let missing = u64::try_from(1000 - milli).unwrap_or(0);
+    let per_minute = u64::try_from(per_minute).unwrap_or(1).max(1);
+    let ms = (missing * 60).div_ceil(per_minute);
+    ms.div_ceil(1000).max(1)
 }
 
 /// Brings the schema to [`SCHEMA_VERSION`], in one transaction under the engine's
@@ -721,6 +799,52 @@ mod tests {
             .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(version, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn allowances_burst_then_refill_and_say_how_long_to_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let t0 = 1_000_000;
+        for _ in 0..20 {
+            assert_eq!(
+                store.take_allowance("k", "users.info", 20, t0, 1).unwrap(),
+                Ok(())
+            );
+        }
+        // 20 a minute: one call every 3 s.
+        assert_eq!(
+            store.take_allowance("k", "users.info", 20, t0, 1).unwrap(),
+            Err(3)
+        );
+        assert_eq!(
+            store.take_allowance("k", "users.info", 20, t0, 0).unwrap(),
+            Err(3)
+        );
+        assert_eq!(
+            store
+                .take_allowance("k", "users.setPhoto", 20, t0, 1)
+                .unwrap(),
+            Ok(())
+        );
+        assert_eq!(
+            store.take_allowance("j", "users.info", 20, t0, 1).unwrap(),
+            Ok(())
+        );
+        assert_eq!(
+            store
+                .take_allowance("k", "users.info", 20, t0 + 1_500, 1)
+                .unwrap(),
+            Err(2)
+        );
+        assert_eq!(
+            store
+                .take_allowance("k", "users.info", 20, t0 + 3_000, 1)
+                .unwrap(),
+            Ok(())
+        );
+        assert_eq!(store.prune_allowances(t0 + 1).unwrap(), 2);
+        assert_eq!(store.prune_allowances(t0 + 1).unwrap(), 0);
     }
 
     #[test]
