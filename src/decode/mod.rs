@@ -124,7 +124,7 @@ impl Oriented {
 /// validation): sides no larger than declared, and an allocation budget of 8 bytes a pixel.
 ///
 /// A JPEG is never refused here: validation decided whether it is accepted (see
-/// [`decode_jpeg`]), so the outcome cannot depend on the decoder a path takes.
+/// `decode_jpeg`), so the outcome cannot depend on the decoder a path takes.
 pub fn decode(bytes: &[u8], validated: &Validated, policy: &Policy) -> Result<Oriented, Error> {
     let format = validated.format();
     let (width, height) = validated.stored_size();
@@ -209,7 +209,7 @@ fn decode_with_image(
 /// a JPEG in the DCT domain. GIF and a reduction of 1 decode in full.
 ///
 /// Reduction is only a shortcut and never changes whether an upload is accepted: a
-/// validated JPEG always decodes (see [`decode_jpeg`]), and a PNG's rows are the same rows
+/// validated JPEG always decodes (see `decode_jpeg`), and a PNG's rows are the same rows
 /// whatever the reduction. Our reduced JPEG decoder takes baseline and progressive files;
 /// what it declines or cannot finish (other layouts, samplings it does not reduce, CMYK,
 /// damaged data) goes to jpeg-decoder's scaled decode, and what that cannot decode, to

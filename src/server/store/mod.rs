@@ -1,6 +1,6 @@
 //! Users, tokens and current avatars in a database: an embedded SQLite file (the
 //! default, `setphoto.db` in the data folder) or a PostgreSQL server that several replicas
-//! share. One store logic for both, over the few SQL operations of [`sql`]; the schema is
+//! share. One store logic for both, over the few SQL operations of `sql`; the schema is
 //! versioned and migrated at start-up. Tokens are stored as
 //! SHA-256 digests only: they are long random strings, so a plain digest is enough to make
 //! a stolen database useless for calling the API.
