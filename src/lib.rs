@@ -407,6 +407,55 @@ mod tests {
     }
 
     #[test]
+    fn an_srgb_tagged_upload_makes_the_bytes_of_its_untagged_twin() {
+        use moxcms::{ColorProfile, ToneReprCurve};
+        let (width, height) = (300u16, 200u16);
+        let pixels: Vec<u8> = (0..u32::from(width) * u32::from(height))
+            .flat_map(|i| [(i % 251) as u8, (i / 300 % 256) as u8, (i * 7 % 256) as u8])
+            .collect();
+        let set = |profile: Option<Vec<u8>>| {
+            let mut jpeg = Vec::new();
+            let mut encoder = jpeg_encoder::Encoder::new(&mut jpeg, 90);
+            if let Some(profile) = profile {
+                encoder.add_icc_profile(&profile).unwrap();
+            }
+            encoder
+                .encode(&pixels, width, height, jpeg_encoder::ColorType::Rgb)
+                .unwrap();
+            let set = process(&SetPhotoRequest::new(jpeg), &Policy::default()).unwrap();
+            set.renditions()
+                .iter()
+                .map(|r| r.bytes().to_vec())
+                .collect::<Vec<_>>()
+        };
+        // sRGB as moxcms writes it (a parametric curve), and as older profiles carry it:
+        // a 1024-entry sampled curve.
+        let parametric = ColorProfile::new_srgb();
+        let mut sampled = ColorProfile::new_srgb();
+        let curve = ToneReprCurve::Lut(
+            (0..1024)
+                .map(|i| {
+                    let v = f64::from(i) / 1023.0;
+                    let linear = if v <= 0.04045 {
+                        v / 12.92
+                    } else {
+                        ((v + 0.055) / 1.055).powf(2.4)
+                    };
+                    (linear * 65535.0).round() as u16
+                })
+                .collect(),
+        );
+        sampled.red_trc = Some(curve.clone());
+        sampled.green_trc = Some(curve.clone());
+        sampled.blue_trc = Some(curve);
+        sampled.cicp = None;
+        let untagged = set(None);
+        for profile in [parametric, sampled] {
+            assert_eq!(set(Some(profile.encode().unwrap())), untagged);
+        }
+    }
+
+    #[test]
     fn the_set_is_the_same_on_one_thread_and_on_many() {
         // Sizes are encoded on the caller's pool as they are resized: the set must come
         // out in size order with the same bytes whatever the pool, and match each size
