@@ -52,7 +52,7 @@ pub use error::{BadImage, Code, CropError, Error, Limit};
 pub use format::{Format, OutputFormat};
 pub use geometry::{Plan, RENDITION_SIZES, SizeSet, Square};
 pub use hash::{AvatarDigest, RENDER_VERSION};
-pub use policy::Policy;
+pub use policy::{PngRenditions, Policy};
 pub use profile::{ErrorResponse, Profile, SetPhotoResponse};
 pub use request::{CropBox, SetPhotoRequest};
 pub use set::{ImageSet, Rendition};
@@ -126,7 +126,11 @@ fn render_renditions(
         oriented.pixels_mut(),
         &colour::embedded(bytes, validated.format()),
     );
-    let output = encode::output_format(validated.format(), oriented.pixels().has_transparency());
+    let output = encode::output_format(
+        validated.format(),
+        oriented.pixels().has_transparency(),
+        policy.png_renditions,
+    );
     let square = square::apply(oriented, plan.square, encode::bars(output, policy));
     let sizes = &plan.sizes;
     // Each size is encoded on the caller's rayon pool as soon as it is resized: with a

@@ -35,6 +35,24 @@ pub struct Policy {
     /// any bytes after the end of the image, losslessly. Not part of the digest, which is
     /// over the uploaded bytes either way.
     pub keep_original_metadata: bool,
+    /// What a PNG upload's renditions are written as. Default: [`PngRenditions::Auto`]:
+    /// JPEG when the decoded picture has no transparent pixel, as for GIF, since an
+    /// opaque photo saved as PNG makes files several times the size of the same picture
+    /// as JPEG; PNG when any pixel is transparent.
+    pub png_renditions: PngRenditions,
+}
+
+/// What the renditions of a PNG upload are written as ([`Policy::png_renditions`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum PngRenditions {
+    /// JPEG when no pixel of the decoded picture has alpha below 255 (whatever the PNG's
+    /// colour type), else PNG with its alpha. Letterbox bars follow the output: the
+    /// policy's background for JPEG, transparent for PNG.
+    #[default]
+    Auto,
+    /// Always PNG, lossless, whether or not the picture is transparent.
+    Always,
 }
 
 impl Default for Policy {
@@ -49,6 +67,7 @@ impl Default for Policy {
             background: [0, 0, 0],
             jpeg_quality: 85,
             keep_original_metadata: false,
+            png_renditions: PngRenditions::Auto,
         }
     }
 }
@@ -82,6 +101,13 @@ impl Policy {
     #[must_use]
     pub fn with_keep_original_metadata(mut self, keep: bool) -> Self {
         self.keep_original_metadata = keep;
+        self
+    }
+
+    /// Returns this policy with [`Policy::png_renditions`] set.
+    #[must_use]
+    pub fn with_png_renditions(mut self, png_renditions: PngRenditions) -> Self {
+        self.png_renditions = png_renditions;
         self
     }
 
@@ -153,6 +179,7 @@ mod tests {
         assert_eq!(p.jpeg_quality, 85);
         assert_eq!(p.background, [0, 0, 0]);
         assert!(!p.keep_original_metadata);
+        assert_eq!(p.png_renditions, PngRenditions::Auto);
     }
 
     #[test]
