@@ -8,6 +8,7 @@
 //!                   || background                3 bytes RGB
 //!                   || jpeg_quality              u8
 //!                   || png_renditions            u8 (0 auto, 1 always)
+//!                   || linear                    u8 (0 or 1)
 //!                   || original bytes )
 //! avatar_hash = first 12 hex digits, file stem = first 20 hex digits (lowercase)
 //! ```
@@ -56,6 +57,7 @@ impl AvatarDigest {
             PngRenditions::Auto => 0,
             PngRenditions::Always => 1,
         }]);
+        sha.update([u8::from(policy.linear)]);
         sha.update(original);
         Self(sha.finalize().into())
     }
@@ -137,6 +139,7 @@ mod tests {
                 &Policy::default().with_png_renditions(PngRenditions::Always),
                 b"abc",
             ),
+            AvatarDigest::new(&SQ, &Policy::default().with_linear(true), b"abc"),
             AvatarDigest::new(&SQ, &Policy::default(), b"abd"),
         ];
         for v in variants {

@@ -58,7 +58,7 @@ pub use request::{CropBox, SetPhotoRequest};
 pub use set::{ImageSet, Rendition};
 pub use validate::Validated;
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// A request that passed every check that needs no pixels: validated header, planned
 /// square and sizes, and the avatar digest. Made by [`prepare`]; rendered by
@@ -141,14 +141,19 @@ fn render_renditions(
     let mut slots = encoded.iter();
     rayon::in_place_scope(|scope| {
         resize::Renderer::with_thread_local(|renderer| {
-            renderer.render_each(&square, sizes, |size, pixels| {
+            let each = |size, pixels: Arc<pixels::Pixels>| {
                 let Some(slot) = slots.next() else { return };
                 scope.spawn(move |_| {
                     let rendition = encode::encode(&pixels, output, policy)
                         .map(|bytes| Rendition::new(size, output, bytes));
                     let _ = slot.set(rendition);
                 });
-            })
+            };
+            if policy.linear {
+                renderer.render_each_linear(&square, sizes, each)
+            } else {
+                renderer.render_each(&square, sizes, each)
+            }
         })
     })?;
     encoded

@@ -291,6 +291,10 @@ pub struct RenderArgs {
     /// PNG otherwise; `always`, PNG.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = PngRenditionsArg::Auto)]
     pub png_renditions: PngRenditionsArg,
+    /// Resize in linear light (16-bit): fine patterns and edges keep their brightness
+    /// (a 1 px black and white pattern becomes 188, not 128); costs some speed.
+    #[arg(long)]
+    pub linear: bool,
 }
 
 impl RenderArgs {
@@ -304,6 +308,7 @@ impl RenderArgs {
                 PngRenditionsArg::Auto => PngRenditions::Auto,
                 PngRenditionsArg::Always => PngRenditions::Always,
             })
+            .with_linear(self.linear)
     }
 }
 

@@ -416,3 +416,26 @@ fn files_are_named_by_stem_size_and_extension() {
         ]
     );
 }
+
+#[test]
+fn linear_light_is_a_policy_switch_that_brightens_fine_patterns() {
+    let board = image::GrayImage::from_fn(64, 64, |x, y| image::Luma([((x + y) % 2 * 255) as u8]));
+    let mut png = Vec::new();
+    board
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let policy = Policy::default().with_png_renditions(PngRenditions::Always);
+    let mean_of_24 = |policy: &Policy| {
+        let set = process(&png, policy).unwrap();
+        let grey = image::load_from_memory(set.rendition_for(24).unwrap().bytes())
+            .unwrap()
+            .into_luma8();
+        grey.pixels().map(|p| f64::from(p[0])).sum::<f64>() / (24.0 * 24.0)
+    };
+    let (gamma, linear) = (
+        mean_of_24(&policy),
+        mean_of_24(&policy.clone().with_linear(true)),
+    );
+    assert!((125.0..=131.0).contains(&gamma), "{gamma}");
+    assert!((185.0..=191.0).contains(&linear), "{linear}");
+}
