@@ -42,8 +42,8 @@ pub const fn bars(output: OutputFormat, policy: &Policy) -> Bars {
 ///
 /// JPEG: baseline, 4:2:0, `policy.jpeg_quality` on libjpeg's scale (our own encoder, in
 /// `crates/setphoto-kernels`). PNG: lossless in the smallest of grey, grey + alpha, RGB,
-/// RGBA or a palette of at most 256 colours the pixels allow, deflated at zlib's level 6
-/// (see `src/encode/png.rs`).
+/// RGBA or a palette of at most 256 colours the pixels allow, deflated with zlib level 6's
+/// lazy matching (zlib-rs level 7; see `src/encode/png.rs`).
 pub fn encode(pixels: &Pixels, output: OutputFormat, policy: &Policy) -> Result<Vec<u8>, Error> {
     match output {
         OutputFormat::Jpeg => encode_jpeg(pixels, policy.jpeg_quality),
