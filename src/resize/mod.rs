@@ -604,7 +604,7 @@ mod tests {
     /// A `side` x `side` checkerboard of 1 px squares of `a` and `b`.
     fn checkerboard(side: u32, layout: Layout, a: &[u8], b: &[u8]) -> Pixels {
         let data = (0..side * side)
-            .flat_map(|i| if (i % side + i / side) % 2 == 0 { a } else { b })
+            .flat_map(|i| if (i % side + i / side).is_multiple_of(2) { a } else { b })
             .copied()
             .collect();
         Pixels::new(side, side, layout, data).unwrap()
