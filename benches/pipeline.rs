@@ -71,8 +71,11 @@ fn stages(c: &mut Criterion) {
         let reduction = plan.dct_reduction();
         let oriented =
             decode::decode_reduced(&bytes, &validated, &policy, reduction).expect("decodes");
-        let output =
-            encode::output_format(validated.format(), oriented.pixels().has_transparency());
+        let output = encode::output_format(
+            validated.format(),
+            oriented.pixels().has_transparency(),
+            policy.png_renditions,
+        );
         let sq = square::apply(oriented.clone(), plan.square, encode::bars(output, &policy));
         let resized = resize::Renderer::new()
             .render(&sq, &plan.sizes)

@@ -3,7 +3,10 @@
 //! sRGB, come out dull. Decoded pixels are converted to sRGB before they are resized.
 //!
 //! The profile is read from the upload's bytes (JPEG `APP2 ICC_PROFILE` chunks reassembled in
-//! order, PNG `iCCP`); a PNG with an `sRGB` chunk is sRGB. Profiles are used only when they
+//! order, PNG `iCCP`); a PNG with an `sRGB` chunk is sRGB, and one with neither chunk but
+//! `cHRM` primaries or a `gAMA` exponent gets the matrix-shaper profile those describe
+//! (sRGB's curve or primaries for the one missing; a `gAMA` of 1/2.2 stands for sRGB's
+//! curve). Profiles are used only when they
 //! are RGB matrix-shaper profiles (colorants and tone curves: every camera, phone and
 //! working-space profile), so the work a hostile profile can cause stays bounded. A profile
 //! that is damaged, of another kind or larger than [`MAX_PROFILE_BYTES`] is ignored and the
@@ -16,7 +19,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use moxcms::{ColorProfile, DataColorSpace, RenderingIntent, TransformExecutor, TransformOptions};
+use moxcms::{
+    Chromaticity, ColorPrimaries, ColorProfile, DataColorSpace, RenderingIntent,
+    TransformExecutor, TransformOptions,
+};
 use rayon::prelude::*;
 
 use crate::format::Format;
@@ -206,24 +212,38 @@ fn jpeg_profile(bytes: &[u8]) -> Option<Vec<u8>> {
     Some(chunks.into_iter().flat_map(|(_, data)| data).copied().collect())
 }
 
-/// The ICC profile of a PNG: its `iCCP` chunk before the image data, inflated, unless an
-/// `sRGB` chunk says the pixels are sRGB.
+/// The ICC profile of a PNG, from its colour chunks before the image data, in the PNG
+/// specification's order of precedence: an `iCCP` profile, inflated; else an `sRGB` chunk
+/// (no profile: the pixels are sRGB); else `cHRM` primaries and a `gAMA` exponent, either
+/// alone (the other taken from sRGB, as browsers do), as a matrix-shaper profile.
 fn png_profile(bytes: &[u8]) -> Option<Vec<u8>> {
     let mut pos = 8; // after the signature
-    let mut iccp = None;
+    let (mut iccp, mut srgb, mut gama, mut chrm) = (None, false, None, None);
     while let Some(header) = bytes.get(pos..pos + 8) {
         let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
         let kind = &header[4..8];
-        let data = bytes.get(pos + 8..(pos + 8).checked_add(len)?)?;
+        let Some(data) = (pos + 8)
+            .checked_add(len)
+            .and_then(|end| bytes.get(pos + 8..end))
+        else {
+            break;
+        };
         match kind {
             b"IDAT" | b"IEND" => break,
-            b"sRGB" => return None,
+            b"sRGB" => srgb = true,
             b"iCCP" if iccp.is_none() => iccp = Some(data),
+            b"gAMA" if gama.is_none() => gama = Some(data),
+            b"cHRM" if chrm.is_none() => chrm = Some(data),
             _ => {}
         }
         pos += 12 + len;
     }
-    let data = iccp?;
+    if srgb {
+        return None;
+    }
+    let Some(data) = iccp else {
+        return primaries_and_gamma(chrm, gama);
+    };
     // A name of 1 to 79 bytes, a NUL, compression method 0 (zlib), the profile.
     let name_end = data.iter().take(80).position(|&b| b == 0)?;
     if data.get(name_end + 1) != Some(&0) {
@@ -231,6 +251,77 @@ fn png_profile(bytes: &[u8]) -> Option<Vec<u8>> {
     }
     miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(&data[name_end + 2..], MAX_PROFILE_BYTES)
         .ok()
+}
+
+/// A PNG's `cHRM` and `gAMA` chunks as an ICC profile: sRGB's tone curve or primaries
+/// stand in for a missing or unusable chunk. `None` when neither chunk is usable.
+fn primaries_and_gamma(chrm: Option<&[u8]>, gama: Option<&[u8]>) -> Option<Vec<u8>> {
+    let primaries = chrm.and_then(chromaticities);
+    let exponent = gama.and_then(decoding_exponent);
+    if primaries.is_none() && exponent.is_none() {
+        return None;
+    }
+    let mut profile = ColorProfile::new_srgb();
+    if let Some((white, primaries)) = primaries {
+        profile.update_rgb_colorimetry(white.to_xyyb(), primaries);
+        // Primaries on one line (or NaN from degenerate ones) span no gamut.
+        let det = determinant(&profile.colorant_matrix().v);
+        if !det.is_finite() || det.abs() < 1e-4 {
+            return None;
+        }
+    }
+    if let Some(exponent) = exponent {
+        let curve = moxcms::curve_from_gamma(exponent);
+        profile.red_trc = Some(curve.clone());
+        profile.green_trc = Some(curve.clone());
+        profile.blue_trc = Some(curve);
+    }
+    profile.cicp = None;
+    profile.encode().ok()
+}
+
+/// The determinant of a 3x3 matrix.
+fn determinant(m: &[[f64; 3]; 3]) -> f64 {
+    m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+        + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
+}
+
+/// `cHRM`: the white point and the red, green and blue primaries, each x then y in
+/// 1/100000. `None` unless every chromaticity lies inside the unit triangle with y > 0.
+fn chromaticities(data: &[u8]) -> Option<(Chromaticity, ColorPrimaries)> {
+    if data.len() != 32 {
+        return None;
+    }
+    let value = |i: usize| {
+        let v = u32::from_be_bytes([data[4 * i], data[4 * i + 1], data[4 * i + 2], data[4 * i + 3]]);
+        v as f32 / 100_000.0
+    };
+    let point = |i: usize| {
+        let (x, y) = (value(2 * i), value(2 * i + 1));
+        (y > 0.0 && x >= 0.0 && x + y <= 1.0).then_some(Chromaticity { x, y })
+    };
+    Some((
+        point(0)?,
+        ColorPrimaries {
+            red: point(1)?,
+            green: point(2)?,
+            blue: point(3)?,
+        },
+    ))
+}
+
+/// `gAMA`: the encoding gamma in 1/100000, as the exponent that decodes the samples.
+/// `None` for a value outside 0.1..=10 once inverted (no real encoding is), and for
+/// 0.45455 give or take 1%: the value the PNG specification has encoders write beside an
+/// `sRGB` chunk, and what libpng and ImageMagick write for sRGB pictures, so it stands for
+/// sRGB's own curve (a plain 2.2 power would darken their deepest shadows by a few levels).
+fn decoding_exponent(data: &[u8]) -> Option<f32> {
+    let encoding = u32::from_be_bytes(data.try_into().ok()?);
+    if encoding == 0 || (45_000..=45_910).contains(&encoding) {
+        return None;
+    }
+    let exponent = 100_000.0 / encoding as f32;
+    (0.1..=10.0).contains(&exponent).then_some(exponent)
 }
 
 #[cfg(test)]
@@ -345,6 +436,110 @@ pub(crate) mod tests {
         let srgb = with_chunk(&tagged, b"sRGB", &[0]);
         assert_eq!(embedded(&srgb, Format::Png), Embedded::Srgb);
         assert_eq!(embedded(&png, Format::Png), Embedded::Srgb);
+    }
+
+    /// A 4x4 RGB PNG with the given chunks inserted after IHDR.
+    fn png_with(chunks: &[(&[u8; 4], Vec<u8>)]) -> Vec<u8> {
+        let mut png = Vec::new();
+        image::RgbImage::from_pixel(4, 4, image::Rgb([1, 2, 3]))
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        for (kind, data) in chunks {
+            png = with_chunk(&png, kind, data);
+        }
+        png
+    }
+
+    /// A `cHRM` chunk's data: white, red, green, blue, each (x, y).
+    fn chrm(points: [(f64, f64); 4]) -> Vec<u8> {
+        points
+            .iter()
+            .flat_map(|&(x, y)| [x, y])
+            .flat_map(|v| ((v * 100_000.0).round() as u32).to_be_bytes())
+            .collect()
+    }
+
+    const P3_CHROMATICITIES: [(f64, f64); 4] = [
+        (0.3127, 0.3290),
+        (0.680, 0.320),
+        (0.265, 0.690),
+        (0.150, 0.060),
+    ];
+    const SRGB_CHROMATICITIES: [(f64, f64); 4] = [
+        (0.3127, 0.3290),
+        (0.640, 0.330),
+        (0.300, 0.600),
+        (0.150, 0.060),
+    ];
+
+    /// `pixels` (RGB) converted as `png`'s colour chunks say.
+    fn converted(png: &[u8], pixels: &[u8]) -> Vec<u8> {
+        let mut out = Pixels::new(pixels.len() as u32 / 3, 1, Layout::Rgb8, pixels.to_vec()).unwrap();
+        to_srgb(&mut out, &embedded(png, Format::Png));
+        out.data().to_vec()
+    }
+
+    #[test]
+    fn a_png_gama_of_one_is_linear_light() {
+        let png = png_with(&[(b"gAMA", 100_000u32.to_be_bytes().to_vec())]);
+        let out = converted(&png, &[128, 128, 128, 0, 255, 0]);
+        // Linear 0.502 is sRGB 187.5; primaries stay sRGB's, so pure green stays green.
+        assert!(out[..3].iter().all(|v| (186..=189).contains(v)), "{out:?}");
+        assert_eq!(&out[3..], &[0, 255, 0]);
+    }
+
+    #[test]
+    fn png_chrm_primaries_convert_as_the_profile_of_those_primaries_does() {
+        let colours: Vec<u8> = (0..64u8)
+            .flat_map(|i| [i * 4, 255 - i * 3, (u32::from(i) * 37 % 251) as u8])
+            .collect();
+        let png = png_with(&[(b"cHRM", chrm(P3_CHROMATICITIES))]);
+        let from_chunks = converted(&png, &colours);
+        let with_srgb_gamma = png_with(&[
+            (b"cHRM", chrm(P3_CHROMATICITIES)),
+            (b"gAMA", 45_455u32.to_be_bytes().to_vec()),
+        ]);
+        assert_eq!(converted(&with_srgb_gamma, &colours), from_chunks);
+        let mut from_icc = Pixels::new(64, 1, Layout::Rgb8, colours.clone()).unwrap();
+        to_srgb(&mut from_icc, &Embedded::Icc(p3()));
+        assert_ne!(from_chunks, colours, "P3 primaries change the colours");
+        for (a, b) in from_chunks.iter().zip(from_icc.data()) {
+            assert!(a.abs_diff(*b) <= 1, "{from_chunks:?} against {:?}", from_icc.data());
+        }
+    }
+
+    #[test]
+    fn srgb_chunks_change_nothing_and_bad_chunks_are_ignored() {
+        let colours: Vec<u8> = (0..=255u8).flat_map(|v| [v, 255 - v, v / 3]).collect();
+        let cases = [
+            png_with(&[(b"cHRM", chrm(SRGB_CHROMATICITIES))]),
+            png_with(&[(b"gAMA", 45_455u32.to_be_bytes().to_vec())]),
+            png_with(&[
+                (b"gAMA", 45_455u32.to_be_bytes().to_vec()),
+                (b"cHRM", chrm(SRGB_CHROMATICITIES)),
+            ]),
+            png_with(&[(b"cHRM", vec![0; 32])]),
+            png_with(&[(b"cHRM", chrm([(0.3, 0.3); 4]))]),
+            png_with(&[(b"cHRM", vec![1; 31])]),
+            png_with(&[(b"gAMA", vec![0; 4])]),
+            png_with(&[(b"gAMA", 1u32.to_be_bytes().to_vec())]),
+        ];
+        for png in cases {
+            assert_eq!(converted(&png, &colours), colours);
+        }
+    }
+
+    #[test]
+    fn iccp_then_srgb_then_chrm_and_gama_in_that_order() {
+        let linear = 100_000u32.to_be_bytes().to_vec();
+        let mut iccp = b"P3\0\0".to_vec();
+        iccp.extend(miniz_oxide::deflate::compress_to_vec_zlib(&p3(), 6));
+        let both = png_with(&[(b"gAMA", linear.clone()), (b"iCCP", iccp)]);
+        assert_eq!(embedded(&both, Format::Png), Embedded::Icc(p3()));
+        let srgb = png_with(&[(b"gAMA", linear.clone()), (b"sRGB", vec![0])]);
+        assert_eq!(embedded(&srgb, Format::Png), Embedded::Srgb);
+        let alone = png_with(&[(b"gAMA", linear)]);
+        assert!(matches!(embedded(&alone, Format::Png), Embedded::Icc(_)));
     }
 
     proptest::proptest! {

@@ -4,12 +4,13 @@
 //! minimised finding through them. Built with the `fuzzing` feature only; not part of
 //! the API.
 
-use crate::{Policy, SetPhotoRequest};
+use crate::{PngRenditions, Policy, SetPhotoRequest};
 
 pub use setphoto_kernels::harness::{encoder, gif_frame, jpeg_decoder, lzw, resize};
 
 /// Input: a flags byte (bits 0-2: whether `crop_x`, `crop_y`, `crop_w` are given; bit 3:
-/// upscale; bit 4: the documented policy's side limit), then for each crop field given a
+/// upscale; bit 4: the documented policy's side limit; bit 5: linear light; bit 6: PNG
+/// renditions always), then for each crop field given a
 /// length byte (`% 16`) and that many bytes (as UTF-8, lossily), then the upload. Whatever
 /// comes in, [`crate::process`] returns an image set or an error, and every rendition of a
 /// set is a decodable file of its size. Limits are smaller than the default policy's so
@@ -44,7 +45,14 @@ pub fn pipeline(data: &[u8]) {
         max_bytes: 1 << 20,
         max_frames: 8,
         max_frame_pixels: 1 << 24,
-        ..base.with_upscale(flags & 8 != 0)
+        ..base
+            .with_upscale(flags & 8 != 0)
+            .with_linear(flags & 32 != 0)
+            .with_png_renditions(if flags & 64 == 0 {
+                PngRenditions::Auto
+            } else {
+                PngRenditions::Always
+            })
     };
     let [x, y, w] = &fields;
     let Ok(request) =

@@ -7,6 +7,8 @@
 //!                   || upscale                   u8 (0 or 1)
 //!                   || background                3 bytes RGB
 //!                   || jpeg_quality              u8
+//!                   || png_renditions            u8 (0 auto, 1 always)
+//!                   || linear                    u8 (0 or 1)
 //!                   || original bytes )
 //! avatar_hash = first 12 hex digits, file stem = first 20 hex digits (lowercase)
 //! ```
@@ -15,7 +17,7 @@
 use sha2::{Digest as _, Sha256};
 
 use crate::geometry::Square;
-use crate::policy::Policy;
+use crate::policy::{PngRenditions, Policy};
 
 /// Bumped whenever the output pixels or bytes for the same input and parameters change
 /// (decoder, resize filter, encoder settings), so caches keyed by the hash never serve
@@ -51,6 +53,11 @@ impl AvatarDigest {
         sha.update([u8::from(policy.upscale)]);
         sha.update(policy.background);
         sha.update([policy.jpeg_quality]);
+        sha.update([match policy.png_renditions {
+            PngRenditions::Auto => 0,
+            PngRenditions::Always => 1,
+        }]);
+        sha.update([u8::from(policy.linear)]);
         sha.update(original);
         Self(sha.finalize().into())
     }
@@ -127,6 +134,12 @@ mod tests {
                 &Policy::default().with_background([255, 255, 255]),
                 b"abc",
             ),
+            AvatarDigest::new(
+                &SQ,
+                &Policy::default().with_png_renditions(PngRenditions::Always),
+                b"abc",
+            ),
+            AvatarDigest::new(&SQ, &Policy::default().with_linear(true), b"abc"),
             AvatarDigest::new(&SQ, &Policy::default(), b"abd"),
         ];
         for v in variants {

@@ -56,13 +56,13 @@ pub use format::{Format, OutputFormat};
 pub use geometry::{Plan, RENDITION_SIZES, SizeSet, Square};
 pub use hash::{AvatarDigest, RENDER_VERSION};
 pub use pixels::release_spare_buffers;
-pub use policy::Policy;
+pub use policy::{PngRenditions, Policy};
 pub use profile::{ErrorResponse, Profile, SetPhotoResponse};
 pub use request::{CropBox, SetPhotoRequest};
 pub use set::{ImageSet, Rendition};
 pub use validate::Validated;
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// A request that passed every check that needs no pixels: validated header, planned
 /// square and sizes, and the avatar digest. Made by [`prepare`]; rendered by
@@ -138,7 +138,11 @@ fn render_renditions(
         oriented.pixels_mut(),
         &colour::embedded(bytes, validated.format()),
     );
-    let output = encode::output_format(validated.format(), oriented.pixels().has_transparency());
+    let output = encode::output_format(
+        validated.format(),
+        oriented.pixels().has_transparency(),
+        policy.png_renditions,
+    );
     let square = square::apply(oriented, plan.square, encode::bars(output, policy));
     let sizes = &plan.sizes;
     // Each size is encoded on the caller's rayon pool as soon as it is resized: with a
@@ -149,14 +153,19 @@ fn render_renditions(
     let mut slots = encoded.iter();
     rayon::in_place_scope(|scope| {
         resize::Renderer::with_thread_local(|renderer| {
-            renderer.render_each(&square, sizes, |size, pixels| {
+            let each = |size, pixels: Arc<pixels::Pixels>| {
                 let Some(slot) = slots.next() else { return };
                 scope.spawn(move |_| {
                     let rendition = encode::encode(&pixels, output, policy)
                         .map(|bytes| Rendition::new(size, output, bytes));
                     let _ = slot.set(rendition);
                 });
-            })
+            };
+            if policy.linear {
+                renderer.render_each_linear(&square, sizes, each)
+            } else {
+                renderer.render_each(&square, sizes, each)
+            }
         })
     })?;
     encoded
@@ -500,6 +509,55 @@ mod tests {
                 "{:?}: {converted:.2} levels from the truth converted, {ignored:.2} ignored",
                 wide.description
             );
+        }
+    }
+
+    #[test]
+    fn an_srgb_tagged_upload_makes_the_bytes_of_its_untagged_twin() {
+        use moxcms::{ColorProfile, ToneReprCurve};
+        let (width, height) = (300u16, 200u16);
+        let pixels: Vec<u8> = (0..u32::from(width) * u32::from(height))
+            .flat_map(|i| [(i % 251) as u8, (i / 300 % 256) as u8, (i * 7 % 256) as u8])
+            .collect();
+        let set = |profile: Option<Vec<u8>>| {
+            let mut jpeg = Vec::new();
+            let mut encoder = jpeg_encoder::Encoder::new(&mut jpeg, 90);
+            if let Some(profile) = profile {
+                encoder.add_icc_profile(&profile).unwrap();
+            }
+            encoder
+                .encode(&pixels, width, height, jpeg_encoder::ColorType::Rgb)
+                .unwrap();
+            let set = process(&SetPhotoRequest::new(jpeg), &Policy::default()).unwrap();
+            set.renditions()
+                .iter()
+                .map(|r| r.bytes().to_vec())
+                .collect::<Vec<_>>()
+        };
+        // sRGB as moxcms writes it (a parametric curve), and as older profiles carry it:
+        // a 1024-entry sampled curve.
+        let parametric = ColorProfile::new_srgb();
+        let mut sampled = ColorProfile::new_srgb();
+        let curve = ToneReprCurve::Lut(
+            (0..1024)
+                .map(|i| {
+                    let v = f64::from(i) / 1023.0;
+                    let linear = if v <= 0.04045 {
+                        v / 12.92
+                    } else {
+                        ((v + 0.055) / 1.055).powf(2.4)
+                    };
+                    (linear * 65535.0).round() as u16
+                })
+                .collect(),
+        );
+        sampled.red_trc = Some(curve.clone());
+        sampled.green_trc = Some(curve.clone());
+        sampled.blue_trc = Some(curve);
+        sampled.cicp = None;
+        let untagged = set(None);
+        for profile in [parametric, sampled] {
+            assert_eq!(set(Some(profile.encode().unwrap())), untagged);
         }
     }
 

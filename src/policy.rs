@@ -35,6 +35,31 @@ pub struct Policy {
     /// any bytes after the end of the image, losslessly. Not part of the digest, which is
     /// over the uploaded bytes either way.
     pub keep_original_metadata: bool,
+    /// What a PNG upload's renditions are written as. Default: [`PngRenditions::Auto`]:
+    /// JPEG when the decoded picture has no transparent pixel, as for GIF, since an
+    /// opaque photo saved as PNG makes files several times the size of the same picture
+    /// as JPEG; PNG when any pixel is transparent.
+    pub png_renditions: PngRenditions,
+    /// Resample in linear light: each rendition is resized from 16-bit linear samples
+    /// and turned back into sRGB, so that fine detail averages to the light it gives
+    /// (a 1 px black and white pattern becomes level 188, where resizing sRGB values
+    /// gives 128, darker than the pattern looks). Default: `false`, as every common
+    /// image service does: it costs a conversion of the decoded picture and 16-bit
+    /// passes, and most photos barely change.
+    pub linear: bool,
+}
+
+/// What the renditions of a PNG upload are written as ([`Policy::png_renditions`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum PngRenditions {
+    /// JPEG when no pixel of the decoded picture has alpha below 255 (whatever the PNG's
+    /// colour type), else PNG with its alpha. Letterbox bars follow the output: the
+    /// policy's background for JPEG, transparent for PNG.
+    #[default]
+    Auto,
+    /// Always PNG, lossless, whether or not the picture is transparent.
+    Always,
 }
 
 impl Default for Policy {
@@ -49,6 +74,8 @@ impl Default for Policy {
             background: [0, 0, 0],
             jpeg_quality: 85,
             keep_original_metadata: false,
+            png_renditions: PngRenditions::Auto,
+            linear: false,
         }
     }
 }
@@ -82,6 +109,20 @@ impl Policy {
     #[must_use]
     pub fn with_keep_original_metadata(mut self, keep: bool) -> Self {
         self.keep_original_metadata = keep;
+        self
+    }
+
+    /// Returns this policy with [`Policy::png_renditions`] set.
+    #[must_use]
+    pub fn with_png_renditions(mut self, png_renditions: PngRenditions) -> Self {
+        self.png_renditions = png_renditions;
+        self
+    }
+
+    /// Returns this policy with [`Policy::linear`] set.
+    #[must_use]
+    pub fn with_linear(mut self, linear: bool) -> Self {
+        self.linear = linear;
         self
     }
 
@@ -153,6 +194,8 @@ mod tests {
         assert_eq!(p.jpeg_quality, 85);
         assert_eq!(p.background, [0, 0, 0]);
         assert!(!p.keep_original_metadata);
+        assert_eq!(p.png_renditions, PngRenditions::Auto);
+        assert!(!p.linear);
     }
 
     #[test]

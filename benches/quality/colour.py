@@ -3,25 +3,36 @@
 twin and that of its untagged sRGB truth, over 16x16 block means.
 
     benches/quality/colour.py [PHOTO ...]      (default: ../shared/bench/corpus/*.jpg)
+    benches/quality/colour.py --cost [ROUNDS] [PHOTO]   (default: 21, photo_12mp.jpg)
 
 Twins: `examples/wide_gamut.rs` (moxcms: Display P3, Adobe RGB, ProPhoto) and, as an
 independent maker, Pillow's ImageCms (LittleCMS) with Debian's Adobe RGB profile
 (icc-profiles-free, installed if missing). Each twin is also rendered with its profile
-removed, which is what a service that drops profiles shows. Needs Pillow; builds setphoto
-and the example in release mode.
+removed, which is what a service that drops profiles shows. The sRGB truth is also
+rendered with Debian's sRGB profile inserted (same JPEG bytes otherwise): its renditions
+must be identical to the untagged ones. Needs Pillow; builds setphoto and the example in
+release mode ($CARGO_TARGET_DIR is honoured).
+
+`--cost` times the whole `setphoto process` of the photo's Display P3 twin and of the
+same file with its APP2 profile cut (identical scan data), alternating, and prints the
+medians: what converting to sRGB costs.
 """
 import glob
 import io
 import math
 import os
+import resource
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 from PIL import Image, ImageCms
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ADOBE = "/usr/share/color/icc/compatibleWithAdobeRGB1998.icc"
+SRGB = "/usr/share/color/icc/sRGB.icc"
 
 
 def lab(rgb):
@@ -95,6 +106,31 @@ def block_means(image, block=16):
     return means
 
 
+def segments(jpeg):
+    """A JPEG's bytes as (marker, segment bytes) up to the first scan, then the rest."""
+    pos, out = 2, []
+    while jpeg[pos + 1] != 0xDA:
+        length = int.from_bytes(jpeg[pos + 2:pos + 4], "big")
+        out.append((jpeg[pos + 1], jpeg[pos:pos + 2 + length]))
+        pos += 2 + length
+    return out, jpeg[pos:]
+
+
+def without_profile(jpeg):
+    """The JPEG with its APP2 ICC_PROFILE segments cut, every other byte kept."""
+    heads, rest = segments(jpeg)
+    kept = [s for m, s in heads if not (m == 0xE2 and s[4:16] == b"ICC_PROFILE\0")]
+    return jpeg[:2] + b"".join(kept) + rest
+
+
+def with_profile(jpeg, icc):
+    """The JPEG with `icc` inserted after SOI as APP2 ICC_PROFILE segments."""
+    parts = [icc[i:i + 65519] for i in range(0, len(icc), 65519)]
+    app2 = b"".join(b"\xff\xe2" + (len(p) + 16).to_bytes(2, "big") + b"ICC_PROFILE\0"
+                    + bytes([i + 1, len(parts)]) + p for i, p in enumerate(parts))
+    return jpeg[:2] + app2 + jpeg[2:]
+
+
 def rendition(setphoto, path, work):
     out = tempfile.mkdtemp(dir=work)
     subprocess.run([setphoto, "process", path, "--out", out], check=True, capture_output=True)
@@ -115,8 +151,32 @@ def untagged(path, work):
     return out
 
 
+def cost(setphoto, maker, photo, rounds, work):
+    made = subprocess.run([maker, photo, work], check=True, capture_output=True, text=True).stdout.split()
+    (p3,) = [p for p in made if p.endswith("_p3.jpg")]
+    untagged = os.path.join(work, "untagged_p3.jpg")
+    with open(p3, "rb") as f, open(untagged, "wb") as out:
+        out.write(without_profile(f.read()))
+    wall = {p3: [], untagged: []}
+    cpu = {p3: [], untagged: []}
+    for _ in range(rounds):
+        for path in wall:
+            out = tempfile.mkdtemp(dir=work)
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            start = time.perf_counter()
+            subprocess.run([setphoto, "process", path, "--out", out], check=True, capture_output=True)
+            wall[path].append(time.perf_counter() - start)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu[path].append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    for name, times in (("wall", wall), ("CPU (user + system)", cpu)):
+        with_ms, without_ms = (statistics.median(t) * 1000 for t in times.values())
+        print(f"{os.path.basename(photo)} as Display P3, `setphoto process`, {name} time, median of {rounds} "
+              f"alternating runs: {with_ms:.1f} ms with the profile, {without_ms:.1f} ms without "
+              f"(+{with_ms - without_ms:.1f} ms, {with_ms / without_ms:.3f}x)")
+
+
 def main():
-    photos = sys.argv[1:] or sorted(glob.glob(os.path.join(ROOT, "..", "shared", "bench", "corpus", "*.jpg")))
+    args = sys.argv[1:]
     if not os.path.exists(ADOBE):
         subprocess.run(["apt-get", "install", "-y", "-q", "icc-profiles-free"], check=False, capture_output=True)
     subprocess.run(["cargo", "build", "--release", "--features", "cli", "--example", "wide_gamut", "--bin", "setphoto"],
@@ -125,6 +185,13 @@ def main():
     setphoto = os.path.join(target, "release", "setphoto")
     maker = os.path.join(target, "release", "examples", "wide_gamut")
     work = tempfile.mkdtemp()
+    corpus = os.path.join(ROOT, "..", "shared", "bench", "corpus")
+    if args[:1] == ["--cost"]:
+        rounds = int(args[1]) if len(args) > 1 and args[1].isdigit() else 21
+        photo = ([a for a in args[1:] if not a.isdigit()] or [os.path.join(corpus, "photo_12mp.jpg")])[0]
+        cost(setphoto, maker, photo, rounds, work)
+        return
+    photos = args or sorted(glob.glob(os.path.join(corpus, "*.jpg")))
     print("| photo | profile | mean dE00 converted | max | mean dE00 profile ignored | max |")
     print("|---|---|---|---|---|---|")
     for photo in photos:
@@ -137,7 +204,15 @@ def main():
             path = os.path.join(work, os.path.basename(photo) + "_adobe-lcms.jpg")
             lcms.save(path, quality=95, icc_profile=open(ADOBE, "rb").read())
             twins["adobe (lcms2)"] = path
-        truth = rendition(setphoto, twins.pop("srgb"), work)
+        truth_path = twins.pop("srgb")
+        truth = rendition(setphoto, truth_path, work)
+        if os.path.exists(SRGB):
+            tagged = os.path.join(work, os.path.basename(photo) + "_srgb-tagged.jpg")
+            with open(truth_path, "rb") as f, open(tagged, "wb") as out, open(SRGB, "rb") as icc:
+                out.write(with_profile(f.read(), icc.read()))
+            same = rendition(setphoto, tagged, work).tobytes() == truth.tobytes()
+            print(f"| {os.path.basename(photo)} | srgb (Debian sRGB.icc) | "
+                  f"{'identical pixels' if same else 'PIXELS DIFFER'} | | | |", flush=True)
         for name, path in twins.items():
             converted = shift(rendition(setphoto, path, work), truth)
             ignored = shift(rendition(setphoto, untagged(path, work), work), truth)

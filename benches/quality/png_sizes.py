@@ -3,13 +3,15 @@
 
 For every PNG upload (testdata/inputs/*.png, ../shared/bench/corpus/*.png when present, and
 pictures this script generates: logos, grey, palette, fine patterns), runs
-`setphoto process FILE --upscale --out DIR`, decodes each PNG rendition with Pillow and
-re-saves it with Pillow's defaults (zlib level 6, adaptive filters, optimize=False; Pillow
+`setphoto process FILE --upscale --png-renditions always --out DIR` (opaque uploads too),
+decodes each PNG rendition with Pillow and re-saves it with Pillow's defaults (zlib level 6, adaptive filters, optimize=False; Pillow
 keeps the rendition's mode: grey stays L, palette stays P at the same bit depth with its
 tRNS), then prints our bytes / Pillow's bytes per rendition, per class of upload and in
 total. Every rendition is also checked to decode to the same pixels Pillow re-saved.
 
-Usage: python3 benches/quality/png_sizes.py [--setphoto PATH] [--quiet]
+Usage: python3 benches/quality/png_sizes.py [--setphoto PATH] [--quiet] [--keep DIR]
+`--keep DIR` keeps the renditions in DIR with `DIR/pillow.tsv` (file, class, size, Pillow's
+bytes), the input of `cargo run --release --example png_strategies -- DIR`.
 The binary defaults to $CARGO_TARGET_DIR/release/setphoto or target/release/setphoto
 (build it with `cargo build --release`). Needs python3 with Pillow.
 """
@@ -114,6 +116,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--setphoto", default=default_binary())
     ap.add_argument("--quiet", action="store_true", help="totals only")
+    ap.add_argument("--keep", metavar="DIR", help="keep the renditions and Pillow's sizes here")
     args = ap.parse_args()
     if not os.path.exists(args.setphoto):
         sys.exit(f"{args.setphoto} is missing: run `cargo build --release` first")
@@ -123,8 +126,10 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         rows = []
         for cls, path in uploads(tmp):
-            out = os.path.join(tmp, "out", os.path.basename(path))
-            run = subprocess.run([args.setphoto, "process", path, "--upscale", "--out", out],
+            out = os.path.join(args.keep or tmp, "out", os.path.basename(path))
+            # PNG renditions for every upload, opaque ones included (by default those are JPEG).
+            run = subprocess.run([args.setphoto, "process", path, "--upscale", "--png-renditions", "always",
+                                  "--out", out],
                                  capture_output=True, text=True)
             if run.returncode != 0:
                 print(f"skip {path}: {run.stdout.strip()} {run.stderr.strip()}", file=sys.stderr)
@@ -144,6 +149,9 @@ def main():
                             sys.exit(f"{file}: Pillow's copy decodes differently")
                     mode = describe(im)
                 rows.append((cls, os.path.basename(path), size, mode, ours, len(theirs)))
+                if args.keep:
+                    with open(os.path.join(args.keep, "pillow.tsv"), "a") as tsv:
+                        tsv.write(f"{file}\t{cls}\t{size}\t{len(theirs)}\n")
                 c = classes.setdefault(cls, [0, 0])
                 c[0] += ours
                 c[1] += len(theirs)

@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::Policy;
+use crate::{PngRenditions, Policy};
 
 /// Avatar image engine: turns one uploaded picture into a users.setPhoto avatar set.
 #[derive(Debug, Parser)]
@@ -300,6 +300,14 @@ pub struct RenderArgs {
     /// either way.
     #[arg(long)]
     pub keep_original_metadata: bool,
+    /// What a PNG upload's renditions are: `auto`, JPEG when no pixel is transparent and
+    /// PNG otherwise; `always`, PNG.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = PngRenditionsArg::Auto)]
+    pub png_renditions: PngRenditionsArg,
+    /// Resize in linear light (16-bit): fine patterns and edges keep their brightness
+    /// (a 1 px black and white pattern becomes 188, not 128); costs some speed.
+    #[arg(long)]
+    pub linear: bool,
 }
 
 impl RenderArgs {
@@ -309,7 +317,21 @@ impl RenderArgs {
         self.policy
             .policy(self.upscale)
             .with_keep_original_metadata(self.keep_original_metadata)
+            .with_png_renditions(match self.png_renditions {
+                PngRenditionsArg::Auto => PngRenditions::Auto,
+                PngRenditionsArg::Always => PngRenditions::Always,
+            })
+            .with_linear(self.linear)
     }
+}
+
+/// `--png-renditions`: [`PngRenditions`] as a flag value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PngRenditionsArg {
+    /// JPEG renditions when the picture has no transparent pixel, PNG otherwise.
+    Auto,
+    /// PNG renditions always.
+    Always,
 }
 
 /// Flags of `setphoto process`.

@@ -1,5 +1,6 @@
-//! Stage 5: encode renditions. JPEG in gives JPEG out, PNG gives PNG, GIF gives PNG when
-//! its first frame has transparency and JPEG otherwise. No metadata is ever written.
+//! Stage 5: encode renditions. JPEG in gives JPEG out; PNG and GIF give PNG when the
+//! decoded picture has transparency and JPEG otherwise (a PNG stays PNG whatever its alpha
+//! when the policy says so). No metadata is ever written.
 
 mod png;
 
@@ -8,17 +9,22 @@ use setphoto_kernels::jpeg::encoder::{ColorType, Encoder};
 use crate::error::Error;
 use crate::format::{Format, OutputFormat};
 use crate::pixels::{Layout, Pixels};
-use crate::policy::Policy;
+use crate::policy::{PngRenditions, Policy};
 use crate::square::Bars;
 
-/// The rendition format for an input format and whether its picture has transparency.
+/// The rendition format for an input format, whether its decoded picture has any pixel
+/// with alpha below 255, and the policy for PNG uploads.
 #[must_use]
-pub const fn output_format(input: Format, has_transparency: bool) -> OutputFormat {
-    match input {
-        Format::Jpeg => OutputFormat::Jpeg,
-        Format::Png => OutputFormat::Png,
-        Format::Gif if has_transparency => OutputFormat::Png,
-        Format::Gif => OutputFormat::Jpeg,
+pub const fn output_format(
+    input: Format,
+    has_transparency: bool,
+    png: PngRenditions,
+) -> OutputFormat {
+    match (input, png) {
+        (Format::Jpeg, _) => OutputFormat::Jpeg,
+        (Format::Png, PngRenditions::Always) => OutputFormat::Png,
+        (Format::Png | Format::Gif, _) if has_transparency => OutputFormat::Png,
+        (Format::Png | Format::Gif, _) => OutputFormat::Jpeg,
     }
 }
 
@@ -36,8 +42,8 @@ pub const fn bars(output: OutputFormat, policy: &Policy) -> Bars {
 ///
 /// JPEG: baseline, 4:2:0, `policy.jpeg_quality` on libjpeg's scale (our own encoder, in
 /// `crates/setphoto-kernels`). PNG: lossless in the smallest of grey, grey + alpha, RGB,
-/// RGBA or a palette of at most 256 colours the pixels allow, deflated at zlib's level 6
-/// (see `src/encode/png.rs`).
+/// RGBA or a palette of at most 256 colours the pixels allow, deflated with zlib level 6's
+/// lazy matching (zlib-rs level 7; see `src/encode/png.rs`).
 pub fn encode(pixels: &Pixels, output: OutputFormat, policy: &Policy) -> Result<Vec<u8>, Error> {
     match output {
         OutputFormat::Jpeg => encode_jpeg(pixels, policy.jpeg_quality),
@@ -66,12 +72,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn output_follows_input_and_gif_transparency() {
-        assert_eq!(output_format(Format::Jpeg, false), OutputFormat::Jpeg);
-        assert_eq!(output_format(Format::Png, false), OutputFormat::Png);
-        assert_eq!(output_format(Format::Png, true), OutputFormat::Png);
-        assert_eq!(output_format(Format::Gif, true), OutputFormat::Png);
-        assert_eq!(output_format(Format::Gif, false), OutputFormat::Jpeg);
+    fn output_follows_input_transparency_and_the_png_policy() {
+        use PngRenditions::{Always, Auto};
+        for png in [Auto, Always] {
+            assert_eq!(output_format(Format::Jpeg, false, png), OutputFormat::Jpeg);
+            assert_eq!(output_format(Format::Jpeg, true, png), OutputFormat::Jpeg);
+            assert_eq!(output_format(Format::Png, true, png), OutputFormat::Png);
+            assert_eq!(output_format(Format::Gif, true, png), OutputFormat::Png);
+            assert_eq!(output_format(Format::Gif, false, png), OutputFormat::Jpeg);
+        }
+        assert_eq!(output_format(Format::Png, false, Auto), OutputFormat::Jpeg);
+        assert_eq!(output_format(Format::Png, false, Always), OutputFormat::Png);
     }
 
     #[test]

@@ -11,9 +11,13 @@
 //!   a palette of many colours in a smooth picture can deflate worse than the pixels;
 //! - otherwise RGB when every pixel is opaque, else RGBA.
 //!
-//! Deflate runs at zlib's level 6 (the zlib-rs port of zlib-ng, through flate2), the level
-//! libpng, Pillow and ImageMagick default to: a rendition is encoded once and served
-//! many times, so bytes matter more than the milliseconds a faster match finder saves.
+//! Deflate is zlib-rs (the Rust port of zlib-ng, through flate2) at its level 7. zlib's
+//! level 6, which libpng, Pillow and ImageMagick default to, is a lazy matcher; zlib-ng's
+//! level 6 is its faster "medium" strategy, which compresses worse (fine patterns most),
+//! and its level 7 is the lazy matcher with settings close to zlib's 6. A rendition is
+//! encoded once and served many times, so bytes matter more than the milliseconds the
+//! faster strategy saves. Higher levels, and trying every filter and keeping the smallest
+//! file, gained little more at several times the encode time (`examples/png_strategies.rs`).
 //! Direct colour rows get the adaptive (minimum sum of absolute differences) filter choice
 //! libpng makes; palette rows are not filtered, since differences of palette indices mean
 //! nothing and only scatter the runs deflate would find.
@@ -23,8 +27,9 @@ use png::{BitDepth, ColorType, DeflateCompression, Filter};
 use crate::error::Error;
 use crate::pixels::{Layout, Pixels};
 
-/// zlib's default level: libpng's, Pillow's and ImageMagick's choice for PNG.
-const DEFLATE_LEVEL: u8 = 6;
+/// zlib-rs's level whose strategy is zlib's default one (lazy matching), which libpng,
+/// Pillow and ImageMagick use for PNG (see the module docs).
+const DEFLATE_LEVEL: u8 = 7;
 
 /// Encodes `pixels` as a PNG in the smallest lossless form tried (see the module docs).
 pub(super) fn encode(pixels: &Pixels) -> Result<Vec<u8>, Error> {

@@ -12,6 +12,11 @@
 //! fir alone would make, and a renderer keeps its recent passes' weights for the next
 //! picture of the same geometry. fir does the rest: RGBA (premultiplied), and the renditions
 //! that need no horizontal pass.
+//!
+//! With [`crate::Policy::linear`] every size is resampled in 16-bit linear light by fir
+//! instead ([`Renderer::render_each_linear`], `linear`); the default path is untouched.
+
+mod linear;
 
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -246,6 +251,84 @@ impl Renderer {
                 pixels: picture,
                 rows,
             });
+        }
+        Ok(())
+    }
+
+    /// As [`Self::render_each`], resampling linear light ([`crate::Policy::linear`]): the
+    /// decoded picture is widened once to 16-bit linear samples, every size is resized
+    /// (and cascaded) in them by `fast_image_resize`, and each rendition is narrowed back
+    /// to 8-bit sRGB (see `linear`).
+    pub fn render_each_linear(
+        &mut self,
+        square: &SquareImage,
+        sizes: &SizeSet,
+        mut each: impl FnMut(u32, Arc<Pixels>),
+    ) -> Result<(), Error> {
+        let pixels = square.pixels();
+        let layout = pixels.layout();
+        let pixel_type = linear::pixel_type(layout);
+        let use_alpha = pixels.has_transparency();
+        let side = square.square().side();
+        let source_region = square.source_region();
+        if source_region.x + source_region.width > f64::from(pixels.width())
+            || source_region.y + source_region.height > f64::from(pixels.height())
+        {
+            return Err(Error::internal("the square lies outside the decoded image"));
+        }
+        let source = linear::widen(pixels);
+        // The previous size's picture, without bars, in linear light.
+        let mut previous: Option<(u32, Image<'static>)> = None;
+        for size in sizes.iter() {
+            let target = square.placement(size);
+            let cascade_from = previous.as_ref().filter(|(made, _)| *made < side);
+            let (from, region) = match cascade_from {
+                Some((_, picture)) => (
+                    picture,
+                    Region {
+                        x: 0.0,
+                        y: 0.0,
+                        width: f64::from(picture.width()),
+                        height: f64::from(picture.height()),
+                    },
+                ),
+                None => (&source, source_region),
+            };
+            let from = ImageRef::new(from.width(), from.height(), from.buffer(), pixel_type)
+                .map_err(Error::internal)?;
+            let kernel = if f64::from(target.width) > region.width
+                || f64::from(target.height) > region.height
+            {
+                Kernel::CatmullRom
+            } else {
+                Kernel::Lanczos3
+            };
+            let options = ResizeOptions::new()
+                .resize_alg(ResizeAlg::Convolution(FilterType::Custom(kernel.filter())))
+                .crop(region.x, region.y, region.width, region.height)
+                .use_alpha(use_alpha);
+            let mut picture = Image::new(target.width, target.height, pixel_type);
+            setphoto_fir::resize(&mut self.resizer, &from, &mut picture, &options)
+                .map_err(Error::internal)?;
+            let in_place = target.width == size;
+            let (canvas_height, rows) = if in_place {
+                (size, target.y..target.y + target.height)
+            } else {
+                (target.height, 0..target.height)
+            };
+            let mut canvas = Pixels::for_overwrite(target.width, canvas_height, layout)
+                .ok_or_else(|| Error::internal("a rendition too large for memory"))?;
+            let row_len = target.width as usize * layout.channels();
+            let picture_rows =
+                between_bars(canvas.data_mut(), row_len, rows, layout, square.bars());
+            linear::narrow(picture.buffer(), layout, picture_rows);
+            let rendition = if in_place {
+                canvas
+            } else {
+                place(&canvas, target, size, square.bars())?
+            };
+            each(size, Arc::new(rendition));
+            previous = Some((size, picture));
         }
         Ok(())
     }
@@ -531,6 +614,84 @@ mod tests {
         let sizes = SizeSet::for_side(sq.side(), upscale);
         let image = apply(Oriented::from_pixels_for_tests(pixels), sq, bars);
         Renderer::new().render(&image, &sizes).unwrap()
+    }
+
+    fn render_linear(pixels: Pixels, bars: Bars) -> Vec<(u32, Arc<Pixels>)> {
+        let sq = square(pixels.width(), pixels.height(), None).unwrap();
+        let sizes = SizeSet::for_side(sq.side(), false);
+        let image = apply(Oriented::from_pixels_for_tests(pixels), sq, bars);
+        let mut out = Vec::new();
+        Renderer::new()
+            .render_each_linear(&image, &sizes, |size, pixels| out.push((size, pixels)))
+            .unwrap();
+        out
+    }
+
+    fn mean(data: &[u8], channels: usize, channel: usize) -> f64 {
+        let values: Vec<f64> = data
+            .chunks_exact(channels)
+            .map(|p| f64::from(p[channel]))
+            .collect();
+        values.iter().sum::<f64>() / values.len() as f64
+    }
+
+    /// A `side` x `side` checkerboard of 1 px squares of `a` and `b`.
+    fn checkerboard(side: u32, layout: Layout, a: &[u8], b: &[u8]) -> Pixels {
+        let data = (0..side * side)
+            .flat_map(|i| if (i % side + i / side).is_multiple_of(2) { a } else { b })
+            .copied()
+            .collect();
+        Pixels::new(side, side, layout, data).unwrap()
+    }
+
+    #[test]
+    fn a_checkerboard_halved_is_188_in_linear_light_and_128_in_srgb() {
+        let board = || checkerboard(96, Layout::Rgb8, &[0; 3], &[255; 3]);
+        let linear = render_linear(board(), Bars::Colour([0; 3]));
+        let gamma = render(board(), Bars::Colour([0; 3]), false);
+        // 96 px: 72, then 48 (half the square), 32, 24.
+        assert_eq!(linear.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [72, 48, 32, 24]);
+        for ((size, lin), srgb) in linear.iter().zip(&gamma) {
+            let (lin, srgb) = (mean(lin.data(), 3, 1), mean(srgb.pixels.data(), 3, 1));
+            assert!((186.0..=190.0).contains(&lin), "{size}: linear mean {lin}");
+            assert!((126.0..=130.0).contains(&srgb), "{size}: sRGB mean {srgb}");
+        }
+    }
+
+    #[test]
+    fn linear_light_keeps_a_flat_colour_and_the_letterbox() {
+        let out = render_linear(
+            solid(300, 100, Layout::Rgb8, &[10, 200, 30]),
+            Bars::Colour([1, 2, 3]),
+        );
+        assert_eq!(out.len(), 5); // 192 .. 24
+        for (size, r) in out {
+            let p = letterbox_placement(300, 100, size);
+            let row = size as usize * 3;
+            for (y, line) in r.data().chunks_exact(row).enumerate() {
+                let inside = (p.y..p.y + p.height).contains(&(y as u32));
+                let expected: &[u8] = if inside { &[10, 200, 30] } else { &[1, 2, 3] };
+                assert!(line.chunks_exact(3).all(|px| px == expected), "{size}, row {y}");
+            }
+        }
+    }
+
+    #[test]
+    fn linear_light_premultiplies_alpha() {
+        // Opaque white and fully transparent black: the colour of what shows is white,
+        // half covered. Without premultiplying, black would bleed in.
+        let out = render_linear(
+            checkerboard(96, Layout::Rgba8, &[0, 0, 0, 0], &[255, 255, 255, 255]),
+            Bars::Transparent,
+        );
+        for (size, r) in out {
+            for px in r.data().chunks_exact(4) {
+                assert!(px[..3].iter().all(|&c| c >= 250), "{size}: {px:?}");
+            }
+            // Coverage is linear already: half the pixels, half the alpha.
+            let alpha = mean(r.data(), 4, 3);
+            assert!((124.0..=131.0).contains(&alpha), "{size}: mean alpha {alpha}");
+        }
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! `process()` through the public API: the profile, sizes, formats, crop, letterbox,
 //! orientation, determinism and metadata stripping.
 
-use setphoto::{OutputFormat, Policy, RENDITION_SIZES, SetPhotoRequest, SetPhotoResponse};
+use setphoto::{
+    OutputFormat, PngRenditions, Policy, RENDITION_SIZES, SetPhotoRequest, SetPhotoResponse,
+};
 
 use crate::util::{
     check_renditions, insert_after_ihdr, mean_abs_diff, png_chunk, process, testdata,
@@ -66,6 +68,7 @@ fn output_format_follows_the_input() {
         ("inputs/alpha_60x40.png", OutputFormat::Png, "png"),
         ("inputs/transparent.gif", OutputFormat::Png, "gif"),
         ("inputs/opaque.gif", OutputFormat::Jpeg, "gif"),
+        ("inputs/wide_4000x10.png", OutputFormat::Jpeg, "png"),
     ];
     for (file, format, original_ext) in cases {
         let set = process(&testdata(file), &Policy::default()).unwrap();
@@ -76,11 +79,65 @@ fn output_format_follows_the_input() {
         assert!(set.original_file_name().ends_with(original_ext), "{file}");
         check_renditions(&set).unwrap();
     }
+    let always = Policy::default().with_png_renditions(PngRenditions::Always);
+    let set = process(&testdata("inputs/wide_4000x10.png"), &always).unwrap();
+    assert!(
+        set.renditions()
+            .iter()
+            .all(|r| r.format() == OutputFormat::Png)
+    );
+    check_renditions(&set).unwrap();
+}
+
+/// A 40x30 RGBA PNG of a gradient, every pixel opaque but the one at (5, 5), whose alpha is
+/// `alpha`.
+fn rgba_png(alpha: u8) -> Vec<u8> {
+    let mut picture = image::RgbaImage::from_fn(40, 30, |x, y| {
+        image::Rgba([(x * 6) as u8, (y * 8) as u8, 90, 255])
+    });
+    picture.get_pixel_mut(5, 5).0[3] = alpha;
+    let mut png = Vec::new();
+    picture
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    png
+}
+
+#[test]
+fn a_png_is_rendered_as_jpeg_when_no_pixel_is_transparent_whatever_its_colour_type() {
+    let opaque = process(&rgba_png(255), &Policy::default()).unwrap();
+    assert!(
+        opaque
+            .renditions()
+            .iter()
+            .all(|r| r.format() == OutputFormat::Jpeg)
+    );
+    assert!(opaque.profile("http://h").image_24.ends_with("_24.jpg"));
+    check_renditions(&opaque).unwrap();
+    // One pixel short of opaque keeps the alpha channel, and PNG.
+    let translucent = process(&rgba_png(254), &Policy::default()).unwrap();
+    assert!(
+        translucent
+            .renditions()
+            .iter()
+            .all(|r| r.format() == OutputFormat::Png)
+    );
+    check_renditions(&translucent).unwrap();
+    // The policy switch is in the hash: the two sets never share file names.
+    let always = Policy::default().with_png_renditions(PngRenditions::Always);
+    let kept = process(&rgba_png(255), &always).unwrap();
+    assert!(
+        kept.renditions()
+            .iter()
+            .all(|r| r.format() == OutputFormat::Png)
+    );
+    assert_ne!(kept.avatar_hash(), opaque.avatar_hash());
 }
 
 #[test]
 fn letterbox_bars_are_transparent_for_png_and_black_for_jpeg() {
-    let set = process(&testdata("inputs/wide_4000x10.png"), &Policy::default()).unwrap();
+    let always = Policy::default().with_png_renditions(PngRenditions::Always);
+    let set = process(&testdata("inputs/wide_4000x10.png"), &always).unwrap();
     let r = set.rendition_for(192).unwrap();
     let img = image::load_from_memory(r.bytes()).unwrap().into_rgba8();
     assert_eq!(img.get_pixel(96, 0)[3], 0, "top bar is transparent");
@@ -88,6 +145,12 @@ fn letterbox_bars_are_transparent_for_png_and_black_for_jpeg() {
     // 4000x10 at 192 px is a 192x1 strip on row (192 - 1) / 2 = 95.
     assert_eq!(img.get_pixel(96, 95)[3], 255, "the picture is opaque");
     assert_eq!(img.get_pixel(96, 96)[3], 0, "the row below it is bar");
+
+    // The same opaque PNG rendered as JPEG (the default) gets the background's bars.
+    let set = process(&testdata("inputs/wide_4000x10.png"), &Policy::default()).unwrap();
+    let img = rgb_of(set.rendition_for(192).unwrap().bytes());
+    assert!(img.get_pixel(96, 0).0.iter().all(|&c| c < 12));
+    assert!(img.get_pixel(96, 191).0.iter().all(|&c| c < 12));
 
     let set = process(&testdata("inputs/sample.jpg"), &Policy::default()).unwrap();
     let img = rgb_of(set.rendition_for(192).unwrap().bytes());
@@ -352,4 +415,27 @@ fn files_are_named_by_stem_size_and_extension() {
             format!("{stem}_original.png")
         ]
     );
+}
+
+#[test]
+fn linear_light_is_a_policy_switch_that_brightens_fine_patterns() {
+    let board = image::GrayImage::from_fn(64, 64, |x, y| image::Luma([((x + y) % 2 * 255) as u8]));
+    let mut png = Vec::new();
+    board
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let policy = Policy::default().with_png_renditions(PngRenditions::Always);
+    let mean_of_24 = |policy: &Policy| {
+        let set = process(&png, policy).unwrap();
+        let grey = image::load_from_memory(set.rendition_for(24).unwrap().bytes())
+            .unwrap()
+            .into_luma8();
+        grey.pixels().map(|p| f64::from(p[0])).sum::<f64>() / (24.0 * 24.0)
+    };
+    let (gamma, linear) = (
+        mean_of_24(&policy),
+        mean_of_24(&policy.clone().with_linear(true)),
+    );
+    assert!((125.0..=131.0).contains(&gamma), "{gamma}");
+    assert!((185.0..=191.0).contains(&linear), "{linear}");
 }

@@ -231,10 +231,11 @@ describe(`@slack/web-api ${sdkVersion} against setphoto serve`, () => {
     const result = await client().users.setPhoto({ image: fs.readFileSync(fixture('alpha_60x40.png')) });
     const profile = await checkSetPhoto(result, 'alpha_60x40.png', 60);
     assert.ok(profile.image_512.endsWith('_48.png'), profile.image_512);
-    // A 4000x10 strip letterboxed onto 4000: every size, 1024 included.
+    // A 4000x10 strip letterboxed onto 4000: every size, 1024 included. It is opaque, so
+    // its renditions are JPEG (the default policy).
     const wide = await client().users.setPhoto({ image: fs.readFileSync(fixture('wide_4000x10.png')) });
     const wideProfile = await checkSetPhoto(wide, 'wide_4000x10.png', 4000);
-    assert.ok(wideProfile.image_1024.endsWith('_1024.png'), wideProfile.image_1024);
+    assert.ok(wideProfile.image_1024.endsWith('_1024.jpg'), wideProfile.image_1024);
     // Back to the cropped sample, which the read methods below expect.
     const back = await client().users.setPhoto({ image: fs.readFileSync(fixture('sample.jpg')), ...CROP });
     last = await checkSetPhoto(back, 'sample.jpg', 300, CROP);

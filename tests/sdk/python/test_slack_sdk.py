@@ -265,7 +265,8 @@ class SlackSdkConformance(unittest.TestCase):
                     # A 60 px square: 48 is the largest made and serves every larger key.
                     self.assertTrue(profile["image_512"].endswith("_48.png"), profile["image_512"])
                 if name == "wide_4000x10.png":
-                    self.assertTrue(profile["image_1024"].endswith("_1024.png"), profile["image_1024"])
+                    # An opaque PNG: its renditions are JPEG (the default policy).
+                    self.assertTrue(profile["image_1024"].endswith("_1024.jpg"), profile["image_1024"])
 
     def test_05b_file_names_the_sdk_sends_as_they_are(self):
         # slack_sdk puts the path, unescaped, in the part's filename; the bytes are what count.
