@@ -76,8 +76,10 @@ impl Dest {
     /// input, and shards sharing DEST never touch each other's folders. An object store
     /// has nothing to sweep: an upload becomes visible only whole.
     pub(crate) fn sweep(&self, id: &str) -> usize {
-        let Place::Folder(path) = &self.place else {
-            return 0;
+        let path = match &self.place {
+            Place::Folder(path) => path,
+            #[cfg(feature = "s3")]
+            Place::Bucket(_) => return 0,
         };
         let Ok(entries) = fs::read_dir(path.join(id)) else {
             return 0;
