@@ -9,9 +9,9 @@
 //! curve). Profiles are used only when they
 //! are RGB matrix-shaper profiles (colorants and tone curves: every camera, phone and
 //! working-space profile), so the work a hostile profile can cause stays bounded. A profile
-//! that is damaged, of another kind or larger than [`MAX_PROFILE_BYTES`] is ignored and the
-//! pixels are taken as sRGB, as every browser does: colour management never refuses an
-//! upload. A profile whose transform maps every probe colour to itself (any sRGB profile) is
+//! that is damaged, of another kind or larger than `MAX_PROFILE_BYTES` (1 MiB) is ignored
+//! and the pixels are taken as sRGB, as every browser does: colour management never refuses
+//! an upload. A profile whose transform maps every probe colour to itself (any sRGB profile) is
 //! skipped, so sRGB uploads pay nothing and keep their pixels.
 //!
 //! The conversion is moxcms's (pure Rust, SIMD, fixed point for 8-bit matrix shapers), with
