@@ -271,8 +271,10 @@ mod tests {
             while budget.state.lock().unwrap().next < 2 {
                 std::thread::yield_now();
             }
+            // 30 MiB: it fits beside the first image but not beside the large one, so once
+            // the large one has its turn the order of the two pushes is fixed.
             scope.spawn(move || {
-                let _held = budget.acquire(10 * MIB);
+                let _held = budget.acquire(30 * MIB);
                 order.lock().unwrap().push("small");
             });
             while budget.state.lock().unwrap().next < 3 {
