@@ -323,39 +323,47 @@ mod tests {
             .unwrap()
     }
 
+    /// Renders `bytes` letterboxed (reduced by 4 at 4400 x 3000) and cropped to 2101 px
+    /// from odd offsets (reduced by 2), each at full size and reduced: the renditions must
+    /// stay within a level of each other and agree on transparency.
+    fn assert_reduced_renders_like_full(bytes: &[u8], what: &str) {
+        for crop in [None, Some(("301", "77", "2101"))] {
+            let request = SetPhotoRequest::from_form(
+                bytes.to_vec(),
+                crop.map(|c| c.0),
+                crop.map(|c| c.1),
+                crop.map(|c| c.2),
+            )
+            .unwrap();
+            let reduction = prepare(&request, &Policy::default())
+                .unwrap()
+                .plan
+                .dct_reduction();
+            assert_eq!(reduction, if crop.is_some() { 2 } else { 4 }, "{what}");
+            let full = rendered(&request, 1);
+            let reduced = rendered(&request, reduction);
+            for (a, b) in full.iter().zip(&reduced) {
+                assert_eq!(a.pixels.has_transparency(), b.pixels.has_transparency());
+                let mean = mean_difference(a.pixels.data(), b.pixels.data());
+                assert!(
+                    mean < 1.0,
+                    "{what}, crop {crop:?}, size {}: mean {mean:.3}",
+                    a.size
+                );
+            }
+        }
+    }
+
     #[test]
     fn a_reduced_jpeg_decode_renders_what_a_full_decode_does() {
-        // 4400 x 3000: letterboxed (side 4400) it decodes at 1/4; the crop (side 2101)
-        // at 1/2, from odd offsets. Rotations and a flip check that the reduced pixels
-        // are oriented and mapped like the full ones; a grey file takes the L8 path.
+        // Rotations and a flip check that the reduced pixels are oriented and mapped like
+        // the full ones; a grey file takes the L8 path.
         for (orientation, grey) in [(1, false), (3, false), (6, false), (7, false), (1, true)] {
             let bytes = big_jpeg(4400, 3000, orientation, grey);
-            for crop in [None, Some(("301", "77", "2101"))] {
-                let request = SetPhotoRequest::from_form(
-                    bytes.clone(),
-                    crop.map(|c| c.0),
-                    crop.map(|c| c.1),
-                    crop.map(|c| c.2),
-                )
-                .unwrap();
-                let reduction = prepare(&request, &Policy::default())
-                    .unwrap()
-                    .plan
-                    .dct_reduction();
-                assert_eq!(reduction, if crop.is_some() { 2 } else { 4 });
-                let full = rendered(&request, 1);
-                let reduced = rendered(&request, reduction);
-                for (a, b) in full.iter().zip(&reduced) {
-                    let (a, b) = (a.pixels.data(), b.pixels.data());
-                    assert_eq!(a.len(), b.len());
-                    let diffs = a.iter().zip(b).map(|(x, y)| u64::from(x.abs_diff(*y)));
-                    let mean = diffs.sum::<u64>() as f64 / a.len() as f64;
-                    assert!(
-                        mean < 1.0,
-                        "orientation {orientation}, grey {grey}, crop {crop:?}: mean {mean:.3}"
-                    );
-                }
-            }
+            assert_reduced_renders_like_full(
+                &bytes,
+                &format!("orientation {orientation}, grey {grey}"),
+            );
         }
     }
 
@@ -397,36 +405,11 @@ mod tests {
 
     #[test]
     fn a_reduced_png_decode_renders_what_a_full_decode_does() {
-        // As for JPEG: 4400 x 3000 letterboxed reduces by 4, the 2101 px crop by 2; the
-        // box averages weight colour by alpha as the resize stage does, so the renditions
-        // (transparent bands included) stay within a level of the full decode's.
+        // The box averages weight colour by alpha as the resize stage does, so the
+        // renditions (transparent bands included) stay within a level of the full decode's.
         for orientation in [1, 6, 3] {
             let bytes = big_png(4400, 3000, orientation);
-            for crop in [None, Some(("301", "77", "2101"))] {
-                let request = SetPhotoRequest::from_form(
-                    bytes.clone(),
-                    crop.map(|c| c.0),
-                    crop.map(|c| c.1),
-                    crop.map(|c| c.2),
-                )
-                .unwrap();
-                let reduction = prepare(&request, &Policy::default())
-                    .unwrap()
-                    .plan
-                    .dct_reduction();
-                assert_eq!(reduction, if crop.is_some() { 2 } else { 4 });
-                let full = rendered(&request, 1);
-                let reduced = rendered(&request, reduction);
-                for (a, b) in full.iter().zip(&reduced) {
-                    assert_eq!(a.pixels.has_transparency(), b.pixels.has_transparency());
-                    let mean = mean_difference(a.pixels.data(), b.pixels.data());
-                    assert!(
-                        mean < 1.0,
-                        "orientation {orientation}, crop {crop:?}, size {}: mean {mean:.3}",
-                        a.size
-                    );
-                }
-            }
+            assert_reduced_renders_like_full(&bytes, &format!("orientation {orientation}"));
         }
     }
 
