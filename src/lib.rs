@@ -201,8 +201,7 @@ pub fn prepare(request: &SetPhotoRequest, policy: &Policy) -> Result<Prepared, E
 /// Errors: those of [`prepare`] from the header (`bad_image`, `too_large`,
 /// `too_many_frames`, `invalid_arguments`), which [`process`] would return too.
 pub fn estimate_peak_bytes(request: &SetPhotoRequest, policy: &Policy) -> Result<u64, Error> {
-    let (validated, plan) = validate_and_plan(request, policy)?;
-    Ok(peak::peak_bytes(&validated, &plan, request.image().len()))
+    Ok(Planned::new(request, policy)?.estimated_peak_bytes(request))
 }
 
 /// The header checks and the plan: what [`prepare`] and [`process`] share.
@@ -226,29 +225,60 @@ fn validate_and_plan(
 /// # Ok(()) }
 /// ```
 pub fn process(request: &SetPhotoRequest, policy: &Policy) -> Result<ImageSet, Error> {
-    let bytes = request.image();
-    let (validated, plan) = validate_and_plan(request, policy)?;
-    // The digest reads every byte of the upload: for a 2.6 MB GIF that is 16-20 ms of
-    // SHA-256 on a CPU without SHA instructions, longer than decoding it. Nobody needs it
-    // before the set is done here (unlike `prepare`), so a second thread of the caller's
-    // pool computes it beside the rendering; on a one-thread pool they run in turn.
-    // Cleaning the original reads every byte too, so it goes beside the digest.
-    let (renditions, (digest, original)) = rayon::join(
-        || render_renditions(&validated, &plan, request, policy),
-        || {
-            (
-                AvatarDigest::new(&plan.square, policy, bytes),
-                stored_original(bytes, &validated, policy),
-            )
-        },
-    );
-    Ok(ImageSet::new(
-        digest,
-        validated.format(),
-        original,
-        plan.sizes,
-        renditions?,
-    ))
+    Planned::new(request, policy)?.process(request, policy)
+}
+
+/// An upload that passed the header checks, with its plan: what a caller that admits an
+/// image by its estimated peak ([`Planned::estimated_peak_bytes`]) holds, so that the
+/// headers are checked once, not again when it is processed.
+pub(crate) struct Planned {
+    validated: Validated,
+    plan: Plan,
+}
+
+impl Planned {
+    /// Checks `request`'s headers against `policy` and plans its square and sizes.
+    pub(crate) fn new(request: &SetPhotoRequest, policy: &Policy) -> Result<Self, Error> {
+        let (validated, plan) = validate_and_plan(request, policy)?;
+        Ok(Self { validated, plan })
+    }
+
+    /// See [`crate::estimate_peak_bytes`].
+    pub(crate) fn estimated_peak_bytes(&self, request: &SetPhotoRequest) -> u64 {
+        peak::peak_bytes(&self.validated, &self.plan, request.image().len())
+    }
+
+    /// What [`crate::process`] does after the header checks.
+    pub(crate) fn process(
+        self,
+        request: &SetPhotoRequest,
+        policy: &Policy,
+    ) -> Result<ImageSet, Error> {
+        let Self { validated, plan } = self;
+        let bytes = request.image();
+        // The digest reads every byte of the upload: for a 2.6 MB GIF that is 16-20 ms
+        // of SHA-256 on a CPU without SHA instructions, longer than decoding it. Nobody
+        // needs it before the set is done here (unlike `prepare`), so a second thread of
+        // the caller's pool computes it beside the rendering; on a one-thread pool they
+        // run in turn. Cleaning the original reads every byte too, so it goes beside
+        // the digest.
+        let (renditions, (digest, original)) = rayon::join(
+            || render_renditions(&validated, &plan, request, policy),
+            || {
+                (
+                    AvatarDigest::new(&plan.square, policy, bytes),
+                    stored_original(bytes, &validated, policy),
+                )
+            },
+        );
+        Ok(ImageSet::new(
+            digest,
+            validated.format(),
+            original,
+            plan.sizes,
+            renditions?,
+        ))
+    }
 }
 
 /// The `image_original` of an upload: cleaned of metadata unless the policy keeps it.

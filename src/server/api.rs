@@ -426,22 +426,21 @@ async fn set_photo(state: &Arc<State>, caller: &Caller, params: &Params) -> Repl
         // (refusals from the header answer here, taking none of it), and at most
         // `engine_threads` images are decoded at once, whatever the number of connections.
         let policy = state.config.policy.clone();
-        let estimate = {
+        // The headers are checked and the plan made once: the estimate comes from them,
+        // and so does the processing.
+        let planned = {
             let (request, policy) = (request.clone(), policy.clone());
-            blocking(state, move |_| {
-                crate::estimate_peak_bytes(&request, &policy)
-            })
-            .await
+            blocking(state, move |_| crate::Planned::new(&request, &policy)).await
         };
-        let estimate = match estimate {
-            Ok(estimate) => estimate,
+        let planned = match planned {
+            Ok(planned) => planned,
             Err(e) => {
                 state.metrics.image(e.wire_code().as_str());
                 return Reply::from(&e);
             }
         };
         let units = crate::budget::image_units(
-            estimate,
+            planned.estimated_peak_bytes(&request),
             crate::budget::budget_units(state.config.memory_budget),
         );
         let waiting = state.metrics.engine_wait();
@@ -452,7 +451,7 @@ async fn set_photo(state: &Arc<State>, caller: &Caller, params: &Params) -> Repl
             return Reply::error(Code::InternalError);
         };
         drop(waiting);
-        let processed = blocking(state, move |_| crate::process(&request, &policy)).await;
+        let processed = blocking(state, move |_| planned.process(&request, &policy)).await;
         state.metrics.image(
             processed
                 .as_ref()
