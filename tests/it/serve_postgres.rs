@@ -9,7 +9,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use setphoto::server::{DEFAULT_SCOPES, DEFAULT_TEAM, Database, Store};
+use setphoto::server::{DEFAULT_SCOPES, DEFAULT_TEAM, Database, ServerConfig, Store};
 
 use crate::serve::TestServer;
 use crate::util::{skip_or_fail, testdata};
@@ -201,17 +201,26 @@ fn the_store_migrates_once_and_works_the_same_on_postgres() {
     Store::connect(&pg.database()).unwrap();
 }
 
-#[test]
-fn two_replicas_on_one_postgres_serve_each_others_uploads() {
-    let Some(pg) = Postgres::start() else { return };
-    // The replicas share the database and, until the object store lands, one data folder
-    // (as on a shared volume).
-    let first = TestServer::with(|c| c.database = Some(pg.database()));
+/// Two servers on `pg` sharing one data folder (as on a shared volume, until the object
+/// store lands), each configured further by `adjust`.
+fn replicas(pg: &Postgres, adjust: impl Fn(&mut ServerConfig)) -> (TestServer, TestServer) {
+    let first = TestServer::with(|c| {
+        c.database = Some(pg.database());
+        adjust(c);
+    });
     let folder = first.data.path().to_owned();
     let second = TestServer::with(|c| {
         c.database = Some(pg.database());
-        c.data_dir = folder.clone();
+        c.data_dir = folder;
+        adjust(c);
     });
+    (first, second)
+}
+
+#[test]
+fn two_replicas_on_one_postgres_serve_each_others_uploads() {
+    let Some(pg) = Postgres::start() else { return };
+    let (first, second) = replicas(&pg, |_| {});
     let token = Store::connect(&pg.database())
         .unwrap()
         .create_token(
@@ -275,13 +284,7 @@ fn two_replicas_on_one_postgres_serve_each_others_uploads() {
 #[test]
 fn concurrent_uploads_for_one_user_through_two_replicas_leave_one_acknowledged_avatar() {
     let Some(pg) = Postgres::start() else { return };
-    let first = TestServer::with(|c| c.database = Some(pg.database()));
-    let folder = first.data.path().to_owned();
-    let second = TestServer::with(|c| {
-        c.database = Some(pg.database());
-        c.data_dir = folder.clone();
-        c.rate_limit_per_minute = 0;
-    });
+    let (first, second) = replicas(&pg, |c| c.rate_limit_per_minute = 0);
     let scopes: Vec<String> = DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect();
     let token = Store::connect(&pg.database())
         .unwrap()
@@ -332,13 +335,7 @@ fn concurrent_uploads_for_one_user_through_two_replicas_leave_one_acknowledged_a
 #[test]
 fn rate_limits_hold_across_replicas() {
     let Some(pg) = Postgres::start() else { return };
-    let first = TestServer::with(|c| {
-        c.database = Some(pg.database());
-        c.rate_limit_per_minute = 4;
-        c.auth_failures_per_minute = 3;
-    });
-    let second = TestServer::with(|c| {
-        c.database = Some(pg.database());
+    let (first, second) = replicas(&pg, |c| {
         c.rate_limit_per_minute = 4;
         c.auth_failures_per_minute = 3;
     });
