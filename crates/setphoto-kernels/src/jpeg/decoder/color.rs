@@ -1,4 +1,16 @@
-//! YCbCr to RGB (JFIF, full range), in 16-bit fixed point as libjpeg does.
+//! Samples to RGB: YCbCr (JFIF, full range) in 16-bit fixed point as libjpeg does, grey,
+//! and components that are RGB already.
+
+/// What a frame's components hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Model {
+    /// One component: luma.
+    Grey,
+    /// Three: luma and the two colour differences.
+    YCbCr,
+    /// Three: red, green and blue (an Adobe marker with transform 0, or ids 'R', 'G', 'B').
+    Rgb,
+}
 
 /// `1.402`, `0.344136`, `0.714136` and `1.772` in 16.16 fixed point.
 const CR_TO_R: i32 = 91_881;
@@ -28,6 +40,14 @@ pub(super) fn ycbcr_row(luma: &[u8], cb: &[u8], cr: &[u8], rgb: &mut [u8]) {
 pub(super) fn grey_row(luma: &[u8], rgb: &mut [u8]) {
     for (pixel, &y) in rgb.chunks_exact_mut(3).zip(luma) {
         pixel.fill(y);
+    }
+}
+
+/// Interleaves one row of red, green and blue samples into packed RGB.
+#[inline(always)]
+pub(super) fn rgb_row(red: &[u8], green: &[u8], blue: &[u8], rgb: &mut [u8]) {
+    for (((pixel, &r), &g), &b) in rgb.chunks_exact_mut(3).zip(red).zip(green).zip(blue) {
+        pixel.copy_from_slice(&[r, g, b]);
     }
 }
 

@@ -1,6 +1,7 @@
 //! The markers before the first scan: frame, tables, restart interval, colour transform.
 
 use super::Refusal;
+use super::color::Model;
 use super::huffman::HuffmanTable;
 
 /// One colour component of the frame, with its tables resolved by the scan.
@@ -21,6 +22,8 @@ pub(super) struct Header {
     pub(super) height: u32,
     /// In scan order, which is also frame order here.
     pub(super) components: Vec<Component>,
+    /// What the components' samples mean.
+    pub(super) model: Model,
     /// The tables as defined before the scan; the decoder refuses a scan that uses an
     /// undefined one when it resolves them.
     pub(super) dc: [Option<HuffmanTable>; 4],
@@ -89,6 +92,8 @@ pub(super) struct ProgressiveStart {
     pub(super) width: u32,
     pub(super) height: u32,
     pub(super) components: Vec<FrameComponent>,
+    /// What the components' samples mean.
+    pub(super) model: Model,
     pub(super) tables: Tables,
     /// Where the first SOS marker begins (its 0xFF).
     pub(super) first_scan: usize,
@@ -205,7 +210,7 @@ pub(super) fn next_segment<'a>(
 
 /// Parses `bytes` from SOI up to the first SOS. Only what this decoder handles is
 /// accepted: one baseline, extended sequential or progressive (Huffman, 8-bit) frame of
-/// one or three components in YCbCr; when sequential, a first scan that holds every
+/// one component, or three in YCbCr or RGB; when sequential, a first scan that holds every
 /// component.
 pub(super) fn parse(bytes: &[u8]) -> Result<Parsed, Refusal> {
     if bytes.get(..2) != Some(&[0xFF, 0xD8]) {
@@ -250,16 +255,17 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Parsed, Refusal> {
             0xDA => {
                 let (width, height, frame_components, progressive) =
                     frame.ok_or(Refusal::Corrupt("a scan before the frame header"))?;
-                if frame_components.len() == 3
-                    && !is_ycbcr(&frame_components, jfif, adobe_transform)
-                {
-                    return Err(Refusal::Unsupported("three components that are not YCbCr"));
-                }
+                let model = if frame_components.len() == 3 {
+                    colour_model(&frame_components, jfif, adobe_transform)?
+                } else {
+                    Model::Grey
+                };
                 if progressive {
                     return Ok(Parsed::Progressive(ProgressiveStart {
                         width,
                         height,
                         components: frame_components,
+                        model,
                         tables,
                         first_scan: marker_at,
                     }));
@@ -269,6 +275,7 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Parsed, Refusal> {
                     width,
                     height,
                     components,
+                    model,
                     dc: tables.dc,
                     ac: tables.ac,
                     restart_interval: tables.restart_interval,
@@ -432,15 +439,24 @@ fn parse_scan(
     Ok(components)
 }
 
-/// Whether three components are YCbCr, as libjpeg decides: JFIF says so, an Adobe marker
-/// says by its transform flag, otherwise ids 'R', 'G', 'B' mean RGB.
-fn is_ycbcr(components: &[FrameComponent], jfif: bool, adobe_transform: Option<u8>) -> bool {
+/// What three components are, as libjpeg decides: JFIF means YCbCr; an Adobe marker says
+/// by its transform flag (0 RGB, 1 YCbCr; other flags are left to a full decoder);
+/// otherwise ids 'R', 'G', 'B' mean RGB and anything else YCbCr.
+fn colour_model(
+    components: &[FrameComponent],
+    jfif: bool,
+    adobe_transform: Option<u8>,
+) -> Result<Model, Refusal> {
     if jfif {
-        return true;
+        return Ok(Model::YCbCr);
     }
-    if let Some(transform) = adobe_transform {
-        return transform == 1;
+    match adobe_transform {
+        Some(0) => Ok(Model::Rgb),
+        Some(1) => Ok(Model::YCbCr),
+        Some(_) => Err(Refusal::Unsupported(
+            "an Adobe colour transform other than 0 or 1",
+        )),
+        None if components.iter().map(|c| c.id).eq(*b"RGB") => Ok(Model::Rgb),
+        None => Ok(Model::YCbCr),
     }
-    let ids: Vec<u8> = components.iter().map(|c| c.id).collect();
-    ids != b"RGB"
 }

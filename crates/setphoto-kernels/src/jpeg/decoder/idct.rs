@@ -2,8 +2,10 @@
 //! each 1, 2, 4 or 8.
 //!
 //! Keeping only the lowest `n` frequencies of an axis and taking their `n`-point inverse
-//! DCT gives that axis at 1/(8/n) of its size, low-pass filtered, in one step (libjpeg's
-//! scaled IDCT does the same). Each axis gets its own size, so a chroma block that covers
+//! DCT gives that axis at 1/(8/n) of its size, low-pass filtered, in one step. (libjpeg's
+//! scaled IDCT instead averages groups of full-size samples, a box filter that lets the
+//! upper frequencies alias; the two agree on photos within a level or two, and the
+//! band-limited picture is the better input to the resize that follows.) Each axis gets its own size, so a chroma block that covers
 //! twice the luma area comes out at the luma's resolution and needs no upsampling.
 //!
 //! With the orthonormal scaling of both transforms, the `n`-point basis that maps the

@@ -1,4 +1,4 @@
-//! Our reduced decoder for the common JPEG: Huffman coded, 8-bit, grey or YCbCr, any
+//! Our reduced decoder for the common JPEG: Huffman coded, 8-bit, grey, YCbCr or RGB, any
 //! sampling whose chroma divides the luma's; baseline or extended sequential in one
 //! interleaved scan, or progressive with any scan script ([`progressive`]). It decodes
 //! straight to 1/2, 1/4 or 1/8 of the size, which is all the pipeline asks of a large
@@ -83,7 +83,7 @@ impl<'a> Decoder<'a> {
     /// Decodes into a new buffer.
     ///
     /// # Errors
-    /// A [`Refusal`] for anything but a clean Huffman JPEG, 8-bit, grey or YCbCr, with
+    /// A [`Refusal`] for anything but a clean Huffman JPEG, 8-bit, grey, YCbCr or RGB, with
     /// chroma sampling dividing luma's: baseline or extended sequential in one
     /// interleaved scan, or progressive.
     pub fn decode(self) -> Result<Reduced, Refusal> {
@@ -139,6 +139,7 @@ struct Plan<'h> {
 
 /// The frame's layout in MCUs and in output samples, at one reduction.
 struct Geometry {
+    model: color::Model,
     h_max: u32,
     v_max: u32,
     mcus_across: usize,
@@ -155,12 +156,14 @@ impl Geometry {
     fn new(
         width: u32,
         height: u32,
+        model: color::Model,
         sampling: impl Iterator<Item = (u32, u32)>,
         reduction: u32,
     ) -> Self {
         let (h_max, v_max) = sampling.fold((1, 1), |(h, v), (ch, cv)| (h.max(ch), v.max(cv)));
         let mcus_across = width.div_ceil(8 * h_max) as usize;
         Self {
+            model,
             h_max,
             v_max,
             mcus_across,
@@ -182,14 +185,17 @@ impl Geometry {
         for row in 0..rows {
             let out = &mut rgb[(first + row) * width * 3..][..width * 3];
             let at = row * stride;
-            match planes {
-                [grey] => color::grey_row(&grey[at..][..width], out),
-                [y, cb, cr] => color::ycbcr_row(
+            match (planes, self.model) {
+                ([grey], _) => color::grey_row(&grey[at..][..width], out),
+                ([y, cb, cr], color::Model::YCbCr) => color::ycbcr_row(
                     &y[at..][..width],
                     &cb[at..][..width],
                     &cr[at..][..width],
                     out,
                 ),
+                ([r, g, b], _) => {
+                    color::rgb_row(&r[at..][..width], &g[at..][..width], &b[at..][..width], out);
+                }
                 _ => unreachable!("the header allows one or three components"),
             }
         }
@@ -227,10 +233,12 @@ fn decode_portable(decoder: Decoder<'_>, mut rgb: Vec<u8>) -> Result<Reduced, Re
     let geometry = Geometry::new(
         header.width,
         header.height,
+        header.model,
         header.components.iter().map(|c| (c.h, c.v)),
         reduction,
     );
     let Geometry {
+        model: _,
         h_max,
         v_max,
         mcus_across,
@@ -485,6 +493,69 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// `jpeg` (a JFIF file from jpeg-encoder) relabelled as RGB without touching its
+    /// samples: the JFIF segment dropped, then an Adobe segment with transform 0 added, or
+    /// the components renamed 'R', 'G', 'B' in the frame and scan headers.
+    fn relabelled_rgb(jpeg: &[u8], adobe: bool) -> Vec<u8> {
+        let mut out = jpeg[..2].to_vec();
+        if adobe {
+            out.extend_from_slice(&[0xFF, 0xEE, 0x00, 0x0E]);
+            out.extend_from_slice(b"Adobe\0\x64\0\0\0\0\0");
+        }
+        let mut pos = 2;
+        while jpeg[pos + 1] != 0xDA {
+            let length = usize::from(jpeg[pos + 2]) << 8 | usize::from(jpeg[pos + 3]);
+            let mut segment = jpeg[pos..pos + 2 + length].to_vec();
+            if !adobe && segment[1] == 0xC0 {
+                for (k, id) in b"RGB".iter().enumerate() {
+                    segment[10 + 3 * k] = *id;
+                }
+            }
+            if segment[1] != 0xE0 {
+                out.extend_from_slice(&segment);
+            }
+            pos += 2 + length;
+        }
+        let mut scan = jpeg[pos..].to_vec();
+        if !adobe {
+            for (k, id) in b"RGB".iter().enumerate() {
+                scan[5 + 2 * k] = *id;
+            }
+        }
+        out.extend_from_slice(&scan);
+        out
+    }
+
+    #[test]
+    fn rgb_components_reduce_without_a_colour_transform() {
+        for sampling in [SamplingFactor::R_4_4_4, SamplingFactor::R_4_2_0] {
+            let ycbcr = encode(203, 149, false, sampling, 0);
+            for adobe in [true, false] {
+                let jpeg = relabelled_rgb(&ycbcr, adobe);
+                for reduction in [2, 4, 8] {
+                    let decoded = decode(&jpeg, reduction, (203, 149)).unwrap();
+                    let (_, _, expected) = reference(&jpeg, reduction);
+                    let diff = mean_difference(&decoded.rgb, &expected);
+                    assert!(
+                        diff < 2.0,
+                        "{sampling:?} adobe {adobe} 1/{reduction}: {diff}"
+                    );
+                    // The samples were YCbCr: read as RGB they make another picture, so
+                    // a decoder that converted them anyway would be far off.
+                    let (_, _, converted) = reference(&ycbcr, reduction);
+                    assert!(mean_difference(&decoded.rgb, &converted) > 20.0);
+                }
+            }
+        }
+        // An Adobe transform other than 0 or 1 is left to a full decoder.
+        let mut odd = relabelled_rgb(&encode(64, 64, false, SamplingFactor::R_4_4_4, 0), true);
+        odd[2 + 4 + 11] = 2;
+        assert!(matches!(
+            decode(&odd, 2, (64, 64)),
+            Err(Refusal::Unsupported(_))
+        ));
     }
 
     #[test]

@@ -68,10 +68,17 @@ pub(super) fn decode(
         width,
         height,
         components: frame,
+        model,
         mut tables,
         first_scan,
     } = start;
-    let geometry = Geometry::new(width, height, frame.iter().map(|c| (c.h, c.v)), reduction);
+    let geometry = Geometry::new(
+        width,
+        height,
+        model,
+        frame.iter().map(|c| (c.h, c.v)),
+        reduction,
+    );
     let mut components = frame
         .iter()
         .map(|c| component(c, &geometry, width, height, reduction))
@@ -636,6 +643,7 @@ mod tests {
             let geometry = Geometry::new(
                 67,
                 45,
+                start.model,
                 start.components.iter().map(|c| (c.h, c.v)),
                 reduction,
             );
