@@ -148,7 +148,8 @@ fn inspect_jpeg(bytes: &[u8]) -> Result<Validated, Error> {
 /// Reads the PNG IHDR, then walks the chunks by their lengths: an `eXIf` before the
 /// image data gives the orientation, and a second IHDR anywhere is a critical-chunk error
 /// (libpng's "out of place"). Errors in ancillary chunks are left alone, as libpng
-/// leaves them; a truncated chunk ends the walk, for the decoder to judge.
+/// leaves them, but a chunk that runs past the end of the file is refused wherever it
+/// is: libpng and Pillow both read every chunk up to IEND and fail there.
 fn inspect_png(bytes: &[u8]) -> Result<Validated, Error> {
     let ihdr = bytes
         .get(8..33)
@@ -187,7 +188,7 @@ fn inspect_png(bytes: &[u8]) -> Result<Validated, Error> {
             .checked_add(8)
             .and_then(|start| bytes.get(start..start.checked_add(len)?))
         else {
-            break; // a truncated chunk: the decoder will judge
+            return Err(Error::BadImage(BadImage::Truncated));
         };
         if kind == b"tRNS" && !seen_data {
             transparency = true;
@@ -229,7 +230,7 @@ fn inspect_gif(bytes: &[u8], policy: &Policy) -> Result<Validated, Error> {
         le16(6).ok_or_else(truncated)?,
         le16(8).ok_or_else(truncated)?,
     );
-    let validated = Validated {
+    let mut validated = Validated {
         format: Format::Gif,
         width,
         height,
@@ -238,7 +239,12 @@ fn inspect_gif(bytes: &[u8], policy: &Policy) -> Result<Validated, Error> {
         non_interleaved: false,
         detail: Detail::Gif,
     };
-    check_size(&validated, policy)?;
+    // A screen with a zero side is taken from the first frame's extent, as browsers and
+    // Pillow take it; its size is checked once that frame is seen.
+    let empty_screen = width == 0 || height == 0;
+    if !empty_screen {
+        check_size(&validated, policy)?;
+    }
     let flags = *bytes.get(10).ok_or_else(truncated)?;
     let mut pos = 13 + colour_table_len(flags);
 
@@ -277,6 +283,11 @@ fn inspect_gif(bytes: &[u8], policy: &Policy) -> Result<Validated, Error> {
                 canvas_w = canvas_w.max(left + w);
                 canvas_h = canvas_h.max(top + h);
                 frames += 1;
+                if empty_screen && frames == 1 {
+                    validated.width = if width == 0 { left + w } else { width };
+                    validated.height = if height == 0 { top + h } else { height };
+                    check_size(&validated, policy)?;
+                }
                 policy.check_dimensions(canvas_w, canvas_h)?;
                 policy.check_frame_pixels(frames, u64::from(canvas_w) * u64::from(canvas_h))?;
                 if frames > policy.max_frames {

@@ -3,8 +3,8 @@
 //! Each case is a valid fixture with a few marker bytes edited. Where `djpeg` is on PATH
 //! each case is also checked against it (exit 1 is its error; 2, a warning).
 
-use setphoto::Policy;
 use setphoto::validate::inspect;
+use setphoto::{Policy, decode};
 
 use crate::util::{png_chunk, testdata};
 
@@ -302,4 +302,56 @@ fn a_second_png_ihdr_is_refused_and_ancillary_errors_are_not() {
     assert!(inspect(&bent, &Policy::default()).is_ok());
     let set = setphoto::process(&setphoto::SetPhotoRequest::new(bent), &Policy::default());
     assert!(set.is_ok(), "{:?}", set.err());
+}
+
+#[test]
+fn a_png_chunk_that_runs_past_the_end_of_the_file_is_refused_wherever_it_is() {
+    let png = testdata("inputs/alpha_60x40.png");
+    let iend = png.len() - 12;
+    assert_eq!(&png[iend + 4..iend + 8], b"IEND");
+    // A text chunk after the image data whose length was edited past the end: libpng
+    // ("chunk data is too large", then a read error) and Pillow both refuse the file.
+    let mut text = png_chunk(b"tEXt", b"Comment\0hello");
+    text[..4].copy_from_slice(&1_000u32.to_be_bytes());
+    let overlong = [&png[..iend], &text, &png[iend..]].concat();
+    let err = inspect(&overlong, &Policy::default()).unwrap_err();
+    assert_eq!(err.code(), "bad_image");
+    let set = setphoto::process(
+        &setphoto::SetPhotoRequest::new(overlong),
+        &Policy::default(),
+    );
+    assert_eq!(set.err().map(|e| e.code()), Some("bad_image"));
+    // A file that just stops after a whole chunk, without IEND, stays accepted (Pillow
+    // decodes it; so do we).
+    assert!(inspect(&png[..iend], &Policy::default()).is_ok());
+}
+
+#[test]
+fn a_gif_screen_with_a_zero_side_takes_the_first_frames_extent() {
+    let gif = testdata("inputs/opaque.gif");
+    let whole = inspect(&gif, &Policy::default()).unwrap();
+    for side in [6, 8] {
+        let mut empty = gif.clone();
+        empty[side..side + 2].copy_from_slice(&[0, 0]);
+        // Both references (giflib, Pillow) and browsers show the frame; so do we, at the
+        // size of the screen it covers.
+        let validated = inspect(&empty, &Policy::default()).unwrap();
+        assert_eq!(validated.stored_size(), whole.stored_size(), "{side}");
+        let ours = decode::decode(&empty, &validated, &Policy::default())
+            .unwrap()
+            .into_pixels();
+        let reference = decode::decode(&gif, &whole, &Policy::default())
+            .unwrap()
+            .into_pixels();
+        assert_eq!(ours.data(), reference.data(), "{side}");
+    }
+    // Both sides zero and no frame: still nothing to show.
+    let mut nothing = gif[..13].to_vec();
+    nothing[6..10].fill(0);
+    nothing[10] = 0;
+    nothing.push(0x3B);
+    assert_eq!(
+        inspect(&nothing, &Policy::default()).unwrap_err().code(),
+        "bad_image"
+    );
 }
