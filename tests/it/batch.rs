@@ -10,6 +10,16 @@ use serde_json::Value;
 
 use crate::util::{fixture_path as fixture, setphoto};
 
+/// `setphoto batch INPUT --out DEST`, the arguments every test starts from.
+fn batch<'a>(input: &'a Path, dest: &'a Path) -> [&'a str; 4] {
+    [
+        "batch",
+        input.to_str().unwrap(),
+        "--out",
+        dest.to_str().unwrap(),
+    ]
+}
+
 /// A folder with good images, a duplicate, a non-image and a nested folder.
 fn input_folder(root: &Path) -> PathBuf {
     let dir = root.join("in");
@@ -51,12 +61,7 @@ fn a_folder_gives_one_line_per_input_and_files_by_id() {
     let tmp = tempfile::tempdir().unwrap();
     let input = input_folder(tmp.path());
     let dest = tmp.path().join("out");
-    let report = run_ok(&[
-        "batch",
-        input.to_str().unwrap(),
-        "--out",
-        dest.to_str().unwrap(),
-    ]);
+    let report = run_ok(&batch(&input, &dest));
     let ids: Vec<&str> = report.keys().map(String::as_str).collect();
     assert_eq!(
         ids,
@@ -105,12 +110,7 @@ fn a_resumed_run_redoes_nothing_and_force_redoes_everything() {
     let tmp = tempfile::tempdir().unwrap();
     let input = input_folder(tmp.path());
     let dest = tmp.path().join("out");
-    let args = [
-        "batch",
-        input.to_str().unwrap(),
-        "--out",
-        dest.to_str().unwrap(),
-    ];
+    let args = batch(&input, &dest);
     let first = run_ok(&args);
     let modified = |id: &str| {
         std::fs::read_dir(dest.join(id))
@@ -156,12 +156,7 @@ fn an_interrupted_input_is_redone() {
     let tmp = tempfile::tempdir().unwrap();
     let input = input_folder(tmp.path());
     let dest = tmp.path().join("out");
-    let args = [
-        "batch",
-        input.to_str().unwrap(),
-        "--out",
-        dest.to_str().unwrap(),
-    ];
+    let args = batch(&input, &dest);
     let first = run_ok(&args);
     // As if killed before the done-record was renamed into place.
     let stem = first["sample.jpg"]["files"][0]["name"].as_str().unwrap()[..20].to_owned();
@@ -194,14 +189,7 @@ fn shards_cover_every_input_exactly_once() {
     for k in 0..3 {
         let shard = format!("{k}/3");
         let dest = tmp.path().join(format!("shard{k}"));
-        let part = run_ok(&[
-            "batch",
-            input.to_str().unwrap(),
-            "--out",
-            dest.to_str().unwrap(),
-            "--shard",
-            &shard,
-        ]);
+        let part = run_ok(&[&batch(&input, &dest)[..], &["--shard", &shard]].concat());
         assert!(
             !part.is_empty() && part.len() < all.len(),
             "shard {shard} has {}",
@@ -282,22 +270,10 @@ fn exit_status_follows_the_written_rule() {
     let tmp = tempfile::tempdir().unwrap();
     let input = input_folder(tmp.path());
     let dest = tmp.path().join("out");
-    let strict = setphoto(&[
-        "batch",
-        input.to_str().unwrap(),
-        "--out",
-        dest.to_str().unwrap(),
-        "--strict",
-        "--quiet",
-    ]);
+    let strict = setphoto(&[&batch(&input, &dest)[..], &["--strict", "--quiet"]].concat());
     assert_eq!(strict.status.code(), Some(1), "a rejection with --strict");
     assert!(strict.stderr.is_empty(), "--quiet prints nothing");
-    let plain = setphoto(&[
-        "batch",
-        input.to_str().unwrap(),
-        "--out",
-        dest.to_str().unwrap(),
-    ]);
+    let plain = setphoto(&batch(&input, &dest));
     assert_eq!(plain.status.code(), Some(0));
     let stderr = String::from_utf8_lossy(&plain.stderr);
     assert!(
@@ -339,13 +315,10 @@ fn an_output_folder_inside_the_input_is_never_walked() {
     let dest = input.join("avatars");
     let report = input.join("report.jsonl");
     let args = [
-        "batch",
-        input.to_str().unwrap(),
-        "--out",
-        dest.to_str().unwrap(),
-        "--report",
-        report.to_str().unwrap(),
-    ];
+        &batch(&input, &dest)[..],
+        &["--report", report.to_str().unwrap()],
+    ]
+    .concat();
     for _ in 0..2 {
         let out = setphoto(&args);
         assert_eq!(out.status.code(), Some(0));
@@ -556,13 +529,7 @@ fn names_differing_only_in_non_utf8_bytes_keep_distinct_ids() {
         std::fs::copy(fixture("sample.jpg"), path).unwrap();
     }
     let dest = tmp.path().join("out");
-    let report = run_ok(&[
-        "batch",
-        input.to_str().unwrap(),
-        "--out",
-        dest.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let report = run_ok(&[&batch(&input, &dest)[..], &["--quiet"]].concat());
     let ids: Vec<&str> = report.keys().map(String::as_str).collect();
     assert_eq!(ids, ["a%25E9.jpg", "a%E8.jpg", "a%E9.jpg"]);
     for id in ids {
@@ -659,13 +626,7 @@ fn leftover_temporary_files_of_a_killed_run_are_swept() {
         let file = std::fs::File::create(path).unwrap();
         file.set_modified(hour_ago).unwrap();
     }
-    let report = run_ok(&[
-        "batch",
-        input.to_str().unwrap(),
-        "--out",
-        dest.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let report = run_ok(&[&batch(&input, &dest)[..], &["--quiet"]].concat());
     assert_eq!(report["s.jpg"]["ok"], true);
     assert!(!leftover.exists(), "the leftover temporary file was swept");
     assert!(
@@ -693,15 +654,10 @@ fn a_budget_smaller_than_every_image_runs_them_one_at_a_time_to_the_end() {
     let input = input_folder(tmp.path());
     let dest = tmp.path().join("out");
     let args = [
-        "batch",
-        input.to_str().unwrap(),
-        "--out",
-        dest.to_str().unwrap(),
-        "--jobs",
-        "4",
-        "--memory",
-        "1MiB",
-    ];
+        &batch(&input, &dest)[..],
+        &["--jobs", "4", "--memory", "1MiB"],
+    ]
+    .concat();
     let out = setphoto_within(&args, std::time::Duration::from_secs(60));
     assert_eq!(out.status.code(), Some(0));
     let report = lines(&out);
