@@ -22,7 +22,7 @@
 //! | PNG, not interlaced | `4 px(k)` + `16 ceil(w/k)` box sums (when `k > 1`) + `32 w` rows + the upload (text chunks) |
 //! | PNG, interlaced | `4 w h` + `4 px(k)` (when `k > 1`) + `32 w` + the upload |
 //! | JPEG | `3 w h` + `128` a coefficient block (progressive) + `w h` (grey) or `4 w h` (four components) + `64 w` rows |
-//! | GIF | `8 w h` + the upload |
+//! | GIF | `8 w h` + the upload; reduced (`k > 1`): `4 w h` + `4 px(k)` + `4 w` + the upload |
 //!
 //! A JPEG is bounded by its full decode whatever `k`: a reduced decoder may refuse a
 //! damaged file, which then decodes at full size (so that reduction never changes whether
@@ -83,14 +83,15 @@ pub(crate) fn peak_bytes(validated: &Validated, plan: &Plan, input_len: usize) -
             (working, picture, 3, false, 1)
         }
         Detail::Gif => {
-            let picture = px(1).saturating_mul(4);
-            (
-                px(1).saturating_mul(8).saturating_add(input),
-                picture,
-                4,
-                true,
-                1,
-            )
+            let picture = px(k).saturating_mul(4);
+            let working = if k > 1 {
+                // The reference decoder's RGBA frame (the fast path's indices are a
+                // quarter of it), the reduced screen and one screen row.
+                px(1).saturating_mul(4).saturating_add(picture) + 4 * w
+            } else {
+                px(1).saturating_mul(8)
+            };
+            (working.saturating_add(input), picture, 4, true, k)
         }
     };
     let orient = if validated.orientation().swaps_sides() {

@@ -15,7 +15,7 @@ use setphoto::{Policy, SetPhotoRequest};
 #[path = "common/bombs.rs"]
 mod bombs;
 
-use bombs::{gif_with_frames as gif, gradient_png, png_with as png, zlib_zeros};
+use bombs::{blocks_gif, gif_with_frames as gif, gradient_png, png_with as png, zlib_zeros};
 
 struct Counting;
 
@@ -206,6 +206,32 @@ fn large_pngs_stay_within_their_estimate() {
         let peak = within_estimate(&format!("{what} 7071x7071, 1500 px crop"), &crop, true);
         assert!(
             (peak as f64) < 4.0 * 7071.0 * 7071.0 + 64.0 * MIB,
+            "{what}: a full decode peaked at {peak} bytes"
+        );
+    }
+}
+
+#[test]
+fn large_gifs_stay_within_their_estimate() {
+    let _alone = alone();
+    for transparent in [true, false] {
+        let bytes = blocks_gif(7071, 7071, transparent);
+        // Letterboxed, the square is 7071: the screen is box-reduced by 4 row by row, and
+        // only the frame's indices (a byte a pixel) are held at full size.
+        let whole = SetPhotoRequest::new(bytes.clone());
+        let what = format!("GIF 7071x7071, transparent {transparent}");
+        let peak = within_estimate(&what, &whole, false);
+        assert!(
+            (peak as f64) < 7071.0 * 7071.0 + 64.0 * MIB,
+            "{what}: a reduced decode peaked at {peak} bytes"
+        );
+        // A 1500 px crop needs every pixel: the screen at full size, beside the indices.
+        // The estimate covers the reference decoder's path (an RGBA frame and the screen),
+        // twice what the fast path takes.
+        let crop = SetPhotoRequest::new(bytes).crop(100, 200, 1500);
+        let peak = within_estimate(&format!("{what}, 1500 px crop"), &crop, false);
+        assert!(
+            (peak as f64) < 5.0 * 7071.0 * 7071.0 + 64.0 * MIB,
             "{what}: a full decode peaked at {peak} bytes"
         );
     }

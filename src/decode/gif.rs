@@ -15,27 +15,45 @@
 //!
 //! The `gif` crate is used directly (not through `image`) so that unknown extension blocks
 //! are skipped, as browsers skip them.
+//!
+//! Reduced by an integer factor (when the square is large), the screen is composited one
+//! row at a time into box sums, so only the frame's indices (a byte a pixel) and the
+//! reduced picture are ever held.
 
 use std::io::Cursor;
 
 use crate::error::{BadImage, Error};
 use crate::format::Format;
+use super::reduce::BoxSums;
 use crate::pixels::{Layout, Pixels};
 use setphoto_kernels::lzw;
 
-/// Decodes the first frame of a `width` x `height` GIF (its logical screen, validated);
-/// `max_alloc` is the `gif` crate's memory limit (0: none). The picture is RGB when the
-/// fast path finds the frame opaque and covering the screen, else RGBA.
+/// Decodes the first frame of a `width` x `height` GIF (its logical screen, validated),
+/// reduced by box averages of `factor` x `factor` pixels (1: full size); `max_alloc` is
+/// the `gif` crate's memory limit (0: none). At full size the picture is RGB when the fast
+/// path finds the frame opaque and covering the screen, else RGBA; reduced it is RGBA
+/// (opaque boxes keep alpha 255).
 pub(super) fn decode_first_frame(
     bytes: &[u8],
     width: u32,
     height: u32,
     max_alloc: u64,
+    factor: u32,
 ) -> Result<Pixels, Error> {
-    match decode_fast(bytes, width, height, max_alloc) {
-        Some(pixels) => Ok(pixels),
-        None => decode_with_gif_crate(bytes, width, height, max_alloc),
+    if let Some(pixels) = decode_fast(bytes, width, height, max_alloc, factor) {
+        return Ok(pixels);
     }
+    decode_with_gif_crate(bytes, width, height, max_alloc, factor)
+}
+
+/// The reduced screen the box sums hold.
+fn reduced_pixels(width: u32, height: u32, factor: u32, boxes: BoxSums) -> Result<Pixels, Error> {
+    if !boxes.is_complete() {
+        return Err(Error::internal("a GIF screen reduced from too few rows"));
+    }
+    let (w, h) = (width.div_ceil(factor), height.div_ceil(factor));
+    Pixels::new(w, h, Layout::Rgba8, boxes.finish())
+        .ok_or_else(|| Error::internal("a reduced GIF screen of the wrong length"))
 }
 
 fn options(max_alloc: u64) -> gif::DecodeOptions {
@@ -49,7 +67,13 @@ fn options(max_alloc: u64) -> gif::DecodeOptions {
 }
 
 /// The fast path; `None` whenever it cannot give exactly the reference decoder's pixels.
-fn decode_fast(bytes: &[u8], width: u32, height: u32, max_alloc: u64) -> Option<Pixels> {
+fn decode_fast(
+    bytes: &[u8],
+    width: u32,
+    height: u32,
+    max_alloc: u64,
+    factor: u32,
+) -> Option<Pixels> {
     let mut options = options(max_alloc);
     // The frame's LZW data is handed over undecoded.
     options.skip_frame_decoding(true);
@@ -74,6 +98,23 @@ fn decode_fast(bytes: &[u8], width: u32, height: u32, max_alloc: u64) -> Option<
     let (left, top) = (usize::from(frame.left), usize::from(frame.top));
     let covers_screen = left == 0 && top == 0 && frame_w >= w && frame_h >= h;
     let pixels = &indices[lzw::LITERALS..][..count];
+    if factor > 1 {
+        // Where each frame row's indices are stored (interlaced frames store them in
+        // passes).
+        let mut stored_at = vec![0usize; frame_h];
+        for (stored, row) in frame_rows(frame_h, frame.interlaced).enumerate() {
+            stored_at[row] = stored;
+        }
+        let rect = (left, top, frame_w, frame_h);
+        let screen = reduce_screen((width, height), factor, rect, |row, target| {
+            let line = &pixels[stored_at[row] * frame_w..];
+            for (pixel, &index) in target.chunks_exact_mut(4).zip(line) {
+                pixel.copy_from_slice(&colours[usize::from(index)]);
+            }
+        });
+        crate::pixels::recycle(indices);
+        return screen.ok();
+    }
     // A frame that covers the screen, with no transparent index and every index inside
     // its palette, is opaque: it goes straight to RGB (the pipeline would drop the alpha
     // of an opaque picture anyway, after a scan and a copy). Otherwise the screen is RGBA
@@ -111,6 +152,31 @@ fn decode_fast(bytes: &[u8], width: u32, height: u32, max_alloc: u64) -> Option<
     }
     crate::pixels::recycle(indices);
     Some(screen)
+}
+
+/// Where a frame sits on the screen: left, top, width, height.
+type FrameRect = (usize, usize, usize, usize);
+
+/// The screen (`width` x `height`) with a frame at `rect` composited one row at a time
+/// into box sums of `factor` x `factor` pixels: `paint(row, target)` writes the RGBA of
+/// the frame's row `row` (top to bottom) that the screen shows into `target`.
+fn reduce_screen(
+    (width, height): (u32, u32),
+    factor: u32,
+    (left, top, frame_w, frame_h): FrameRect,
+    mut paint: impl FnMut(usize, &mut [u8]),
+) -> Result<Pixels, Error> {
+    let copy = frame_w.min((width as usize).saturating_sub(left));
+    let mut boxes = BoxSums::new(width, height, factor);
+    let mut row = vec![0u8; width as usize * 4];
+    for y in 0..height as usize {
+        row.fill(0);
+        if let Some(frame_row) = y.checked_sub(top).filter(|&r| r < frame_h && copy > 0) {
+            paint(frame_row, &mut row[left * 4..][..copy * 4]);
+        }
+        boxes.add_row(&row);
+    }
+    reduced_pixels(width, height, factor, boxes)
 }
 
 /// Paints `indices` into `target` (three bytes a pixel) with `colours`' RGB, four pixels
@@ -159,12 +225,13 @@ fn frame_rows(height: usize, interlaced: bool) -> Box<dyn Iterator<Item = usize>
 }
 
 /// The reference path: the `gif` crate decodes the frame to RGBA, which is then placed on
-/// the screen.
+/// the screen (reduced by `factor` when it is over 1).
 fn decode_with_gif_crate(
     bytes: &[u8],
     width: u32,
     height: u32,
     max_alloc: u64,
+    factor: u32,
 ) -> Result<Pixels, Error> {
     let corrupt = |e| Error::corrupt(Format::Gif, e);
     let mut decoder = options(max_alloc)
@@ -178,12 +245,20 @@ fn decode_with_gif_crate(
             reason: "the file has no image",
         }))?;
     let (left, top) = (usize::from(frame.left), usize::from(frame.top));
-    let frame_w = usize::from(frame.width);
+    let (frame_w, frame_h) = (usize::from(frame.width), usize::from(frame.height));
     let mut frame_pixels = crate::pixels::zeroed_buffer(decoder.buffer_size());
     decoder
         .read_into_buffer(&mut frame_pixels)
         .map_err(corrupt)?;
 
+    if factor > 1 {
+        let rect = (left, top, frame_w, frame_h);
+        let screen = reduce_screen((width, height), factor, rect, |row, target| {
+            target.copy_from_slice(&frame_pixels[row * frame_w * 4..][..target.len()]);
+        });
+        crate::pixels::recycle(frame_pixels);
+        return screen;
+    }
     let (w, h) = (width as usize, height as usize);
     let mut canvas = crate::pixels::zeroed_buffer(w * h * 4);
     if frame_w > 0 && left < w {
@@ -228,12 +303,12 @@ mod tests {
         interlaced_may_differ: bool,
     ) -> Result<Option<Pixels>, TestCaseError> {
         let (w, h) = screen(bytes);
-        let fast = decode_fast(bytes, w, h, BUDGET);
+        let fast = decode_fast(bytes, w, h, BUDGET, 1);
         if let Some(pixels) = &fast {
             if interlaced_may_differ && is_interlaced(bytes) {
                 return Ok(fast);
             }
-            match decode_with_gif_crate(bytes, w, h, BUDGET) {
+            match decode_with_gif_crate(bytes, w, h, BUDGET, 1) {
                 Ok(reference) => prop_assert_eq!(rgba(pixels), reference.data()),
                 Err(e) => prop_assert!(false, "fast path decoded what the reference refuses: {e}"),
             }
@@ -362,7 +437,7 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
                 .is_some();
             // Every frame the reference decodes goes the fast way.
-            let reference_decodes = decode_with_gif_crate(&bytes, w, h, BUDGET).is_ok();
+            let reference_decodes = decode_with_gif_crate(&bytes, w, h, BUDGET, 1).is_ok();
             assert_eq!(took, reference_decodes, "{}", path.display());
             fast += usize::from(took);
         }
@@ -434,12 +509,35 @@ mod tests {
                 covers && frame.transparent.is_none() && in_palette
             );
 
+            // Reduced, the screen is the full one box-averaged, whatever the factor.
+            let (w, h) = (u32::from(screen_size.0), u32::from(screen_size.1));
+            for factor in [2, 3, 8] {
+                let reduced = decode_first_frame(&bytes, w, h, BUDGET, factor).unwrap();
+                let mut boxes = BoxSums::new(w, h, factor);
+                for row in shown.chunks_exact(w as usize * 4) {
+                    boxes.add_row(row);
+                }
+                prop_assert_eq!((reduced.width(), reduced.height()), (w.div_ceil(factor), h.div_ceil(factor)));
+                let expected = boxes.finish();
+                prop_assert!(reduced.data() == expected.as_slice(), "factor {}", factor);
+                // The reference path reduces alike (where gif 0.14 decodes the frame: see
+                // the module's note on interlaced frames).
+                if let Ok(reference) = decode_with_gif_crate(&bytes, w, h, BUDGET, factor) {
+                    prop_assert!(reference.data() == expected.as_slice(), "reference, factor {}", factor);
+                }
+            }
+
             let mut damaged = bytes;
             for (at, bits) in damage {
                 let at = 13 + at % (damaged.len() - 13);
                 damaged[at] ^= bits;
             }
             fast_agrees(&damaged, true)?;
+            // Reduction never changes whether a frame decodes.
+            prop_assert_eq!(
+                decode_first_frame(&damaged, w, h, BUDGET, 1).is_ok(),
+                decode_first_frame(&damaged, w, h, BUDGET, 4).is_ok()
+            );
         }
     }
 
@@ -455,8 +553,8 @@ mod tests {
         };
         let bytes = encode((1, 1), &frame);
         let budget = super::super::allocation_budget(1, 1);
-        let fast = decode_fast(&bytes, 1, 1, budget).expect("the fast path");
-        let reference = decode_with_gif_crate(&bytes, 1, 1, budget).expect("the reference");
+        let fast = decode_fast(&bytes, 1, 1, budget, 1).expect("the fast path");
+        let reference = decode_with_gif_crate(&bytes, 1, 1, budget, 1).expect("the reference");
         assert_eq!(rgba(&fast), reference.data());
         assert_eq!(rgba(&fast), expected_screen((1, 1), &frame));
         assert_eq!(

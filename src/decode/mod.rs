@@ -15,6 +15,7 @@
 
 mod gif;
 mod png;
+mod reduce;
 
 use std::io::Cursor;
 
@@ -137,7 +138,7 @@ pub fn decode(bytes: &[u8], validated: &Validated, policy: &Policy) -> Result<Or
         Format::Png => png::decode(bytes, validated, allocation_budget(width, height), 1),
         Format::Gif => {
             let max_alloc = limits.max_alloc.unwrap_or(u64::MAX);
-            gif::decode_first_frame(bytes, width, height, max_alloc)
+            gif::decode_first_frame(bytes, width, height, max_alloc, 1)
                 .map(|pixels| Oriented::full(pixels.into_opaque_rgb(), DecodePath::Gif))
         }
     }
@@ -225,6 +226,17 @@ pub fn decode_reduced(
         return png::decode(bytes, validated, allocation_budget(width, height), reduction);
     }
     if validated.format() != Format::Jpeg || reduction <= 1 {
+        if validated.format() == Format::Gif && reduction > 1 {
+            let (width, height) = validated.stored_size();
+            let max_alloc = allocation_budget(width, height);
+            let pixels = gif::decode_first_frame(bytes, width, height, max_alloc, reduction)?;
+            return Ok(Oriented {
+                pixels: pixels.into_opaque_rgb(),
+                path: DecodePath::Gif,
+                reduction,
+                full_size: validated.oriented_size(),
+            });
+        }
         return decode(bytes, validated, policy);
     }
     let (width, height) = validated.stored_size();

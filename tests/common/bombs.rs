@@ -87,3 +87,21 @@ pub fn gradient_png(width: u32, height: u32, sixteen: bool) -> Vec<u8> {
     writer.finish().unwrap();
     out
 }
+
+/// A `width` x `height` GIF of one frame covering its screen: blocks of 16 grey levels,
+/// index 0 transparent when `transparent`, LZW-coded by the `gif` crate (about a byte per
+/// 30 pixels).
+pub fn blocks_gif(width: u16, height: u16, transparent: bool) -> Vec<u8> {
+    let palette: Vec<u8> = (0..16u8).flat_map(|i| [i * 16, i * 16, i * 16]).collect();
+    let indices: Vec<u8> = (0..usize::from(height))
+        .flat_map(|y| (0..usize::from(width)).map(move |x| ((x / 64 + y / 64) % 16) as u8))
+        .collect();
+    let mut frame = gif::Frame::from_indexed_pixels(width, height, indices, None);
+    frame.transparent = transparent.then_some(0);
+    let mut out = Vec::new();
+    {
+        let mut encoder = gif::Encoder::new(&mut out, width, height, &palette).unwrap();
+        encoder.write_frame(&frame).unwrap();
+    }
+    out
+}
