@@ -87,6 +87,12 @@ fn decode_fast(
     let frame_w = usize::from(frame.width);
     let frame_h = usize::from(frame.height);
     let count = frame_w.checked_mul(frame_h)?;
+    let exact_fit = (frame.left, frame.top, frame.width, frame.height) == (0, 0, width as u16, height as u16);
+    if factor <= 1 && exact_fit && frame.transparent.is_some() && !frame.interlaced {
+        if let Some(screen) = decode_in_place(width, height, min_code_bits, data, &colours) {
+            return Some(screen);
+        }
+    }
     let mut indices = crate::pixels::zeroed_buffer(lzw::buffer_len(count));
     let decoded = lzw::Decoder::new(min_code_bits).decode_into(data, &mut indices);
     if decoded.is_err() {
@@ -151,6 +157,43 @@ fn decode_fast(
         }
     }
     crate::pixels::recycle(indices);
+    Some(screen)
+}
+
+/// A frame that fills its screen exactly, row by row (not interlaced), with a transparent
+/// index (so RGBA): its indices are decoded into the last quarter of the RGBA screen and
+/// painted forwards, a row at a time, so the screen and its indices never take two
+/// buffers. Painting row `y` writes up to byte `4 (y + 1) w`, which stays below the next
+/// row's indices (at `3 w h - SLACK + (y + 1) w`) while `3 w >= SLACK`; the row being
+/// painted is copied out first. `None` where that does not hold or the codes fail (the
+/// two-buffer way then takes the frame).
+fn decode_in_place(
+    width: u32,
+    height: u32,
+    min_code_bits: u8,
+    data: &[u8],
+    colours: &[[u8; 4]; 256],
+) -> Option<Pixels> {
+    let (w, h) = (width as usize, height as usize);
+    let pixels = w.checked_mul(h)?;
+    let bytes = pixels.checked_mul(4)?;
+    if 3 * w < lzw::SLACK || bytes < lzw::buffer_len(pixels) {
+        return None;
+    }
+    let mut screen = Pixels::for_overwrite(width, height, Layout::Rgba8)?;
+    let canvas = screen.data_mut();
+    let at = bytes - lzw::buffer_len(pixels);
+    lzw::Decoder::new(min_code_bits)
+        .decode_into(data, &mut canvas[at..])
+        .ok()?;
+    let first = at + lzw::LITERALS;
+    let mut row = vec![0u8; w];
+    for y in 0..h {
+        row.copy_from_slice(&canvas[first + y * w..][..w]);
+        for (pixel, &index) in canvas[y * w * 4..][..w * 4].chunks_exact_mut(4).zip(&row) {
+            pixel.copy_from_slice(&colours[usize::from(index)]);
+        }
+    }
     Some(screen)
 }
 
@@ -538,6 +581,41 @@ mod tests {
                 decode_first_frame(&damaged, w, h, BUDGET, 1).is_ok(),
                 decode_first_frame(&damaged, w, h, BUDGET, 4).is_ok()
             );
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(100))]
+
+        /// A frame that fills its screen with a transparent index is decoded in place
+        /// (its indices in the screen's own buffer) to what a viewer shows, at any width,
+        /// including the narrow ones that take the two-buffer way.
+        #[test]
+        fn a_transparent_frame_filling_its_screen_decodes_in_place_as_shown(
+            (width, height) in (1u16..300, 1u16..60),
+            transparent in any::<u8>(),
+            seed in any::<u64>(),
+        ) {
+            let mut state = seed | 1;
+            let indices: Vec<u8> = (0..usize::from(width) * usize::from(height))
+                .map(|i| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    (if (state >> 60) < 12 { i / 9 % 16 } else { (state % 16) as usize }) as u8
+                })
+                .collect();
+            let frame = gif::Frame {
+                width,
+                height,
+                transparent: Some(transparent % 16),
+                buffer: Cow::Owned(indices),
+                ..gif::Frame::default()
+            };
+            let bytes = encode((width, height), &frame);
+            let decoded =
+                decode_first_frame(&bytes, u32::from(width), u32::from(height), BUDGET, 1).unwrap();
+            prop_assert!(rgba(&decoded) == expected_screen((width, height), &frame));
         }
     }
 
