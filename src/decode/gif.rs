@@ -88,8 +88,11 @@ fn decode_fast(
     let frame_h = usize::from(frame.height);
     let count = frame_w.checked_mul(frame_h)?;
     let exact_fit = (frame.left, frame.top, frame.width, frame.height) == (0, 0, width as u16, height as u16);
-    if factor <= 1 && exact_fit && frame.transparent.is_some() && !frame.interlaced {
-        if let Some(screen) = decode_in_place(width, height, min_code_bits, data, &colours) {
+    if factor <= 1 && exact_fit && frame.transparent.is_some() {
+        let interlaced = frame.interlaced;
+        if let Some(screen) =
+            decode_in_place(width, height, min_code_bits, data, interlaced, &colours)
+        {
             return Some(screen);
         }
     }
@@ -160,18 +163,19 @@ fn decode_fast(
     Some(screen)
 }
 
-/// A frame that fills its screen exactly, row by row (not interlaced), with a transparent
-/// index (so RGBA): its indices are decoded into the last quarter of the RGBA screen and
-/// painted forwards, a row at a time, so the screen and its indices never take two
-/// buffers. Painting row `y` writes up to byte `4 (y + 1) w`, which stays below the next
-/// row's indices (at `3 w h - SLACK + (y + 1) w`) while `3 w >= SLACK`; the row being
-/// painted is copied out first. `None` where that does not hold or the codes fail (the
-/// two-buffer way then takes the frame).
+/// A frame that fills its screen exactly, with a transparent index (so RGBA): its indices
+/// are decoded into the last quarter of the RGBA screen (an interlaced frame's rows are
+/// then put in order where they lie) and painted forwards, a row at a time, so the screen
+/// and its indices never take two buffers. Painting row `y` writes up to byte
+/// `4 (y + 1) w`, which stays below the next row's indices (at `3 w h - SLACK + (y + 1) w`)
+/// while `3 w >= SLACK`; the row being painted is copied out first. `None` where that
+/// does not hold or the codes fail (the two-buffer way then takes the frame).
 fn decode_in_place(
     width: u32,
     height: u32,
     min_code_bits: u8,
     data: &[u8],
+    interlaced: bool,
     colours: &[[u8; 4]; 256],
 ) -> Option<Pixels> {
     let (w, h) = (width as usize, height as usize);
@@ -188,6 +192,9 @@ fn decode_in_place(
         .ok()?;
     let first = at + lzw::LITERALS;
     let mut row = vec![0u8; w];
+    if interlaced {
+        deinterlace(&mut canvas[first..first + pixels], w, h, &mut row);
+    }
     for y in 0..h {
         row.copy_from_slice(&canvas[first + y * w..][..w]);
         for (pixel, &index) in canvas[y * w * 4..][..w * 4].chunks_exact_mut(4).zip(&row) {
@@ -195,6 +202,35 @@ fn decode_in_place(
         }
     }
     Some(screen)
+}
+
+/// Puts the `h` rows of `w` bytes of `rows`, stored in GIF's interlace order, in top-to-
+/// bottom order where they lie, following each cycle of the permutation with one spare
+/// row (`spare`, `w` bytes).
+fn deinterlace(rows: &mut [u8], w: usize, h: usize, spare: &mut [u8]) {
+    // `target[s]`: the screen row of the row stored `s`-th.
+    let target: Vec<usize> = frame_rows(h, true).collect();
+    let mut placed = vec![false; h];
+    for start in 0..h {
+        if placed[start] || target[start] == start {
+            placed[start] = true;
+            continue;
+        }
+        // Carry the row stored at `start` to its place, the row there to its own, and so
+        // on around the cycle back to `start`.
+        spare.copy_from_slice(&rows[start * w..][..w]);
+        let mut stored = start;
+        loop {
+            let to = target[stored];
+            placed[stored] = true;
+            if to == start {
+                rows[start * w..][..w].copy_from_slice(spare);
+                break;
+            }
+            rows[to * w..][..w].swap_with_slice(spare);
+            stored = to;
+        }
+    }
 }
 
 /// Where a frame sits on the screen: left, top, width, height.
@@ -588,11 +624,13 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(100))]
 
         /// A frame that fills its screen with a transparent index is decoded in place
-        /// (its indices in the screen's own buffer) to what a viewer shows, at any width,
-        /// including the narrow ones that take the two-buffer way.
+        /// (its indices in the screen's own buffer, interlaced rows put in order there) to
+        /// what a viewer shows, at any width, including the narrow ones that take the
+        /// two-buffer way.
         #[test]
         fn a_transparent_frame_filling_its_screen_decodes_in_place_as_shown(
             (width, height) in (1u16..300, 1u16..60),
+            interlaced in any::<bool>(),
             transparent in any::<u8>(),
             seed in any::<u64>(),
         ) {
@@ -608,6 +646,7 @@ mod tests {
             let frame = gif::Frame {
                 width,
                 height,
+                interlaced,
                 transparent: Some(transparent % 16),
                 buffer: Cow::Owned(indices),
                 ..gif::Frame::default()
