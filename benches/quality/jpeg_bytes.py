@@ -3,6 +3,8 @@
 Pillow's on the same pixels.
 
     benches/quality/jpeg_bytes.py [--quick] [PHOTO ...]
+    benches/quality/jpeg_bytes.py --tables      (the tables again from the last run's
+                                                 measurements, target/peers/jpeg_bytes.json)
 
 Inputs: the photos given (default: the JPEGs of ../shared/bench/corpus and testdata/inputs)
 and four pictures made here (a lit portrait-like scene with sensor noise, a flat logo with
@@ -10,8 +12,11 @@ saturated edges, a fine fabric texture, a sunset gradient with a silhouette). Ea
 its centred square; for every rendition size up to that square's side, the square is
 resized with a float Lanczos-3 (Pillow, mode F per channel): that float picture is the
 reference, and its 8-bit rounding is what every encoder gets, so the comparison is of the
-encoders alone. Quality is SSIM (Gaussian, sigma 1.5, per RGB channel, averaged) of the
-decoded file (Pillow, libjpeg-turbo) against the float reference, and DSSIM = 1 / SSIM - 1.
+encoders alone. Quality is measured on the decoded file (Pillow, libjpeg-turbo) against the
+float reference with SSIM (Gaussian window, sigma 1.5) twice: on luma (BT.601 Y), the SSIM
+quoted and DSSIM = 1 / SSIM - 1; and averaged over the R, G and B channels ("colour
+SSIM"), which sees chroma detail that luma does not. "As good" means both: RGB SSIM alone
+rewards 4:4:4 at a low quality, whose luma is visibly blockier.
 
 Encoders:
   - setphoto: `crates/setphoto-kernels/examples/jpeg_encode.rs` over a quality grid, 4:2:0
@@ -44,6 +49,7 @@ HERE = os.path.join(ROOT, "benches", "quality")
 PEERS = os.path.join(ROOT, "target", "peers")
 VENV = os.path.join(PEERS, "venv-quality")
 SIZES = [1024, 512, 192, 72, 48, 32, 24]
+SAVED = os.path.join(PEERS, "jpeg_bytes.json")
 
 try:
     import numpy as np
@@ -165,11 +171,15 @@ def blur(plane):
     return sum(KERNEL[i] * rows[i : i + plane.shape[0], :] for i in range(len(KERNEL)))
 
 
+def luma(rgb):
+    return rgb @ np.array([0.299, 0.587, 0.114])
+
+
 def ssim(truth, test):
+    """SSIM of luma, and the mean SSIM of R, G and B."""
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     scores = []
-    for c in range(3):
-        a, b = truth[..., c], test[..., c]
+    for a, b in [(luma(truth), luma(test))] + [(truth[..., c], test[..., c]) for c in range(3)]:
         mu_a, mu_b = blur(a), blur(b)
         var_a = blur(a * a) - mu_a**2
         var_b = blur(b * b) - mu_b**2
@@ -178,14 +188,14 @@ def ssim(truth, test):
             (mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2)
         )
         scores.append(m.mean())
-    return float(np.mean(scores))
+    return float(scores[0]), float(np.mean(scores[1:]))
 
 
 def measure(path, truth):
     with Image.open(path) as image:
         decoded = np.asarray(image.convert("RGB"), dtype=np.float64)
-    s = ssim(truth, decoded)
-    return os.path.getsize(path), s, 1 / s - 1
+    y, rgb = ssim(truth, decoded)
+    return os.path.getsize(path), y, 1 / y - 1, rgb
 
 
 # --- encoders -----------------------------------------------------------------------------
@@ -236,13 +246,20 @@ def main():
         glob.glob(os.path.join(ROOT, "..", "shared", "bench", "corpus", "*.jpg"))
         + glob.glob(os.path.join(ROOT, "testdata", "inputs", "*.jpg"))
     )
+    if "--tables" in sys.argv:
+        with open(SAVED) as saved:
+            data = json.load(saved)
+        results = {tuple(k): v for k, v in data["results"]}
+        settings = {int(k): tuple(v) for k, v in data["settings"].items()}
+        tables(data["inputs"], data["grid"], settings, results)
+        return
     node, example = ensure_tools()
     inputs = {}
     for photo in photos:
         with Image.open(photo) as image:
             inputs[os.path.basename(photo)] = np.asarray(image.convert("RGB"))
     inputs.update(made_pictures())
-    grid = list(range(60, 97, 4)) if quick else list(range(56, 97, 2))
+    grid = [72, 76, 78, 80, 82, 84, 86, 90] if quick else list(range(60, 95, 2))
     settings = rule(example, SIZES)
 
     work = tempfile.mkdtemp(prefix="jpeg_bytes_")
@@ -285,7 +302,13 @@ def main():
                 files[("ours", f"q{q} {sampling}")] = f"{key}.ours.{q}.{sampling}.jpg"
         for (tool, setting), path in files.items():
             results.setdefault((tool, setting, size), []).append(measure(path, truth))
+    with open(SAVED, "w") as saved:
+        json.dump({"inputs": list(inputs), "grid": grid, "settings": settings,
+                   "results": [[k, v] for k, v in results.items()]}, saved)
+    tables(list(inputs), grid, settings, results)
 
+
+def tables(inputs, grid, settings, results):
     def total(tool, setting, size):
         rows = results[(tool, setting, size)]
         return (
@@ -293,51 +316,60 @@ def main():
             sum(r[1] for r in rows) / len(rows),
             sum(r[2] for r in rows) / len(rows),
             len(rows),
+            sum(r[3] for r in rows) / len(rows),
         )
+
+    def as_good(ours, theirs):
+        """Mean luma SSIM, DSSIM and colour SSIM all equal or better."""
+        return ours[1] >= theirs[1] and ours[2] <= theirs[2] and ours[4] >= theirs[4]
 
     print(f"pictures: {', '.join(inputs)}")
     print("\n## setphoto's rule against sharp's default output (same pixels, same reference)\n")
-    print("| size | n | rule | sharp bytes | sharp DSSIM | ours bytes | ours DSSIM | ours / sharp | Pillow q75 bytes | Pillow DSSIM |")
+    print(
+        "| size | n | rule | sharp bytes | sharp DSSIM / colour SSIM | ours bytes "
+        "| ours DSSIM / colour SSIM | ours / sharp | Pillow q75 bytes | Pillow DSSIM / colour SSIM |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     sums = [0, 0]
     all_ok = True
     for size in SIZES:
-        sb, ss, sd, n = total("sharp", "default", size)
-        ob, os_, od, _ = total("ours", "rule", size)
-        pb, _, pd, _ = total("pillow", "default", size)
-        sums[0] += ob
-        sums[1] += sb
-        ok = od <= sd and os_ >= ss
+        sharp = total("sharp", "default", size)
+        ours = total("ours", "rule", size)
+        pil = total("pillow", "default", size)
+        sums[0] += ours[0]
+        sums[1] += sharp[0]
+        ok = as_good(ours, sharp)
         all_ok &= ok
         q, sampling = settings[size]
-        mark = "" if ok else " (worse quality)"
+        mark = "" if ok else " (worse)"
         print(
-            f"| {size} | {n} | q{q} {sampling} | {sb} | {sd:.5f} | {ob} | {od:.5f}{mark} | "
-            f"{ob / sb:.3f} | {pb} | {pd:.5f} |"
+            f"| {size} | {sharp[3]} | q{q} {sampling} | {sharp[0]} | {sharp[2]:.5f} / {sharp[4]:.4f} "
+            f"| {ours[0]} | {ours[2]:.5f} / {ours[4]:.4f}{mark} | {ours[0] / sharp[0]:.3f} "
+            f"| {pil[0]} | {pil[2]:.5f} / {pil[4]:.4f} |"
         )
     print(f"| total | | | {sums[1]} | | {sums[0]} | | {sums[0] / sums[1]:.3f} | | |")
     print(f"\nevery size at equal or better mean SSIM and DSSIM: {'yes' if all_ok else 'NO'}")
 
     print("\n## setphoto settings at least as good as sharp's default, cheapest first\n")
-    print("| size | sharp DSSIM | setting: bytes / sharp's, DSSIM (the three cheapest) |")
+    print("| size | sharp DSSIM / colour SSIM | setting: bytes / sharp's, DSSIM / colour SSIM (the three cheapest) |")
     print("|---|---|---|")
     for size in SIZES:
-        sb, ss, sd, _ = total("sharp", "default", size)
+        sharp = total("sharp", "default", size)
         good = []
         for q in grid:
             for sampling in ("420", "444"):
-                ob, os_, od, _ = total("ours", f"q{q} {sampling}", size)
-                if od <= sd and os_ >= ss:
-                    good.append((ob / sb, q, sampling, od))
+                ours = total("ours", f"q{q} {sampling}", size)
+                if as_good(ours, sharp):
+                    good.append((ours[0] / sharp[0], q, sampling, ours[2], ours[4]))
         good.sort()
-        cells = "; ".join(f"q{q} {s}: {r:.3f}, {d:.5f}" for r, q, s, d in good[:3])
-        print(f"| {size} | {sd:.5f} | {cells or 'none on the grid'} |")
+        cells = "; ".join(f"q{q} {s}: {r:.3f}, {d:.5f} / {c:.4f}" for r, q, s, d, c in good[:3])
+        print(f"| {size} | {sharp[2]:.5f} / {sharp[4]:.4f} | {cells or 'none on the grid'} |")
 
     print("\n## sharp's bytes at our rule's quality (its quality grid, interpolated in DSSIM)\n")
     print("| size | ours / sharp at equal DSSIM |")
     print("|---|---|")
     for size in SIZES:
-        ob, _, od, _ = total("ours", "rule", size)
+        ob, _, od = total("ours", "rule", size)[:3]
         curve = sorted((total("sharp", f"q{q}", size)[2], total("sharp", f"q{q}", size)[0]) for q in grid)
         match = None
         for (d0, b0), (d1, b1) in zip(curve, curve[1:]):
@@ -345,10 +377,6 @@ def main():
                 t = (od - d0) / (d1 - d0) if d1 > d0 else 0
                 match = math.exp(math.log(b0) + t * (math.log(b1) - math.log(b0)))
         print(f"| {size} | {ob / match:.3f} |" if match else f"| {size} | off the grid |")
-    json.dump(
-        {f"{t}|{s}|{z}": v for (t, s, z), v in results.items()},
-        open(os.path.join(PEERS, "jpeg_bytes.json"), "w"),
-    )
 
 
 if __name__ == "__main__":

@@ -60,11 +60,16 @@ pub enum Sampling {
     Yuv444,
 }
 
-/// The quality and sampling for a square rendition of `side` pixels when the caller asks
-/// for `quality`.
+/// The quality and sampling for a rendition whose longer side is `side` pixels when the
+/// caller asks for `quality`: the one place the engine and `benches/quality/jpeg_bytes.py`
+/// read the rule from.
+///
+/// Every size is 4:2:0 at the caller's quality. Measured on luma SSIM as well as RGB SSIM,
+/// 4:4:4 buys colour detail but needs more bytes than 4:2:0 for the same luma quality at
+/// every rendition size, 24 px included (PERFORMANCE.md, "JPEG bytes"); RGB SSIM alone
+/// prefers it at any size, because it counts chroma error as much as luma error.
 #[must_use]
-pub const fn rendition_settings(quality: u8, side: u32) -> (u8, Sampling) {
-    let _ = side;
+pub const fn rendition_settings(quality: u8, _side: u32) -> (u8, Sampling) {
     (quality, Sampling::Yuv420)
 }
 
@@ -963,6 +968,59 @@ mod tests {
         }
         if !checked_djpeg {
             eprintln!("djpeg is not installed: checked zune-jpeg against jpeg-decoder only");
+        }
+    }
+
+    /// `period` bytes of xorshift noise repeated over a picture: saturated colour detail at
+    /// every frequency, the fuzzer's favourite input.
+    fn repeated_noise(period: usize, len: usize, seed: u64) -> Vec<u8> {
+        let mut state = seed | 1;
+        let pattern: Vec<u8> = (0..period)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 32) as u8
+            })
+            .collect();
+        pattern.iter().copied().cycle().take(len).collect()
+    }
+
+    /// On colour noise our 4:2:0 file scores what jpeg-encoder's does when it averages
+    /// chroma over 2x2 pixels as we do (and libjpeg does); its default keeps the top-left
+    /// pixel's chroma instead, which on saturated patterns can score higher RGB PSNR (the
+    /// three pixels it does not sample come out of gamut and clipping takes part of their
+    /// error away) or lower. A transform, rounding or table defect would show here.
+    #[test]
+    fn colour_noise_scores_what_an_averaging_reference_encoder_scores() {
+        let (width, height) = (120, 101);
+        for (period, quality) in [6, 12, 24, 31, 720, 36_363]
+            .into_iter()
+            .flat_map(|p| [56, 85].map(|q| (p, q)))
+        {
+            let source = repeated_noise(period, width * height * 3, period as u64);
+            let (w, h) = (width as u16, height as u16);
+            let decode = |jpeg: &[u8]| jpeg_decoder::Decoder::new(jpeg).decode().unwrap();
+            let ours = encode(&source, w, h, 3, quality);
+            let mut theirs = Vec::new();
+            let mut reference = jpeg_encoder::Encoder::new(&mut theirs, quality);
+            reference.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_2_0);
+            reference.set_chroma_subsampling_method(jpeg_encoder::ChromaSubsamplingMethod::Average);
+            reference
+                .encode(&source, w, h, jpeg_encoder::ColorType::Rgb)
+                .unwrap();
+            let our_psnr = psnr(&source, 3, &decode(&ours));
+            let their_psnr = psnr(&source, 3, &decode(&theirs));
+            assert!(
+                (our_psnr - their_psnr).abs() < 0.25,
+                "period {period} q{quality}: {our_psnr:.2} dB against {their_psnr:.2}"
+            );
+            let full = encode_sampled(&source, w, h, 3, quality, Sampling::Yuv444);
+            let full_psnr = psnr(&source, 3, &decode(&full));
+            assert!(
+                full_psnr > our_psnr + 4.0,
+                "period {period} q{quality}: 4:4:4 {full_psnr:.2} dB, 4:2:0 {our_psnr:.2}"
+            );
         }
     }
 }
