@@ -575,17 +575,6 @@ mod tests {
         (decoded.width(), decoded.height(), decoded.into_raw())
     }
 
-    /// The same picture through jpeg-encoder (4:2:0, same quality scale).
-    fn reference(
-        source: &[u8],
-        width: usize,
-        height: usize,
-        channels: usize,
-        quality: u8,
-    ) -> Vec<u8> {
-        reference_sampled(source, width, height, channels, quality, Sampling::Yuv420)
-    }
-
     /// The same picture through jpeg-encoder, sampled the same way (chroma averaged, as ours).
     fn reference_sampled(
         source: &[u8],
