@@ -1,5 +1,6 @@
 //! The marker segments of the file the encoder writes: SOI, JFIF, DQT, SOF0, DHT, SOS.
 
+use super::Sampling;
 use super::tables::{self, HuffmanSpec};
 
 /// SOI, JFIF APP0, both quantisation tables, SOF0, the four Huffman tables (luma DC and AC,
@@ -8,6 +9,7 @@ pub(super) fn write_headers(
     out: &mut Vec<u8>,
     width: u16,
     height: u16,
+    sampling: Sampling,
     luma: &[u8; 64],
     chroma: &[u8; 64],
     huffman: [HuffmanSpec<'_>; 4],
@@ -29,12 +31,31 @@ pub(super) fn write_headers(
 
     let [height_hi, height_lo] = height.to_be_bytes();
     let [width_hi, width_lo] = width.to_be_bytes();
-    // 8-bit samples; Y sampled 2x2 with table 0, Cb and Cr 1x1 with table 1.
+    // 8-bit samples; Y with table 0, sampled 2x2 (4:2:0) or 1x1 (4:4:4) against Cb and Cr
+    // at 1x1 with table 1.
+    let luma_sampling = match sampling {
+        Sampling::Yuv420 => 0x22,
+        Sampling::Yuv444 => 0x11,
+    };
     segment(
         out,
         0xC0,
         &[
-            8, height_hi, height_lo, width_hi, width_lo, 3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1,
+            8,
+            height_hi,
+            height_lo,
+            width_hi,
+            width_lo,
+            3,
+            1,
+            luma_sampling,
+            0,
+            2,
+            0x11,
+            1,
+            3,
+            0x11,
+            1,
         ],
     );
 

@@ -1,6 +1,7 @@
-//! A baseline JPEG encoder for renditions: YCbCr 4:2:0, the libjpeg quality scale, Huffman
-//! tables fitted to each picture, JFIF, no metadata. Sixteen rows at a time are converted to
-//! level-shifted Y and averaged Cb/Cr planes, and each 16x16 macroblock goes through DCT and
+//! A baseline JPEG encoder for renditions: YCbCr 4:2:0 or 4:4:4, the libjpeg quality scale,
+//! Huffman tables fitted to each picture, JFIF, no metadata. Rows are converted to
+//! level-shifted Y and Cb/Cr planes (averaged over 2x2 pixels for 4:2:0), and each MCU (a
+//! 16x16 macroblock for 4:2:0, one 8x8 block per component for 4:4:4) goes through DCT and
 //! quantisation; the quantised blocks are kept while their symbols are counted, tables are
 //! fitted to the counts (T.81 Annex K.2, what libjpeg's `optimize_coding` does), and then the
 //! blocks are Huffman-coded with them.
@@ -19,7 +20,7 @@ pub(crate) mod tables;
 use dct::Quantiser;
 use huffman::{BitWriter, HuffmanCodes, Scan, SymbolCounts, count_block, encode_block};
 use markers::write_headers;
-use strip::Strip;
+use strip::{FullStrip, Strip};
 #[cfg(test)]
 use tables::{CHROMA_AC, CHROMA_DC, LUMA_AC, LUMA_DC};
 use tables::{CHROMA_QUANT, HuffmanSpec, LUMA_QUANT};
@@ -45,6 +46,31 @@ impl ColorType {
             ColorType::Rgba => 4,
         }
     }
+}
+
+/// How chroma is sampled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sampling {
+    /// Cb and Cr averaged over 2x2 pixels: half the chroma samples of [`Self::Yuv444`] in
+    /// each direction, what photos at display size lose least to.
+    #[default]
+    Yuv420,
+    /// Cb and Cr at full resolution: on a small picture, where a colour edge is a pixel or
+    /// two wide, averaging smears it and the samples it saves are few.
+    Yuv444,
+}
+
+/// The quality and sampling for a rendition whose longer side is `side` pixels when the
+/// caller asks for `quality`: the one place the engine and `benches/quality/jpeg_bytes.py`
+/// read the rule from.
+///
+/// Every size is 4:2:0 at the caller's quality. Measured on luma SSIM as well as RGB SSIM,
+/// 4:4:4 buys colour detail but needs more bytes than 4:2:0 for the same luma quality at
+/// every rendition size, 24 px included (PERFORMANCE.md, "JPEG bytes"); RGB SSIM alone
+/// prefers it at any size, because it counts chroma error as much as luma error.
+#[must_use]
+pub const fn rendition_settings(quality: u8, _side: u32) -> (u8, Sampling) {
+    (quality, Sampling::Yuv420)
 }
 
 /// Why a picture could not be encoded: the caller's mistake, never the picture's.
@@ -85,10 +111,11 @@ impl std::error::Error for EncodingError {}
 #[derive(Debug, Clone, Copy)]
 pub struct Encoder {
     quality: u8,
+    sampling: Sampling,
 }
 
 impl Encoder {
-    /// An encoder at `quality` on libjpeg's scale, clamped to 1..=100.
+    /// An encoder at `quality` on libjpeg's scale, clamped to 1..=100, with 4:2:0 chroma.
     #[must_use]
     pub const fn new(quality: u8) -> Self {
         let quality = if quality == 0 {
@@ -98,7 +125,16 @@ impl Encoder {
         } else {
             quality
         };
-        Self { quality }
+        Self {
+            quality,
+            sampling: Sampling::Yuv420,
+        }
+    }
+
+    /// The same encoder with chroma sampled as `sampling`.
+    #[must_use]
+    pub const fn with_sampling(self, sampling: Sampling) -> Self {
+        Self { sampling, ..self }
     }
 
     /// Encodes `width` x `height` pixels of `color` from `data`: a whole JFIF file.
@@ -128,9 +164,23 @@ impl Encoder {
         if crate::Cpu::detect() == crate::Cpu::Avx2 {
             // SAFETY: `Cpu::Avx2` is detected only on a CPU with AVX2, BMI2 and LZCNT,
             // every feature `encode_avx2` is compiled for.
-            return Ok(unsafe { encode_avx2(data, width, height, channels, self.quality) });
+            return Ok(unsafe { encode_avx2(data, width, height, channels, self.settings()) });
         }
-        Ok(encode_portable(data, width, height, channels, self.quality))
+        Ok(encode_portable(
+            data,
+            width,
+            height,
+            channels,
+            self.settings(),
+        ))
+    }
+
+    const fn settings(self) -> Settings {
+        Settings {
+            quality: self.quality,
+            sampling: self.sampling,
+            entropy: FITTED,
+        }
     }
 }
 
@@ -146,19 +196,33 @@ unsafe fn encode_avx2(
     width: u16,
     height: u16,
     channels: usize,
-    quality: u8,
+    settings: Settings,
 ) -> Vec<u8> {
-    encode_portable(data, width, height, channels, quality)
+    encode_portable(data, width, height, channels, settings)
 }
 
 /// The encoder for a channel count, in whatever instruction set its caller is compiled for
 /// (inlined, so `encode_avx2` gets an AVX2 copy).
 #[inline(always)]
-fn encode_portable(data: &[u8], width: u16, height: u16, channels: usize, quality: u8) -> Vec<u8> {
+fn encode_portable(
+    data: &[u8],
+    width: u16,
+    height: u16,
+    channels: usize,
+    settings: Settings,
+) -> Vec<u8> {
     match channels {
-        4 => encode_with::<4>(data, width, height, quality, FITTED),
-        _ => encode_with::<3>(data, width, height, quality, FITTED),
+        4 => encode_with::<4>(data, width, height, settings),
+        _ => encode_with::<3>(data, width, height, settings),
     }
+}
+
+/// Everything that decides the bytes besides the pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Settings {
+    quality: u8,
+    sampling: Sampling,
+    entropy: Entropy,
 }
 
 /// How a picture's blocks are entropy-coded.
@@ -182,17 +246,24 @@ const FITTED: Entropy = Entropy::Fitted {
     kept_blocks: KEPT_BLOCKS,
 };
 
-/// The component of the `index`-th block of an MCU: four luma blocks, then Cb and Cr.
+/// The component of the `index`-th block of a 4:2:0 MCU: four luma blocks, then Cb and Cr.
 const MCU_COMPONENTS: [usize; 6] = [0, 0, 0, 0, 1, 2];
+
+/// The component of the `index`-th block of a 4:4:4 MCU: one block of each.
+const MCU_COMPONENTS_444: [usize; 3] = [0, 1, 2];
 
 #[inline(always)]
 fn encode_with<const CHANNELS: usize>(
     data: &[u8],
     width: u16,
     height: u16,
-    quality: u8,
-    entropy: Entropy,
+    settings: Settings,
 ) -> Vec<u8> {
+    let Settings {
+        quality,
+        sampling,
+        entropy,
+    } = settings;
     let luma_table = tables::scaled_quant(&LUMA_QUANT, quality);
     let chroma_table = tables::scaled_quant(&CHROMA_QUANT, quality);
     let quantisers = [Quantiser::new(&luma_table), Quantiser::new(&chroma_table)];
@@ -208,57 +279,120 @@ fn encode_with<const CHANNELS: usize>(
                 &mut out,
                 width,
                 height,
+                sampling,
                 &luma_table,
                 &chroma_table,
                 [LUMA_DC, LUMA_AC, CHROMA_DC, CHROMA_AC],
             );
             let codes = Codes::new([LUMA_DC, LUMA_AC, CHROMA_DC, CHROMA_AC]);
             let mut coder = Coder::new(out, &codes);
-            for_each_block::<CHANNELS>(data, width, height, &quantisers, |component, block| {
-                coder.code(component, block);
+            each_block::<CHANNELS>(data, width, height, sampling, &quantisers, |c, block| {
+                coder.code(c, block);
             });
             return coder.finish();
         }
     };
 
     // First pass: quantise, count the symbols each table codes, keep the coefficients.
-    let blocks = usize::from(width).div_ceil(16) * usize::from(height).div_ceil(16) * 6;
+    let (mcu_side, mcu_components): (usize, &[usize]) = match sampling {
+        Sampling::Yuv420 => (16, &MCU_COMPONENTS),
+        Sampling::Yuv444 => (8, &MCU_COMPONENTS_444),
+    };
+    let blocks = usize::from(width).div_ceil(mcu_side)
+        * usize::from(height).div_ceil(mcu_side)
+        * mcu_components.len();
     let keep = blocks <= kept_blocks;
     let mut kept: Vec<[i16; 64]> = Vec::with_capacity(if keep { blocks } else { 0 });
     let mut counts = [const { SymbolCounts::new() }; 4];
     let mut predictors = [0i32; 3];
-    for_each_block::<CHANNELS>(data, width, height, &quantisers, |component, block| {
-        let [luma_dc, luma_ac, chroma_dc, chroma_ac] = &mut counts;
-        let (dc, ac) = if component == 0 {
-            (luma_dc, luma_ac)
-        } else {
-            (chroma_dc, chroma_ac)
-        };
-        count_block(block, &SCAN, &mut predictors[component], dc, ac);
-        if keep {
-            // Quantised coefficients are within +-1023.
-            kept.push(block.map(|c| c as i16));
-        }
-    });
+    each_block::<CHANNELS>(
+        data,
+        width,
+        height,
+        sampling,
+        &quantisers,
+        |component, block| {
+            let [luma_dc, luma_ac, chroma_dc, chroma_ac] = &mut counts;
+            let (dc, ac) = if component == 0 {
+                (luma_dc, luma_ac)
+            } else {
+                (chroma_dc, chroma_ac)
+            };
+            count_block(block, &SCAN, &mut predictors[component], dc, ac);
+            if keep {
+                // Quantised coefficients are within +-1023.
+                kept.push(block.map(|c| c as i16));
+            }
+        },
+    );
     let fitted = counts.each_ref().map(fitted::fit);
     let specs = fitted.each_ref().map(fitted::FittedTable::spec);
-    write_headers(&mut out, width, height, &luma_table, &chroma_table, specs);
+    write_headers(
+        &mut out,
+        width,
+        height,
+        sampling,
+        &luma_table,
+        &chroma_table,
+        specs,
+    );
 
     // Second pass: code the blocks with the fitted tables.
     let codes = Codes::new(specs);
     let mut coder = Coder::new(out, &codes);
     if keep {
-        for mcu in kept.chunks_exact(6) {
-            for (&component, block) in MCU_COMPONENTS.iter().zip(mcu) {
+        for mcu in kept.chunks_exact(mcu_components.len()) {
+            for (&component, block) in mcu_components.iter().zip(mcu) {
                 coder.code(component, &block.map(i32::from));
             }
         }
     } else {
-        for_each_block::<CHANNELS>(data, width, height, &quantisers, |component, block| {
-            coder.code(component, block);
+        each_block::<CHANNELS>(data, width, height, sampling, &quantisers, |c, block| {
+            coder.code(c, block);
         });
     }
     coder.finish()
+}
+
+/// The blocks of the picture in coding order, for either sampling (see [`for_each_block`]
+/// and [`for_each_block_444`]).
+#[inline(always)]
+fn each_block<const CHANNELS: usize>(
+    data: &[u8],
+    width: u16,
+    height: u16,
+    sampling: Sampling,
+    quantisers: &[Quantiser; 2],
+    visit: impl FnMut(usize, &[i32; 64]),
+) {
+    match sampling {
+        Sampling::Yuv420 => for_each_block::<CHANNELS>(data, width, height, quantisers, visit),
+        Sampling::Yuv444 => for_each_block_444::<CHANNELS>(data, width, height, quantisers, visit),
+    }
+}
+
+/// Converts, transforms and quantises a 4:4:4 picture block row by block row, handing each
+/// block to `visit` with its component, in coding order: per 8x8 MCU, Y, Cb, Cr.
+#[inline(always)]
+fn for_each_block_444<const CHANNELS: usize>(
+    data: &[u8],
+    width: u16,
+    height: u16,
+    quantisers: &[Quantiser; 2],
+    mut visit: impl FnMut(usize, &[i32; 64]),
+) {
+    let [luma, chroma] = quantisers;
+    let mut strip = FullStrip::new(usize::from(width));
+    let rows = usize::from(height);
+    for top in (0..rows).step_by(8) {
+        strip.fill::<CHANNELS>(data, rows, top);
+        for column in 0..strip.blocks {
+            let x = column * 8;
+            visit(0, &luma.quantise(&strip.block(0, x)));
+            visit(1, &chroma.quantise(&strip.block(1, x)));
+            visit(2, &chroma.quantise(&strip.block(2, x)));
+        }
+    }
 }
 
 /// Where a block's DC coefficient is stored.
@@ -365,14 +499,36 @@ mod tests {
     use super::*;
 
     fn encode(data: &[u8], width: u16, height: u16, channels: usize, quality: u8) -> Vec<u8> {
+        encode_sampled(data, width, height, channels, quality, Sampling::Yuv420)
+    }
+
+    fn encode_sampled(
+        data: &[u8],
+        width: u16,
+        height: u16,
+        channels: usize,
+        quality: u8,
+        sampling: Sampling,
+    ) -> Vec<u8> {
         let color = if channels == 4 {
             ColorType::Rgba
         } else {
             ColorType::Rgb
         };
         Encoder::new(quality)
+            .with_sampling(sampling)
             .encode(data, width, height, color)
             .unwrap()
+    }
+
+    const SAMPLINGS: [Sampling; 2] = [Sampling::Yuv420, Sampling::Yuv444];
+
+    fn settings(quality: u8, sampling: Sampling, entropy: Entropy) -> Settings {
+        Settings {
+            quality,
+            sampling,
+            entropy,
+        }
     }
 
     /// A deterministic picture with smooth gradients, hard edges and some texture.
@@ -419,17 +575,21 @@ mod tests {
         (decoded.width(), decoded.height(), decoded.into_raw())
     }
 
-    /// The same picture through jpeg-encoder (4:2:0, same quality scale).
-    fn reference(
+    /// The same picture through jpeg-encoder, sampled the same way (chroma averaged, as ours).
+    fn reference_sampled(
         source: &[u8],
         width: usize,
         height: usize,
         channels: usize,
         quality: u8,
+        sampling: Sampling,
     ) -> Vec<u8> {
         let mut out = Vec::new();
         let mut encoder = jpeg_encoder::Encoder::new(&mut out, quality);
-        encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_2_0);
+        encoder.set_sampling_factor(match sampling {
+            Sampling::Yuv420 => jpeg_encoder::SamplingFactor::R_4_2_0,
+            Sampling::Yuv444 => jpeg_encoder::SamplingFactor::R_4_4_4,
+        });
         let colour = if channels == 4 {
             jpeg_encoder::ColorType::Rgba
         } else {
@@ -453,20 +613,18 @@ mod tests {
             (24, 24),
             (100, 3),
         ] {
-            for channels in [3, 4] {
+            for (channels, sampling) in [3, 4].into_iter().flat_map(|c| SAMPLINGS.map(|s| (c, s))) {
                 let source = picture(width, height, channels);
-                let jpeg = encode(&source, width as u16, height as u16, channels, 85);
+                let (w16, h16) = (width as u16, height as u16);
+                let jpeg = encode_sampled(&source, w16, h16, channels, 85, sampling);
                 let (w, h, rgb) = decode_with_image(&jpeg);
                 assert_eq!((w, h), (width as u32, height as u32));
                 let ours = psnr(&source, channels, &rgb);
-                let theirs = psnr(
-                    &source,
-                    channels,
-                    &decode_with_image(&reference(&source, width, height, channels, 85)).2,
-                );
+                let theirs = reference_sampled(&source, width, height, channels, 85, sampling);
+                let theirs = psnr(&source, channels, &decode_with_image(&theirs).2);
                 assert!(
                     ours > theirs - 0.5,
-                    "{width}x{height}: {ours:.1} dB vs {theirs:.1}"
+                    "{width}x{height} {sampling:?}: {ours:.1} dB vs {theirs:.1}"
                 );
 
                 let mut other = jpeg_decoder::Decoder::new(jpeg.as_slice());
@@ -482,19 +640,22 @@ mod tests {
     fn quality_and_size_match_a_reference_encoder() {
         let (width, height) = (320, 240);
         let source = picture(width, height, 3);
-        for quality in [50, 85, 95] {
-            let ours = encode(&source, width as u16, height as u16, 3, quality);
-            let theirs = reference(&source, width, height, 3, quality);
+        for (quality, sampling) in [50, 85, 95]
+            .into_iter()
+            .flat_map(|q| SAMPLINGS.map(|s| (q, s)))
+        {
+            let ours = encode_sampled(&source, width as u16, height as u16, 3, quality, sampling);
+            let theirs = reference_sampled(&source, width, height, 3, quality, sampling);
             let our_psnr = psnr(&source, 3, &decode_with_image(&ours).2);
             let their_psnr = psnr(&source, 3, &decode_with_image(&theirs).2);
             assert!(
                 our_psnr > their_psnr - 0.3,
-                "q{quality}: {our_psnr:.2} dB vs {their_psnr:.2} dB"
+                "q{quality} {sampling:?}: {our_psnr:.2} dB vs {their_psnr:.2} dB"
             );
             let ratio = ours.len() as f64 / theirs.len() as f64;
             assert!(
                 ratio < 1.05,
-                "q{quality}: {} vs {} bytes",
+                "q{quality} {sampling:?}: {} vs {} bytes",
                 ours.len(),
                 theirs.len()
             );
@@ -525,8 +686,10 @@ mod tests {
             height in 1usize..48,
             channels in 3usize..=4,
             quality in 1u8..=100,
+            full_chroma in proptest::prelude::any::<bool>(),
             seed in proptest::prelude::any::<u64>(),
         ) {
+            let sampling = if full_chroma { Sampling::Yuv444 } else { Sampling::Yuv420 };
             let mut state = seed | 1;
             let source: Vec<u8> = (0..width * height * channels)
                 .map(|_| {
@@ -536,10 +699,12 @@ mod tests {
                     (state >> 32) as u8
                 })
                 .collect();
-            let jpeg = encode(&source, width as u16, height as u16, channels, quality);
+            let (w16, h16) = (width as u16, height as u16);
+            let jpeg = encode_sampled(&source, w16, h16, channels, quality, sampling);
             let (w, h, _) = decode_with_image(&jpeg);
             proptest::prop_assert_eq!((w, h), (width as u32, height as u32));
-            let portable = encode_portable(&source, width as u16, height as u16, channels, quality);
+            let settings = settings(quality, sampling, FITTED);
+            let portable = encode_portable(&source, w16, h16, channels, settings);
             proptest::prop_assert!(portable == jpeg);
         }
     }
@@ -614,10 +779,15 @@ mod tests {
 
     #[test]
     fn fitted_tables_code_the_same_pixels_in_no_more_bytes() {
-        for (name, width, height, source) in assorted_pictures() {
+        for ((name, width, height, source), sampling) in assorted_pictures()
+            .into_iter()
+            .flat_map(|p| SAMPLINGS.map(|s| (p.clone(), s)))
+        {
+            let name = format!("{name} {sampling:?}");
             let (w, h) = (width as u16, height as u16);
-            let standard = encode_with::<3>(&source, w, h, 85, Entropy::Standard);
-            let fitted = encode(&source, w, h, 3, 85);
+            let standard =
+                encode_with::<3>(&source, w, h, settings(85, sampling, Entropy::Standard));
+            let fitted = encode_sampled(&source, w, h, 3, 85, sampling);
             // Huffman coding is lossless: both decoders see the same coefficients.
             assert_eq!(
                 decode_with_image(&fitted),
@@ -651,7 +821,13 @@ mod tests {
         let (mut fitted, mut standard) = (0, 0);
         for (_, width, height, source) in assorted_pictures() {
             let (w, h) = (width as u16, height as u16);
-            standard += encode_with::<3>(&source, w, h, 85, Entropy::Standard).len();
+            standard += encode_with::<3>(
+                &source,
+                w,
+                h,
+                settings(85, Sampling::Yuv420, Entropy::Standard),
+            )
+            .len();
             fitted += encode(&source, w, h, 3, 85).len();
         }
         assert!(
@@ -664,9 +840,12 @@ mod tests {
     fn kept_and_requantised_blocks_give_the_same_bytes() {
         for (name, width, height, source) in assorted_pictures().into_iter().step_by(2) {
             let (w, h) = (width as u16, height as u16);
-            let kept = encode_with::<3>(&source, w, h, 85, FITTED);
-            let again = encode_with::<3>(&source, w, h, 85, Entropy::Fitted { kept_blocks: 0 });
-            assert!(kept == again, "{name}");
+            for sampling in SAMPLINGS {
+                let kept = encode_with::<3>(&source, w, h, settings(85, sampling, FITTED));
+                let requantised = Entropy::Fitted { kept_blocks: 0 };
+                let again = encode_with::<3>(&source, w, h, settings(85, sampling, requantised));
+                assert!(kept == again, "{name} {sampling:?}");
+            }
         }
     }
 
@@ -680,5 +859,157 @@ mod tests {
                 .iter()
                 .all(|&v| v.abs_diff(128) <= 1)
         );
+    }
+
+    /// A small picture with one-pixel colour detail: red and blue stripes and a green dot
+    /// grid on grey, the kind of edge a 24 px avatar is made of.
+    fn colour_detail(side: usize) -> Vec<u8> {
+        let mut data = Vec::with_capacity(side * side * 3);
+        for y in 0..side {
+            for x in 0..side {
+                let pixel = match (x % 3, y % 4) {
+                    (0, _) => [200, 30, 40],
+                    (_, 0) => [30, 60, 210],
+                    (1, 2) => [40, 190, 60],
+                    _ => [120, 120, 120],
+                };
+                data.extend_from_slice(&pixel);
+            }
+        }
+        data
+    }
+
+    #[test]
+    fn full_chroma_keeps_one_pixel_colour_detail_that_averaging_loses() {
+        for side in [24, 48] {
+            let source = colour_detail(side);
+            let s = side as u16;
+            let averaged = encode_sampled(&source, s, s, 3, 85, Sampling::Yuv420);
+            let full = encode_sampled(&source, s, s, 3, 85, Sampling::Yuv444);
+            let averaged_psnr = psnr(&source, 3, &decode_with_image(&averaged).2);
+            let full_psnr = psnr(&source, 3, &decode_with_image(&full).2);
+            assert!(
+                full_psnr > averaged_psnr + 3.0,
+                "{side}: 4:4:4 {full_psnr:.1} dB, 4:2:0 {averaged_psnr:.1} dB"
+            );
+        }
+    }
+
+    /// djpeg (libjpeg-turbo) reads a file like the two Rust decoders; where it is not
+    /// installed the test says so and checks the two.
+    fn djpeg(jpeg: &[u8]) -> Option<Vec<u8>> {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+        let mut child = Command::new("djpeg")
+            .args(["-pnm", "-dct", "float", "-nosmooth"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .ok()?;
+        child.stdin.take()?.write_all(jpeg).ok()?;
+        let output = child.wait_with_output().ok()?;
+        // A binary PPM: "P6\n<w> <h>\n255\n", then the pixels.
+        let mut fields = 0;
+        let start = output.stdout.iter().position(|&b| {
+            fields += usize::from(b == b'\n');
+            fields == 3
+        })?;
+        Some(output.stdout[start + 1..].to_vec())
+    }
+
+    #[test]
+    fn full_chroma_files_decode_alike_in_three_decoders() {
+        let mut checked_djpeg = false;
+        for (name, width, height, source) in assorted_pictures() {
+            let (w, h) = (width as u16, height as u16);
+            let jpeg = encode_sampled(&source, w, h, 3, 85, Sampling::Yuv444);
+            assert_eq!(&jpeg[..2], &[0xFF, 0xD8]);
+            let zune = decode_with_image(&jpeg).2;
+            let other = jpeg_decoder::Decoder::new(jpeg.as_slice())
+                .decode()
+                .unwrap();
+            let mut decoders = vec![("jpeg-decoder", other)];
+            if let Some(pixels) = djpeg(&jpeg) {
+                decoders.push(("djpeg", pixels));
+                checked_djpeg = true;
+            }
+            for (decoder, pixels) in decoders {
+                assert_eq!(pixels.len(), zune.len(), "{name}: {decoder}");
+                // No upsampling to differ in: only the inverse DCTs' rounding, a level or
+                // two on average and a few at worst (a wrong sampling factor or block order
+                // is tens).
+                let differences = zune.iter().zip(&pixels).map(|(a, b)| a.abs_diff(*b));
+                let worst = differences.clone().max().unwrap_or(0);
+                let mean = differences.map(f64::from).sum::<f64>() / zune.len() as f64;
+                assert!(
+                    worst <= 4 && mean < 0.6,
+                    "{name}: {decoder} differs by {mean:.2} on average, {worst} at worst"
+                );
+            }
+            // Noise is all high frequencies: quality 85 quantises much of it away.
+            let floor = if name.starts_with("noise") {
+                15.0
+            } else {
+                28.0
+            };
+            let decoded_psnr = psnr(&source, 3, &zune);
+            assert!(decoded_psnr > floor, "{name}: {decoded_psnr:.1} dB");
+        }
+        if !checked_djpeg {
+            eprintln!("djpeg is not installed: checked zune-jpeg against jpeg-decoder only");
+        }
+    }
+
+    /// `period` bytes of xorshift noise repeated over a picture: saturated colour detail at
+    /// every frequency, the fuzzer's favourite input.
+    fn repeated_noise(period: usize, len: usize, seed: u64) -> Vec<u8> {
+        let mut state = seed | 1;
+        let pattern: Vec<u8> = (0..period)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 32) as u8
+            })
+            .collect();
+        pattern.iter().copied().cycle().take(len).collect()
+    }
+
+    /// On colour noise our 4:2:0 file scores what jpeg-encoder's does when it averages
+    /// chroma over 2x2 pixels as we do (and libjpeg does); its default keeps the top-left
+    /// pixel's chroma instead, which on saturated patterns can score higher RGB PSNR (the
+    /// three pixels it does not sample come out of gamut and clipping takes part of their
+    /// error away) or lower. A transform, rounding or table defect would show here.
+    #[test]
+    fn colour_noise_scores_what_an_averaging_reference_encoder_scores() {
+        let (width, height) = (120, 101);
+        for (period, quality) in [6, 12, 24, 31, 720, 36_363]
+            .into_iter()
+            .flat_map(|p| [56, 85].map(|q| (p, q)))
+        {
+            let source = repeated_noise(period, width * height * 3, period as u64);
+            let (w, h) = (width as u16, height as u16);
+            let decode = |jpeg: &[u8]| jpeg_decoder::Decoder::new(jpeg).decode().unwrap();
+            let ours = encode(&source, w, h, 3, quality);
+            let mut theirs = Vec::new();
+            let mut reference = jpeg_encoder::Encoder::new(&mut theirs, quality);
+            reference.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_2_0);
+            reference.set_chroma_subsampling_method(jpeg_encoder::ChromaSubsamplingMethod::Average);
+            reference
+                .encode(&source, w, h, jpeg_encoder::ColorType::Rgb)
+                .unwrap();
+            let our_psnr = psnr(&source, 3, &decode(&ours));
+            let their_psnr = psnr(&source, 3, &decode(&theirs));
+            assert!(
+                (our_psnr - their_psnr).abs() < 0.25,
+                "period {period} q{quality}: {our_psnr:.2} dB against {their_psnr:.2}"
+            );
+            let full = encode_sampled(&source, w, h, 3, quality, Sampling::Yuv444);
+            let full_psnr = psnr(&source, 3, &decode(&full));
+            assert!(
+                full_psnr > our_psnr + 4.0,
+                "period {period} q{quality}: 4:4:4 {full_psnr:.2} dB, 4:2:0 {our_psnr:.2}"
+            );
+        }
     }
 }

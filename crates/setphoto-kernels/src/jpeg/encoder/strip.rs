@@ -1,5 +1,7 @@
-//! The colour stage of the encoder: sixteen RGB(A) rows at a time become level-shifted
-//! luma and 2x2-averaged chroma planes, cut into 8x8 blocks for the DCT.
+//! The colour stage of the encoder: RGB(A) rows become level-shifted luma and chroma planes,
+//! cut into 8x8 blocks for the DCT. For 4:2:0, sixteen rows at a time with chroma averaged
+//! over 2x2 pixels ([`Strip`]); for 4:4:4, eight rows at a time, every plane at full
+//! resolution ([`FullStrip`]).
 
 use super::dct::Block;
 
@@ -91,6 +93,60 @@ impl Strip {
     #[inline(always)]
     pub(super) fn chroma_block(plane: &[f32], width: usize, x: usize) -> Block {
         block_at(&plane[x..], width)
+    }
+}
+
+/// Eight image rows as three full-resolution planes (4:4:4), padded to whole blocks by
+/// repeating the last column and row.
+pub(super) struct FullStrip {
+    width: usize,
+    /// Blocks across.
+    pub(super) blocks: usize,
+    stride: usize,
+    pub(super) planes: [Vec<f32>; 3],
+}
+
+impl FullStrip {
+    pub(super) fn new(width: usize) -> Self {
+        let blocks = width.div_ceil(8);
+        let stride = blocks * 8;
+        Self {
+            width,
+            blocks,
+            stride,
+            planes: std::array::from_fn(|_| vec![0.0; stride * 8]),
+        }
+    }
+
+    /// Converts image rows `top..top + 8` (the last row repeated past the bottom).
+    #[inline(always)]
+    pub(super) fn fill<const CHANNELS: usize>(&mut self, data: &[u8], rows: usize, top: usize) {
+        let stride = self.width * CHANNELS;
+        let [luma, blue, red] = &mut self.planes;
+        for dy in 0..8 {
+            let source = &data[(top + dy).min(rows - 1) * stride..][..stride];
+            let at = dy * self.stride;
+            let luma = &mut luma[at..][..self.stride];
+            let blue = &mut blue[at..][..self.stride];
+            let red = &mut red[at..][..self.stride];
+            let samples = luma.iter_mut().zip(blue.iter_mut()).zip(red.iter_mut());
+            for (((y, b), r), pixel) in samples.zip(source.chunks_exact(CHANNELS)) {
+                let rgb = channels::<CHANNELS>(pixel);
+                *y = weigh_sum(&LUMA, &rgb) - 128.0;
+                *b = weigh_sum(&BLUE_DIFFERENCE, &rgb);
+                *r = weigh_sum(&RED_DIFFERENCE, &rgb);
+            }
+            for plane in [luma, blue, red] {
+                let last = plane[self.width - 1];
+                plane[self.width..].fill(last);
+            }
+        }
+    }
+
+    /// The block of `plane` (0 luma, 1 Cb, 2 Cr) whose left column is `x`.
+    #[inline(always)]
+    pub(super) fn block(&self, plane: usize, x: usize) -> Block {
+        block_at(&self.planes[plane][x..], self.stride)
     }
 }
 
