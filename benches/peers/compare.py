@@ -218,8 +218,8 @@ def run_criterion(inputs):
     shutil.rmtree(os.path.join(home, "process"), ignore_errors=True)  # no stale results
     names = "|".join(re.escape(bench_id(i)) for i in inputs)
     filt = f"^process/({names})$"
-    cmd = PIN_PREFIX + ["cargo", "bench", "--bench", "pipeline", "--", filt,
-                        "--warm-up-time", "1", "--measurement-time", "3"]
+    cmd = PIN_PREFIX + ["cargo", "bench", "--features", "bench-internals", "--bench", "pipeline",
+                        "--", filt, "--warm-up-time", "1", "--measurement-time", "3"]
     env = dict(ENV, CRITERION_HOME=home)
     logf = os.path.join(CACHE, "criterion.log")
     log(f"criterion: {' '.join(cmd)}  (log: {logf})")

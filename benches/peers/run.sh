@@ -207,7 +207,7 @@ if ! cargo build --release >"$CACHE/cargo-build.log" 2>&1; then
 fi
 if [ "${SKIP_CRITERION:-0}" != 1 ]; then
   # Built here so that the run between the rounds only measures.
-  if ! cargo bench --bench pipeline --no-run >>"$CACHE/cargo-build.log" 2>&1; then
+  if ! cargo bench --features bench-internals --bench pipeline --no-run >>"$CACHE/cargo-build.log" 2>&1; then
     log "cargo bench --no-run failed: no setphoto steady state (see $CACHE/cargo-build.log)"
     export SKIP_CRITERION=1
   fi
