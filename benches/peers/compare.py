@@ -42,11 +42,21 @@ TIME_BIN = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
 SIZES = (1024, 512, 192, 72, 48, 32, 24)
 IMAGE_EXT = (".jpg", ".jpeg", ".png", ".gif")
 
-SETPHOTO = os.path.join(ROOT, "target", "release", "setphoto")
+SETPHOTO = os.path.join(os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target"),
+                        "release", "setphoto")
+# Progressive twins of the corpus's JPEGs (made by run.sh with benches/progressive_twins.sh);
+# criterion names them `twins/NAME`. Empty: none.
+TWINS = os.environ.get("TWINS", "")
 VENV_PY = os.path.join(CACHE, "venv", "bin", "python")
 SIMD_PY = os.path.join(CACHE, "venv-simd", "bin", "python")
 SHARP_MOD = os.path.join(CACHE, "node", "node_modules", "sharp")
 CONVERT = os.path.join(CACHE, "bin", "convert")
+
+
+def bench_id(inp):
+    """The input's name in criterion's groups and in the report."""
+    name = os.path.basename(inp)
+    return f"twins/{name}" if TWINS and os.path.dirname(os.path.abspath(inp)) == os.path.abspath(TWINS) else name
 
 
 def log(msg):
@@ -206,10 +216,10 @@ def run_criterion(inputs):
     """{input name: median ms} from criterion's `process/<input>` group (all 7 sizes)."""
     home = os.path.join(CACHE, "criterion")
     shutil.rmtree(os.path.join(home, "process"), ignore_errors=True)  # no stale results
-    names = "|".join(re.escape(os.path.basename(i)) for i in inputs)
+    names = "|".join(re.escape(bench_id(i)) for i in inputs)
     filt = f"^process/({names})$"
-    cmd = PIN_PREFIX + ["cargo", "bench", "--bench", "pipeline", "--", filt,
-                        "--warm-up-time", "1", "--measurement-time", "3"]
+    cmd = PIN_PREFIX + ["cargo", "bench", "--features", "bench-internals", "--bench", "pipeline",
+                        "--", filt, "--warm-up-time", "1", "--measurement-time", "3"]
     env = dict(ENV, CRITERION_HOME=home)
     logf = os.path.join(CACHE, "criterion.log")
     log(f"criterion: {' '.join(cmd)}  (log: {logf})")
@@ -255,6 +265,10 @@ def main():
     t_start = time.time()
     inputs = sorted(os.path.join(CORPUS, n) for n in os.listdir(CORPUS)
                     if n.lower().endswith(IMAGE_EXT) and os.path.isfile(os.path.join(CORPUS, n)))
+    if TWINS and os.path.isdir(TWINS):
+        # The baseline `cjpeg-baseline` twins are the cjpeg twins' reference, not uploads.
+        inputs += sorted(os.path.join(TWINS, n) for n in os.listdir(TWINS)
+                         if n.endswith(".jpg") and not n.endswith("-baseline.jpg"))
     if not inputs:
         log(f"no images in {CORPUS}")
         return 2
@@ -350,8 +364,8 @@ def main():
             else:
                 crit, crit_rc = run_criterion(inputs)
     for inp in inputs:
-        if os.path.basename(inp) in crit:
-            steady[("setphoto", inp)] = [crit[os.path.basename(inp)]]
+        if bench_id(inp) in crit:
+            steady[("setphoto", inp)] = [crit[bench_id(inp)]]
     load_after = os.getloadavg()
 
     # Output check, and keep the last outputs in target/peers/out/.
@@ -417,7 +431,7 @@ def main():
     L.append("| input | tool | whole ms | sp/x whole | steady ms | sp/x steady | peak RSS MiB |")
     L.append("|---|---|---|---|---|---|---|")
     for inp in inputs:
-        b = os.path.basename(inp)
+        b = bench_id(inp)
         sw = med(wall.get(("setphoto", inp), []))
         ss = med(steady.get(("setphoto", inp), []))
         for t in tools:
@@ -451,19 +465,19 @@ def main():
                 w = med(wall.get((t.name, inp), []))
                 s = med(steady.get((t.name, inp), []))
                 cells.append(f"{fmt_ratio(sw, w)} / {fmt_ratio(ss, s)}")
-            L.append(f"| `{os.path.basename(inp)}` | " + " | ".join(cells) + " |")
+            L.append(f"| `{bench_id(inp)}` | " + " | ".join(cells) + " |")
         L.append("")
     bad = {k: v for k, v in checks.items() if v}
     n_ok = sum(1 for v in checks.values() if not v)
     L.append(f"Output check (last whole-process run of each cell; peers: the 7 sizes, setphoto: the 7 "
              f"sizes + the original; kept in target/peers/out/): {n_ok}/{len(checks)} cells complete.")
     for (tn, inp), v in sorted(bad.items()):
-        L.append(f"- {tn} `{os.path.basename(inp)}`: {v}")
+        L.append(f"- {tn} `{bench_id(inp)}`: {v}")
     if SKIP_CRITERION:
         L.append("- setphoto steady: skipped (SKIP_CRITERION=1)")
     elif crit_rc not in (0, None):
         L.append(f"- criterion exited {crit_rc} (see target/peers/criterion.log)")
-    missing_crit = [os.path.basename(i) for i in inputs if ("setphoto", i) not in steady]
+    missing_crit = [bench_id(i) for i in inputs if ("setphoto", i) not in steady]
     if not SKIP_CRITERION and missing_crit:
         L.append(f"- no criterion `process/` result for: {', '.join(missing_crit)} "
                  "(benches/pipeline.rs only benches the five files of ../shared/bench/corpus)")

@@ -23,6 +23,9 @@
 #                    no tool is timed on disk syncs); the last outputs are kept in
 #                    target/peers/out/
 #   PYTHON           interpreter the virtualenvs are made from (default python3)
+#   TWINS=1|0        TWINS=1 (default): the progressive twins of the corpus's JPEGs
+#                    (benches/progressive_twins.sh, needs jpegtran/cjpeg/djpeg) join the inputs,
+#                    made in $CARGO_TARGET_DIR/progressive-twins where criterion finds them too
 #
 # Everything installed lives in target/peers/ (idempotent: what is there is kept). A peer that
 # cannot be installed is skipped with the reason, never failing the run. Report:
@@ -204,16 +207,27 @@ if ! cargo build --release >"$CACHE/cargo-build.log" 2>&1; then
 fi
 if [ "${SKIP_CRITERION:-0}" != 1 ]; then
   # Built here so that the run between the rounds only measures.
-  if ! cargo bench --bench pipeline --no-run >>"$CACHE/cargo-build.log" 2>&1; then
+  if ! cargo bench --features bench-internals --bench pipeline --no-run >>"$CACHE/cargo-build.log" 2>&1; then
     log "cargo bench --no-run failed: no setphoto steady state (see $CACHE/cargo-build.log)"
     export SKIP_CRITERION=1
   fi
 fi
 T_BUILD=$(( $(date +%s) - T1 ))
 
+# Progressive twins: beside the corpus in the report, and in criterion's groups.
+TWINS_DIR=""
+if [ "${TWINS:-1}" = 1 ]; then
+  TWINS_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/progressive-twins"
+  if ! CORPUS="$CORPUS" bash "$ROOT/benches/progressive_twins.sh" "$TWINS_DIR" >/dev/null 2>"$CACHE/twins.log"; then
+    skip twins "benches/progressive_twins.sh failed: $(tail -1 "$CACHE/twins.log")"
+    TWINS_DIR=""
+  fi
+fi
+
 # ---------------------------------------------------------------- 3. measure
 log "3/3 measuring"
-export CACHE CORPUS ROOT SKIPPED T_INSTALL T_BUILD T0
+TWINS="$TWINS_DIR"
+export CACHE CORPUS ROOT SKIPPED T_INSTALL T_BUILD T0 TWINS
 "${PY}" "$HERE/compare.py"
 rc=$?
 log "total $(( $(date +%s) - T0 )) s (install ${T_INSTALL} s, build ${T_BUILD} s)"

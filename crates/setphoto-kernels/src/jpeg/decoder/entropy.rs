@@ -191,6 +191,115 @@ fn long_code(table: &HuffmanTable, code16: u32) -> Option<(u8, u32)> {
     Some((symbol, len))
 }
 
+/// How the refinement decoder finds the `n`-th set bit of a mask: with a loop, or with
+/// BMI2's bit deposit where the code is compiled for it.
+pub(super) trait Select: Copy {
+    /// The lowest set bit of `mask` left after clearing its `n` lowest set bits (0 when
+    /// it has no more than `n`), as a one-bit mask.
+    fn nth_set_bit(self, mask: u64, n: u32) -> u64;
+}
+
+/// [`Select`] in plain Rust, on any CPU.
+#[derive(Clone, Copy)]
+pub(super) struct Portable;
+
+impl Select for Portable {
+    #[inline(always)]
+    fn nth_set_bit(self, mask: u64, n: u32) -> u64 {
+        let mut mask = mask;
+        for _ in 0..n {
+            mask &= mask.wrapping_sub(1);
+        }
+        mask & mask.wrapping_neg()
+    }
+}
+
+/// [`Select`] with BMI2's `pdep`: one instruction instead of a loop whose length the
+/// branch predictor cannot guess. Only made where the CPU has BMI2, so holding one is
+/// the proof that the instruction runs.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+pub(super) struct Bmi2(());
+
+#[cfg(target_arch = "x86_64")]
+impl Bmi2 {
+    /// # Safety
+    /// The CPU must have BMI2.
+    pub(super) unsafe fn new() -> Self {
+        Self(())
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Select for Bmi2 {
+    #[inline(always)]
+    fn nth_set_bit(self, mask: u64, n: u32) -> u64 {
+        // SAFETY: a `Bmi2` exists only on a CPU with BMI2 (`Bmi2::new`). `n` is below 64
+        // (a run of at most 15), so the shift is defined.
+        unsafe { core::arch::x86_64::_pdep_u64(1 << n, mask) }
+    }
+}
+
+/// Reads the correction bits of a refinement scan's nonzero coefficients `passed`, one
+/// per coefficient in zig-zag order, all at once: a 1 sets bit `bit` of a kept
+/// coefficient's magnitude (coefficient `k` kept at `block[slot[k]]` when bit `k` of
+/// `kept` is set), if it is not set already. The others' bits are only skipped.
+#[inline(always)]
+fn correct(
+    bits: &mut Bits,
+    source: &mut Source,
+    passed: u64,
+    (slot, kept): (&[u8; 64], u64),
+    block: &mut [i16],
+    bit: i32,
+) {
+    let count = passed.count_ones();
+    if count == 0 {
+        return;
+    }
+    if count > bits.count {
+        bits.refill(source);
+        if count > bits.count {
+            correct_in_halves(bits, source, passed, (slot, kept), block, bit);
+            return;
+        }
+    }
+    // The first coefficient's bit is the highest of these `count`.
+    let word = bits.buffer >> (64 - count);
+    bits.consume(count);
+    let mut mine = passed & kept;
+    while mine != 0 {
+        let k = mine.trailing_zeros();
+        mine &= mine - 1;
+        let rank = (passed & ((1u64 << k) - 1)).count_ones();
+        if (word >> (count - 1 - rank)) & 1 != 0
+            && let Some(coefficient) = block.get_mut(usize::from(slot[k as usize]))
+        {
+            let value = i32::from(*coefficient);
+            if value & bit == 0 {
+                *coefficient = (value + if value >= 0 { bit } else { -bit }) as i16;
+            }
+        }
+    }
+}
+
+/// [`correct`] for more coefficients than a refill guarantees bits for (more than 56,
+/// where a block is nonzero almost everywhere): the lower 32 indices, then the rest.
+#[cold]
+#[inline(never)]
+fn correct_in_halves(
+    bits: &mut Bits,
+    source: &mut Source,
+    passed: u64,
+    slots: (&[u8; 64], u64),
+    block: &mut [i16],
+    bit: i32,
+) {
+    let lower = passed & u64::from(u32::MAX);
+    correct(bits, source, lower, slots, block, bit);
+    correct(bits, source, passed & !lower, slots, block, bit);
+}
+
 impl<'a> BitReader<'a> {
     /// A reader of `data` from its start (the first byte after the SOS header).
     pub(super) fn new(data: &'a [u8]) -> Self {
@@ -399,6 +508,7 @@ impl<'a> BitReader<'a> {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn ac_refine(
         &mut self,
+        select: impl Select,
         ac: &HuffmanTable,
         (start, end): (usize, usize),
         low: u32,
@@ -418,38 +528,8 @@ impl<'a> BitReader<'a> {
                 (u64::MAX << from) & (u64::MAX >> (63 - to))
             }
         };
-        // The correction bits of the nonzero coefficients `passed`, in zig-zag order: a 1
-        // sets bit `low` of a kept coefficient's magnitude, if it is not set already.
-        let correct = |bits: &mut Bits, source: &mut Source, passed: u64, block: &mut [i16]| {
-            if passed & kept == 0 {
-                let mut count = passed.count_ones();
-                while count > 0 {
-                    if bits.count == 0 {
-                        bits.refill(source);
-                    }
-                    let now = count.min(bits.count);
-                    bits.consume(now);
-                    count -= now;
-                }
-                return;
-            }
-            let mut nonzero = passed;
-            while nonzero != 0 {
-                let k = nonzero.trailing_zeros() as usize;
-                nonzero &= nonzero - 1;
-                if bits.count == 0 {
-                    bits.refill(source);
-                }
-                if bits.take(1) != 0
-                    && let Some(coefficient) = block.get_mut(usize::from(slot[k]))
-                {
-                    let value = i32::from(*coefficient);
-                    if value & bit == 0 {
-                        *coefficient = (value + if value >= 0 { bit } else { -bit }) as i16;
-                    }
-                }
-            }
-        };
+        let slots = (slot, kept);
+        let band_top = u64::MAX >> (63 - end);
         let mut k = start;
         if *eobrun == 0 {
             while k <= end {
@@ -467,21 +547,16 @@ impl<'a> BitReader<'a> {
                 // Past `run` zero coefficients, correcting the nonzero ones on the way, to
                 // the zero one that takes `value` (for a run of 16 zeros, the 16th): the
                 // `run + 1`-th zero from `k`, or past the band when there are fewer.
-                let mut zeros = !*history & span(k, end);
-                for _ in 0..run {
-                    zeros &= zeros.wrapping_sub(1);
-                }
-                let target = if zeros == 0 {
+                // `k <= end`: the band from `k` is never empty.
+                let zero = select.nth_set_bit(!*history & (u64::MAX << k) & band_top, run);
+                let target = if zero == 0 {
                     end + 1
                 } else {
-                    zeros.trailing_zeros() as usize
+                    zero.trailing_zeros() as usize
                 };
-                correct(
-                    &mut bits,
-                    source,
-                    *history & span(k, target.wrapping_sub(1)),
-                    block,
-                );
+                // Bits `k..target`; `target` is at least `k`, which is at least 1.
+                let passed = *history & (u64::MAX << k) & (u64::MAX >> (64 - target));
+                correct(&mut bits, source, passed, slots, block, bit);
                 k = target;
                 if value != 0 {
                     if k > end {
@@ -497,7 +572,14 @@ impl<'a> BitReader<'a> {
         }
         if *eobrun > 0 {
             // In an end-of-band run: only the correction bits of the nonzero coefficients.
-            correct(&mut bits, source, *history & span(k, end), block);
+            correct(
+                &mut bits,
+                source,
+                *history & span(k, end),
+                slots,
+                block,
+                bit,
+            );
             *eobrun -= 1;
         }
         self.bits = bits;
@@ -643,6 +725,24 @@ mod tests {
                 prop_assert_eq!(last, expected_last);
             }
             prop_assert!(!bits.overran());
+        }
+    }
+
+    proptest! {
+        /// Both ways of finding the `n`-th set bit agree with counting bit by bit.
+        #[test]
+        fn nth_set_bit_agrees_with_counting(mask in any::<u64>(), n in 0..16u32) {
+            let expected = (0..64)
+                .filter(|&i| mask >> i & 1 != 0)
+                .nth(n as usize)
+                .map_or(0, |i| 1u64 << i);
+            prop_assert_eq!(Portable.nth_set_bit(mask, n), expected);
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("bmi2") {
+                // SAFETY: BMI2 was just detected.
+                let bmi2 = unsafe { Bmi2::new() };
+                prop_assert_eq!(bmi2.nth_set_bit(mask, n), expected);
+            }
         }
     }
 

@@ -102,7 +102,7 @@ impl<'a> Decoder<'a> {
             // every feature `decode_avx2` is compiled for.
             return unsafe { decode_avx2(self, buffer) };
         }
-        decode_portable(self, buffer)
+        decode_portable(entropy::Portable, self, buffer)
     }
 }
 
@@ -114,7 +114,9 @@ impl<'a> Decoder<'a> {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,bmi2,lzcnt")]
 unsafe fn decode_avx2(decoder: Decoder<'_>, buffer: Vec<u8>) -> Result<Reduced, Refusal> {
-    decode_portable(decoder, buffer)
+    // SAFETY: the caller's CPU has BMI2.
+    let select = unsafe { entropy::Bmi2::new() };
+    decode_portable(select, decoder, buffer)
 }
 
 /// One component's share of the work: its tables and where its blocks go.
@@ -205,7 +207,11 @@ impl Geometry {
 /// The decoder in whatever instruction set its caller is compiled for (inlined, with the
 /// IDCT, colour conversion and bit reader, so `decode_avx2` gets an AVX2 copy).
 #[inline(always)]
-fn decode_portable(decoder: Decoder<'_>, mut rgb: Vec<u8>) -> Result<Reduced, Refusal> {
+fn decode_portable(
+    select: impl entropy::Select,
+    decoder: Decoder<'_>,
+    mut rgb: Vec<u8>,
+) -> Result<Reduced, Refusal> {
     let Decoder {
         bytes,
         reduction,
@@ -226,7 +232,7 @@ fn decode_portable(decoder: Decoder<'_>, mut rgb: Vec<u8>) -> Result<Reduced, Re
         header::Parsed::Sequential(header) => header,
         header::Parsed::Progressive(start) => {
             frame_size(start.width, start.height)?;
-            return progressive::decode(bytes, start, reduction, rgb);
+            return progressive::decode(select, bytes, start, reduction, rgb);
         }
     };
     frame_size(header.width, header.height)?;
