@@ -44,7 +44,7 @@ pub enum Command {
     #[command(
         after_help = "Example:\n  setphoto token create --user U0123ABC\n  setphoto serve --listen 127.0.0.1:8080 --data ./setphoto-data\n\nPoint a Slack SDK at it: WebClient(token=..., base_url=\"http://127.0.0.1:8080/api/\").\nMethods: users.setPhoto, users.deletePhoto, users.profile.get, users.profile.set,\nusers.info, users.identity. Files are served under /avatars/. Stops on Ctrl-C or SIGTERM."
     )]
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage the tokens of `setphoto serve`.
     #[cfg(feature = "server")]
     #[command(subcommand)]

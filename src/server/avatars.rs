@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::atomic::{is_temporary, write_atomically};
@@ -113,7 +113,7 @@ enum Backend {
     Folder(PathBuf),
     /// The bucket, its prefix ending in `avatars`.
     #[cfg(feature = "s3")]
-    Bucket(Arc<crate::s3::Bucket>),
+    Bucket(std::sync::Arc<crate::s3::Bucket>),
 }
 
 /// Where a file to serve is.
@@ -123,7 +123,7 @@ pub(crate) enum Located {
     Path(PathBuf),
     /// An object of the bucket (`<folder>/<name>` below its prefix).
     #[cfg(feature = "s3")]
-    Object(Arc<crate::s3::Bucket>),
+    Object(std::sync::Arc<crate::s3::Bucket>),
 }
 
 impl AvatarFiles {
@@ -152,7 +152,9 @@ impl AvatarFiles {
                     format!("{prefix}/avatars")
                 };
                 Ok(Self {
-                    backend: Backend::Bucket(Arc::new(crate::s3::Bucket::open(bucket, &prefix)?)),
+                    backend: Backend::Bucket(std::sync::Arc::new(crate::s3::Bucket::open(
+                        bucket, &prefix,
+                    )?)),
                     placeholders: Mutex::new(HashMap::new()),
                 })
             }

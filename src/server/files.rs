@@ -203,7 +203,8 @@ enum Source {
     },
 }
 
-/// Opens what `located` names (`folder`/`name`), if it is there. Blocks.
+/// Opens what `located` names (`folder`/`name`, for an object), if it is there. Blocks.
+#[cfg_attr(not(feature = "s3"), allow(unused_variables))]
 fn open(located: Located, folder: String, name: String) -> io::Result<Option<Opened>> {
     match located {
         Located::Path(path) => {
