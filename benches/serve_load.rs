@@ -3,13 +3,21 @@
 //! `cargo bench --bench serve_load` (env `USERS`, `CLIENTS`, `UPLOADS` per user). Each
 //! client thread owns some users and uploads for them in turn, varying the crop so every
 //! upload is a new avatar; afterwards every user's `users.profile.get` must show the hash
-//! of their last acknowledged upload. Prints requests/s, latency percentiles, status
+//! of their last acknowledged upload.
+//!
+//! Replicas: `REPLICAS=2 DATABASE=postgres://...` starts that many servers in this process
+//! on the one database (and `STORE=s3://...`, with the `AWS_*` variables, or else one
+//! shared folder), each with the default engine threads; client thread `c` talks to
+//! replica `c % REPLICAS`, and the final check asks a replica other than the one that took
+//! the last upload. Prints requests/s, latency percentiles, status
 //! counts, lost updates and the process's peak RSS; exits non-zero on any 5xx or lost
 //! update.
 
 use std::time::{Duration, Instant};
 
-use setphoto::server::{DEFAULT_SCOPES, DEFAULT_TEAM, Server, ServerConfig, Store};
+use setphoto::server::{
+    DEFAULT_SCOPES, DEFAULT_TEAM, Database, FileStore, Server, ServerConfig, Store,
+};
 
 /// One client thread's latencies, HTTP statuses (0: no answer), and the hash of each of
 /// its users' last acknowledged upload.
@@ -51,13 +59,34 @@ fn main() {
         "/testdata/inputs/sample.jpg"
     ))
     .expect("run `cargo run --example make_fixtures` first");
+    let replicas = env("REPLICAS", 1).max(1);
+    let database = std::env::var("DATABASE")
+        .ok()
+        .map(|url| Database::parse(&url).expect("DATABASE: sqlite://PATH or postgres://..."));
+    let file_store = std::env::var("STORE")
+        .ok()
+        .map(|url| FileStore::parse(&url).expect("STORE: a folder or s3://BUCKET/PREFIX"));
+    assert!(
+        replicas == 1 || database.is_some(),
+        "REPLICAS > 1 needs a shared DATABASE=postgres://..."
+    );
     let data = tempfile::tempdir().unwrap();
-    let mut config = ServerConfig::new(data.path());
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    config.rate_limit_per_minute = 0;
-    let server = Server::start(config).unwrap();
-    let api = format!("{}/api", server.public_url());
-    let store = Store::open(data.path()).unwrap();
+    let servers: Vec<Server> = (0..replicas)
+        .map(|_| {
+            let mut config = ServerConfig::new(data.path());
+            config.listen = "127.0.0.1:0".parse().unwrap();
+            config.rate_limit_per_minute = 0;
+            config.database.clone_from(&database);
+            config.store.clone_from(&file_store);
+            Server::start(config).unwrap()
+        })
+        .collect();
+    let apis: Vec<String> = servers
+        .iter()
+        .map(|s| format!("{}/api", s.public_url()))
+        .collect();
+    let store =
+        Store::connect(&database.unwrap_or_else(|| Database::in_folder(data.path()))).unwrap();
     let scopes: Vec<String> = DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect();
     let tokens: Vec<String> = (0..users)
         .map(|i| {
@@ -71,7 +100,7 @@ fn main() {
     let results: Vec<ClientRun> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..clients)
             .map(|c| {
-                let (tokens, image, api) = (&tokens, &image, &api);
+                let (tokens, image, api) = (&tokens, &image, &apis[c % replicas]);
                 scope.spawn(move || {
                     let agent: ureq::Agent = ureq::Agent::config_builder()
                         .http_status_as_error(false)
@@ -135,7 +164,12 @@ fn main() {
         .build()
         .into();
     let mut lost = 0;
-    for (u, hash) in results.iter().flat_map(|r| r.2.iter()) {
+    for (c, (u, hash)) in results
+        .iter()
+        .enumerate()
+        .flat_map(|(c, r)| r.2.iter().map(move |last| (c, last)))
+    {
+        let api = &apis[(c + 1) % replicas];
         let body = agent
             .post(format!("{api}/users.profile.get"))
             .header("Authorization", format!("Bearer {}", tokens[*u]))
@@ -151,8 +185,9 @@ fn main() {
     }
     println!(
         "serve_load: {users} users, {clients} client threads, {uploads} uploads each ({} requests, sample.jpg 640x480 cropped), \
-         server engine threads = {}",
+         {replicas} replica(s) on {}, engine threads each = {}",
         statuses.len(),
+        store.engine(),
         std::thread::available_parallelism().map_or(1, usize::from)
     );
     println!(
@@ -167,7 +202,9 @@ fn main() {
         "  200: {ok}, 5xx or no answer: {server_errors}, lost updates: {lost}, peak RSS (server and clients, one process): {} MiB",
         peak_rss_kib().map_or(0, |k| k / 1024)
     );
-    server.shutdown();
+    for server in servers {
+        server.shutdown();
+    }
     if server_errors > 0 || lost > 0 || ok != statuses.len() {
         std::process::exit(1);
     }

@@ -48,6 +48,8 @@ pub mod client;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+#[cfg(any(feature = "cli", feature = "server"))]
+mod s3;
 #[cfg(feature = "server")]
 pub mod server;
 

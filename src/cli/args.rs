@@ -44,7 +44,7 @@ pub enum Command {
     #[command(
         after_help = "Example:\n  setphoto token create --user U0123ABC\n  setphoto serve --listen 127.0.0.1:8080 --data ./setphoto-data\n\nPoint a Slack SDK at it: WebClient(token=..., base_url=\"http://127.0.0.1:8080/api/\").\nMethods: users.setPhoto, users.deletePhoto, users.profile.get, users.profile.set,\nusers.info, users.identity. Files are served under /avatars/. Stops on Ctrl-C or SIGTERM."
     )]
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage the tokens of `setphoto serve`.
     #[cfg(feature = "server")]
     #[command(subcommand)]
@@ -117,9 +117,20 @@ pub struct ServeArgs {
     /// in --data) or `postgres://USER:PASSWORD@HOST:PORT/DATABASE`, shared by replicas.
     #[arg(long, value_name = "URL", value_parser = crate::server::Database::parse)]
     pub database: Option<crate::server::Database>,
-    /// Base of the URLs in responses (default: `http://<listen address>`).
+    /// Where the avatar files are kept: a folder (default: --data) or `s3://BUCKET/PREFIX`
+    /// (credentials and endpoint from `AWS_*`), shared by replicas; either holds
+    /// `avatars/<user>/<name>`.
+    #[arg(long, value_name = "URL", value_parser = crate::server::FileStore::parse)]
+    pub store: Option<crate::server::FileStore>,
+    /// Base of the URLs in responses (default: `http://<listen address>`). Avatar URLs
+    /// are `<this>/avatars/...`: a CDN, or the bucket's endpoint with the prefix
+    /// (`https://BUCKET.s3.REGION.amazonaws.com/PREFIX`), serves them instead of the replicas.
     #[arg(long, value_name = "URL")]
     pub public_url: Option<String>,
+    /// With a shared database: how old an unreferenced file must be before the orphan
+    /// sweep (at start-up, then this often) removes it (`90s`, `30m`, `1h`, or seconds).
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
+    pub orphan_age: std::time::Duration,
     /// Calls a minute allowed per token and method (Slack's Tier 2); 0: no limit.
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub rate_limit: u32,
@@ -417,21 +428,9 @@ impl FromStr for Target {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        if let Some(rest) = text.strip_prefix("s3://") {
-            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            if bucket.is_empty() {
-                return Err(format!(
-                    "{text:?} names no bucket: use s3://BUCKET[/PREFIX]"
-                ));
-            }
-            let prefix = prefix.trim_matches('/');
-            if prefix.split('/').any(|s| s == "." || s == "..") || prefix.contains("//") {
-                return Err(format!("the key prefix of {text:?} must be plain segments"));
-            }
-            return Ok(Self::S3 {
-                bucket: bucket.to_owned(),
-                prefix: prefix.to_owned(),
-            });
+        if let Some(split) = crate::s3::split_url(text) {
+            let (bucket, prefix) = split?;
+            return Ok(Self::S3 { bucket, prefix });
         }
         if text.starts_with("file://") {
             let url = url::Url::parse(text).map_err(|e| format!("{text:?}: {e}"))?;

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use super::args::{AdmissionArgs, LogFormat, ServeArgs, TokenCreateArgs};
 use super::{EXIT_RUN_FAILED, EXIT_USAGE};
-use crate::server::{DEFAULT_SCOPES, Database, Server, ServerConfig, Store, StoreError};
+use crate::server::{DEFAULT_SCOPES, Database, FileStore, Server, ServerConfig, Store, StoreError};
 
 /// Starts the server and serves until Ctrl-C or SIGTERM.
 pub(crate) fn run(args: &ServeArgs) -> ExitCode {
@@ -20,6 +20,8 @@ pub(crate) fn run(args: &ServeArgs) -> ExitCode {
     }
     config.trusted_proxies.clone_from(&args.trust_proxy);
     config.database.clone_from(&args.database);
+    config.store.clone_from(&args.store);
+    config.orphan_age = args.orphan_age;
     apply_admission(&args.admission, &mut config);
     install_logger(args.log_format, !args.no_access_log);
     if let Some(memory) = args.memory {
@@ -32,12 +34,17 @@ pub(crate) fn run(args: &ServeArgs) -> ExitCode {
                 .database
                 .clone()
                 .unwrap_or_else(|| Database::in_folder(&args.data));
+            let store = args
+                .store
+                .clone()
+                .unwrap_or_else(|| FileStore::Folder(args.data.clone()));
             eprintln!(
-                "setphoto serve: listening on http://{} (API {}/api/, database {}, files in {})",
+                "setphoto serve: listening on http://{} (API {}/api/, database {}, store {} {})",
                 server.local_addr(),
                 server.public_url(),
                 database.engine(),
-                args.data.display()
+                store.kind(),
+                store
             );
             server.wait_for_signal();
             ExitCode::SUCCESS

@@ -19,10 +19,6 @@ use super::store::{Caller, Store, StoredAvatar, User, id_hash, is_user_id};
 use crate::error::BoxError;
 use crate::{Code, SetPhotoRequest};
 
-/// How young a file the start-up sweep leaves alone when replicas share the database
-/// (and so, today, the folder): far longer than any request may take.
-const SHARED_SWEEP_SPARES: std::time::Duration = std::time::Duration::from_secs(3600);
-
 /// The limiter "method" under which failed authentications are counted per address.
 const AUTH_FAILURE: &str = "auth";
 
@@ -63,17 +59,19 @@ impl State {
         store: Store,
         public_url: String,
     ) -> std::io::Result<Self> {
-        let files = AvatarFiles::new(config.data_dir.join("avatars"))?;
+        let files = AvatarFiles::open(
+            &config
+                .store
+                .clone()
+                .unwrap_or_else(|| super::FileStore::Folder(config.data_dir.clone())),
+        )?;
         // What a crash between writing files and committing left behind. With a shared
-        // database other replicas may be writing into a shared folder now: their files
+        // database other replicas may be writing into the shared store now: their files
         // are spared until they are older than any request can take.
-        let current = store.avatar_files().map_err(std::io::Error::other)?;
-        let spare = if store.engine() == "postgres" {
-            SHARED_SWEEP_SPARES
-        } else {
-            std::time::Duration::ZERO
-        };
-        files.sweep(&current, spare)?;
+        files.sweep(
+            &|| store.avatar_files().map_err(std::io::Error::other),
+            orphan_spare(&config, &store),
+        )?;
         Ok(Self {
             limiter: RateLimiter::new(config.rate_limit_per_minute),
             auth_failures: RateLimiter::new(config.auth_failures_per_minute),
@@ -115,6 +113,34 @@ impl State {
 
     fn avatar_base(&self, folder: &str) -> String {
         format!("{}/avatars/{folder}", self.public_url)
+    }
+}
+
+/// How young an unreferenced file the orphan sweep leaves alone.
+fn orphan_spare(config: &ServerConfig, store: &Store) -> std::time::Duration {
+    if store.engine() == "postgres" {
+        config.orphan_age
+    } else {
+        std::time::Duration::ZERO
+    }
+}
+
+/// Removes files that no avatar references and that are older than `orphan_age`: what a
+/// replica that crashed between writing files and committing left behind.
+pub(super) async fn sweep_orphans(state: &Arc<State>) {
+    let swept = blocking(state, |s| {
+        s.files.sweep(
+            &|| s.store.avatar_files().map_err(std::io::Error::other),
+            orphan_spare(&s.config, &s.store),
+        )
+    })
+    .await;
+    match swept {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(target: "setphoto::serve", "removed {n} orphaned files"),
+        Err(e) => {
+            let _ = Reply::internal("sweeping orphaned files", e);
+        }
     }
 }
 

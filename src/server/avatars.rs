@@ -1,14 +1,18 @@
-//! Avatar files on disk: one folder per user under `<data>/avatars/`, plus the shared
-//! placeholder sets under `<data>/avatars/default/`.
+//! Avatar files: one folder per user under `avatars/`, plus the shared placeholder sets
+//! under `avatars/default/`, in the data folder or in an S3 bucket (`--store`), with the
+//! same layout in both.
 //!
 //! Files are named by the set's stem (`<20 hex>_<size>.<ext>`), so a URL names one picture
-//! forever and can be cached for a year; a new picture gets new names.
+//! forever and can be cached for a year; a new picture gets new names. A bucket's objects
+//! are visible only once complete, as the folder's files are (written to a temporary name
+//! and renamed).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io;
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use crate::atomic::{is_temporary, write_atomically};
 use crate::profile::Profile;
@@ -40,11 +44,86 @@ pub const IMAGE_KEYS: [(&str, u32); 8] = [
     ("image_original", 0),
 ];
 
+/// Where the avatar files are kept (`setphoto serve --store`); both hold
+/// `avatars/<user>/<name>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileStore {
+    /// A local folder (shared by replicas only as a shared volume).
+    Folder(PathBuf),
+    /// An S3 bucket (cargo feature `s3`): keys `<prefix>/avatars/<user>/<name>`, so a
+    /// public URL of `https://<bucket endpoint>/<prefix>` serves them straight from it.
+    S3 {
+        /// The bucket name.
+        bucket: String,
+        /// Keys start with `<prefix>/` (or nothing, when empty).
+        prefix: String,
+    },
+}
+
+impl FileStore {
+    /// Parses `--store`: `s3://BUCKET[/PREFIX]`, or a folder (a path).
+    ///
+    /// # Errors
+    /// A malformed `s3://` URL, another scheme, or an empty path.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if let Some(split) = crate::s3::split_url(text) {
+            let (bucket, prefix) = split?;
+            return Ok(Self::S3 { bucket, prefix });
+        }
+        if text.contains("://") {
+            return Err(format!("{text:?}: use a folder or s3://BUCKET[/PREFIX]"));
+        }
+        if text.is_empty() {
+            return Err("the store is empty".to_owned());
+        }
+        Ok(Self::Folder(PathBuf::from(text)))
+    }
+
+    /// What `/healthz` and the start-up line call it: `folder` or `s3`.
+    #[must_use]
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            Self::Folder(_) => "folder",
+            Self::S3 { .. } => "s3",
+        }
+    }
+}
+
+impl std::fmt::Display for FileStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Folder(path) => write!(f, "{}", path.display()),
+            Self::S3 { bucket, prefix } if prefix.is_empty() => write!(f, "s3://{bucket}"),
+            Self::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
+        }
+    }
+}
+
 /// Where avatar files live.
 #[derive(Debug)]
 pub struct AvatarFiles {
-    root: PathBuf,
+    backend: Backend,
     placeholders: Mutex<HashMap<usize, StoredAvatar>>,
+}
+
+/// The place behind [`AvatarFiles`].
+#[derive(Debug)]
+enum Backend {
+    /// The avatars root folder.
+    Folder(PathBuf),
+    /// The bucket, its prefix ending in `avatars`.
+    #[cfg(feature = "s3")]
+    Bucket(std::sync::Arc<crate::s3::Bucket>),
+}
+
+/// Where a file to serve is.
+#[derive(Debug)]
+pub(crate) enum Located {
+    /// A file on disk.
+    Path(PathBuf),
+    /// An object of the bucket (`<folder>/<name>` below its prefix).
+    #[cfg(feature = "s3")]
+    Object(std::sync::Arc<crate::s3::Bucket>),
 }
 
 impl AvatarFiles {
@@ -52,33 +131,76 @@ impl AvatarFiles {
     pub fn new(root: PathBuf) -> io::Result<Self> {
         fs::create_dir_all(root.join(PLACEHOLDER_DIR))?;
         Ok(Self {
-            root,
+            backend: Backend::Folder(root),
             placeholders: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The files of `store` (its `avatars/`), proven writable.
+    ///
+    /// # Errors
+    /// The folder cannot be created, the bucket does not take a probe object, or
+    /// `s3://` support is not built in.
+    pub fn open(store: &FileStore) -> io::Result<Self> {
+        match store {
+            FileStore::Folder(path) => Self::new(path.join("avatars")),
+            #[cfg(feature = "s3")]
+            FileStore::S3 { bucket, prefix } => {
+                let prefix = if prefix.is_empty() {
+                    "avatars".to_owned()
+                } else {
+                    format!("{prefix}/avatars")
+                };
+                Ok(Self {
+                    backend: Backend::Bucket(std::sync::Arc::new(crate::s3::Bucket::open(
+                        bucket, &prefix,
+                    )?)),
+                    placeholders: Mutex::new(HashMap::new()),
+                })
+            }
+            #[cfg(not(feature = "s3"))]
+            FileStore::S3 { .. } => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "this setphoto was built without s3:// support (cargo feature `s3`)",
+            )),
+        }
+    }
+
+    /// `folder` or `s3`.
+    #[must_use]
+    pub const fn kind(&self) -> &'static str {
+        match self.backend {
+            Backend::Folder(_) => "folder",
+            #[cfg(feature = "s3")]
+            Backend::Bucket(_) => "s3",
+        }
+    }
+
+    /// Checks the store takes a new file now: writes and removes a small one.
+    ///
+    /// # Errors
+    /// What the file system or the bucket said.
+    pub fn probe(&self) -> io::Result<()> {
+        match &self.backend {
+            Backend::Folder(root) => super::ops::probe_writable(root),
+            #[cfg(feature = "s3")]
+            Backend::Bucket(bucket) => bucket.probe(),
+        }
     }
 
     /// Writes every file of `set` into `folder` (each atomically) and returns what the
     /// database records of it.
     pub fn write_set(&self, folder: &str, set: &ImageSet) -> io::Result<Written> {
-        let dir = self.root.join(folder);
-        fs::create_dir_all(&dir)?;
-        let mut created = Vec::new();
-        let result = (|| {
-            for (name, bytes) in set.files() {
-                let path = dir.join(&name);
-                // A name that is already there (the same picture again) belongs to an
-                // avatar that may be current: it is rewritten but never removed here.
-                let existed = fs::symlink_metadata(&path).is_ok();
-                write_atomically(&path, bytes)?;
-                if !existed {
-                    created.push(name);
-                }
-            }
-            // The renames must be durable before the database points at the new names.
-            #[cfg(unix)]
-            fs::File::open(&dir)?.sync_all()?;
-            Ok(())
-        })();
+        let (created, result) = match &self.backend {
+            Backend::Folder(root) => write_folder(&root.join(folder), set),
+            #[cfg(feature = "s3")]
+            Backend::Bucket(bucket) => bucket.put_all(
+                folder,
+                set.files()
+                    .map(|(name, bytes)| (name, bytes::Bytes::copy_from_slice(bytes)))
+                    .collect(),
+            ),
+        };
         let written = Written {
             avatar: stored(set),
             created,
@@ -95,21 +217,23 @@ impl AvatarFiles {
     /// Removes the files `written` created: what a setPhoto that failed after writing
     /// leaves behind.
     pub fn discard(&self, folder: &str, written: &Written) {
-        for name in &written.created {
-            let _ = fs::remove_file(self.root.join(folder).join(name));
-        }
+        self.delete(folder, written.created.iter().map(String::as_str));
     }
 
     /// Removes the files `names` of `folder` (superseded ones whose grace has passed).
     pub fn remove(&self, folder: &str, names: &[String]) {
-        for name in names.iter().filter(|n| is_avatar_file_name(n)) {
-            let _ = fs::remove_file(self.root.join(folder).join(name));
-        }
+        self.delete(
+            folder,
+            names
+                .iter()
+                .map(String::as_str)
+                .filter(|n| is_avatar_file_name(n)),
+        );
     }
 
     /// Removes the files of `old` in `folder` that `current` does not also use. Errors are
-    /// ignored: a file left behind is garbage for the next start-up sweep, not a failure of
-    /// the call that replaced it.
+    /// ignored: a file left behind is garbage for the orphan sweep, not a failure of the
+    /// call that replaced it.
     pub fn remove_superseded(
         &self,
         folder: &str,
@@ -119,60 +243,56 @@ impl AvatarFiles {
         let keep: Vec<&str> = current
             .map(|c| c.file_names().collect())
             .unwrap_or_default();
-        for name in old.file_names().filter(|n| !keep.contains(n)) {
-            let _ = fs::remove_file(self.root.join(folder).join(name));
-        }
+        self.delete(folder, old.file_names().filter(|n| !keep.contains(n)));
     }
 
-    /// Removes, from each user's folder, files that look like ours but that no current
-    /// avatar uses: what a crash between writing files and committing left behind. A file
-    /// modified less than `spare_younger` ago is left (another replica sharing the folder
-    /// may be about to commit it). Returns how many files went.
-    pub fn sweep(
-        &self,
-        current: &BTreeMap<String, Vec<String>>,
-        spare_younger: std::time::Duration,
-    ) -> io::Result<usize> {
-        let young = |entry: &fs::DirEntry| {
-            entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .is_ok_and(|at| at.elapsed().is_ok_and(|age| age < spare_younger))
-        };
-        let mut removed = 0;
-        for (user, keep) in current {
-            let Ok(entries) = fs::read_dir(self.root.join(user)) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let ours = is_temporary(&name) || is_avatar_file_name(&name);
-                if ours
-                    && !keep.contains(&name)
-                    && !young(&entry)
-                    && fs::remove_file(entry.path()).is_ok()
-                {
-                    removed += 1;
+    /// Deletes `names` from `folder`, ignoring errors (see `remove_superseded`).
+    fn delete<'a>(&self, folder: &str, names: impl Iterator<Item = &'a str>) {
+        for name in names {
+            match &self.backend {
+                Backend::Folder(root) => {
+                    let _ = fs::remove_file(root.join(folder).join(name));
+                }
+                #[cfg(feature = "s3")]
+                Backend::Bucket(bucket) => {
+                    let _ = bucket.delete(folder, name);
                 }
             }
         }
-        Ok(removed)
     }
 
-    /// The folder the avatar files live in.
-    #[must_use]
-    pub fn root(&self) -> &std::path::Path {
-        &self.root
+    /// Removes, from each user's folder, files that look like ours but that no avatar
+    /// `referenced` names: what a crash between writing files and committing left behind.
+    /// A file written less than `spare_younger` ago is left (another replica sharing the
+    /// store may be about to commit it). `referenced` is asked after the store is listed,
+    /// so a file committed meanwhile counts as referenced. Returns how many files went.
+    pub fn sweep(
+        &self,
+        referenced: &dyn Fn() -> io::Result<BTreeMap<String, Vec<String>>>,
+        spare_younger: Duration,
+    ) -> io::Result<usize> {
+        match &self.backend {
+            Backend::Folder(root) => sweep_folder(root, &referenced()?, spare_younger),
+            #[cfg(feature = "s3")]
+            Backend::Bucket(bucket) => sweep_bucket(bucket, referenced, spare_younger),
+        }
     }
 
-    /// The path of a file to serve, if `folder` and `name` are a well-formed avatar path
+    /// Where the file to serve is, if `folder` and `name` are a well-formed avatar path
     /// (nothing that could leave the avatars root).
     #[must_use]
-    pub fn path_of(&self, folder: &str, name: &str) -> Option<PathBuf> {
+    pub(crate) fn locate(&self, folder: &str, name: &str) -> Option<Located> {
         let folder_ok = !folder.is_empty()
             && folder.len() <= 64
             && folder.bytes().all(|b| b.is_ascii_alphanumeric());
-        (folder_ok && is_avatar_file_name(name)).then(|| self.root.join(folder).join(name))
+        if !(folder_ok && is_avatar_file_name(name)) {
+            return None;
+        }
+        Some(match &self.backend {
+            Backend::Folder(root) => Located::Path(root.join(folder).join(name)),
+            #[cfg(feature = "s3")]
+            Backend::Bucket(bucket) => Located::Object(bucket.clone()),
+        })
     }
 
     /// The placeholder set for `user`: one of a few colours, picked by the user id,
@@ -193,6 +313,96 @@ impl AvatarFiles {
         cache.insert(colour, stored.clone());
         Ok(stored)
     }
+}
+
+/// Writes every file of `set` into `dir`, each atomically; returns the names that did not
+/// exist before, and the first error.
+fn write_folder(dir: &std::path::Path, set: &ImageSet) -> (Vec<String>, io::Result<()>) {
+    let mut created = Vec::new();
+    let result = (|| {
+        fs::create_dir_all(dir)?;
+        for (name, bytes) in set.files() {
+            let path = dir.join(&name);
+            // A name that is already there (the same picture again) belongs to an
+            // avatar that may be current: it is rewritten but never removed here.
+            let existed = fs::symlink_metadata(&path).is_ok();
+            write_atomically(&path, bytes)?;
+            if !existed {
+                created.push(name);
+            }
+        }
+        // The renames must be durable before the database points at the new names.
+        #[cfg(unix)]
+        fs::File::open(dir)?.sync_all()?;
+        Ok(())
+    })();
+    (created, result)
+}
+
+/// The folder side of [`AvatarFiles::sweep`].
+fn sweep_folder(
+    root: &std::path::Path,
+    current: &BTreeMap<String, Vec<String>>,
+    spare_younger: Duration,
+) -> io::Result<usize> {
+    let young = |entry: &fs::DirEntry| {
+        entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|at| at.elapsed().is_ok_and(|age| age < spare_younger))
+    };
+    let mut removed = 0;
+    for (user, keep) in current {
+        let Ok(entries) = fs::read_dir(root.join(user)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let ours = is_temporary(&name) || is_avatar_file_name(&name);
+            if ours
+                && !keep.contains(&name)
+                && !young(&entry)
+                && fs::remove_file(entry.path()).is_ok()
+            {
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// The bucket side of [`AvatarFiles::sweep`]: the same rule over a listing. A candidate is
+/// looked at again just before it goes, so one rewritten since the listing (the same
+/// picture uploaded again) is spared.
+#[cfg(feature = "s3")]
+fn sweep_bucket(
+    bucket: &crate::s3::Bucket,
+    referenced: &dyn Fn() -> io::Result<BTreeMap<String, Vec<String>>>,
+    spare_younger: Duration,
+) -> io::Result<usize> {
+    let old = |at: std::time::SystemTime| at.elapsed().is_ok_and(|age| age >= spare_younger);
+    let listed = bucket.list()?;
+    let current = referenced()?;
+    let mut removed = 0;
+    for object in listed {
+        let Some((user, name)) = object.key.split_once('/') else {
+            continue;
+        };
+        let Some(keep) = current.get(user) else {
+            continue;
+        };
+        if !is_avatar_file_name(name) || keep.iter().any(|k| k == name) || !old(object.modified) {
+            continue;
+        }
+        let still_old = bucket
+            .head(user, name)?
+            .is_some_and(|head| old(head.modified));
+        if still_old {
+            bucket.delete(user, name)?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 /// The URLs of an avatar's files under `base` (`<public url>/avatars/<folder>`).
@@ -309,14 +519,14 @@ mod tests {
     #[test]
     fn paths_stay_inside_the_root() {
         let files = AvatarFiles::new(tempfile::tempdir().unwrap().path().join("a")).unwrap();
-        assert!(files.path_of("U1", "0123456789abcdef0123_24.jpg").is_some());
+        assert!(files.locate("U1", "0123456789abcdef0123_24.jpg").is_some());
         for (folder, name) in [
             ("..", "0123456789abcdef0123_24.jpg"),
             ("U1/..", "0123456789abcdef0123_24.jpg"),
             ("", "0123456789abcdef0123_24.jpg"),
             ("U1", "../setphoto.db"),
         ] {
-            assert!(files.path_of(folder, name).is_none(), "{folder} {name}");
+            assert!(files.locate(folder, name).is_none(), "{folder} {name}");
         }
     }
 
@@ -351,7 +561,7 @@ mod tests {
         ] {
             fs::write(user.join(name), b"x").unwrap();
         }
-        let current = [("U1".to_owned(), vec![keep.to_owned()])].into();
+        let current = || Ok([("U1".to_owned(), vec![keep.to_owned()])].into());
         // Files younger than the grace are spared (another replica may commit them).
         assert_eq!(
             files

@@ -1,8 +1,10 @@
-//! `GET`/`HEAD /avatars/<folder>/<name>`: files streamed from disk in bounded chunks, a
-//! bounded number at once, with validators for conditional requests and single byte ranges.
+//! `GET`/`HEAD /avatars/<folder>/<name>`: files streamed from disk or from the bucket in
+//! bounded chunks, a bounded number at once, with validators for conditional requests and
+//! single byte ranges.
 //!
-//! A file is never read whole: its body is read [`CHUNK`] bytes at a time, as the
-//! connection takes them, so a client that reads slowly holds one chunk, not the file. At
+//! A file is never read whole: its body is read [`CHUNK`] bytes at a time (from a bucket:
+//! a couple of transfer chunks ahead), as the connection takes them, so a client that
+//! reads slowly holds one chunk, not the file. At
 //! most `files_in_flight` bodies are open at once; past that the answer is 503 with
 //! `Retry-After`. A client that stops reading is dropped by the connection's write deadline
 //! (see `deadline`), which frees its slot.
@@ -23,7 +25,7 @@ use prometheus_client::metrics::counter::Counter;
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::avatars::AvatarFiles;
+use super::avatars::{AvatarFiles, Located};
 
 /// The body type of every response.
 pub(super) type ResponseBody = UnsyncBoxBody<Bytes, io::Error>;
@@ -57,39 +59,29 @@ impl FileServer<'_> {
                 .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
             return response;
         }
-        let path = file
-            .split_once('/')
-            .and_then(|(folder, name)| self.files.path_of(folder, name));
-        let Some(path) = path else {
+        let Some((folder, name)) = file.split_once('/') else {
+            return not_found();
+        };
+        let Some(located) = self.files.locate(folder, name) else {
             return not_found();
         };
         let opened = tokio::task::spawn_blocking({
-            let path = path.clone();
-            move || {
-                let file = std::fs::File::open(&path)?;
-                let metadata = file.metadata()?;
-                Ok::<_, io::Error>((file, metadata))
-            }
+            let (folder, name) = (folder.to_owned(), name.to_owned());
+            move || open(located, folder, name)
         })
         .await;
-        let Ok(Ok((mut file, metadata))) = opened else {
+        let Ok(Ok(Some(opened))) = opened else {
             return not_found();
         };
-        if !metadata.is_file() {
-            return not_found();
-        }
-        let length = metadata.len();
-        let stem = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or_default();
+        let length = opened.length;
+        let stem = name.split_once('.').map_or(name, |(stem, _)| stem);
         let validators = Validators {
             // The name holds the picture's digest; the length guards against a file
             // rewritten under the same name by another build.
             etag: format!("\"{stem}-{length:x}\""),
-            last_modified: metadata.modified().ok().and_then(http_date),
+            last_modified: opened.modified.and_then(http_date),
         };
-        let content_type = match path.extension().and_then(|e| e.to_str()) {
+        let content_type = match name.rsplit_once('.').map(|(_, ext)| ext) {
             Some("png") => "image/png",
             Some("gif") => "image/gif",
             _ => "image/jpeg",
@@ -133,17 +125,42 @@ impl FileServer<'_> {
                     .insert(header::RETRY_AFTER, HeaderValue::from(1));
                 return response;
             };
-            if start > 0 && file.seek(SeekFrom::Start(start)).is_err() {
-                return not_found();
-            }
-            let body = FileBody {
-                file: tokio::fs::File::from_std(file),
-                remaining: count,
-                buf: Vec::new(),
-                served: self.served.clone(),
-                _slot: slot,
+            let body = match opened.source {
+                Source::File(mut file) => {
+                    if start > 0 && file.seek(SeekFrom::Start(start)).is_err() {
+                        return not_found();
+                    }
+                    FileBody {
+                        file: tokio::fs::File::from_std(file),
+                        remaining: count,
+                        buf: Vec::new(),
+                        served: self.served.clone(),
+                        _slot: slot,
+                    }
+                    .boxed_unsync()
+                }
+                #[cfg(feature = "s3")]
+                Source::Object { bucket, folder } => {
+                    if count == 0 {
+                        http_body_util::Empty::new()
+                            .map_err(|never| match never {})
+                            .boxed_unsync()
+                    } else {
+                        // Two transfer chunks ahead of the client at most.
+                        match bucket.stream(&folder, name, start..start + count, 2) {
+                            Ok(chunks) => ObjectBody {
+                                chunks,
+                                remaining: count,
+                                served: self.served.clone(),
+                                _slot: slot,
+                            }
+                            .boxed_unsync(),
+                            Err(_) => return not_found(),
+                        }
+                    }
+                }
             };
-            let mut response = Response::new(body.boxed_unsync());
+            let mut response = Response::new(body);
             *response.status_mut() = status;
             response
         };
@@ -164,6 +181,47 @@ impl FileServer<'_> {
             HeaderValue::from_static("nosniff"),
         );
         response
+    }
+}
+
+/// A file to serve, opened: where its bytes come from, its length and its age.
+struct Opened {
+    source: Source,
+    length: u64,
+    modified: Option<SystemTime>,
+}
+
+/// Where a served file's bytes come from.
+enum Source {
+    /// An open file.
+    File(std::fs::File),
+    /// An object of the bucket, in `folder`.
+    #[cfg(feature = "s3")]
+    Object {
+        bucket: Arc<crate::s3::Bucket>,
+        folder: String,
+    },
+}
+
+/// Opens what `located` names (`folder`/`name`, for an object), if it is there. Blocks.
+#[cfg_attr(not(feature = "s3"), allow(unused_variables))]
+fn open(located: Located, folder: String, name: String) -> io::Result<Option<Opened>> {
+    match located {
+        Located::Path(path) => {
+            let file = std::fs::File::open(&path)?;
+            let metadata = file.metadata()?;
+            Ok(metadata.is_file().then(|| Opened {
+                length: metadata.len(),
+                modified: metadata.modified().ok(),
+                source: Source::File(file),
+            }))
+        }
+        #[cfg(feature = "s3")]
+        Located::Object(bucket) => Ok(bucket.head(&folder, &name)?.map(|head| Opened {
+            length: head.length,
+            modified: Some(head.modified),
+            source: Source::Object { bucket, folder },
+        })),
     }
 }
 
@@ -292,6 +350,53 @@ impl Body for FileBody {
                 this.remaining -= n as u64;
                 this.served.inc_by(n as u64);
                 Poll::Ready(Some(Ok(Frame::data(Bytes::from(chunk)))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.remaining == 0
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.remaining)
+    }
+}
+
+/// An object's bytes as the bucket's transfer hands them over, holding a file slot until
+/// it ends or is dropped (which stops the transfer).
+#[cfg(feature = "s3")]
+struct ObjectBody {
+    chunks: tokio::sync::mpsc::Receiver<io::Result<Bytes>>,
+    remaining: u64,
+    /// Counts the bytes handed to the connection.
+    served: Counter,
+    _slot: OwnedSemaphorePermit,
+}
+
+#[cfg(feature = "s3")]
+impl Body for ObjectBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        if self.remaining == 0 {
+            return Poll::Ready(None);
+        }
+        match self.chunks.poll_recv(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
+            // Shorter than its length said: end the connection, not pad it.
+            Poll::Ready(None) => Poll::Ready(Some(Err(io::ErrorKind::UnexpectedEof.into()))),
+            Poll::Ready(Some(Ok(chunk))) => {
+                let n = (chunk.len() as u64).min(self.remaining);
+                self.remaining -= n;
+                self.served.inc_by(n);
+                let n = usize::try_from(n).unwrap_or(chunk.len());
+                Poll::Ready(Some(Ok(Frame::data(chunk.slice(..n)))))
             }
         }
     }

@@ -235,7 +235,7 @@ async fn route(
     }
 }
 
-/// `GET /healthz`: 200 when the database takes a write transaction and the avatar folder
+/// `GET /healthz`: 200 when the database takes a write transaction and the avatar store
 /// a new file, else 503; the body names the backends and what failed.
 async fn health(state: &Arc<State>, method: &HttpMethod) -> Response<Full<Bytes>> {
     if let Some(refused) = only_get(method) {
@@ -245,7 +245,7 @@ async fn health(state: &Arc<State>, method: &HttpMethod) -> Response<Full<Bytes>
         let state = state.clone();
         move || {
             let database = state.store.ping().map_err(|e| e.to_string());
-            let files = ops::probe_writable(state.files.root()).map_err(|e| e.to_string());
+            let files = state.files.probe().map_err(|e| e.to_string());
             (database, files)
         }
     })
@@ -255,7 +255,7 @@ async fn health(state: &Arc<State>, method: &HttpMethod) -> Response<Full<Bytes>
     let mut body = serde_json::json!({
         "ok": ready,
         "database": state.store.engine(),
-        "store": "folder",
+        "store": state.files.kind(),
     });
     if let Err(e) = database {
         body["database_error"] = e.into();

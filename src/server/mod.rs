@@ -3,7 +3,8 @@
 //! Any app built on a Slack SDK can point its base URL at `http://<host>/api/` and call
 //! `users.setPhoto`, `users.deletePhoto`, `users.profile.get`, `users.profile.set`,
 //! `users.info` and `users.identity`. Users, tokens and current avatars live in SQLite in
-//! the data folder, avatar files beside it, served under `/avatars/`.
+//! the data folder (or in PostgreSQL, shared by replicas), avatar files beside it (or in an
+//! S3 bucket), served under `/avatars/`.
 //!
 //! ```no_run
 //! # fn main() -> std::io::Result<()> {
@@ -43,6 +44,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use avatars::FileStore;
 pub use ipnet::IpNet;
 pub use ops::parse_trusted;
 pub use store::{DEFAULT_SCOPES, DEFAULT_TEAM, Database, Store, StoreError};
@@ -111,6 +113,13 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<IpNet>,
     /// Where users, tokens and avatars are recorded; `None`: SQLite in `data_dir`.
     pub database: Option<Database>,
+    /// Where the avatar files are kept; `None`: `avatars/` in `data_dir`.
+    pub store: Option<FileStore>,
+    /// With a database shared by replicas, how old a file that no avatar references must
+    /// be before the orphan sweep removes it (another replica may be about to commit a
+    /// younger one): far longer than any request may take. The sweep runs at start-up
+    /// and then this often. With SQLite, orphans are removed at start-up whatever their age.
+    pub orphan_age: Duration,
 }
 
 impl ServerConfig {
@@ -143,6 +152,8 @@ impl ServerConfig {
             files_in_flight: 128,
             trusted_proxies: Vec::new(),
             database: None,
+            store: None,
+            orphan_age: Duration::from_secs(60 * 60),
         }
     }
 }
@@ -157,6 +168,18 @@ async fn sweeper(state: Arc<api::State>) {
     loop {
         ticks.tick().await;
         api::sweep_superseded(&state).await;
+    }
+}
+
+/// With a shared database, removes orphaned files every `orphan_age` (the start-up sweep
+/// is the first), for as long as the server runs.
+async fn orphan_sweeper(state: Arc<api::State>) {
+    let every = state.config.orphan_age.max(Duration::from_millis(200));
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        api::sweep_orphans(&state).await;
     }
 }
 
@@ -199,6 +222,9 @@ impl Server {
             .spawn(move || {
                 runtime.block_on(async move {
                     tokio::spawn(sweeper(state.clone()));
+                    if state.store.engine() == "postgres" {
+                        tokio::spawn(orphan_sweeper(state.clone()));
+                    }
                     match tokio::net::TcpListener::from_std(listener) {
                         Ok(listener) => http::serve(listener, state, rx).await,
                         Err(e) => tracing::error!(target: "setphoto::serve", "{e}"),

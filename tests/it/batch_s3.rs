@@ -20,14 +20,14 @@ const EXIT_UNAVAILABLE: i32 = 77;
 const START_LIMIT: Duration = Duration::from_secs(10 * 60);
 
 /// moto on a loopback port, stopped (with its server) on drop.
-struct Moto {
+pub(crate) struct Moto {
     script: Child,
     port: u16,
 }
 
 impl Moto {
     /// Installs (once) and starts moto; `None` when it cannot be installed here.
-    fn start(scratch: &Path) -> Option<Self> {
+    pub(crate) fn start(scratch: &Path, suite: &str) -> Option<Self> {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let s3_dir = util::beside_build("s3");
         let portfile = scratch.join("moto.port");
@@ -54,7 +54,7 @@ impl Moto {
                 );
                 util::skip_or_fail(
                     "moto (an S3-compatible server) cannot be installed here",
-                    "the s3:// batch test",
+                    suite,
                 );
                 return None;
             }
@@ -63,7 +63,7 @@ impl Moto {
         }
     }
 
-    fn endpoint(&self) -> String {
+    pub(crate) fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
@@ -71,6 +71,26 @@ impl Moto {
     /// reads of objects).
     fn get(&self, bucket: &str, key: &str) -> Vec<u8> {
         use object_store::ObjectStoreExt as _;
+        let (store, runtime) = self.client(bucket);
+        let path = object_store::path::Path::parse(key).unwrap();
+        runtime
+            .block_on(async { store.get(&path).await?.bytes().await })
+            .unwrap_or_else(|e| panic!("GET {key}: {e}"))
+            .to_vec()
+    }
+
+    /// Writes the object `bucket/key`.
+    pub(crate) fn put(&self, bucket: &str, key: &str, bytes: &'static [u8]) {
+        use object_store::ObjectStoreExt as _;
+        let (store, runtime) = self.client(bucket);
+        let path = object_store::path::Path::parse(key).unwrap();
+        runtime
+            .block_on(store.put(&path, bytes.into()))
+            .unwrap_or_else(|e| panic!("PUT {key}: {e}"));
+    }
+
+    /// A signed client of `bucket` and a runtime to drive it.
+    fn client(&self, bucket: &str) -> (object_store::aws::AmazonS3, tokio::runtime::Runtime) {
         // As in `setphoto batch`: reqwest has no TLS provider of its own in this build.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let store = object_store::aws::AmazonS3Builder::new()
@@ -82,19 +102,15 @@ impl Moto {
             .with_bucket_name(bucket)
             .build()
             .unwrap();
-        let path = object_store::path::Path::parse(key).unwrap();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        runtime
-            .block_on(async { store.get(&path).await?.bytes().await })
-            .unwrap_or_else(|e| panic!("GET {key}: {e}"))
-            .to_vec()
+        (store, runtime)
     }
 
     /// Every key in `bucket` under `prefix` (moto lists for anonymous callers).
-    fn keys(&self, bucket: &str, prefix: &str) -> BTreeSet<String> {
+    pub(crate) fn keys(&self, bucket: &str, prefix: &str) -> BTreeSet<String> {
         let xml = ureq::get(format!(
             "{}/{bucket}?list-type=2&max-keys=1000&prefix={prefix}",
             self.endpoint()
@@ -111,7 +127,7 @@ impl Moto {
             .collect()
     }
 
-    fn create_bucket(&self, bucket: &str) {
+    pub(crate) fn create_bucket(&self, bucket: &str) {
         ureq::put(format!("{}/{bucket}", self.endpoint()))
             .send_empty()
             .unwrap();
@@ -159,7 +175,7 @@ fn report(out: &Output) -> Vec<Value> {
 #[test]
 fn batch_writes_resumes_and_links_into_an_s3_bucket() {
     let tmp = tempfile::tempdir().unwrap();
-    let Some(moto) = Moto::start(tmp.path()) else {
+    let Some(moto) = Moto::start(tmp.path(), "the s3:// batch test") else {
         return;
     };
     let input = tmp.path().join("in");

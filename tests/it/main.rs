@@ -39,6 +39,8 @@ mod serve_methods;
 mod serve_ops;
 #[cfg(feature = "server")]
 mod serve_postgres;
+#[cfg(all(feature = "server", feature = "s3"))]
+mod serve_replicas;
 mod structure;
 mod truncation;
 mod util;

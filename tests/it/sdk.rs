@@ -26,6 +26,23 @@ fn skip_or_fail(why: &str) {
 #[test]
 #[cfg(unix)]
 fn official_slack_sdks_talk_to_setphoto_serve() {
+    run("all", &[]);
+}
+
+/// The same run, Python's half, against PostgreSQL and an S3 bucket (moto): the
+/// configuration of replicas.
+#[test]
+#[cfg(all(unix, feature = "s3"))]
+fn official_slack_sdk_talks_to_setphoto_serve_on_postgres_and_s3() {
+    let Some(backends) = crate::serve_replicas::Backends::start() else {
+        return;
+    };
+    run("python", &backends.env());
+}
+
+/// Runs `tests/sdk/run.sh which` with `env` added, and asserts it passed (or skips).
+#[cfg(unix)]
+fn run(which: &str, env: &[(String, String)]) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_setphoto"));
     let sdk_dir = std::env::var_os("SETPHOTO_SDK_DIR")
@@ -36,7 +53,8 @@ fn official_slack_sdks_talk_to_setphoto_serve() {
     let mut command = Command::new("bash");
     command
         .arg(root.join("tests/sdk/run.sh"))
-        .arg("all")
+        .arg(which)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(root)
         .env("SETPHOTO_BIN", &bin)
         .env("SETPHOTO_SDK_DIR", &sdk_dir)
@@ -81,7 +99,7 @@ fn official_slack_sdks_talk_to_setphoto_serve() {
     };
     let _ = printer.join();
     eprintln!(
-        "tests/sdk/run.sh all: {status} after {:.1?}",
+        "tests/sdk/run.sh {which}: {status} after {:.1?}",
         start.elapsed()
     );
     if status.code() == Some(EXIT_UNAVAILABLE) {
@@ -90,6 +108,6 @@ fn official_slack_sdks_talk_to_setphoto_serve() {
     }
     assert!(
         status.success(),
-        "tests/sdk/run.sh all failed ({status}); its output is above"
+        "tests/sdk/run.sh {which} failed ({status}); its output is above"
     );
 }

@@ -27,13 +27,20 @@ impl TestServer {
         let data = tempfile::tempdir().unwrap();
         let server = start_on(data.path(), adjust);
         let base = server.public_url().to_owned();
+        let mut this = Self::at(base, data);
+        this.server = Some(server);
+        this
+    }
+
+    /// A client of a server running elsewhere (another process) at `base`.
+    pub fn at(base: String, data: tempfile::TempDir) -> Self {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(30)))
             .build()
             .into();
         Self {
-            server: Some(server),
+            server: None,
             data,
             base,
             agent,

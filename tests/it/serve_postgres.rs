@@ -15,7 +15,7 @@ use crate::serve::TestServer;
 use crate::util::{skip_or_fail, testdata};
 
 /// A PostgreSQL server of the test's own, stopped when dropped.
-struct Postgres {
+pub(crate) struct Postgres {
     bin: PathBuf,
     data: tempfile::TempDir,
     /// `runuser -u postgres --` when the tests run as root (the server refuses root).
@@ -25,7 +25,7 @@ struct Postgres {
 
 impl Postgres {
     /// Starts a server, or `None` (after the notice) where none can run.
-    fn start() -> Option<Self> {
+    pub(crate) fn start() -> Option<Self> {
         let Some(bin) = server_binaries() else {
             skip_or_fail(
                 "PostgreSQL's initdb and pg_ctl were not found",
@@ -119,8 +119,13 @@ impl Postgres {
         );
     }
 
-    fn database(&self) -> Database {
+    pub(crate) fn database(&self) -> Database {
         Database::parse(&self.url).unwrap()
+    }
+
+    /// The URL replicas are given.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
     }
 }
 

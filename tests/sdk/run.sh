@@ -14,6 +14,10 @@
 #   SETPHOTO_BIN      the binary (default: target/debug/setphoto; build it with
 #                     `cargo build --all-features`)
 #   SETPHOTO_SDK_DIR  where the SDKs are installed (default: target/sdk)
+#   SETPHOTO_DATABASE the server's --database (and token create's), e.g. postgres://...
+#                     (default: SQLite in the fresh data folder)
+#   SETPHOTO_STORE    the server's --store, e.g. s3://BUCKET/PREFIX (with the AWS_*
+#                     variables set; default: the fresh data folder)
 #
 # Exit status: 0 all ran tests passed (node missing or older than 20: skipped, with a
 # line saying so); 1 a test failed or the server misbehaved; 2 usage; 77 no test failed
@@ -172,7 +176,10 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-"$BIN" serve --listen 127.0.0.1:0 --data "$DATA" --rate-limit "$RATE_LIMIT" 2>"$LOG" &
+BACKENDS=()
+[ -n "${SETPHOTO_DATABASE:-}" ] && BACKENDS+=(--database "$SETPHOTO_DATABASE")
+[ -n "${SETPHOTO_STORE:-}" ] && BACKENDS+=(--store "$SETPHOTO_STORE")
+"$BIN" serve --listen 127.0.0.1:0 --data "$DATA" --rate-limit "$RATE_LIMIT" ${BACKENDS[@]+"${BACKENDS[@]}"} 2>"$LOG" &
 SERVER_PID=$!
 
 line=
@@ -189,17 +196,18 @@ if [ -z "$line" ]; then
     cat "$LOG"
     exit "$EXIT_FAILED"
 fi
-# setphoto serve: listening on http://127.0.0.1:PORT (API http://127.0.0.1:PORT/api/, database ENGINE, files in DIR)
+# setphoto serve: listening on http://127.0.0.1:PORT (API http://127.0.0.1:PORT/api/, database ENGINE, store KIND WHERE)
 ADDR=$(sed -n 's/^setphoto serve: listening on \(http:\/\/[^ ]*\) (API \([^ ,]*\), .*)$/\1/p' <<<"$line")
 API=$(sed -n 's/^setphoto serve: listening on \(http:\/\/[^ ]*\) (API \([^ ,]*\), .*)$/\2/p' <<<"$line")
 if [ -z "$ADDR" ] || [ "$API" != "$ADDR/api/" ]; then
     say "FAIL: unexpected start-up line: $line"
     exit "$EXIT_FAILED"
 fi
-say "server at $ADDR (pid $SERVER_PID)"
+say "server at $ADDR (pid $SERVER_PID); $line"
 
 token() { # USER [SCOPES]
     local args=(token create --user "$1" --data "$DATA")
+    [ -n "${SETPHOTO_DATABASE:-}" ] && args+=(--database "$SETPHOTO_DATABASE")
     [ $# -ge 2 ] && args+=(--scopes "$2")
     "$BIN" "${args[@]}"
 }

@@ -34,7 +34,7 @@ const CLOCK_SLACK: Duration = Duration::from_secs(2);
 enum Place {
     Folder(PathBuf),
     #[cfg(feature = "s3")]
-    Bucket(super::s3::Bucket),
+    Bucket(crate::s3::Bucket),
 }
 
 impl Dest {
@@ -51,7 +51,7 @@ impl Dest {
             }
             #[cfg(feature = "s3")]
             Target::S3 { bucket, prefix } => {
-                Place::Bucket(super::s3::Bucket::open(bucket, prefix)?)
+                Place::Bucket(crate::s3::Bucket::open(bucket, prefix)?)
             }
             #[cfg(not(feature = "s3"))]
             Target::S3 { .. } => {

@@ -11,8 +11,6 @@
 //! are complete for the same avatar hash, which is known before decoding.
 
 pub(crate) mod dest;
-#[cfg(feature = "s3")]
-mod s3;
 
 use std::fs;
 use std::io::{self, Write};
