@@ -8,7 +8,7 @@ use setphoto::{Policy, decode, validate};
 use sha2::{Digest as _, Sha256};
 
 use crate::refs::djpeg_rgb;
-use crate::util::{mean_abs_diff, shared_corpus};
+use crate::util::{mean_abs_diff, shared_corpus, testdata};
 
 /// Decodes `bytes` through the engine's validate and decode stages.
 fn decode_file(path: &Path) -> Result<Pixels, setphoto::Error> {
@@ -407,6 +407,39 @@ fn band_limited_reduction_renders_as_close_to_the_full_decode_as_libjpegs() {
             assert!(
                 ours <= libjpeg + 0.02,
                 "{name} at {side} px: ours {ours:.3} vs libjpeg's {libjpeg:.3}"
+            );
+        }
+    }
+}
+
+/// A progressive JPEG cut short (an interrupted upload) is accepted, as libjpeg accepts it
+/// with a warning, and our reduced decoder draws it as libjpeg does: each scan up to where
+/// its data ends, the blocks after that as earlier scans left them. So it stays on the
+/// reduced path, in reduced memory, instead of falling back to a full decode.
+#[test]
+fn a_truncated_progressive_jpeg_reduces_as_libjpeg_draws_it() {
+    if !crate::refs::djpeg(REFS_SUITE) {
+        return;
+    }
+    let whole = testdata("inputs/large_2560x2048_progressive.jpg");
+    let scratch = tempfile::tempdir().unwrap();
+    let policy = Policy::default();
+    for percent in [35, 60, 90] {
+        let cut = whole[..whole.len() * percent / 100].to_vec();
+        let path = scratch.path().join(format!("cut{percent}.jpg"));
+        std::fs::write(&path, &cut).unwrap();
+        let validated = validate::inspect(&cut, &policy).unwrap();
+        for reduction in [2, 4, 8] {
+            let decoded = decode::decode_reduced(&cut, &validated, &policy, reduction).unwrap();
+            assert_eq!(format!("{:?}", decoded.path()), "Kernels", "{percent}%");
+            let (w, h, reference) = djpeg_rgb(&path, reduction).unwrap();
+            let pixels = decoded.pixels();
+            assert_eq!((pixels.width(), pixels.height()), (w, h));
+            let mean = mean_abs_diff(&rgb8(pixels), &reference);
+            eprintln!("cut at {percent}%, 1/{reduction}: mean {mean:.3}");
+            assert!(
+                mean <= REDUCED_MEAN_BOUND,
+                "cut at {percent}%, 1/{reduction}: mean difference {mean:.3} from djpeg"
             );
         }
     }

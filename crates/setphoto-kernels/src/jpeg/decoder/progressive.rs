@@ -530,6 +530,12 @@ struct Blocks<'s> {
 
 impl Blocks<'_> {
     /// Makes `pass` over every block of the scan in order, handling restart markers.
+    ///
+    /// A scan whose data ends early (a truncated file, or a marker where data should be)
+    /// stops after the block or MCU during which the data ran out, which was read with
+    /// zero bits as libjpeg reads it: the blocks after it keep what earlier scans gave
+    /// them, as libjpeg leaves them after its "premature end of data" warning, and the
+    /// decode goes on with the next scan.
     #[inline(always)]
     fn each(
         &self,
@@ -549,6 +555,9 @@ impl Blocks<'_> {
                 .ok_or(Refusal::Corrupt("a scan of a missing component"))?;
             for row in 0..c.blocks_down {
                 for col in 0..c.blocks_across {
+                    if bits.overran() {
+                        return Ok(());
+                    }
                     if restart_interval > 0 {
                         let unit = row * c.blocks_across + col;
                         if unit > 0 && unit.is_multiple_of(restart_interval) {
@@ -560,13 +569,13 @@ impl Blocks<'_> {
                     let block = row * c.stride + col;
                     pass.block(&mut bits, &mut state, 0, c, block)?;
                 }
-                if bits.overran() {
-                    return Err(Refusal::Corrupt("a scan ends before the picture does"));
-                }
             }
         } else {
             for mcu_row in 0..geometry.mcus_down {
                 for mcu_col in 0..geometry.mcus_across {
+                    if bits.overran() {
+                        return Ok(());
+                    }
                     let unit = mcu_row * geometry.mcus_across + mcu_col;
                     if restart_interval > 0 && unit > 0 && unit.is_multiple_of(restart_interval) {
                         bits.restart(restarts)?;
@@ -583,9 +592,6 @@ impl Blocks<'_> {
                             }
                         }
                     }
-                }
-                if bits.overran() {
-                    return Err(Refusal::Corrupt("a scan ends before the picture does"));
                 }
             }
         }
