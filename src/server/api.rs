@@ -75,7 +75,7 @@ impl State {
         Ok(Self {
             limiter: RateLimiter::new(config.rate_limit_per_minute),
             auth_failures: RateLimiter::new(config.auth_failures_per_minute),
-            shared_limits: store.engine() == "postgres",
+            shared_limits: store.is_shared(),
             engine: Semaphore::new(config.engine_threads.max(1)),
             memory: Semaphore::new(crate::budget::budget_units(config.memory_budget) as usize),
             bodies: Slots::new(
@@ -118,7 +118,7 @@ impl State {
 
 /// How young an unreferenced file the orphan sweep leaves alone.
 fn orphan_spare(config: &ServerConfig, store: &Store) -> std::time::Duration {
-    if store.engine() == "postgres" {
+    if store.is_shared() {
         config.orphan_age
     } else {
         std::time::Duration::ZERO

@@ -222,7 +222,7 @@ impl Server {
             .spawn(move || {
                 runtime.block_on(async move {
                     tokio::spawn(sweeper(state.clone()));
-                    if state.store.engine() == "postgres" {
+                    if state.store.is_shared() {
                         tokio::spawn(orphan_sweeper(state.clone()));
                     }
                     match tokio::net::TcpListener::from_std(listener) {

@@ -164,6 +164,14 @@ impl Database {
             Self::Postgres(_) => "postgres",
         }
     }
+
+    /// Whether several replicas may share this database (PostgreSQL; a SQLite file is one
+    /// machine's): rate limits then live in it, and the orphan sweep must spare what
+    /// another replica may be writing.
+    #[must_use]
+    pub const fn is_shared(&self) -> bool {
+        matches!(self, Self::Postgres(_))
+    }
 }
 
 /// The schema, one step a migration: step `n` takes a database at version `n` to `n + 1`.
@@ -211,6 +219,7 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 pub struct Store {
     conn: Mutex<Box<dyn Connection>>,
     engine: &'static str,
+    shared: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -238,6 +247,7 @@ impl Store {
         Ok(Self {
             conn: Mutex::new(conn),
             engine: database.engine(),
+            shared: database.is_shared(),
         })
     }
 
@@ -245,6 +255,12 @@ impl Store {
     #[must_use]
     pub const fn engine(&self) -> &'static str {
         self.engine
+    }
+
+    /// Whether several replicas may share this database ([`Database::is_shared`]).
+    #[must_use]
+    pub const fn is_shared(&self) -> bool {
+        self.shared
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Box<dyn Connection>> {
