@@ -24,7 +24,6 @@ use std::sync::Arc;
 use setphoto_fir::{
     Filter, FilterType, Image, ImageRef, PixelType, ResizeAlg, ResizeOptions, Resizer,
 };
-use setphoto_kernels::Cpu;
 use setphoto_kernels::resize::{self as passes, Taps, catmull_rom_weight, lanczos3_weight};
 
 use crate::error::Error;
@@ -232,9 +231,11 @@ impl Renderer {
             let mut into =
                 Image::from_slice_u8(target.width, target.height, picture_rows, pixel_type)
                     .map_err(Error::internal)?;
-            let ours = layout == Layout::Rgb8
-                && Cpu::detect() == Cpu::Avx2
-                && self.resize_rgb(&from, region, kernel, &mut into)?;
+            // RGB takes our passes on every CPU (the portable path where there is no
+            // AVX2): fast_image_resize's SSE4.1 RGB horizontal pass reads past a row on
+            // some cropped upscales (see fuzz/findings).
+            let ours =
+                layout == Layout::Rgb8 && self.resize_rgb(&from, region, kernel, &mut into)?;
             if !ours {
                 setphoto_fir::resize(&mut self.resizer, &from, &mut into, &options)
                     .map_err(Error::internal)?;
@@ -851,7 +852,7 @@ mod tests {
             let mut renderer = Renderer::new();
             let (fir, ours) = fir_and_ours(&mut renderer, (width, height), region, target, Kernel::CatmullRom, seed);
             let fused = matches!(renderer.doubling, Some((_, _, Some(_))));
-            proptest::prop_assert_eq!(fused, Cpu::detect() == Cpu::Avx2);
+            proptest::prop_assert_eq!(fused, setphoto_kernels::Cpu::detect() == setphoto_kernels::Cpu::Avx2);
             proptest::prop_assert!(ours == Some(fir), "{}x{} {:?}", width, height, region);
         }
     }
