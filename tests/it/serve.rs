@@ -785,3 +785,78 @@ fn avatar_paths_cannot_leave_the_avatars_folder() {
         assert_eq!(server.get(path).status, 404, "{path}");
     }
 }
+
+/// A `setphoto serve` process that has printed its start-up line.
+pub struct Started {
+    /// The process.
+    pub child: std::process::Child,
+    /// Its stderr lines after the start-up line, as they come.
+    pub lines: std::sync::mpsc::Receiver<String>,
+    /// The start-up line.
+    pub first: String,
+    /// The URL it listens on (`http://ADDR`), from the start-up line.
+    pub base: String,
+}
+
+/// Starts `command` (the `setphoto` binary with `serve` and its flags) with stdin and
+/// stdout closed and stderr read line by line, each line echoed to the test's stderr after
+/// `label`, and waits up to `wait` for the start-up line.
+pub fn start_serve(mut command: std::process::Command, label: &str, wait: Duration) -> Started {
+    use std::io::BufRead as _;
+    use std::process::Stdio;
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, lines) = std::sync::mpsc::channel();
+    let label = label.to_owned();
+    // Read to the end even when nobody listens, so the server never blocks on a full pipe.
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            eprintln!("{label}: {line}");
+            let _ = tx.send(line);
+        }
+    });
+    let first = lines.recv_timeout(wait).unwrap();
+    let base = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in the start-up line: {first}"))
+        .to_owned();
+    Started {
+        child,
+        lines,
+        first,
+        base,
+    }
+}
+
+/// Eight uploads at once for the user of `token`, alternating between `first` and
+/// `second`, each a different crop of `image`; each must be acknowledged. Their
+/// `avatar_hash`es.
+pub fn eight_uploads_at_once(
+    (first, second): (&TestServer, &TestServer),
+    token: &str,
+    image: &[u8],
+) -> Vec<String> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let via = if i % 2 == 0 { first } else { second };
+                s.spawn(move || {
+                    let crop = (200 + 20 * i).to_string();
+                    let json = via.set_photo(token, image, &[("crop_w", &crop)]).json();
+                    assert_eq!(json["ok"], true, "{json}");
+                    json["profile"]["avatar_hash"].as_str().unwrap().to_owned()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}

@@ -1,14 +1,13 @@
 //! `setphoto serve --memory`: a burst of large uploads queues within the memory budget
 //! instead of multiplying, and every one of them succeeds.
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use setphoto::server::{DEFAULT_SCOPES, DEFAULT_TEAM, Store};
 
 use crate::bombs::gradient_png;
-use crate::serve::{Part, multipart};
+use crate::serve::{Part, multipart, start_serve};
 
 const MIB: u64 = 1 << 20;
 
@@ -27,7 +26,8 @@ impl Drop for ServeProcess {
 
 impl ServeProcess {
     fn start(data: &std::path::Path, args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_setphoto"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_setphoto"));
+        command
             .args([
                 "serve",
                 "--listen",
@@ -37,22 +37,12 @@ impl ServeProcess {
                 "--data",
             ])
             .arg(data)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stderr.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let base = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_owned();
-        Self { child, base }
+            .args(args);
+        let started = start_serve(command, "serve", Duration::from_secs(60));
+        Self {
+            child: started.child,
+            base: started.base,
+        }
     }
 
     /// The peak resident set of the process so far, from `/proc/PID/status`.

@@ -1,15 +1,15 @@
 //! `setphoto serve` for operators: `/healthz`, `/metrics`, the access log and
 //! `--trust-proxy`.
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::serve::TestServer;
+use crate::serve::{TestServer, start_serve};
 use crate::util::testdata;
 
 /// The value of the metric line that starts with `series` (name and labels), if any.
@@ -138,34 +138,20 @@ struct ServeProcess {
 impl ServeProcess {
     fn start(flags: &[&str]) -> Self {
         let data = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_setphoto"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_setphoto"));
+        command
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data.path())
-            .args(flags)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let first = lines.recv_timeout(Duration::from_secs(30)).unwrap();
-        let addr = first
-            .strip_prefix("setphoto serve: listening on http://")
-            .and_then(|rest| rest.split_whitespace().next())
-            .unwrap_or_else(|| panic!("start-up line: {first}"))
+            .args(flags);
+        let started = start_serve(command, "serve", Duration::from_secs(30));
+        let addr = started
+            .base
+            .strip_prefix("http://")
+            .unwrap_or_else(|| panic!("start-up line: {}", started.first))
             .to_owned();
         Self {
-            child,
-            lines,
+            child: started.child,
+            lines: started.lines,
             addr,
             _data: data,
         }

@@ -11,7 +11,7 @@ use std::process::Command;
 
 use setphoto::server::{DEFAULT_SCOPES, DEFAULT_TEAM, Database, ServerConfig, Store};
 
-use crate::serve::TestServer;
+use crate::serve::{TestServer, eight_uploads_at_once};
 use crate::util::{skip_or_fail, testdata};
 
 /// A PostgreSQL server of the test's own, stopped when dropped.
@@ -297,21 +297,7 @@ fn concurrent_uploads_for_one_user_through_two_replicas_leave_one_acknowledged_a
         .unwrap();
     let image = testdata("inputs/sample.jpg");
     // Eight uploads at once, alternating replicas, each a different crop.
-    let acknowledged: Vec<String> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..8)
-            .map(|i| {
-                let (via, token, image) =
-                    (if i % 2 == 0 { &first } else { &second }, &token, &image);
-                s.spawn(move || {
-                    let crop = (200 + 20 * i).to_string();
-                    let json = via.set_photo(token, image, &[("crop_w", &crop)]).json();
-                    assert_eq!(json["ok"], true, "{json}");
-                    json["profile"]["avatar_hash"].as_str().unwrap().to_owned()
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let acknowledged = eight_uploads_at_once((&first, &second), &token, &image);
     // Both replicas agree on one current avatar, one that was acknowledged, and every
     // one of its files resolves through either.
     let on_first = first.method("users.profile.get", &token).json();

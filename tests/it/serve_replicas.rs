@@ -6,16 +6,14 @@
 //! CI (`CI=true`) that is a failure (see `serve_postgres` and `batch_s3`).
 
 use std::collections::BTreeSet;
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use setphoto::server::{DEFAULT_SCOPES, DEFAULT_TEAM, Store};
 
 use crate::batch_s3::Moto;
-use crate::serve::{Part, TestServer, multipart};
+use crate::serve::{Part, TestServer, eight_uploads_at_once, multipart, start_serve};
 use crate::serve_postgres::Postgres;
 use crate::util::testdata;
 
@@ -85,7 +83,8 @@ impl Backends {
     /// A `setphoto serve` process on these backends, with `flags` added.
     fn replica(&self, flags: &[&str]) -> Replica {
         let data = tempfile::tempdir_in(self.scratch.path()).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_setphoto"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_setphoto"));
+        command
             .args([
                 "serve",
                 "--listen",
@@ -99,33 +98,17 @@ impl Backends {
             .args(["--database", self.pg.url()])
             .args(["--store", &format!("s3://{BUCKET}/{PREFIX}")])
             .args(flags)
-            .envs(self.aws())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("replica: {line}");
-                let _ = tx.send(line);
-            }
-        });
-        let first = lines.recv_timeout(Duration::from_secs(60)).unwrap();
+            .envs(self.aws());
+        let started = start_serve(command, "replica", Duration::from_secs(60));
         // setphoto serve: listening on http://ADDR (API URL/api/, database D, store KIND WHERE)
         assert!(
-            first.ends_with(&format!(
+            started.first.ends_with(&format!(
                 "database postgres, store s3 s3://{BUCKET}/{PREFIX})"
             )),
-            "{first}"
+            "{}",
+            started.first
         );
-        let addr = first
-            .strip_prefix("setphoto serve: listening on ")
-            .and_then(|rest| rest.split_whitespace().next())
-            .unwrap_or_else(|| panic!("start-up line: {first}"))
-            .to_owned();
+        let (child, addr) = (started.child, started.base);
         Replica {
             client: TestServer::at(addr, data),
             child,
@@ -278,21 +261,7 @@ fn two_replicas_on_postgres_and_s3_share_uploads_order_and_limits() {
     // Eight uploads at once for one user, alternating replicas: both agree on one current
     // avatar, one that was acknowledged, and its files resolve through either.
     let racer = backends.token("U0RACE");
-    let acknowledged: Vec<String> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..8)
-            .map(|i| {
-                let (via, token, image) =
-                    (if i % 2 == 0 { &first } else { &second }, &racer, &image);
-                s.spawn(move || {
-                    let crop = (200 + 20 * i).to_string();
-                    let json = via.set_photo(token, image, &[("crop_w", &crop)]).json();
-                    assert_eq!(json["ok"], true, "{json}");
-                    json["profile"]["avatar_hash"].as_str().unwrap().to_owned()
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let acknowledged = eight_uploads_at_once((&first, &second), &racer, &image);
     let on_first = assert_profile_resolves(&first, &racer);
     let on_second = assert_profile_resolves(&second, &racer);
     assert_eq!(on_first["avatar_hash"], on_second["avatar_hash"]);
