@@ -1,6 +1,7 @@
 //! The resize passes: every path this CPU runs makes the portable path's pixels, the fused
-//! doubling pass makes the two passes' pixels, and the two passes make
-//! `fast_image_resize`'s.
+//! doubling pass makes the two passes' pixels, and the two passes, like
+//! `fast_image_resize` (which setphoto runs on RGBA), stay within rounding of a float
+//! evaluation of the same filter over the same region.
 
 use super::{Input, cycle};
 use crate::Cpu;
@@ -17,11 +18,14 @@ use setphoto_fir::{
 /// a region of whole pixels), output width and height (`1 + byte % 96`), four bytes placing
 /// the region, then pixel bytes, repeated to fill the picture. Runs the vertical pass over
 /// the columns the horizontal one reads, then the horizontal one, as setphoto does, on every
-/// path; the fused doubling pass where the taps double; and `fast_image_resize` with the
-/// same filter over the same region.
+/// path; the fused doubling pass where the taps double; a float evaluation of the same
+/// filter over the same region ([`FloatFilter`]); and `fast_image_resize`, through
+/// setphoto's wrapper, on the picture with an alpha channel.
 ///
 /// # Panics
-/// When any path, the fused pass or `fast_image_resize` makes other pixels.
+/// When any path or the fused pass makes other pixels than the portable path, when our
+/// passes or `fast_image_resize` stray past [`MAX_ERROR`] from the float evaluation, or
+/// when the wrapper refuses a whole-pixel region.
 pub fn resize(data: &[u8]) {
     let mut input = Input::new(data);
     let (width, height) = (
@@ -113,43 +117,168 @@ pub fn resize(data: &[u8]) {
         }
     }
 
-    // fir skips an axis that needs no resampling (the engine then leaves that axis to it),
-    // so it is the oracle when both axes resample.
+    // The float evaluation is the oracle where both axes resample (one that does not is
+    // left alone by the engine, so neither pass runs over it).
     let resamples =
         |out: u32, start: f64, len: f64| f64::from(out) != len || start != start.round();
-    if resamples(out_w, x, rw) && resamples(out_h, y, rh) {
+    if !(resamples(out_w, x, rw) && resamples(out_h, y, rh)) {
+        return;
+    }
+    let filter = FloatFilter { weight, support };
+    let exact = filter.resize(&source, 3, (width, height), region, (out_w, out_h));
+    if let Some((at, error)) = worst(&two_passes, &exact) {
         assert!(
-            fir(
-                &source,
-                (width, height),
-                region,
-                (out_w, out_h),
-                weight,
-                support
-            ) == two_passes,
-            "{width}x{height} region {region:?} to {out_w}x{out_h}: fast_image_resize's pixels differ"
+            error <= MAX_ERROR,
+            "{width}x{height} region {region:?} to {out_w}x{out_h}: our passes are {error:.3} \
+             from the float evaluation at sample {at}"
         );
+    }
+
+    // fast_image_resize, which setphoto runs on RGBA and 16-bit pictures, through the
+    // wrapper that refuses the crops it cannot resize soundly, on the same picture with an
+    // alpha channel of its own (not premultiplied, as for an opaque picture).
+    let rgba: Vec<u8> = source
+        .chunks_exact(3)
+        .zip(cycle(&source, source.len()).iter().rev())
+        .flat_map(|(rgb, &alpha)| [rgb[0], rgb[1], rgb[2], alpha])
+        .collect();
+    match fir_rgba(
+        &rgba,
+        (width, height),
+        region,
+        (out_w, out_h),
+        weight,
+        support,
+    ) {
+        Ok(theirs) => {
+            let exact = filter.resize(&rgba, 4, (width, height), region, (out_w, out_h));
+            if let Some((at, error)) = worst(&theirs, &exact) {
+                assert!(
+                    error <= MAX_ERROR,
+                    "{width}x{height} region {region:?} to {out_w}x{out_h}: fast_image_resize \
+                     is {error:.3} from the float evaluation at sample {at}"
+                );
+            }
+        }
+        Err(setphoto_fir::Error::FractionalUpscale) => {
+            let whole = |edge: f64| edge == edge.round();
+            assert!(
+                !(whole(x) && whole(x + rw) && whole(y) && whole(y + rh)),
+                "a whole-pixel region refused"
+            );
+        }
+        Err(error) => panic!("fast_image_resize: {error}"),
     }
 }
 
-/// `fast_image_resize`'s resize of `region` of the RGB `source` to `target`, with the
-/// filter given by `weight` and `support`.
-fn fir(
+/// How far an 8-bit two-pass result may stray from the float evaluation: half a level where
+/// the first pass rounds to 8 bits, carried through the second pass's weights (their
+/// magnitudes sum to at most 1.3 for Lanczos3 and Catmull-Rom), half a level where the
+/// second rounds, and the weights' fixed-point rounding.
+const MAX_ERROR: f64 = 0.5 * 1.3 + 0.5 + 0.1;
+
+/// The largest difference between 8-bit samples and their float evaluation, and where.
+fn worst(samples: &[u8], exact: &[f64]) -> Option<(usize, f64)> {
+    samples
+        .iter()
+        .zip(exact)
+        .map(|(&s, &e)| (f64::from(s) - e).abs())
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+}
+
+/// A separable filter evaluated in `f64`, as the passes define it: each output pixel's
+/// centre maps into the region, its window is the filter's support (widened by the scale
+/// on a downscale) cut to the picture, its weights are normalised to sum to one, and the
+/// vertical pass's result is clamped to the 8-bit range (not rounded) before the
+/// horizontal one reads it.
+struct FloatFilter {
+    weight: fn(f64) -> f64,
+    support: f64,
+}
+
+impl FloatFilter {
+    /// For each output pixel along an axis of `len` source pixels, its first source pixel
+    /// and normalised weights.
+    fn windows(&self, len: u32, from: f64, to: f64, out: u32) -> Vec<(usize, Vec<f64>)> {
+        let scale = (to - from) / f64::from(out);
+        let widen = scale.max(1.0);
+        let radius = self.support * widen;
+        (0..out)
+            .map(|o| {
+                let centre = from + (f64::from(o) + 0.5) * scale;
+                let first = (centre - radius).floor().max(0.0) as u32;
+                let last = (centre + radius).ceil().min(f64::from(len)) as u32;
+                let mut weights: Vec<f64> = (first..last)
+                    .map(|x| (self.weight)((f64::from(x) + 0.5 - centre) / widen))
+                    .collect();
+                let sum: f64 = weights.iter().sum();
+                if sum != 0.0 {
+                    weights.iter_mut().for_each(|w| *w /= sum);
+                }
+                (first as usize, weights)
+            })
+            .collect()
+    }
+
+    /// `region` of `source` (`channels` per pixel) resized to `out`, unrounded.
+    fn resize(
+        &self,
+        source: &[u8],
+        channels: usize,
+        (width, height): (u32, u32),
+        [x, y, rw, rh]: [f64; 4],
+        (out_w, out_h): (u32, u32),
+    ) -> Vec<f64> {
+        let across = self.windows(width, x, x + rw, out_w);
+        let down = self.windows(height, y, y + rh, out_h);
+        let stride = width as usize * channels;
+        let mut columns = vec![0.0; out_h as usize * stride];
+        for (row, (first, weights)) in columns.chunks_exact_mut(stride).zip(&down) {
+            for (k, w) in weights.iter().enumerate() {
+                let line = &source[(first + k) * stride..][..stride];
+                for (sum, &s) in row.iter_mut().zip(line) {
+                    *sum += w * f64::from(s);
+                }
+            }
+            row.iter_mut().for_each(|v| *v = v.clamp(0.0, 255.0));
+        }
+        let mut out = Vec::with_capacity(out_w as usize * out_h as usize * channels);
+        for row in columns.chunks_exact(stride) {
+            for (first, weights) in &across {
+                for c in 0..channels {
+                    let sum: f64 = weights
+                        .iter()
+                        .enumerate()
+                        .map(|(k, w)| w * row[(first + k) * channels + c])
+                        .sum();
+                    out.push(sum.clamp(0.0, 255.0));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// `fast_image_resize`'s resize, through setphoto's wrapper, of `region` of the RGBA
+/// `source` to `target`, with the filter given by `weight` and `support`.
+fn fir_rgba(
     source: &[u8],
     (width, height): (u32, u32),
     [x, y, rw, rh]: [f64; 4],
     target: (u32, u32),
     weight: fn(f64) -> f64,
     support: f64,
-) -> Vec<u8> {
-    let from = ImageRef::new(width, height, source, PixelType::U8x3).expect("a whole picture");
+) -> Result<Vec<u8>, setphoto_fir::Error> {
+    let from = ImageRef::new(width, height, source, PixelType::U8x4).expect("a whole picture");
     let filter = Filter::new("harness", weight, support).expect("a finite, positive support");
     let options = ResizeOptions::new()
         .resize_alg(ResizeAlg::Convolution(FilterType::Custom(filter)))
-        .crop(x, y, rw, rh);
-    let mut out = vec![0u8; (target.0 * target.1 * 3) as usize];
-    let mut into = Image::from_slice_u8(target.0, target.1, &mut out, PixelType::U8x3)
+        .crop(x, y, rw, rh)
+        .use_alpha(false);
+    let mut out = vec![0u8; (target.0 * target.1 * 4) as usize];
+    let mut into = Image::from_slice_u8(target.0, target.1, &mut out, PixelType::U8x4)
         .expect("a buffer of the target's size");
-    setphoto_fir::resize(&mut Resizer::new(), &from, &mut into, &options).expect("fir resizes");
-    out
+    setphoto_fir::resize(&mut Resizer::new(), &from, &mut into, &options)?;
+    Ok(out)
 }
