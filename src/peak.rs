@@ -22,7 +22,10 @@
 //! | PNG, not interlaced | `4 px(k)` + `16 ceil(w/k)` box sums (when `k > 1`) + `32 w` rows + the upload (text chunks) |
 //! | PNG, interlaced | `4 w h` + `4 px(k)` (when `k > 1`) + `32 w` + the upload |
 //! | JPEG | `3 w h` + `128` a coefficient block (progressive) + `w h` (grey) or `4 w h` (four components) + `64 w` rows |
-//! | GIF | `8 w h` + the upload; reduced (`k > 1`): `4 w h` + `4 px(k)` + `4 w` + the upload |
+//! | GIF | `4 f` + `4 w h` + the upload; reduced (`k > 1`): `4 f` + `4 px(k)` + `4 w` + the upload |
+//!
+//! where `f` is the larger of the GIF's screen (`w h`) and its first frame, which may be
+//! far larger than the screen.
 //!
 //! A JPEG is bounded by its full decode whatever `k`: a reduced decoder may refuse a
 //! damaged file, which then decodes at full size (so that reduction never changes whether
@@ -82,14 +85,17 @@ pub(crate) fn peak_bytes(validated: &Validated, plan: &Plan, input_len: usize) -
                 .saturating_add(64 * w);
             (working, picture, 3, false, 1)
         }
-        Detail::Gif => {
+        Detail::Gif { first_frame } => {
             let picture = px(k).saturating_mul(4);
+            // The reference decoder's RGBA frame (the fast path's indices are a quarter of
+            // it), counted at the screen's size at least.
+            let frame = first_frame.max(px(1)).saturating_mul(4);
             let working = if k > 1 {
-                // The reference decoder's RGBA frame (the fast path's indices are a
-                // quarter of it), the reduced screen and one screen row.
-                px(1).saturating_mul(4).saturating_add(picture) + 4 * w
+                // With the reduced screen and one screen row.
+                frame.saturating_add(picture) + 4 * w
             } else {
-                px(1).saturating_mul(8)
+                // With the RGBA screen.
+                frame.saturating_add(px(1).saturating_mul(4))
             };
             (working.saturating_add(input), picture, 4, true, k)
         }

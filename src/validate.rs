@@ -48,7 +48,11 @@ pub(crate) enum Detail {
         alpha: bool,
     },
     /// A GIF.
-    Gif,
+    Gif {
+        /// Pixels of the first frame, the one decoded: a frame may be far larger than its
+        /// logical screen (it is shown clipped), and decoders hold it whole.
+        first_frame: u64,
+    },
 }
 
 impl Validated {
@@ -237,7 +241,7 @@ fn inspect_gif(bytes: &[u8], policy: &Policy) -> Result<Validated, Error> {
         orientation: Orientation::Normal,
         frames: 0,
         non_interleaved: false,
-        detail: Detail::Gif,
+        detail: Detail::Gif { first_frame: 0 },
     };
     // A screen with a zero side is taken from the first frame's extent, as browsers and
     // Pillow take it; its size is checked once that frame is seen.
@@ -283,6 +287,11 @@ fn inspect_gif(bytes: &[u8], policy: &Policy) -> Result<Validated, Error> {
                 canvas_w = canvas_w.max(left + w);
                 canvas_h = canvas_h.max(top + h);
                 frames += 1;
+                if frames == 1 {
+                    validated.detail = Detail::Gif {
+                        first_frame: u64::from(w) * u64::from(h),
+                    };
+                }
                 if empty_screen && frames == 1 {
                     validated.width = if width == 0 { left + w } else { width };
                     validated.height = if height == 0 { top + h } else { height };

@@ -15,7 +15,10 @@ use setphoto::{Policy, SetPhotoRequest};
 #[path = "common/bombs.rs"]
 mod bombs;
 
-use bombs::{blocks_gif, gif_with_frames as gif, gradient_png, png_with as png, zlib_zeros};
+use bombs::{
+    blocks_gif, blocks_gif_on_screen, gif_with_frames as gif, gradient_png, png_with as png,
+    zlib_zeros,
+};
 
 struct Counting;
 
@@ -234,6 +237,22 @@ fn large_gifs_stay_within_their_estimate() {
         assert!(
             (peak as f64) < 4.0 * 7071.0 * 7071.0 + 64.0 * MIB,
             "{what}: a full decode peaked at {peak} bytes"
+        );
+    }
+}
+
+#[test]
+fn a_gif_frame_far_larger_than_its_screen_stays_within_its_estimate() {
+    let _alone = alone();
+    // The frame is decoded whole (its indices alone are twice what the screen alone would
+    // be estimated at) and shown clipped to its 300x300 screen.
+    for transparent in [true, false] {
+        let bytes = blocks_gif_on_screen((300, 300), 7000, 7000, transparent);
+        let what = format!("a 7000x7000 GIF frame on a 300x300 screen, transparent {transparent}");
+        let peak = within_estimate(&what, &SetPhotoRequest::new(bytes), false);
+        assert!(
+            peak as f64 > 7000.0 * 7000.0,
+            "{what}: the frame was not held whole ({peak} bytes), so this test shows nothing"
         );
     }
 }

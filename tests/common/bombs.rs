@@ -92,6 +92,17 @@ pub fn gradient_png(width: u32, height: u32, sixteen: bool) -> Vec<u8> {
 /// index 0 transparent when `transparent`, LZW-coded by the `gif` crate (about a byte per
 /// 30 pixels).
 pub fn blocks_gif(width: u16, height: u16, transparent: bool) -> Vec<u8> {
+    blocks_gif_on_screen((width, height), width, height, transparent)
+}
+
+/// As [`blocks_gif`], on a logical screen of `screen` pixels, whatever the frame's size
+/// (a frame larger than its screen is shown clipped).
+pub fn blocks_gif_on_screen(
+    screen: (u16, u16),
+    width: u16,
+    height: u16,
+    transparent: bool,
+) -> Vec<u8> {
     let palette: Vec<u8> = (0..16u8).flat_map(|i| [i * 16, i * 16, i * 16]).collect();
     let indices: Vec<u8> = (0..usize::from(height))
         .flat_map(|y| (0..usize::from(width)).map(move |x| ((x / 64 + y / 64) % 16) as u8))
@@ -100,7 +111,7 @@ pub fn blocks_gif(width: u16, height: u16, transparent: bool) -> Vec<u8> {
     frame.transparent = transparent.then_some(0);
     let mut out = Vec::new();
     {
-        let mut encoder = gif::Encoder::new(&mut out, width, height, &palette).unwrap();
+        let mut encoder = gif::Encoder::new(&mut out, screen.0, screen.1, &palette).unwrap();
         encoder.write_frame(&frame).unwrap();
     }
     out
