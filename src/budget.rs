@@ -85,11 +85,15 @@ pub(crate) fn parse_bytes(text: &str) -> Result<u64, String> {
     Ok(bytes)
 }
 
-/// The units of a budget of `bytes`: at least 1, at most [`MAX_UNITS`].
+/// The units of a budget of `bytes` that images share: at least 1, at most
+/// [`MAX_UNITS`]. The pool of spare pixel buffers ([`crate::pixels::POOL_MAX_BYTES`]) is
+/// held back from them: spares outlive the images that made them, so no image's estimate
+/// counts them.
 #[must_use]
 pub(crate) fn budget_units(bytes: u64) -> u32 {
+    let shared = bytes.saturating_sub(crate::pixels::POOL_MAX_BYTES as u64);
     // At most 2^31, so the cast is exact.
-    (bytes / UNIT_BYTES).clamp(1, MAX_UNITS) as u32
+    (shared / UNIT_BYTES).clamp(1, MAX_UNITS) as u32
 }
 
 /// The units an image estimated at `bytes` takes from a budget of `total` units: its
@@ -225,7 +229,8 @@ mod tests {
     #[test]
     fn an_image_takes_its_estimate_and_never_more_than_the_budget() {
         let total = budget_units(300 * MIB);
-        assert_eq!(total, 300 * 1024);
+        assert_eq!(total, 252 * 1024, "300 MiB less the 48 MiB the spare buffers may take");
+        assert_eq!(budget_units(MIB), 1);
         assert_eq!(image_units(MIB + 1, total), 1025);
         assert_eq!(image_units(0, total), 1);
         assert_eq!(image_units(10 << 30, total), total);

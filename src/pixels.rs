@@ -191,7 +191,7 @@ impl Drop for Pixels {
 const RECYCLE_MIN_BYTES: usize = 256 << 10;
 /// At most this many bytes wait in the pool: enough for the buffers of two sets of a
 /// 12 MP photo in flight, little beside a service's working set.
-const POOL_MAX_BYTES: usize = 48 << 20;
+pub(crate) const POOL_MAX_BYTES: usize = 48 << 20;
 /// At most this many buffers wait in the pool.
 const POOL_MAX_BUFFERS: usize = 16;
 
