@@ -229,7 +229,11 @@ mod tests {
     #[test]
     fn an_image_takes_its_estimate_and_never_more_than_the_budget() {
         let total = budget_units(300 * MIB);
-        assert_eq!(total, 252 * 1024, "300 MiB less the 48 MiB the spare buffers may take");
+        assert_eq!(
+            total,
+            252 * 1024,
+            "300 MiB less the 48 MiB the spare buffers may take"
+        );
         assert_eq!(budget_units(MIB), 1);
         assert_eq!(image_units(MIB + 1, total), 1025);
         assert_eq!(image_units(0, total), 1);

@@ -8,7 +8,8 @@
 //! - **decode**: the decoder's working memory and the decoded picture;
 //! - **orient**: a picture rotated by its EXIF orientation (5 to 8) is copied once;
 //! - **render**: the picture, the resize stage's scratch (with alpha, the premultiplied
-//!   copy of the rows it reads, and one intermediate pass of up to 1024 rows or columns)
+//!   copy of the rows and columns it reads, and one intermediate pass of up to 1024 rows
+//!   or columns)
 //!   and the renditions with their encoders.
 //!
 //! plus what runs beside them: the cleaned original (at most the upload's size) and a fixed
@@ -116,15 +117,20 @@ pub(crate) fn peak_bytes(validated: &Validated, plan: &Plan, input_len: usize) -
             (u64::from(ow).div_ceil(k), u64::from(oh).div_ceil(k))
         }
     };
-    // With alpha, the resize stage premultiplies the rows it reads, across the whole
-    // decoded width: the region's and the filter's reach around them.
+    // With alpha, the resize stage premultiplies the rows and columns it reads: the
+    // region's and the filter's reach around them (copied out first, when they are not
+    // the picture's whole width).
     let premultiplied = if alpha {
         let (ow, oh) = validated.oriented_size();
         let (picture_w, picture_h) = (u64::from(ow).div_ceil(k), u64::from(oh).div_ceil(k));
         let largest = u64::from(plan.sizes.iter().next().unwrap_or(1).max(1));
-        let reach = 2 * (3 * region_h.div_ceil(largest).max(1) + 3);
-        let rows = region_h.saturating_add(reach).min(picture_h);
-        picture_w.saturating_mul(rows).saturating_mul(4)
+        let read = |region: u64, picture: u64| {
+            let reach = 2 * (3 * region.div_ceil(largest).max(1) + 3);
+            region.saturating_add(reach).min(picture)
+        };
+        let (columns, rows) = (read(region_w, picture_w), read(region_h, picture_h));
+        let copies = if columns < picture_w { 2 } else { 1 };
+        columns.saturating_mul(rows).saturating_mul(4 * copies)
     } else {
         0
     };

@@ -163,6 +163,8 @@ impl Renderer {
         // pixels never bleed into the picture's edges. It is its rendition's rows
         // `rows` (shared, not copied) when it spans the rendition's width.
         let mut previous: Option<Previous> = None;
+        // The columns a resize with alpha reads, when they are fewer than the picture's.
+        let mut window = Vec::new();
         for size in sizes.iter() {
             let target = square.placement(size);
             // Cascade from the previous picture only while downscaling: an upscaled
@@ -180,19 +182,35 @@ impl Renderer {
                 ),
                 None => {
                     // fir premultiplies a picture with alpha into a copy of its whole
-                    // source before cropping it: only the rows this resize reads go in.
-                    let rows = if use_alpha {
-                        rows_read(height, source_region, target.height)
+                    // source before cropping it: only the rows and columns this resize
+                    // reads go in (the columns copied out first where they are fewer).
+                    let (rows, columns) = if use_alpha {
+                        (
+                            span_read(height, source_region.y, source_region.height, target.height),
+                            span_read(width, source_region.x, source_region.width, target.width),
+                        )
                     } else {
-                        0..height
+                        (0..height, 0..width)
                     };
-                    let row_len = width as usize * layout.channels();
+                    let channels = layout.channels();
+                    let row_len = width as usize * channels;
                     let data = &pixels.data()
                         [rows.start as usize * row_len..rows.end as usize * row_len];
+                    let data = if columns.len() < width as usize {
+                        let (left, len) = (columns.start as usize * channels, columns.len() * channels);
+                        window.clear();
+                        for row in data.chunks_exact(row_len) {
+                            window.extend_from_slice(&row[left..left + len]);
+                        }
+                        &window[..]
+                    } else {
+                        data
+                    };
                     (
-                        ImageRef::new(width, rows.len() as u32, data, pixel_type)
+                        ImageRef::new(columns.len() as u32, rows.len() as u32, data, pixel_type)
                             .map_err(Error::internal)?,
                         Region {
+                            x: source_region.x - f64::from(columns.start),
                             y: source_region.y - f64::from(rows.start),
                             ..source_region
                         },
@@ -335,14 +353,16 @@ impl Renderer {
     }
 }
 
-/// The rows of a `height`-row picture that resizing `region` to `target_height` rows can
-/// read: the region's, and the filter's support around them (Lanczos3 reaches 3 source
-/// pixels per destination pixel, scaled when downscaling), with a spare row each side.
-fn rows_read(height: u32, region: Region, target_height: u32) -> std::ops::Range<u32> {
-    let scale = (region.height / f64::from(target_height.max(1))).max(1.0);
+/// The rows (or columns) of a picture `len` pixels high (wide) that resizing the region's
+/// `start..start + extent` to `target` pixels can read: the region's, and the filter's
+/// support around them (Lanczos3 reaches 3 source pixels per destination pixel, scaled
+/// when downscaling), with a spare pixel each side.
+fn span_read(len: u32, start: f64, extent: f64, target: u32) -> std::ops::Range<u32> {
+    let height = len;
+    let scale = (extent / f64::from(target.max(1))).max(1.0);
     let margin = (3.0 * scale).ceil() + 2.0;
-    let top = (region.y - margin).floor().max(0.0);
-    let bottom = (region.y + region.height + margin).ceil();
+    let top = (start - margin).floor().max(0.0);
+    let bottom = (start + extent + margin).ceil();
     // Both are clamped to the picture, so the casts are exact.
     let top = (top as u32).min(height);
     let bottom = if bottom >= f64::from(height) {
@@ -692,6 +712,48 @@ mod tests {
             // Coverage is linear already: half the pixels, half the alpha.
             let alpha = mean(r.data(), 4, 3);
             assert!((124.0..=131.0).contains(&alpha), "{size}: mean alpha {alpha}");
+        }
+    }
+
+    /// The renditions of the `side` px crop at (`x`, `y`) of `pixels`.
+    fn render_crop(pixels: Pixels, (x, y, side): (u32, u32, u32)) -> Vec<Resized> {
+        let crop = crate::request::CropBox::new(x, y, side).unwrap();
+        let sq = square(pixels.width(), pixels.height(), Some(crop)).unwrap();
+        let sizes = SizeSet::for_side(sq.side(), true);
+        let image = apply(Oriented::from_pixels_for_tests(pixels), sq, Bars::Transparent);
+        Renderer::new().render(&image, &sizes).unwrap()
+    }
+
+    #[test]
+    fn a_transparent_crop_renders_as_the_same_crop_cut_out_first() {
+        // Only the columns around the crop are premultiplied for fir: the renditions must
+        // be those of a picture that never had the others, at every size (a downscale
+        // from the picture, an upscale from it, and sizes cascading from the first).
+        let (width, height) = (600u32, 300u32);
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let noise: Vec<u8> = (0..width * height * 4)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 24) as u8
+            })
+            .collect();
+        let cut = |from: u32, to: u32| {
+            let data = noise
+                .chunks_exact(width as usize * 4)
+                .flat_map(|row| &row[from as usize * 4..to as usize * 4])
+                .copied()
+                .collect();
+            Pixels::new(to - from, height, Layout::Rgba8, data).unwrap()
+        };
+        for (x, y, side) in [(230, 40, 200), (260, 100, 60)] {
+            let whole = render_crop(cut(0, width), (x, y, side));
+            let alone = render_crop(cut(130, 530), (x - 130, y, side));
+            assert_eq!(whole.len(), alone.len());
+            for (a, b) in whole.iter().zip(&alone) {
+                assert!(a.pixels.data() == b.pixels.data(), "{side} px crop, {} px", a.size);
+            }
         }
     }
 
