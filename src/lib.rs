@@ -77,6 +77,8 @@ pub struct Prepared {
     plan: Plan,
     digest: AvatarDigest,
     input_len: usize,
+    /// [`Policy::linear`], which the estimate depends on.
+    linear: bool,
 }
 
 impl Prepared {
@@ -102,7 +104,7 @@ impl Prepared {
     /// plan alone: see [`estimate_peak_bytes`].
     #[must_use]
     pub fn estimated_peak_bytes(&self) -> u64 {
-        peak::peak_bytes(&self.validated, &self.plan, self.input_len)
+        peak::peak_bytes(&self.validated, &self.plan, self.input_len, self.linear)
     }
 
     /// The file stem the rendered set will have.
@@ -191,6 +193,7 @@ pub fn prepare(request: &SetPhotoRequest, policy: &Policy) -> Result<Prepared, E
         plan,
         digest,
         input_len: request.image().len(),
+        linear: policy.linear,
     })
 }
 
@@ -236,18 +239,28 @@ pub fn process(request: &SetPhotoRequest, policy: &Policy) -> Result<ImageSet, E
 pub(crate) struct Planned {
     validated: Validated,
     plan: Plan,
+    linear: bool,
 }
 
 impl Planned {
     /// Checks `request`'s headers against `policy` and plans its square and sizes.
     pub(crate) fn new(request: &SetPhotoRequest, policy: &Policy) -> Result<Self, Error> {
         let (validated, plan) = validate_and_plan(request, policy)?;
-        Ok(Self { validated, plan })
+        Ok(Self {
+            validated,
+            plan,
+            linear: policy.linear,
+        })
     }
 
     /// See [`crate::estimate_peak_bytes`].
     pub(crate) fn estimated_peak_bytes(&self, request: &SetPhotoRequest) -> u64 {
-        peak::peak_bytes(&self.validated, &self.plan, request.image().len())
+        peak::peak_bytes(
+            &self.validated,
+            &self.plan,
+            request.image().len(),
+            self.linear,
+        )
     }
 
     /// What [`crate::process`] does after the header checks.
@@ -256,7 +269,9 @@ impl Planned {
         request: &SetPhotoRequest,
         policy: &Policy,
     ) -> Result<ImageSet, Error> {
-        let Self { validated, plan } = self;
+        let Self {
+            validated, plan, ..
+        } = self;
         let bytes = request.image();
         // The digest reads every byte of the upload: for a 2.6 MB GIF that is 16-20 ms
         // of SHA-256 on a CPU without SHA instructions, longer than decoding it. Nobody

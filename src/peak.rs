@@ -9,7 +9,8 @@
 //! - **orient**: a picture rotated by its EXIF orientation (5 to 8) is copied once;
 //! - **render**: the picture, the resize stage's scratch (with alpha, the premultiplied
 //!   copy of the rows and columns it reads, and one intermediate pass of up to 1024 rows
-//!   or columns)
+//!   or columns; in linear light, the whole picture widened to 16 bits a sample, with alpha
+//!   premultiplied once more, and the pass at 16 bits)
 //!   and the renditions with their encoders.
 //!
 //! plus what runs beside them: the cleaned original (at most the upload's size) and a fixed
@@ -44,9 +45,14 @@ pub(crate) const FIXED_BYTES: u64 = 24 << 20;
 const LARGEST: u64 = 1024;
 
 /// The estimated peak heap, in bytes, of rendering an upload of `input_len` bytes whose
-/// header is `validated`, as `plan` says.
+/// header is `validated`, as `plan` says, in linear light when `linear`.
 #[must_use]
-pub(crate) fn peak_bytes(validated: &Validated, plan: &Plan, input_len: usize) -> u64 {
+pub(crate) fn peak_bytes(
+    validated: &Validated,
+    plan: &Plan,
+    input_len: usize,
+    linear: bool,
+) -> u64 {
     let input = input_len as u64;
     let (w, h) = validated.stored_size();
     let (w, h) = (u64::from(w), u64::from(h));
@@ -138,7 +144,18 @@ pub(crate) fn peak_bytes(validated: &Validated, plan: &Plan, input_len: usize) -
     let pass = LARGEST
         .saturating_mul(region_w.max(region_h))
         .saturating_mul(channels);
-    let render = picture.saturating_add(premultiplied).saturating_add(pass);
+    let render = if linear {
+        // The picture widened to 16-bit linear light, with alpha fir's premultiplied copy
+        // of all of it, and the intermediate pass at 16 bits a sample.
+        let wide = picture.saturating_mul(2);
+        let premultiplied = if alpha { wide } else { 0 };
+        picture
+            .saturating_add(wide)
+            .saturating_add(premultiplied)
+            .saturating_add(pass.saturating_mul(2))
+    } else {
+        picture.saturating_add(premultiplied).saturating_add(pass)
+    };
     decode
         .max(orient)
         .max(render)

@@ -170,7 +170,17 @@ fn jpeg_claiming(width: u16, height: u16) -> Vec<u8> {
 /// Processes `request`, measuring its peak heap against the estimate: never above it,
 /// and (when `tight`) not more than 1.5 times the measure plus 16 MiB.
 fn within_estimate(what: &str, request: &SetPhotoRequest, tight: bool) -> usize {
-    let policy = Policy::default();
+    within_estimate_under(what, request, &Policy::default(), tight)
+}
+
+/// As [`within_estimate`], under `policy`.
+fn within_estimate_under(
+    what: &str,
+    request: &SetPhotoRequest,
+    policy: &Policy,
+    tight: bool,
+) -> usize {
+    let policy = policy.clone();
     let estimate = setphoto::estimate_peak_bytes(request, &policy).unwrap();
     let (result, peak) = peak_heap(|| setphoto::process(request, &policy));
     result.unwrap_or_else(|e| panic!("{what}: {e}"));
@@ -239,6 +249,28 @@ fn large_gifs_stay_within_their_estimate() {
             "{what}: a full decode peaked at {peak} bytes"
         );
     }
+}
+
+#[test]
+fn linear_light_renders_stay_within_their_estimate() {
+    let _alone = alone();
+    // Linear light widens the decoded picture to 16 bits a sample, and fir premultiplies
+    // all of it: a crop decoded at full size shows what the estimate must add.
+    let policy = Policy::default().with_linear(true);
+    let bytes = gradient_png(3000, 3000, true);
+    let crop = SetPhotoRequest::new(bytes.clone()).crop(100, 200, 1000);
+    let peak = within_estimate_under(
+        "16-bit RGBA PNG 3000x3000, linear, crop",
+        &crop,
+        &policy,
+        true,
+    );
+    assert!(
+        peak as f64 > 2.0 * 4.0 * 3000.0 * 3000.0,
+        "the widened picture was not held ({peak} bytes), so this test shows nothing"
+    );
+    let whole = SetPhotoRequest::new(bytes);
+    within_estimate_under("16-bit RGBA PNG 3000x3000, linear", &whole, &policy, false);
 }
 
 #[test]
