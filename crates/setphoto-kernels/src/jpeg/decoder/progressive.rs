@@ -13,7 +13,7 @@
 
 use super::entropy::{BitReader, Select};
 use super::header::{self, FrameComponent, ProgressiveStart, ScanHeader, Tables};
-use super::huffman::HuffmanTable;
+use super::huffman::{HuffmanTable, RefinementTable};
 use super::idct::Idct;
 use super::{Geometry, Reduced, Refusal, block_size};
 use crate::zigzag::ZIGZAG;
@@ -43,8 +43,8 @@ struct Component {
     dc: Vec<i16>,
     /// `kept` AC coefficients per block, in zig-zag order, block after block.
     coefficients: Vec<i16>,
-    /// Per block, which zig-zag indices are nonzero so far: what a refinement scan reads.
-    /// Empty when no refinement scan of this component is decoded.
+    /// Per block, which zig-zag indices are nonzero so far: what a refinement scan reads,
+    /// and which coefficients the last pass dequantises.
     history: Vec<u64>,
     /// The quantisation table in force at the component's first scan (as libjpeg
     /// latches it), in zig-zag order.
@@ -88,7 +88,7 @@ pub(super) fn decode(
         .map(|c| component(c, &geometry, width, height, reduction))
         .collect::<Result<Vec<_>, _>>()?;
     let mut steps = scans(bytes, first_scan, &frame)?;
-    plan(&mut steps, &mut components);
+    plan(&mut steps, &components);
 
     for step in &steps {
         match step {
@@ -119,48 +119,45 @@ pub(super) fn decode(
         .iter()
         .map(|_| vec![0; geometry.mcu_width_out * geometry.mcu_rows_out])
         .collect();
-    // Per component: the DC's quantisation step, and the zig-zag index, step and natural
-    // index of each kept AC coefficient.
+    // Per component: per zig-zag index, the quantisation step and the natural index; and
+    // the AC coefficients it keeps, as a mask.
     let mut dequantise = Vec::with_capacity(components.len());
     for component in &components {
         let quant = component
             .quant
             .ok_or(Refusal::Corrupt("a component no scan holds"))?;
-        let kept: Vec<(usize, f32, usize)> = (1..64)
-            .filter(|&k| usize::from(component.slot[k]) < component.kept)
-            .map(|k| (k, f32::from(quant[k]), ZIGZAG[k]))
-            .collect();
-        dequantise.push((f32::from(quant[0]), kept));
+        let steps: [f32; 64] = quant.map(f32::from);
+        dequantise.push((steps, component.kept_mask & !1));
     }
     let mut coef = [0.0f32; 64];
     for mcu_row in 0..geometry.mcus_down {
-        for ((component, plane), (dc_step, kept)) in
+        for ((component, plane), (steps, kept)) in
             components.iter().zip(&mut planes).zip(&dequantise)
         {
             let (nx, ny) = component.size;
             for block_row in 0..component.v {
                 let row = mcu_row * component.v + block_row;
-                let dcs = &component.dc[row * component.stride..][..component.stride];
-                for (col, &dc) in dcs.iter().enumerate() {
-                    let block = &component.coefficients
-                        [(row * component.stride + col) * component.kept..][..component.kept];
-                    coef[0] = f32::from(dc) * dc_step;
-                    // Most blocks end in zeros (chroma often holds its DC alone): only the
-                    // coefficients up to the last nonzero one are written, the IDCT having
-                    // left the rest zero.
-                    let mut nonzero = block.len();
-                    while nonzero >= 16
-                        && block[nonzero - 16..nonzero].iter().fold(0, |a, &v| a | v) == 0
-                    {
-                        nonzero -= 16;
+                let first = row * component.stride;
+                let dcs = &component.dc[first..][..component.stride];
+                let histories = &component.history[first..][..component.stride];
+                for (col, (&dc, &history)) in dcs.iter().zip(histories).enumerate() {
+                    let block =
+                        &component.coefficients[(first + col) * component.kept..][..component.kept];
+                    coef[0] = f32::from(dc) * steps[0];
+                    // Only the coefficients the scans made nonzero are written (the IDCT
+                    // leaves the rest zero), one per set bit of the history: most blocks
+                    // hold a few, chroma often none.
+                    let mut nonzero = history & kept;
+                    let mut last = 0;
+                    while nonzero != 0 {
+                        let k = nonzero.trailing_zeros() as usize;
+                        nonzero &= nonzero - 1;
+                        let value = block[usize::from(component.slot[k])];
+                        coef[ZIGZAG[k] & 63] = f32::from(value) * steps[k];
+                        if value != 0 {
+                            last = k;
+                        }
                     }
-                    while nonzero > 0 && block[nonzero - 1] == 0 {
-                        nonzero -= 1;
-                    }
-                    for (&value, &(_, step, natural)) in block[..nonzero].iter().zip(kept) {
-                        coef[natural] = f32::from(value) * step;
-                    }
-                    let last = nonzero.checked_sub(1).map_or(0, |i| kept[i].0);
                     let at = block_row * ny * geometry.mcu_width_out + col * nx;
                     idct.block(
                         &mut coef,
@@ -230,7 +227,7 @@ fn component(
             .fold(1, |mask, k| mask | 1 << k),
         dc: vec![0; stride * rows],
         coefficients: vec![0; stride * rows * kept],
-        history: Vec::new(),
+        history: vec![0; stride * rows],
         quant: None,
     })
 }
@@ -303,10 +300,9 @@ fn data_end(bytes: &[u8], from: usize) -> usize {
 
 /// Decides which scans are decoded, from the last back: a DC scan always; an AC scan when
 /// its band holds a kept coefficient, or one whose history a later decoded refinement
-/// scan reads. Allocates the history of components that such a refinement scan reads.
-fn plan(steps: &mut [Step], components: &mut [Component]) {
+/// scan reads.
+fn plan(steps: &mut [Step], components: &[Component]) {
     let mut needed: Vec<u64> = components.iter().map(|c| c.kept_mask).collect();
-    let mut refined = vec![false; components.len()];
     for step in steps.iter_mut().rev() {
         let Step::Scan(scan, _, decoded) = step else {
             continue;
@@ -319,12 +315,6 @@ fn plan(steps: &mut [Step], components: &mut [Component]) {
         *decoded = band & needed[index] != 0;
         if *decoded && scan.high > 0 {
             needed[index] |= band;
-            refined[index] = true;
-        }
-    }
-    for (component, refined) in components.iter_mut().zip(refined) {
-        if refined {
-            component.history = vec![0; component.dc.len()];
         }
     }
 }
@@ -366,12 +356,13 @@ fn decode_scan(
             if high == 0 {
                 blocks.each(data, components, &AcFirst { table, band, low })
             } else {
+                let refinement = RefinementTable::new(table);
                 blocks.each(
                     data,
                     components,
                     &AcRefine {
                         select,
-                        table,
+                        tables: (table, &refinement),
                         band,
                         low,
                     },
@@ -460,8 +451,7 @@ impl Pass for AcFirst<'_> {
         block: usize,
     ) -> Result<(), Refusal> {
         let coefficients = &mut c.coefficients[block * c.kept..][..c.kept];
-        let mut no_history = 0u64;
-        let history = c.history.get_mut(block).unwrap_or(&mut no_history);
+        let history = &mut c.history[block];
         let (table, band, low) = (self.table, self.band, self.low);
         bits.ac_first(
             table,
@@ -478,7 +468,7 @@ impl Pass for AcFirst<'_> {
 /// An AC refinement scan of zig-zag indices `band`: bit `low`.
 struct AcRefine<'t, S> {
     select: S,
-    table: &'t HuffmanTable,
+    tables: (&'t HuffmanTable, &'t RefinementTable),
     band: (usize, usize),
     low: u32,
 }
@@ -494,14 +484,13 @@ impl<S: Select> Pass for AcRefine<'_, S> {
         block: usize,
     ) -> Result<(), Refusal> {
         let coefficients = &mut c.coefficients[block * c.kept..][..c.kept];
-        let mut no_history = 0u64;
-        let history = c.history.get_mut(block).unwrap_or(&mut no_history);
-        let (table, band, low) = (self.table, self.band, self.low);
+        let history = &mut c.history[block];
+        let (tables, band, low) = (self.tables, self.band, self.low);
         let slots = (&c.slot, c.kept_mask);
         let eobrun = &mut state.eobrun;
         bits.ac_refine(
             self.select,
-            table,
+            tables,
             band,
             low,
             eobrun,
@@ -857,13 +846,13 @@ mod tests {
                 start.components.iter().map(|c| (c.h, c.v)),
                 reduction,
             );
-            let mut components: Vec<Component> = start
+            let components: Vec<Component> = start
                 .components
                 .iter()
                 .map(|c| component(c, &geometry, 67, 45, reduction).unwrap())
                 .collect();
             let mut steps = scans(&jpeg, start.first_scan, &start.components).unwrap();
-            plan(&mut steps, &mut components);
+            plan(&mut steps, &components);
             steps
                 .iter()
                 .filter_map(|step| match step {
