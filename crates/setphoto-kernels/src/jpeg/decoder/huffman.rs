@@ -46,6 +46,7 @@ pub(super) const ENDS_BLOCK: u8 = 1 << 7;
 pub(super) const REACH: u8 = 0x3F;
 
 /// A Huffman table from a DHT segment, ready for decoding.
+#[derive(Clone)]
 pub(super) struct HuffmanTable {
     /// For each `LOOKAHEAD`-bit prefix: `length << 8 | symbol` of the code it starts with,
     /// or 0 when that code is longer than the lookahead.

@@ -2,14 +2,19 @@
 //! to 1/2, 1/4 or 1/8 like a sequential frame.
 //!
 //! A progressive file sends each block's coefficients in pieces (bands of frequencies,
-//! then their lower bits), so every block must be held until the last scan. Only the
+//! then their lower bits), so a block is only complete after the last scan. Only the
 //! coefficients the reduced IDCT reads are kept: at 1/8 a luma block's DC alone, at 1/4
 //! its 2x2 lowest frequencies, at 1/2 its 4x4 (a chroma block sampled at half the luma's
 //! resolution keeps twice as many per axis), as 16-bit numbers. A scan whose band lies
 //! wholly above what is kept is not decoded at all, unless a later refinement scan that
-//! is decoded needs to know which of its coefficients are nonzero; every other scan is
-//! decoded in one pass over the file. Then each MCU row is dequantised, transformed,
-//! and colour-converted exactly as a sequential frame's.
+//! is decoded needs to know which of its coefficients are nonzero.
+//!
+//! Every scan visits the blocks in the same order, row after row, and each scan's data
+//! is a stream of its own. So the scans are read side by side rather than one after the
+//! other: for each MCU row, every decoded scan in file order decodes that row's blocks,
+//! then the row is dequantised, transformed and colour-converted exactly as a sequential
+//! frame's. The decoder holds one MCU row of coefficients, which stays in cache, instead
+//! of the whole frame's.
 
 use super::entropy::{BitReader, Select};
 use super::header::{self, FrameComponent, ProgressiveStart, ScanHeader, Tables};
@@ -27,7 +32,7 @@ struct Component {
     /// (an interleaved scan covers whole MCUs, up to `stride` x `rows`).
     blocks_across: usize,
     blocks_down: usize,
-    /// Blocks per row of `coefficients` (every MCU's blocks) and rows.
+    /// Blocks per row of `coefficients` (every MCU's blocks).
     stride: usize,
     /// Output samples per block across and down.
     size: (usize, usize),
@@ -38,10 +43,12 @@ struct Component {
     kept: usize,
     /// Bit `k` set when a block keeps zig-zag index `k` (the DC included).
     kept_mask: u64,
-    /// Each block's DC, block after block. Apart from the AC coefficients, so that the DC
-    /// scans (every block, one coefficient each) run through a small array.
+    /// Each block's DC, block after block, for the MCU row being decoded (`v` rows of
+    /// `stride` blocks). Apart from the AC coefficients, so that the DC scans (every
+    /// block, one coefficient each) run through a small array.
     dc: Vec<i16>,
-    /// `kept` AC coefficients per block, in zig-zag order, block after block.
+    /// `kept` AC coefficients per block, in zig-zag order, block after block, likewise;
+    /// only those the history marks nonzero are meaningful.
     coefficients: Vec<i16>,
     /// Per block, which zig-zag indices are nonzero so far: what a refinement scan reads,
     /// and which coefficients the last pass dequantises.
@@ -90,6 +97,9 @@ pub(super) fn decode(
     let mut steps = scans(bytes, first_scan, &frame)?;
     plan(&mut steps, &components);
 
+    // The tables each decoded scan starts with (a later DHT or DRI may change them before
+    // the scan is done with, as the scans are read side by side).
+    let mut decoded_scans = Vec::new();
     for step in &steps {
         match step {
             Step::Define(marker, body) => {
@@ -106,11 +116,15 @@ pub(super) fn decode(
                     }
                 }
                 if *decoded {
-                    decode_scan(select, scan, data, &tables, &geometry, &mut components)?;
+                    decoded_scans.push((scan, *data, ScanTables::new(scan, &tables)?));
                 }
             }
         }
     }
+    let mut cursors: Vec<Cursor<'_, '_, _>> = decoded_scans
+        .iter()
+        .map(|(scan, data, tables)| Cursor::new(select, scan, data, tables))
+        .collect();
 
     // Every byte is written: each MCU row converts all its output rows.
     rgb.resize(geometry.out_width * geometry.out_height * 3, 0);
@@ -131,13 +145,21 @@ pub(super) fn decode(
     }
     let mut coef = [0.0f32; 64];
     for mcu_row in 0..geometry.mcus_down {
+        // This MCU row's blocks, through every scan in file order. The coefficients need
+        // no clearing: only those the history marks nonzero are ever read.
+        for component in &mut components {
+            component.dc.fill(0);
+            component.history.fill(0);
+        }
+        for cursor in &mut cursors {
+            cursor.advance(mcu_row, &geometry, &mut components)?;
+        }
         for ((component, plane), (steps, kept)) in
             components.iter().zip(&mut planes).zip(&dequantise)
         {
             let (nx, ny) = component.size;
             for block_row in 0..component.v {
-                let row = mcu_row * component.v + block_row;
-                let first = row * component.stride;
+                let first = block_row * component.stride;
                 let dcs = &component.dc[first..][..component.stride];
                 let histories = &component.history[first..][..component.stride];
                 for (col, (&dc, &history)) in dcs.iter().zip(histories).enumerate() {
@@ -182,7 +204,7 @@ pub(super) fn decode(
     })
 }
 
-/// A component's layout and its (zeroed) coefficient planes.
+/// A component's layout and its coefficient planes, one MCU row of blocks.
 fn component(
     frame: &FrameComponent,
     geometry: &Geometry,
@@ -206,7 +228,6 @@ fn component(
     }
     let (h, v) = (frame.h as usize, frame.v as usize);
     let stride = geometry.mcus_across * h;
-    let rows = geometry.mcus_down * v;
     // The component's own size: its share of the frame's, rounded up.
     let own = |len: u32, factor: u32, max: u32| {
         (u64::from(len) * u64::from(factor))
@@ -225,9 +246,9 @@ fn component(
         kept_mask: (1..64)
             .filter(|&k| usize::from(slot[k]) < kept)
             .fold(1, |mask, k| mask | 1 << k),
-        dc: vec![0; stride * rows],
-        coefficients: vec![0; stride * rows * kept],
-        history: vec![0; stride * rows],
+        dc: vec![0; stride * v],
+        coefficients: vec![0; stride * v * kept],
+        history: vec![0; stride * v],
         quant: None,
     })
 }
@@ -319,56 +340,208 @@ fn plan(steps: &mut [Step], components: &[Component]) {
     }
 }
 
-/// Decodes one scan's data into the components' coefficients.
-///
-/// Inlined, like every step of the scan decoder, so that the AVX2 build of the decoder
-/// compiles it with BMI2's shifts; each pass gets its own block loop, with the bit reader
-/// held in registers from block to block.
-#[inline(always)]
-fn decode_scan(
-    select: impl Select,
-    scan: &ScanHeader,
-    data: &[u8],
-    tables: &Tables,
-    geometry: &Geometry,
-    components: &mut [Component],
-) -> Result<(), Refusal> {
-    let undefined = Refusal::Corrupt("a scan uses an undefined Huffman table");
-    let band = (usize::from(scan.start), usize::from(scan.end));
-    let low = u32::from(scan.low);
-    let blocks = Blocks {
-        scan,
-        geometry,
-        restart_interval: tables.restart_interval as usize,
-    };
-    match (scan.start, scan.high) {
-        (0, 0) => {
-            let mut huffman: [Option<&HuffmanTable>; 3] = [None; 3];
-            for (table, &(_, dc, _)) in huffman.iter_mut().zip(&scan.components) {
-                *table = Some(tables.dc[dc].as_ref().ok_or(undefined)?);
+/// The tables one scan decodes with, copied from those in force where it starts.
+struct ScanTables {
+    /// Per scan component, its DC table (a DC first scan).
+    dc: [Option<Box<HuffmanTable>>; 3],
+    /// The AC table (an AC scan), and for a refinement scan its lookahead table.
+    ac: Option<(Box<HuffmanTable>, Option<Box<RefinementTable>>)>,
+    restart_interval: usize,
+}
+
+impl ScanTables {
+    fn new(scan: &ScanHeader, tables: &Tables) -> Result<Self, Refusal> {
+        let undefined = Refusal::Corrupt("a scan uses an undefined Huffman table");
+        let mut dc = [None, None, None];
+        let mut ac = None;
+        if scan.start == 0 {
+            if scan.high == 0 {
+                for (table, &(_, id, _)) in dc.iter_mut().zip(&scan.components) {
+                    *table = Some(Box::new(tables.dc[id].clone().ok_or(undefined)?));
+                }
             }
-            blocks.each(data, components, &DcFirst { huffman, low })
+        } else {
+            let &(_, _, id) = scan.components.first().ok_or(undefined)?;
+            let table = tables.ac[id].clone().ok_or(undefined)?;
+            let refinement = (scan.high > 0).then(|| RefinementTable::new(&table));
+            ac = Some((Box::new(table), refinement));
         }
-        (0, _) => blocks.each(data, components, &DcRefine { low }),
-        (_, high) => {
-            let &(_, _, ac) = scan.components.first().ok_or(undefined)?;
-            let table = tables.ac[ac].as_ref().ok_or(undefined)?;
-            if high == 0 {
-                blocks.each(data, components, &AcFirst { table, band, low })
-            } else {
-                let refinement = RefinementTable::new(table);
-                blocks.each(
-                    data,
-                    components,
-                    &AcRefine {
-                        select,
-                        tables: (table, &refinement),
-                        band,
-                        low,
-                    },
-                )
+        Ok(Self {
+            dc,
+            ac,
+            restart_interval: tables.restart_interval as usize,
+        })
+    }
+}
+
+/// One scan's pass, chosen once per scan.
+enum AnyPass<'t, S> {
+    DcFirst(DcFirst<'t>),
+    DcRefine(DcRefine),
+    AcFirst(AcFirst<'t>),
+    AcRefine(AcRefine<'t, S>),
+}
+
+/// Where one scan is: its bits and what it carries from block to block. The scans are
+/// read side by side, each MCU row of blocks through every scan in turn, so that the
+/// coefficients of one MCU row are all the decoder holds (and they stay in cache).
+struct Cursor<'a, 't, S> {
+    scan: &'t ScanHeader,
+    pass: AnyPass<'t, S>,
+    reader: Reader<'a>,
+}
+
+/// A scan's reading state.
+struct Reader<'a> {
+    bits: BitReader<'a>,
+    state: ScanState,
+    restarts: u32,
+    restart_interval: usize,
+    /// The data ran out: the scan gives nothing more.
+    stopped: bool,
+}
+
+impl<'a, 't, S: Select> Cursor<'a, 't, S> {
+    fn new(select: S, scan: &'t ScanHeader, data: &'a [u8], tables: &'t ScanTables) -> Self {
+        let band = (usize::from(scan.start), usize::from(scan.end));
+        let low = u32::from(scan.low);
+        let pass = match (&tables.ac, scan.high) {
+            (None, 0) => AnyPass::DcFirst(DcFirst {
+                huffman: tables.dc.each_ref().map(|table| table.as_deref()),
+                low,
+            }),
+            (None, _) => AnyPass::DcRefine(DcRefine { low }),
+            (Some((table, None)), _) => AnyPass::AcFirst(AcFirst { table, band, low }),
+            (Some((table, Some(refinement))), _) => AnyPass::AcRefine(AcRefine {
+                select,
+                tables: (&**table, &**refinement),
+                band,
+                low,
+            }),
+        };
+        Self {
+            scan,
+            pass,
+            reader: Reader {
+                bits: BitReader::new(data),
+                state: ScanState::default(),
+                restarts: 0,
+                restart_interval: tables.restart_interval,
+                stopped: false,
+            },
+        }
+    }
+
+    /// Decodes the scan's blocks in MCU row `mcu_row`.
+    #[inline(always)]
+    fn advance(
+        &mut self,
+        mcu_row: usize,
+        geometry: &Geometry,
+        components: &mut [Component],
+    ) -> Result<(), Refusal> {
+        let Self { scan, pass, reader } = self;
+        if reader.stopped {
+            return Ok(());
+        }
+        match pass {
+            AnyPass::DcFirst(pass) => reader.row(scan, pass, mcu_row, geometry, components),
+            AnyPass::DcRefine(pass) => reader.row(scan, pass, mcu_row, geometry, components),
+            AnyPass::AcFirst(pass) => reader.row(scan, pass, mcu_row, geometry, components),
+            AnyPass::AcRefine(pass) => reader.row(scan, pass, mcu_row, geometry, components),
+        }
+    }
+}
+
+impl<'a> Reader<'a> {
+    /// Makes `pass` over the scan's blocks in MCU row `mcu_row`, in order, handling restart
+    /// markers.
+    ///
+    /// A scan whose data ends early (a truncated file, or a marker where data should be)
+    /// stops after the block or MCU during which the data ran out, which was read with
+    /// zero bits as libjpeg reads it: the blocks after it keep what earlier scans gave
+    /// them, as libjpeg leaves them after its "premature end of data" warning, and the
+    /// decode goes on with the next scan.
+    #[inline(always)]
+    fn row(
+        &mut self,
+        scan: &ScanHeader,
+        pass: &impl Pass,
+        mcu_row: usize,
+        geometry: &Geometry,
+        components: &mut [Component],
+    ) -> Result<(), Refusal> {
+        // A copy the compiler can keep in registers through the row; written back at the
+        // end.
+        let mut bits = std::mem::replace(&mut self.bits, BitReader::new(&[]));
+        let result = self.row_with(&mut bits, scan, pass, mcu_row, geometry, components);
+        self.bits = bits;
+        result
+    }
+
+    #[inline(always)]
+    fn row_with(
+        &mut self,
+        bits: &mut BitReader<'a>,
+        scan: &ScanHeader,
+        pass: &impl Pass,
+        mcu_row: usize,
+        geometry: &Geometry,
+        components: &mut [Component],
+    ) -> Result<(), Refusal> {
+        let restart_interval = self.restart_interval;
+        if let [(index, _, _)] = scan.components[..] {
+            // One component: its own blocks, row by row; a restart interval counts blocks.
+            let c = components
+                .get_mut(index)
+                .ok_or(Refusal::Corrupt("a scan of a missing component"))?;
+            for local in 0..c.v {
+                let row = mcu_row * c.v + local;
+                if row >= c.blocks_down {
+                    break;
+                }
+                for col in 0..c.blocks_across {
+                    if bits.overran() {
+                        self.stopped = true;
+                        return Ok(());
+                    }
+                    if restart_interval > 0 {
+                        let unit = row * c.blocks_across + col;
+                        if unit > 0 && unit.is_multiple_of(restart_interval) {
+                            bits.restart(self.restarts)?;
+                            self.restarts += 1;
+                            self.state = ScanState::default();
+                        }
+                    }
+                    pass.block(bits, &mut self.state, 0, c, local * c.stride + col)?;
+                }
+            }
+        } else {
+            for mcu_col in 0..geometry.mcus_across {
+                if bits.overran() {
+                    self.stopped = true;
+                    return Ok(());
+                }
+                let unit = mcu_row * geometry.mcus_across + mcu_col;
+                if restart_interval > 0 && unit > 0 && unit.is_multiple_of(restart_interval) {
+                    bits.restart(self.restarts)?;
+                    self.restarts += 1;
+                    self.state = ScanState::default();
+                }
+                for (s, &(index, _, _)) in scan.components.iter().enumerate() {
+                    let c = components
+                        .get_mut(index)
+                        .ok_or(Refusal::Corrupt("a scan of a missing component"))?;
+                    for block_row in 0..c.v {
+                        for block_col in 0..c.h {
+                            let col = mcu_col * c.h + block_col;
+                            pass.block(bits, &mut self.state, s, c, block_row * c.stride + col)?;
+                        }
+                    }
+                }
             }
         }
+        Ok(())
     }
 }
 
@@ -507,84 +680,6 @@ struct ScanState {
     predictors: [i32; 3],
     /// Blocks left in an end-of-band run.
     eobrun: u32,
-}
-
-/// The order in which a scan visits its blocks.
-struct Blocks<'s> {
-    scan: &'s ScanHeader,
-    geometry: &'s Geometry,
-    restart_interval: usize,
-}
-
-impl Blocks<'_> {
-    /// Makes `pass` over every block of the scan in order, handling restart markers.
-    ///
-    /// A scan whose data ends early (a truncated file, or a marker where data should be)
-    /// stops after the block or MCU during which the data ran out, which was read with
-    /// zero bits as libjpeg reads it: the blocks after it keep what earlier scans gave
-    /// them, as libjpeg leaves them after its "premature end of data" warning, and the
-    /// decode goes on with the next scan.
-    #[inline(always)]
-    fn each(
-        &self,
-        data: &[u8],
-        components: &mut [Component],
-        pass: &impl Pass,
-    ) -> Result<(), Refusal> {
-        let mut bits = BitReader::new(data);
-        let mut state = ScanState::default();
-        let mut restarts = 0u32;
-        let restart_interval = self.restart_interval;
-        let geometry = self.geometry;
-        if let [(index, _, _)] = self.scan.components[..] {
-            // One component: its own blocks, row by row; a restart interval counts blocks.
-            let c = components
-                .get_mut(index)
-                .ok_or(Refusal::Corrupt("a scan of a missing component"))?;
-            for row in 0..c.blocks_down {
-                for col in 0..c.blocks_across {
-                    if bits.overran() {
-                        return Ok(());
-                    }
-                    if restart_interval > 0 {
-                        let unit = row * c.blocks_across + col;
-                        if unit > 0 && unit.is_multiple_of(restart_interval) {
-                            bits.restart(restarts)?;
-                            restarts += 1;
-                            state = ScanState::default();
-                        }
-                    }
-                    let block = row * c.stride + col;
-                    pass.block(&mut bits, &mut state, 0, c, block)?;
-                }
-            }
-        } else {
-            for mcu_row in 0..geometry.mcus_down {
-                for mcu_col in 0..geometry.mcus_across {
-                    if bits.overran() {
-                        return Ok(());
-                    }
-                    let unit = mcu_row * geometry.mcus_across + mcu_col;
-                    if restart_interval > 0 && unit > 0 && unit.is_multiple_of(restart_interval) {
-                        bits.restart(restarts)?;
-                        restarts += 1;
-                        state = ScanState::default();
-                    }
-                    for (s, &(index, _, _)) in self.scan.components.iter().enumerate() {
-                        let c = &mut components[index];
-                        for block_row in 0..c.v {
-                            for block_col in 0..c.h {
-                                let row = mcu_row * c.v + block_row;
-                                let col = mcu_col * c.h + block_col;
-                                pass.block(&mut bits, &mut state, s, c, row * c.stride + col)?;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
