@@ -58,6 +58,12 @@ struct Component {
     quant: Option<[u16; 64]>,
 }
 
+/// The most scans decoded side by side. Each holds copies of its Huffman tables (tens of
+/// kilobytes), so a file of thousands of tiny scans would otherwise cost memory out of
+/// all proportion to its size; encoders' scripts use a dozen or so, and a file with more
+/// goes to the full decoder.
+const MAX_DECODED_SCANS: usize = 64;
+
 /// What the pass over the markers found: table definitions and scans, in file order.
 enum Step<'a> {
     /// A DHT, DQT or DRI segment: its marker and body.
@@ -116,6 +122,11 @@ pub(super) fn decode(
                     }
                 }
                 if *decoded {
+                    if decoded_scans.len() == MAX_DECODED_SCANS {
+                        return Err(Refusal::Unsupported(
+                            "more scans than are read side by side",
+                        ));
+                    }
                     decoded_scans.push((scan, *data, ScanTables::new(scan, &tables)?));
                 }
             }
@@ -965,6 +976,41 @@ mod tests {
         assert!(at_8.iter().all(|&(start, _, decoded)| start > 0 || decoded));
         // At 1/2 the luma's 4x4 reaches every AC scan.
         assert!(decoded(2).iter().all(|&(_, _, decoded)| decoded));
+    }
+
+    #[test]
+    fn more_decoded_scans_than_read_side_by_side_are_refused() {
+        if !has_jpegtran() {
+            return;
+        }
+        // The DC in two steps, each of the luma's first 18 coefficients in five bit steps,
+        // the rest in one scan (93 scans; jpegtran takes up to 100): at 1/2 the two DC
+        // scans and the 70 of the 14 of these AC coefficients a 4x4 block keeps are
+        // decoded, at 1/8 the two DC ones alone.
+        let mut script = String::from("0: 0-0, 0, 1; 0: 0-0, 1, 0;");
+        for k in 1..=18 {
+            script += &format!("0: {k}-{k}, 0, 4;");
+            for bit in (1..=4).rev() {
+                script += &format!("0: {k}-{k}, {bit}, {};", bit - 1);
+            }
+        }
+        script += "0: 19-63, 0, 0;";
+        let grey = encode(150, 77, true, SamplingFactor::R_4_4_4, 0);
+        let twin = jpegtran(&grey, &[], Some(&script)).unwrap();
+        assert!(matches!(
+            decode(&twin, 2, (150, 77)),
+            Err(Refusal::Unsupported(_))
+        ));
+        let expected = decode(&grey, 8, (150, 77)).unwrap();
+        let got = decode(&twin, 8, (150, 77)).unwrap();
+        let worst = got
+            .rgb
+            .iter()
+            .zip(&expected.rgb)
+            .map(|(a, b)| a.abs_diff(*b))
+            .max()
+            .unwrap();
+        assert!(worst <= 1, "1/8: off by {worst}");
     }
 
     #[test]
