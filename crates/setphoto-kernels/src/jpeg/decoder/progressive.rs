@@ -144,8 +144,8 @@ pub(super) fn decode(
         .iter()
         .map(|_| vec![0; geometry.mcu_width_out * geometry.mcu_rows_out])
         .collect();
-    // Per component: per zig-zag index, the quantisation step and the natural index; and
-    // the AC coefficients it keeps, as a mask.
+    // Per component: the quantisation step per zig-zag index, and the AC coefficients it
+    // keeps, as a mask.
     let mut dequantise = Vec::with_capacity(components.len());
     for component in &components {
         let quant = component
