@@ -7,8 +7,9 @@ use std::sync::OnceLock;
 pub enum Cpu {
     /// Plain Rust, on any CPU.
     Native,
-    /// AVX2 with BMI2 and LZCNT (x86-64-v3: every x86-64 CPU since 2013): 256-bit vectors
-    /// for the pixel work, variable shifts and bit counts for the entropy coders.
+    /// AVX2 with BMI1, BMI2, LZCNT and POPCNT (x86-64-v3: every x86-64 CPU since 2013):
+    /// 256-bit vectors for the pixel work, variable shifts and bit counts for the entropy
+    /// coders.
     Avx2,
 }
 
@@ -35,8 +36,10 @@ impl Cpu {
             #[cfg(target_arch = "x86_64")]
             Cpu::Avx2 => {
                 std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("bmi1")
                     && std::arch::is_x86_feature_detected!("bmi2")
                     && std::arch::is_x86_feature_detected!("lzcnt")
+                    && std::arch::is_x86_feature_detected!("popcnt")
             }
             #[cfg(not(target_arch = "x86_64"))]
             Cpu::Avx2 => false,

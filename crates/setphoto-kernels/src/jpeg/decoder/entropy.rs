@@ -2,7 +2,9 @@
 //! block decoding loops that drive the Huffman tables ([`super::huffman`]) through it.
 
 use super::Refusal;
-use super::huffman::{ENDS_BLOCK, HAS_COEFFICIENT, HuffmanTable, LOOKAHEAD, REACH, extend};
+use super::huffman::{
+    ENDS_BLOCK, HAS_COEFFICIENT, HuffmanTable, LOOKAHEAD, REACH, RefinementTable, extend,
+};
 
 /// Reads the entropy-coded segment of a scan, MSB first.
 ///
@@ -191,12 +193,17 @@ fn long_code(table: &HuffmanTable, code16: u32) -> Option<(u8, u32)> {
     Some((symbol, len))
 }
 
-/// How the refinement decoder finds the `n`-th set bit of a mask: with a loop, or with
-/// BMI2's bit deposit where the code is compiled for it.
+/// How the refinement decoder finds the `n`-th set bit of a mask and spreads bits over a
+/// mask's set bits: with loops, or with BMI2's bit deposit where the code is compiled for
+/// it.
 pub(super) trait Select: Copy {
     /// The lowest set bit of `mask` left after clearing its `n` lowest set bits (0 when
     /// it has no more than `n`), as a one-bit mask.
     fn nth_set_bit(self, mask: u64, n: u32) -> u64;
+
+    /// The low bits of `source`, one per set bit of `mask`, moved to those bits, lowest
+    /// to lowest (BMI2's `pdep`).
+    fn deposit(self, source: u64, mask: u64) -> u64;
 }
 
 /// [`Select`] in plain Rust, on any CPU.
@@ -211,6 +218,18 @@ impl Select for Portable {
             mask &= mask.wrapping_sub(1);
         }
         mask & mask.wrapping_neg()
+    }
+
+    #[inline(always)]
+    fn deposit(self, source: u64, mask: u64) -> u64 {
+        let (mut source, mut mask, mut out) = (source, mask, 0);
+        while mask != 0 {
+            let lowest = mask & mask.wrapping_neg();
+            out |= lowest & (source & 1).wrapping_neg();
+            source >>= 1;
+            mask &= mask - 1;
+        }
+        out
     }
 }
 
@@ -238,66 +257,64 @@ impl Select for Bmi2 {
         // (a run of at most 15), so the shift is defined.
         unsafe { core::arch::x86_64::_pdep_u64(1 << n, mask) }
     }
+
+    #[inline(always)]
+    fn deposit(self, source: u64, mask: u64) -> u64 {
+        // SAFETY: a `Bmi2` exists only on a CPU with BMI2 (`Bmi2::new`).
+        unsafe { core::arch::x86_64::_pdep_u64(source, mask) }
+    }
 }
 
 /// Reads the correction bits of a refinement scan's nonzero coefficients `passed`, one
-/// per coefficient in zig-zag order, all at once: a 1 sets bit `bit` of a kept
-/// coefficient's magnitude (coefficient `k` kept at `block[slot[k]]` when bit `k` of
-/// `kept` is set), if it is not set already. The others' bits are only skipped.
+/// per coefficient in zig-zag order, all at once, and returns the coefficients whose bit
+/// is 1 as a mask. Branch-free: the bits are reversed, so that the first coefficient's
+/// (the highest bit read) comes lowest, and deposited on `passed`'s set bits.
 #[inline(always)]
-fn correct(
-    bits: &mut Bits,
-    source: &mut Source,
-    passed: u64,
-    (slot, kept): (&[u8; 64], u64),
-    block: &mut [i16],
-    bit: i32,
-) {
+fn corrections(bits: &mut Bits, source: &mut Source, select: impl Select, passed: u64) -> u64 {
     let count = passed.count_ones();
-    if count == 0 {
-        return;
-    }
     if count > bits.count {
         bits.refill(source);
         if count > bits.count {
-            correct_in_halves(bits, source, passed, (slot, kept), block, bit);
-            return;
+            return corrections_in_halves(bits, source, select, passed);
         }
     }
-    // The first coefficient's bit is the highest of these `count`.
-    let word = bits.buffer >> (64 - count);
+    // `deposit` reads only the low `count` bits of the reversed buffer: the top `count`
+    // bits in hand. `count` is below 64 (index 0 is never in an AC band).
+    let ones = select.deposit(bits.buffer.reverse_bits(), passed);
     bits.consume(count);
-    let mut mine = passed & kept;
-    while mine != 0 {
-        let k = mine.trailing_zeros();
-        mine &= mine - 1;
-        let rank = (passed & ((1u64 << k) - 1)).count_ones();
-        if (word >> (count - 1 - rank)) & 1 != 0
-            && let Some(coefficient) = block.get_mut(usize::from(slot[k as usize]))
-        {
-            let value = i32::from(*coefficient);
-            if value & bit == 0 {
-                *coefficient = (value + if value >= 0 { bit } else { -bit }) as i16;
-            }
-        }
-    }
+    ones
 }
 
-/// [`correct`] for more coefficients than a refill guarantees bits for (more than 56,
-/// where a block is nonzero almost everywhere): the lower 32 indices, then the rest.
+/// [`corrections`] for more coefficients than a refill guarantees bits for (more than
+/// 56, where a block is nonzero almost everywhere): the lower 32 indices, then the rest.
 #[cold]
 #[inline(never)]
-fn correct_in_halves(
+fn corrections_in_halves(
     bits: &mut Bits,
     source: &mut Source,
+    select: impl Select,
     passed: u64,
-    slots: (&[u8; 64], u64),
-    block: &mut [i16],
-    bit: i32,
-) {
+) -> u64 {
     let lower = passed & u64::from(u32::MAX);
-    correct(bits, source, lower, slots, block, bit);
-    correct(bits, source, passed & !lower, slots, block, bit);
+    let ones = corrections(bits, source, select, lower);
+    ones | corrections(bits, source, select, passed & !lower)
+}
+
+/// Applies a refinement scan's correction bits `ones` (a mask of zig-zag indices) to the
+/// block's kept coefficients: bit `bit` is added to the magnitude of each coefficient `k`
+/// kept at `block[slot[k]]` (bit `k` of `kept` set) that does not have it yet.
+#[inline(always)]
+fn apply_corrections(ones: u64, (slot, kept): (&[u8; 64], u64), block: &mut [i16], bit: i32) {
+    let mut mine = ones & kept;
+    while mine != 0 {
+        let k = mine.trailing_zeros() as usize;
+        mine &= mine - 1;
+        if let Some(coefficient) = block.get_mut(usize::from(slot[k])) {
+            let value = i32::from(*coefficient);
+            let step = if value & bit == 0 { bit } else { 0 };
+            *coefficient = (value + if value >= 0 { step } else { -step }) as i16;
+        }
+    }
 }
 
 impl<'a> BitReader<'a> {
@@ -501,15 +518,20 @@ impl<'a> BitReader<'a> {
 
     /// A progressive AC refinement scan over `band` of one block (T.81 G.1.2.3): bit
     /// `low` of every coefficient already nonzero (`history`), and coefficients newly
-    /// nonzero at `2^low`, placed as in [`Self::ac_first`]. `kept` has bit `k` set when
-    /// the block keeps coefficient `k`: the correction bits of the others are skipped
-    /// unread.
+    /// nonzero at `2^low`, placed as in [`Self::ac_first`]. Symbols are decoded with
+    /// `refinement` (code and sign bit in one lookup), or `ac` where it does not resolve
+    /// them. `kept` has bit `k` set when the block keeps coefficient `k`: the correction
+    /// bits of the others are read but not applied.
+    ///
+    /// The correction bits are gathered into one mask as the block is read and applied
+    /// at its end: they only ever touch coefficients nonzero before the block's symbols,
+    /// never one of the new ones, so the order does not matter.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     pub(super) fn ac_refine(
         &mut self,
         select: impl Select,
-        ac: &HuffmanTable,
+        (ac, refinement): (&HuffmanTable, &RefinementTable),
         (start, end): (usize, usize),
         low: u32,
         eobrun: &mut u32,
@@ -520,68 +542,72 @@ impl<'a> BitReader<'a> {
         let bit = 1i32 << low;
         let mut bits = self.bits;
         let source = &mut self.source;
-        // Bits `from..=to` (none when `from > to`).
-        let span = |from: usize, to: usize| {
-            if from > to {
-                0
-            } else {
-                (u64::MAX << from) & (u64::MAX >> (63 - to))
-            }
-        };
-        let slots = (slot, kept);
+        let mut nonzero = *history;
         let band_top = u64::MAX >> (63 - end);
+        let mut ones = 0;
         let mut k = start;
         if *eobrun == 0 {
             while k <= end {
                 bits.refill(source);
-                let symbol = bits.decode(ac)?;
-                let (run, size) = (u32::from(symbol >> 4), symbol & 15);
-                let mut value = 0;
-                if size != 0 {
-                    // Only magnitude 1 is allowed here; libjpeg reads any size as 1.
-                    value = if bits.take(1) != 0 { bit } else { -bit };
-                } else if run != 15 {
-                    *eobrun = (1 << run) + bits.take(run);
-                    break;
-                }
-                // Past `run` zero coefficients, correcting the nonzero ones on the way, to
-                // the zero one that takes `value` (for a run of 16 zeros, the 16th): the
-                // `run + 1`-th zero from `k`, or past the band when there are fewer.
-                // `k <= end`: the band from `k` is never empty.
-                let zero = select.nth_set_bit(!*history & (u64::MAX << k) & band_top, run);
+                let entry = refinement.entries[bits.peek_lookahead()];
+                // The run, and the new coefficient's sign (0: a run of 16 zeros).
+                let (run, sign) = if entry.bits != 0 {
+                    bits.consume(u32::from(entry.bits));
+                    if entry.end_of_band {
+                        *eobrun = (1 << entry.run) + bits.take(u32::from(entry.run));
+                        break;
+                    }
+                    (u32::from(entry.run), i32::from(entry.sign))
+                } else {
+                    let symbol = bits.decode(ac)?;
+                    let (run, size) = (u32::from(symbol >> 4), symbol & 15);
+                    if size != 0 {
+                        // Only magnitude 1 is allowed here; libjpeg reads any size as 1.
+                        (run, if bits.take(1) != 0 { 1 } else { -1 })
+                    } else if run != 15 {
+                        *eobrun = (1 << run) + bits.take(run);
+                        break;
+                    } else {
+                        (run, 0)
+                    }
+                };
+                // Past `run` zero coefficients, reading the correction bits of the nonzero
+                // ones on the way, to the zero one that takes the new coefficient (for a
+                // run of 16 zeros, the 16th): the `run + 1`-th zero from `k`, or past the
+                // band when there are fewer. `k <= end`: the band from `k` is never empty.
+                let zero = select.nth_set_bit(!nonzero & (u64::MAX << k) & band_top, run);
                 let target = if zero == 0 {
                     end + 1
                 } else {
                     zero.trailing_zeros() as usize
                 };
                 // Bits `k..target`; `target` is at least `k`, which is at least 1.
-                let passed = *history & (u64::MAX << k) & (u64::MAX >> (64 - target));
-                correct(&mut bits, source, passed, slots, block, bit);
+                let passed = nonzero & (u64::MAX << k) & (u64::MAX >> (64 - target));
+                ones |= corrections(&mut bits, source, select, passed);
                 k = target;
-                if value != 0 {
+                if sign != 0 {
                     if k > end {
                         return Err(Refusal::Corrupt("an AC run past the end of its band"));
                     }
-                    *history |= 1 << k;
+                    nonzero |= 1 << k;
                     if let Some(coefficient) = block.get_mut(usize::from(slot[k])) {
-                        *coefficient = value as i16;
+                        *coefficient = (sign * bit) as i16;
                     }
                 }
                 k += 1;
             }
         }
         if *eobrun > 0 {
-            // In an end-of-band run: only the correction bits of the nonzero coefficients.
-            correct(
-                &mut bits,
-                source,
-                *history & span(k, end),
-                slots,
-                block,
-                bit,
-            );
+            // In an end-of-band run: only the correction bits of the nonzero coefficients
+            // left in the band.
+            if k <= end {
+                let rest = (u64::MAX << k) & band_top;
+                ones |= corrections(&mut bits, source, select, nonzero & rest);
+            }
             *eobrun -= 1;
         }
+        apply_corrections(ones, (slot, kept), block, bit);
+        *history = nonzero;
         self.bits = bits;
         Ok(())
     }
@@ -629,6 +655,7 @@ impl<'a> BitReader<'a> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::huffman::Refinement;
     use super::*;
     use proptest::prelude::*;
 
@@ -725,6 +752,93 @@ mod tests {
                 prop_assert_eq!(last, expected_last);
             }
             prop_assert!(!bits.overran());
+        }
+    }
+
+    /// A table shaped like the ones libjpeg optimises for a refinement scan: new
+    /// coefficients after runs of 0 to 15 (size 1, and one of size 2, read as 1), runs of
+    /// 16 zeros, end-of-band runs of most lengths, codes from 2 to 16 bits.
+    fn refinement_like() -> HuffmanTable {
+        let mut symbols: Vec<u8> = vec![0x01, 0x00, 0x11, 0x10, 0x21, 0x31, 0x20, 0xF0, 0x02];
+        symbols.extend((0x41..=0xF1).step_by(0x10));
+        symbols.extend((0x30..=0xD0).step_by(0x10));
+        // Two codes of each length from 2 to 15 leave room for four of 16 bits.
+        let counts = [0, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 4];
+        assert_eq!(
+            counts.iter().map(|&c| usize::from(c)).sum::<usize>(),
+            symbols.len()
+        );
+        HuffmanTable::new(&counts, &symbols).unwrap()
+    }
+
+    /// The refinement lookahead gives what the two-step decode reads from the same bits
+    /// (the code, then a new coefficient's sign bit) for every prefix it resolves, and
+    /// leaves unresolved only what needs more bits than the lookahead holds.
+    #[test]
+    fn refinement_lookup_equals_the_two_step_decode() {
+        let luma_ac = HuffmanTable::new(&LUMA_AC.counts, LUMA_AC.symbols).unwrap();
+        for (name, table) in [("luma", luma_ac), ("refinement", refinement_like())] {
+            let lookup = RefinementTable::new(&table);
+            let mut resolved = 0;
+            for prefix in 0..1u64 << LOOKAHEAD {
+                for tail in [0, u64::MAX, 0x5555_5555_5555_5555, 0xAAAA_AAAA_AAAA_AAAA] {
+                    let word = prefix << (64 - LOOKAHEAD) | tail >> LOOKAHEAD;
+                    let entry = lookup.entries[prefix as usize];
+                    let mut two = Bits {
+                        buffer: word,
+                        count: 60,
+                    };
+                    let Ok(symbol) = two.decode(&table) else {
+                        assert_eq!(entry.bits, 0, "{name} {prefix:011b}: not a code");
+                        continue;
+                    };
+                    let (run, size) = (symbol >> 4, symbol & 15);
+                    let sign = if size == 0 {
+                        0
+                    } else if two.take(1) != 0 {
+                        1
+                    } else {
+                        -1
+                    };
+                    let used = 60 - two.count;
+                    if entry.bits == 0 {
+                        assert!(used > LOOKAHEAD, "{name} {prefix:011b}: {used} bits");
+                        continue;
+                    }
+                    resolved += 1;
+                    let expected = Refinement {
+                        bits: used as u8,
+                        run,
+                        sign,
+                        end_of_band: size == 0 && run != 15,
+                    };
+                    assert_eq!(entry, expected, "{name} {prefix:011b}");
+                }
+            }
+            // Most prefixes start a short code: the lookup is the common path.
+            assert!(resolved > 3 << LOOKAHEAD, "{name}: {resolved}");
+        }
+    }
+
+    proptest! {
+        /// Both ways of spreading bits over a mask agree with doing it bit by bit.
+        #[test]
+        fn deposit_agrees_with_bit_by_bit(source in any::<u64>(), mask in any::<u64>()) {
+            let mut expected = 0;
+            let mut next = 0;
+            for i in 0..64 {
+                if mask >> i & 1 != 0 {
+                    expected |= (source >> next & 1) << i;
+                    next += 1;
+                }
+            }
+            prop_assert_eq!(Portable.deposit(source, mask), expected);
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("bmi2") {
+                // SAFETY: BMI2 was just detected.
+                let bmi2 = unsafe { Bmi2::new() };
+                prop_assert_eq!(bmi2.deposit(source, mask), expected);
+            }
         }
     }
 

@@ -46,6 +46,7 @@ pub(super) const ENDS_BLOCK: u8 = 1 << 7;
 pub(super) const REACH: u8 = 0x3F;
 
 /// A Huffman table from a DHT segment, ready for decoding.
+#[derive(Clone)]
 pub(super) struct HuffmanTable {
     /// For each `LOOKAHEAD`-bit prefix: `length << 8 | symbol` of the code it starts with,
     /// or 0 when that code is longer than the lookahead.
@@ -202,6 +203,68 @@ impl HuffmanTable {
 fn value_after(prefix: u32, len: u32, size: u32) -> i16 {
     let bits = (prefix >> (LOOKAHEAD - len - size)) & ((1 << size) - 1);
     extend(bits, size) as i16
+}
+
+/// What one lookahead prefix decodes to in a progressive AC refinement scan (T.81
+/// G.1.2.3), where every symbol is a run and either a new coefficient of magnitude 1,
+/// whose sign bit follows the code, or no coefficient: code and sign bit in one lookup.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub(super) struct Refinement {
+    /// Bits used, the code and a new coefficient's sign bit; 0: not resolved by the
+    /// lookahead (a longer code, or a code whose sign bit lies past it).
+    pub(super) bits: u8,
+    /// The run: zero coefficients passed before the new one (for a run of 16 zeros, 15,
+    /// the 16th being where it stops), or the extra bits of an end-of-band run's length.
+    pub(super) run: u8,
+    /// The new coefficient's sign, 1 or -1; 0 for none.
+    pub(super) sign: i8,
+    /// The code starts an end-of-band run.
+    pub(super) end_of_band: bool,
+}
+
+/// A refinement scan's lookahead table, made from an AC table's when a refinement scan
+/// uses it (the others never need one).
+pub(super) struct RefinementTable {
+    /// Per `LOOKAHEAD`-bit prefix.
+    pub(super) entries: [Refinement; 1 << LOOKAHEAD],
+}
+
+impl RefinementTable {
+    /// Resolves every prefix of `table` whose code (and sign bit) it holds whole.
+    pub(super) fn new(table: &HuffmanTable) -> Box<Self> {
+        let mut out = Box::new(Self {
+            entries: [Refinement::default(); 1 << LOOKAHEAD],
+        });
+        for (prefix, entry) in out.entries.iter_mut().enumerate() {
+            let fast = table.fast[prefix];
+            let len = u32::from(fast >> 8);
+            let (run, size) = ((fast >> 4) as u8 & 15, fast & 15);
+            if len == 0 {
+                continue;
+            }
+            *entry = if size != 0 {
+                // Any size reads as magnitude 1 (as libjpeg does): one sign bit follows.
+                if len + 1 > LOOKAHEAD {
+                    continue;
+                }
+                let positive = prefix >> (LOOKAHEAD - len - 1) & 1 != 0;
+                Refinement {
+                    bits: (len + 1) as u8,
+                    run,
+                    sign: if positive { 1 } else { -1 },
+                    end_of_band: false,
+                }
+            } else {
+                Refinement {
+                    bits: len as u8,
+                    run,
+                    sign: 0,
+                    end_of_band: run != 15,
+                }
+            };
+        }
+        out
+    }
 }
 
 /// One AC symbol resolved from a lookahead prefix.

@@ -98,8 +98,8 @@ impl<'a> Decoder<'a> {
     pub fn decode_into(self, buffer: Vec<u8>) -> Result<Reduced, Refusal> {
         #[cfg(target_arch = "x86_64")]
         if crate::Cpu::detect() == crate::Cpu::Avx2 {
-            // SAFETY: `Cpu::Avx2` is detected only on a CPU with AVX2, BMI2 and LZCNT,
-            // every feature `decode_avx2` is compiled for.
+            // SAFETY: `Cpu::Avx2` is detected only on a CPU with AVX2, BMI1, BMI2, LZCNT and
+            // POPCNT, every feature `decode_avx2` is compiled for.
             return unsafe { decode_avx2(self, buffer) };
         }
         decode_portable(entropy::Portable, self, buffer)
@@ -107,12 +107,14 @@ impl<'a> Decoder<'a> {
 }
 
 /// The same code compiled for AVX2 (8-wide float IDCT, colour conversion and sample
-/// packing) and BMI2 (the bit reader's variable shifts): every x86-64 CPU since 2013.
+/// packing), BMI2 (the bit reader's variable shifts, bit deposit) and BMI1 and POPCNT (the
+/// bit counts of a progressive scan's coefficient masks, one instruction each): every
+/// x86-64 CPU since 2013.
 ///
 /// # Safety
-/// The CPU must have AVX2, BMI2 and LZCNT.
+/// The CPU must have AVX2, BMI1, BMI2, LZCNT and POPCNT.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,bmi2,lzcnt")]
+#[target_feature(enable = "avx2,bmi1,bmi2,lzcnt,popcnt")]
 unsafe fn decode_avx2(decoder: Decoder<'_>, buffer: Vec<u8>) -> Result<Reduced, Refusal> {
     // SAFETY: the caller's CPU has BMI2.
     let select = unsafe { entropy::Bmi2::new() };
