@@ -294,7 +294,24 @@ fn make_conversion(icc: &[u8], use_: Use) -> Option<Conversion> {
             let channels = if use_ == Use::Rgb8 { 3 } else { 4 };
             (!is_identity(made.as_ref(), channels)).then_some(Conversion::Rgb(made))
         }
-        Use::Grey => None,
+        Use::Grey => {
+            if profile.color_space != DataColorSpace::Gray {
+                return None;
+            }
+            let made = transform(&profile, moxcms::Layout::Gray, moxcms::Layout::Rgb)?;
+            let levels: Vec<u8> = (0..=255).collect();
+            let mut colours = [0; 256 * 3];
+            made.transform(&levels, &mut colours).ok()?;
+            let mut table = [[0; 3]; 256];
+            for (entry, colour) in table.iter_mut().zip(colours.chunks_exact(3)) {
+                entry.copy_from_slice(colour);
+            }
+            let identity = table
+                .iter()
+                .zip(0u8..)
+                .all(|(colour, level)| colour.iter().all(|c| c.abs_diff(level) <= 1));
+            (!identity).then(|| Conversion::Grey(Arc::new(table)))
+        }
         Use::Cmyk => {
             if profile.color_space != DataColorSpace::Cmyk {
                 return None;
@@ -451,6 +468,102 @@ mod tests {
         absurd[a2b0 + 10] = 255;
         assert!(CmykToSrgb::new(&Embedded::Cmyk(absurd)).is_none());
         assert!(CmykToSrgb::new(&Embedded::Icc(p3())).is_none());
+    }
+
+    /// A grey profile with a pure gamma curve.
+    fn grey_profile(gamma: f32) -> Vec<u8> {
+        let mut profile = ColorProfile::new_gray_with_gamma(gamma);
+        profile.cicp = None;
+        profile.encode().unwrap()
+    }
+
+    /// A grey PNG (colour type 0) of the 256 levels, with `chunks` after IHDR.
+    fn grey_png(chunks: &[(&[u8; 4], Vec<u8>)]) -> Vec<u8> {
+        let mut png = Vec::new();
+        image::GrayImage::from_fn(256, 1, |x, _| image::Luma([x as u8]))
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        for (kind, data) in chunks {
+            png = with_chunk(&png, kind, data);
+        }
+        png
+    }
+
+    /// The 256 grey levels as RGB pixels, converted as `png`'s chunks say.
+    fn grey_levels_converted(png: &[u8]) -> Vec<u8> {
+        let data: Vec<u8> = (0..=255u8).flat_map(|v| [v, v, v]).collect();
+        let mut pixels = Pixels::new(256, 1, Layout::Rgb8, data).unwrap();
+        to_srgb(&mut pixels, &embedded(png, Format::Png));
+        pixels.into_data()
+    }
+
+    fn iccp(profile: &[u8]) -> Vec<u8> {
+        let mut iccp = b"grey\0\0".to_vec();
+        iccp.extend(miniz_oxide::deflate::compress_to_vec_zlib(profile, 6));
+        iccp
+    }
+
+    /// sRGB's encoding of linear light `v` (0 to 1), in levels.
+    fn srgb_level(v: f64) -> f64 {
+        let encoded = if v <= 0.003_130_8 {
+            12.92 * v
+        } else {
+            1.055 * v.powf(1.0 / 2.4) - 0.055
+        };
+        encoded * 255.0
+    }
+
+    #[test]
+    fn a_grey_profile_maps_each_level_to_the_srgb_grey_it_means() {
+        for gamma in [1.0f32, 1.8] {
+            let png = grey_png(&[(b"iCCP", iccp(&grey_profile(gamma)))]);
+            assert!(matches!(embedded(&png, Format::Png), Embedded::Icc(_)));
+            let out = grey_levels_converted(&png);
+            for (level, rgb) in out.chunks_exact(3).enumerate() {
+                let want = srgb_level((level as f64 / 255.0).powf(f64::from(gamma)));
+                for &c in rgb {
+                    assert!(
+                        (f64::from(c) - want).abs() <= 1.5,
+                        "gamma {gamma}, level {level}: {rgb:?}, want {want:.1}"
+                    );
+                }
+            }
+            assert!(out[128 * 3] > 140, "a gamma under sRGB's lightens the mid-tones");
+        }
+    }
+
+    #[test]
+    fn a_grey_profile_with_srgbs_curve_changes_nothing_and_fits_only_grey_pictures() {
+        let mut srgb_grey = ColorProfile::new_gray_with_gamma(1.0);
+        srgb_grey.gray_trc = ColorProfile::new_srgb().red_trc;
+        srgb_grey.cicp = None;
+        let png = grey_png(&[(b"iCCP", iccp(&srgb_grey.encode().unwrap()))]);
+        let levels: Vec<u8> = (0..=255u8).flat_map(|v| [v, v, v]).collect();
+        assert_eq!(grey_levels_converted(&png), levels);
+        // A grey profile on a colour picture, or a colour profile on a grey one: sRGB.
+        let grey_on_rgb = png_with(&[(b"iCCP", iccp(&grey_profile(1.0)))]);
+        assert_eq!(embedded(&grey_on_rgb, Format::Png), Embedded::Srgb);
+        let rgb_on_grey = grey_png(&[(b"iCCP", iccp(&p3()))]);
+        assert_eq!(embedded(&rgb_on_grey, Format::Png), Embedded::Srgb);
+    }
+
+    #[test]
+    fn a_grey_jpeg_takes_its_grey_profile() {
+        let mut jpeg = Vec::new();
+        let mut encoder = jpeg_encoder::Encoder::new(&mut jpeg, 90);
+        encoder.add_icc_profile(&grey_profile(1.0)).unwrap();
+        encoder
+            .encode(&[128; 64], 8, 8, jpeg_encoder::ColorType::Luma)
+            .unwrap();
+        assert_eq!(embedded(&jpeg, Format::Jpeg), Embedded::Icc(grey_profile(1.0)));
+        let set = crate::process(&crate::SetPhotoRequest::new(jpeg), &crate::Policy::default())
+            .unwrap();
+        let rendition = image::load_from_memory(set.renditions()[0].bytes())
+            .unwrap()
+            .into_rgb8();
+        // Linear 0.5 is sRGB 188.
+        let centre = rendition.get_pixel(12, 12).0;
+        assert!(centre.iter().all(|c| (185..=191).contains(c)), "{centre:?}");
     }
 
     /// `png` with a chunk of `kind` holding `data` inserted after IHDR, its CRC right.
