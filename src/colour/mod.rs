@@ -271,7 +271,7 @@ fn intent(profile: &ColorProfile) -> RenderingIntent {
 
 /// Builds the conversion, or `None` for a profile that is unusable or already sRGB.
 fn make_conversion(icc: &[u8], use_: Use) -> Option<Conversion> {
-    let profile = parse(icc)?;
+    let mut profile = parse(icc)?;
     let srgb = ColorProfile::new_srgb();
     let transform = |profile: &ColorProfile, from, to| -> Option<Transform> {
         let options = TransformOptions {
@@ -282,8 +282,16 @@ fn make_conversion(icc: &[u8], use_: Use) -> Option<Conversion> {
     };
     match use_ {
         Use::Rgb8 | Use::Rgba8 => {
-            if profile.color_space != DataColorSpace::Rgb || !profile.is_matrix_shaper() {
+            if profile.color_space != DataColorSpace::Rgb {
                 return None;
+            }
+            let table = !profile.is_matrix_shaper();
+            if !table {
+                // Colorants and curves, where a profile has them beside its tables, are
+                // read instead: exact where a table samples, and cheaper to apply.
+                profile.lut_a_to_b_perceptual = None;
+                profile.lut_a_to_b_colorimetric = None;
+                profile.lut_a_to_b_saturation = None;
             }
             let layout = if use_ == Use::Rgb8 {
                 moxcms::Layout::Rgb
@@ -292,7 +300,9 @@ fn make_conversion(icc: &[u8], use_: Use) -> Option<Conversion> {
             };
             let made = transform(&profile, layout, layout)?;
             let channels = if use_ == Use::Rgb8 { 3 } else { 4 };
-            (!is_identity(made.as_ref(), channels)).then_some(Conversion::Rgb(made))
+            // A table is probed more finely: it need not be smooth between probes.
+            let steps = if table { 18 } else { 9 };
+            (!is_identity(made.as_ref(), channels, steps)).then_some(Conversion::Rgb(made))
         }
         Use::Grey => {
             if profile.color_space != DataColorSpace::Gray {
@@ -322,15 +332,19 @@ fn make_conversion(icc: &[u8], use_: Use) -> Option<Conversion> {
     }
 }
 
-/// Whether `transform` leaves every colour of a 9x9x9 grid (and so, for a smooth matrix
-/// shaper, every colour) within one level of itself.
-fn is_identity(transform: &(dyn TransformExecutor<u8> + Send + Sync), channels: usize) -> bool {
-    const STEPS: [u8; 9] = [0, 32, 64, 96, 128, 160, 192, 224, 255];
-    let mut probe = Vec::with_capacity(STEPS.len().pow(3) * channels);
-    for r in STEPS {
-        for g in STEPS {
-            for b in STEPS {
-                probe.extend_from_slice(&[r, g, b, 255][..channels]);
+/// Whether `transform` leaves every colour of a `steps`^3 grid spanning 0 to 255 (and so,
+/// for a smooth matrix shaper probed at 9 steps, every colour) within one level of itself.
+fn is_identity(
+    transform: &(dyn TransformExecutor<u8> + Send + Sync),
+    channels: usize,
+    steps: u32,
+) -> bool {
+    let level = |i: u32| (i * 255 / (steps - 1)) as u8;
+    let mut probe = Vec::with_capacity((steps as usize).pow(3) * channels);
+    for r in 0..steps {
+        for g in 0..steps {
+            for b in 0..steps {
+                probe.extend_from_slice(&[level(r), level(g), level(b), 255][..channels]);
             }
         }
     }
@@ -564,6 +578,39 @@ mod tests {
         // Linear 0.5 is sRGB 188.
         let centre = rendition.get_pixel(12, 12).0;
         assert!(centre.iter().all(|c| (185..=191).contains(c)), "{centre:?}");
+    }
+
+    #[test]
+    fn an_rgb_table_profile_converts_as_littlecms_does() {
+        let png = colour_fixture("rgb_lut16.png");
+        let profile = colour_fixture("rgb_lut16.icc");
+        assert_eq!(embedded(&png, Format::Png), Embedded::Icc(profile));
+        let source = reference("rgb_lut16.png");
+        let mut pixels = Pixels::new(128, 128, Layout::Rgb8, source.clone()).unwrap();
+        to_srgb(&mut pixels, &embedded(&png, Format::Png));
+        let (max, mean) = differences(pixels.data(), &reference("rgb_lut16.lcms.png"));
+        assert!(max <= 3 && mean <= 0.6, "{max} levels at most, {mean:.2} on average");
+        let (_, unconverted) = differences(&source, &reference("rgb_lut16.lcms.png"));
+        assert!(unconverted > 10.0 * mean.max(1.0), "{unconverted:.2}");
+    }
+
+    #[test]
+    fn a_profile_with_a_matrix_and_a_table_is_read_by_its_matrix() {
+        // The P3 profile with a table that means something else (the test RGB table, a
+        // 1.8 gamma): the matrix and curves are what is used.
+        let mut both = parse(&p3()).unwrap();
+        let table = parse(&colour_fixture("rgb_lut16.icc")).unwrap();
+        both.lut_a_to_b_perceptual = table.lut_a_to_b_perceptual;
+        both.cicp = None;
+        let both = both.encode().unwrap();
+        assert!(parse(&both).unwrap().lut_a_to_b_perceptual.is_some());
+        let colours: Vec<u8> = (0..=255u8).flat_map(|v| [v, 255 - v, v / 2]).collect();
+        let convert = |icc: Vec<u8>| {
+            let mut pixels = Pixels::new(256, 1, Layout::Rgb8, colours.clone()).unwrap();
+            to_srgb(&mut pixels, &Embedded::Icc(icc));
+            pixels.into_data()
+        };
+        assert_eq!(convert(both), convert(p3()));
     }
 
     /// `png` with a chunk of `kind` holding `data` inserted after IHDR, its CRC right.
