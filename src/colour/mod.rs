@@ -740,6 +740,60 @@ mod tests {
         assert!(matches!(embedded(&alone, Format::Png), Embedded::Icc(_)));
     }
 
+    /// A `cICP` chunk's data for RGB, full range.
+    fn cicp(primaries: u8, transfer: u8) -> Vec<u8> {
+        vec![primaries, transfer, 0, 1]
+    }
+
+    #[test]
+    fn png_cicp_display_p3_converts_as_the_p3_profile_does() {
+        let colours: Vec<u8> = (0..64u8)
+            .flat_map(|i| [i * 4, 255 - i * 3, (u32::from(i) * 37 % 251) as u8])
+            .collect();
+        let png = png_with(&[(b"cICP", cicp(12, 13))]);
+        let from_cicp = converted(&png, &colours);
+        let mut from_icc = Pixels::new(64, 1, Layout::Rgb8, colours.clone()).unwrap();
+        to_srgb(&mut from_icc, &Embedded::Icc(p3()));
+        assert_ne!(from_cicp, colours);
+        let (max, _) = differences(&from_cicp, from_icc.data());
+        assert!(max <= 1, "{from_cicp:?} against {:?}", from_icc.data());
+        // BT.2020 with BT.709's curve: a wider gamut still, so a larger change.
+        let bt2020 = converted(&png_with(&[(b"cICP", cicp(9, 14))]), &colours);
+        let (_, p3_shift) = differences(&from_cicp, &colours);
+        let (_, bt2020_shift) = differences(&bt2020, &colours);
+        assert!(bt2020_shift > p3_shift, "{bt2020_shift:.2} against {p3_shift:.2}");
+    }
+
+    #[test]
+    fn png_cicp_comes_before_iccp_and_unusable_code_points_are_ignored() {
+        let p3_iccp = {
+            let mut iccp = b"P3\0\0".to_vec();
+            iccp.extend(miniz_oxide::deflate::compress_to_vec_zlib(&p3(), 6));
+            iccp
+        };
+        let srgb_over_p3 = png_with(&[(b"iCCP", p3_iccp.clone()), (b"cICP", cicp(1, 13))]);
+        assert_eq!(embedded(&srgb_over_p3, Format::Png), Embedded::Srgb);
+        let p3_over_srgb = png_with(&[(b"sRGB", vec![0]), (b"cICP", cicp(12, 13))]);
+        assert!(matches!(embedded(&p3_over_srgb, Format::Png), Embedded::Icc(_)));
+        // PQ, HLG, a YCbCr matrix, narrow range, reserved and unspecified values: the
+        // chunk is ignored, and the other chunks speak.
+        for ignored in [
+            cicp(9, 16),
+            cicp(9, 18),
+            vec![12, 13, 1, 1],
+            vec![12, 13, 0, 0],
+            cicp(2, 13),
+            cicp(12, 2),
+            cicp(40, 13),
+            vec![12, 13, 0],
+        ] {
+            let alone = png_with(&[(b"cICP", ignored.clone())]);
+            assert_eq!(embedded(&alone, Format::Png), Embedded::Srgb, "{ignored:?}");
+            let over_p3 = png_with(&[(b"iCCP", p3_iccp.clone()), (b"cICP", ignored.clone())]);
+            assert_eq!(embedded(&over_p3, Format::Png), Embedded::Icc(p3()), "{ignored:?}");
+        }
+    }
+
     proptest::proptest! {
         #[test]
         fn any_bytes_give_a_profile_or_none_without_panicking(

@@ -1,7 +1,10 @@
-//! What a PNG's chunks say about its colour: an `iCCP` profile, an `sRGB` chunk, or the
-//! `cHRM` primaries and `gAMA` exponent, and whether its pixels are grey.
+//! What a PNG's chunks say about its colour: `cICP` code points, an `sRGB` chunk, an `iCCP`
+//! profile, or the `cHRM` primaries and `gAMA` exponent, and whether its pixels are grey.
 
-use moxcms::{Chromaticity, ColorPrimaries, ColorProfile};
+use moxcms::{
+    Chromaticity, CicpColorPrimaries, CicpProfile, ColorPrimaries, ColorProfile,
+    MatrixCoefficients, TransferCharacteristics,
+};
 
 use super::MAX_PROFILE_BYTES;
 
@@ -14,10 +17,12 @@ pub(super) struct PngColour {
     pub(super) grey: bool,
 }
 
-/// The ICC profile of a PNG and whether its pixels are grey. The profile comes from its colour chunks before the image data, in the PNG
-/// specification's order of precedence: an `iCCP` profile, inflated; else an `sRGB` chunk
-/// (no profile: the pixels are sRGB); else `cHRM` primaries and a `gAMA` exponent, either
-/// alone (the other taken from sRGB, as browsers do), as a matrix-shaper profile.
+/// The ICC profile of a PNG and whether its pixels are grey. The profile comes from its
+/// colour chunks before the image data, in the PNG specification's order of precedence
+/// (third edition): a usable `cICP` chunk, as the profile of its code points (none for
+/// sRGB's); else an `sRGB` chunk (no profile: the pixels are sRGB); else an `iCCP`
+/// profile, inflated; else `cHRM` primaries and a `gAMA` exponent, either alone (the other
+/// taken from sRGB, as browsers do), as a matrix-shaper profile.
 pub(super) fn read(bytes: &[u8]) -> PngColour {
     PngColour {
         icc: profile(bytes),
@@ -29,7 +34,7 @@ pub(super) fn read(bytes: &[u8]) -> PngColour {
 /// See [`read`].
 fn profile(bytes: &[u8]) -> Option<Vec<u8>> {
     let mut pos = 8; // after the signature
-    let (mut iccp, mut srgb, mut gama, mut chrm) = (None, false, None, None);
+    let (mut iccp, mut srgb, mut gama, mut chrm, mut cicp) = (None, false, None, None, None);
     while let Some(header) = bytes.get(pos..pos + 8) {
         let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
         let kind = &header[4..8];
@@ -45,9 +50,13 @@ fn profile(bytes: &[u8]) -> Option<Vec<u8>> {
             b"iCCP" if iccp.is_none() => iccp = Some(data),
             b"gAMA" if gama.is_none() => gama = Some(data),
             b"cHRM" if chrm.is_none() => chrm = Some(data),
+            b"cICP" if cicp.is_none() => cicp = Some(data),
             _ => {}
         }
         pos += 12 + len;
+    }
+    if let Some(profile) = cicp.and_then(coding_independent) {
+        return profile;
     }
     if srgb {
         return None;
@@ -62,6 +71,42 @@ fn profile(bytes: &[u8]) -> Option<Vec<u8>> {
     }
     miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(&data[name_end + 2..], MAX_PROFILE_BYTES)
         .ok()
+}
+
+/// A `cICP` chunk (ITU-T H.273 code points: colour primaries, transfer characteristics,
+/// matrix coefficients, full-range flag) as what it means here: `Some(None)` for sRGB,
+/// `Some(Some(profile))` for another RGB space with a standard dynamic range transfer
+/// function, and `None` (the chunk is ignored) for what cannot be shown as sRGB without
+/// tone mapping (PQ, HLG), what a PNG cannot hold (YCbCr matrices, narrow range) and
+/// unknown or unspecified values.
+fn coding_independent(data: &[u8]) -> Option<Option<Vec<u8>>> {
+    let &[primaries, transfer, matrix, full_range] = data else {
+        return None;
+    };
+    if matrix != 0 || full_range != 1 {
+        return None;
+    }
+    // BT.709, BT.470 M and B/G, BT.601, SMPTE 240, generic film, BT.2020, DCI-P3, Display
+    // P3, EBU 3213.
+    let known_primaries = matches!(primaries, 1 | 4..=9 | 11 | 12 | 22);
+    // BT.709 (also 6, 14, 15), gamma 2.2 and 2.8, linear, sRGB.
+    let known_transfer = matches!(transfer, 1 | 4 | 5 | 6 | 8 | 13 | 14 | 15);
+    if !known_primaries || !known_transfer {
+        return None;
+    }
+    if (primaries, transfer) == (1, 13) {
+        return Some(None);
+    }
+    let cicp = CicpProfile {
+        color_primaries: CicpColorPrimaries::try_from(primaries).ok()?,
+        transfer_characteristics: TransferCharacteristics::try_from(transfer).ok()?,
+        matrix_coefficients: MatrixCoefficients::try_from(0).ok()?,
+        full_range: true,
+    };
+    let mut profile = ColorProfile::new_from_cicp(cicp);
+    // The code points are the profile now; a `cicp` tag would let moxcms read them again.
+    profile.cicp = None;
+    profile.encode().ok().map(Some)
 }
 
 /// A PNG's `cHRM` and `gAMA` chunks as an ICC profile: sRGB's tone curve or primaries
