@@ -56,10 +56,10 @@ pub(super) fn read(bytes: &[u8]) -> JpegColour {
             }
             0xEE if payload.starts_with(b"Adobe") => colour.adobe = true,
             // Frame headers (SOF0-15 but DHT, JPG and DAC): precision, height, width, count.
-            0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => {
-                if colour.components.is_none() {
-                    colour.components = payload.get(5).copied();
-                }
+            0xC0..=0xCF
+                if !matches!(marker, 0xC4 | 0xC8 | 0xCC) && colour.components.is_none() =>
+            {
+                colour.components = payload.get(5).copied();
             }
             _ => {}
         }
