@@ -468,6 +468,38 @@ mod tests {
     }
 
     #[test]
+    fn cmyk_and_ycck_jpegs_decode_to_the_inks_they_hold() {
+        let profile = colour_fixture("cmyk_lut16.icc");
+        // 4x4 patches of 16 px, ink values (0 none), 4:4:4.
+        let ink = |patch: usize| -> [u8; 4] {
+            let p = patch as u32;
+            [(p * 17 % 256) as u8, (p * 53 % 256) as u8, (p * 97 % 256) as u8, (p * 31 % 200) as u8]
+        };
+        let inks: Vec<u8> = (0..64 * 64)
+            .flat_map(|i| ink(i / 64 / 16 * 4 + i % 64 / 16))
+            .collect();
+        let encode = |colour_type| {
+            let mut jpeg = Vec::new();
+            let mut encoder = jpeg_encoder::Encoder::new(&mut jpeg, 95);
+            encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_4_4);
+            encoder.add_icc_profile(&profile).unwrap();
+            encoder.encode(&inks, 64, 64, colour_type).unwrap();
+            jpeg
+        };
+        let cmyk = CmykToSrgb::new(&Embedded::Cmyk(profile.clone())).unwrap();
+        let mut want = vec![0; 64 * 64 * 3];
+        cmyk.convert(&inks, &mut want);
+        for colour_type in [jpeg_encoder::ColorType::Cmyk, jpeg_encoder::ColorType::CmykAsYcck] {
+            let got = decoded_and_converted(&encode(colour_type), 1);
+            for patch in 0..16 {
+                let at = ((patch / 4 * 16 + 8) * 64 + patch % 4 * 16 + 8) * 3;
+                let (max, _) = differences(&got[at..at + 3], &want[at..at + 3]);
+                assert!(max <= 3, "{colour_type:?} patch {patch}: {:?} against {:?}", &got[at..at + 3], &want[at..at + 3]);
+            }
+        }
+    }
+
+    #[test]
     fn a_cmyk_profile_needs_an_adobe_cmyk_jpeg_and_a_damaged_one_is_ignored() {
         let profile = colour_fixture("cmyk_lut16.icc");
         // On an RGB or unlabelled picture, a CMYK profile does not fit: sRGB.
