@@ -12,11 +12,11 @@
 //!   colour pictures;
 //! - grey profiles (a grey tone curve) for grey pictures, which decode to RGB: each level
 //!   maps to the sRGB grey (or colour, for a non-neutral white) the profile means;
-//! - CMYK profiles for Adobe CMYK and YCCK JPEGs: [`CmykToSrgb`] converts the decoder's
+//! - CMYK profiles for Adobe CMYK and YCCK JPEGs: `CmykToSrgb` converts the decoder's
 //!   four channels in place of its naive ink arithmetic.
 //!
 //! A profile that is damaged, of another kind than the pixels, larger than
-//! [`MAX_PROFILE_BYTES`], or with tables larger than [`MAX_TABLE_POINTS`] is ignored and the
+//! `MAX_PROFILE_BYTES`, or with tables larger than `MAX_TABLE_POINTS` is ignored and the
 //! pixels are taken as sRGB, as every browser does: colour management never refuses an
 //! upload. The work any profile can cause is bounded: parsing is linear in its bytes, and
 //! moxcms evaluates a table profile once per point of its own fixed grid (17^4 for CMYK,
