@@ -136,12 +136,19 @@ fn render_renditions(
     let bytes = request.image();
     // A large JPEG decodes reduced in the DCT domain when the largest size allows.
     let reduction = plan.dct_reduction();
-    let mut oriented = decode::decode_reduced(bytes, validated, policy, reduction)?;
-    // Renditions are sRGB: a wide-gamut upload is converted before it is resized.
-    colour::to_srgb(
-        oriented.pixels_mut(),
-        &colour::embedded(bytes, validated.format()),
-    );
+    // Renditions are sRGB: a wide-gamut upload is converted before it is resized, a CMYK
+    // JPEG with a profile while it is decoded (its four channels exist only there).
+    let embedded = colour::embedded(bytes, validated.format());
+    let converted = colour::CmykToSrgb::new(&embedded).and_then(|cmyk| {
+        decode::decode_cmyk(bytes, validated, reduction, &|from, to| {
+            cmyk.convert(from, to);
+        })
+    });
+    let mut oriented = match converted {
+        Some(oriented) => oriented,
+        None => decode::decode_reduced(bytes, validated, policy, reduction)?,
+    };
+    colour::to_srgb(oriented.pixels_mut(), &embedded);
     let output = encode::output_format(
         validated.format(),
         oriented.pixels().has_transparency(),

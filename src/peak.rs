@@ -23,11 +23,14 @@
 //! |---|---|
 //! | PNG, not interlaced | `4 px(k)` + `16 ceil(w/k)` box sums (when `k > 1`) + `32 w` rows + the upload (text chunks) |
 //! | PNG, interlaced | `4 w h` + `4 px(k)` (when `k > 1`) + `32 w` + the upload |
-//! | JPEG | `3 w h` + `128` a coefficient block (progressive) + `w h` (grey) or `4 w h` (four components) + `64 w` rows |
+//! | JPEG | `3 w h` + `128` a coefficient block (progressive) + `w h` (grey) or `5 w h` (four components) + `64 w` rows |
 //! | GIF | `4 f` + `4 w h` + the upload; reduced (`k > 1`): `4 f` + `4 px(k)` + `4 w` + the upload |
 //!
 //! where `f` is the larger of the GIF's screen (`w h`) and its first frame, which may be
 //! far larger than the screen.
+//!
+//! Four components take a decoder's four planes and, for a CMYK file converted through its
+//! profile, jpeg-decoder's CMYK picture beside them, then that picture beside the RGB one.
 //!
 //! A JPEG is bounded by its full decode whatever `k`: a reduced decoder may refuse a
 //! damaged file, which then decodes at full size (so that reduction never changes whether
@@ -83,7 +86,7 @@ pub(crate) fn peak_bytes(
             };
             let converted = match components {
                 1 => px(1),
-                4 => px(1).saturating_mul(4),
+                4 => px(1).saturating_mul(5),
                 _ => 0,
             };
             let working = picture

@@ -153,6 +153,30 @@ fn progressive_jpeg(width: u16, height: u16) -> Vec<u8> {
     out
 }
 
+/// An Adobe CMYK JPEG of `width` x `height` gradients carrying the test CMYK profile.
+fn cmyk_jpeg(width: u16, height: u16) -> Vec<u8> {
+    let (w, h) = (u32::from(width), u32::from(height));
+    let mut inks = Vec::with_capacity((w * h * 4) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            let check = if (x / 64 + y / 64) % 2 == 0 { 120 } else { 10 };
+            inks.extend([(x * 255 / w) as u8, (y * 255 / h) as u8, check, 40]);
+        }
+    }
+    let profile = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/colour/cmyk_lut16.icc"
+    ))
+    .unwrap();
+    let mut out = Vec::new();
+    let mut encoder = jpeg_encoder::Encoder::new(&mut out, 90);
+    encoder.add_icc_profile(&profile).unwrap();
+    encoder
+        .encode(&inks, width, height, jpeg_encoder::ColorType::Cmyk)
+        .unwrap();
+    out
+}
+
 /// A 64 x 64 baseline JPEG whose frame header claims `width` x `height`: its scan ends
 /// long before the picture does.
 fn jpeg_claiming(width: u16, height: u16) -> Vec<u8> {
@@ -303,6 +327,20 @@ fn large_jpegs_stay_within_their_estimate() {
     );
     let crop = SetPhotoRequest::new(progressive).crop(0, 0, 1000);
     within_estimate("progressive JPEG 4608x3456, 1000 px crop", &crop, true);
+    // A CMYK JPEG with a profile: jpeg-decoder's CMYK picture beside the RGB one, reduced
+    // for the whole picture, in full for a crop.
+    let cmyk = cmyk_jpeg(4000, 3000);
+    within_estimate(
+        "CMYK JPEG 4000x3000 with a profile",
+        &SetPhotoRequest::new(cmyk.clone()),
+        false,
+    );
+    let crop = SetPhotoRequest::new(cmyk).crop(0, 0, 1000);
+    within_estimate(
+        "CMYK JPEG 4000x3000 with a profile, 1000 px crop",
+        &crop,
+        true,
+    );
     // The missing data is decoded reduced, as libjpeg draws it (validation accepted the
     // structure): the estimate, a full decode's, is an upper bound here.
     let liar = SetPhotoRequest::new(jpeg_claiming(16384, 3051));

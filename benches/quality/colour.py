@@ -15,7 +15,14 @@ release mode ($CARGO_TARGET_DIR is honoured).
 
 `--cost` times the whole `setphoto process` of the photo's Display P3 twin and of the
 same file with its APP2 profile cut (identical scan data), alternating, and prints the
-medians: what converting to sRGB costs.
+medians: what converting to sRGB costs. `--cost-cmyk` does the same for the photo's CMYK
+twin (below), with peak RSS.
+
+CMYK: where Ghostscript's SWOP profile is installed (libgs-common), the sRGB truth is
+also converted to CMYK through it by LittleCMS and saved as an Adobe CMYK JPEG carrying
+it; its profile-less twin is what the engine's naive ink arithmetic makes of it. The
+shift of that twin includes SWOP's gamut (sRGB colours no press prints), so it is not
+expected near zero: it is there to compare with the naive conversion.
 """
 import glob
 import io
@@ -33,6 +40,7 @@ from PIL import Image, ImageCms
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ADOBE = "/usr/share/color/icc/compatibleWithAdobeRGB1998.icc"
 SRGB = "/usr/share/color/icc/sRGB.icc"
+SWOP = "/usr/share/color/icc/ghostscript/default_cmyk.icc"
 
 
 def lab(rgb):
@@ -151,28 +159,50 @@ def untagged(path, work):
     return out
 
 
-def cost(setphoto, maker, photo, rounds, work):
+def cmyk_twin(srgb_path, work):
+    """The sRGB picture converted to CMYK through SWOP by LittleCMS, as an Adobe CMYK JPEG
+    carrying SWOP."""
+    srgb = Image.open(srgb_path).convert("RGB")
+    cmyk = ImageCms.profileToProfile(srgb, ImageCms.createProfile("sRGB"), SWOP,
+                                     renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC,
+                                     outputMode="CMYK")
+    path = os.path.join(work, os.path.basename(srgb_path) + "_cmyk-swop.jpg")
+    cmyk.save(path, quality=92, icc_profile=open(SWOP, "rb").read())
+    return path
+
+
+def cost(setphoto, maker, photo, rounds, work, kind="p3"):
     made = subprocess.run([maker, photo, work], check=True, capture_output=True, text=True).stdout.split()
-    (p3,) = [p for p in made if p.endswith("_p3.jpg")]
-    untagged = os.path.join(work, "untagged_p3.jpg")
-    with open(p3, "rb") as f, open(untagged, "wb") as out:
+    if kind == "cmyk":
+        (srgb,) = [p for p in made if p.endswith("_srgb.jpg")]
+        tagged = cmyk_twin(srgb, work)
+    else:
+        (tagged,) = [p for p in made if p.endswith("_p3.jpg")]
+    untagged = os.path.join(work, f"untagged_{kind}.jpg")
+    with open(tagged, "rb") as f, open(untagged, "wb") as out:
         out.write(without_profile(f.read()))
-    wall = {p3: [], untagged: []}
-    cpu = {p3: [], untagged: []}
+    wall = {tagged: [], untagged: []}
+    cpu = {tagged: [], untagged: []}
+    rss = {tagged: [], untagged: []}
     for _ in range(rounds):
         for path in wall:
             out = tempfile.mkdtemp(dir=work)
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.perf_counter()
-            subprocess.run([setphoto, "process", path, "--out", out], check=True, capture_output=True)
+            timed = subprocess.run(["/usr/bin/time", "-f", "%M", setphoto, "process", path, "--out", out],
+                                   check=True, capture_output=True, text=True)
             wall[path].append(time.perf_counter() - start)
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             cpu[path].append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+            rss[path].append(int(timed.stderr.split()[-1]) / 1024)
+    name_of = {"p3": "Display P3", "cmyk": "Adobe CMYK with SWOP"}[kind]
     for name, times in (("wall", wall), ("CPU (user + system)", cpu)):
         with_ms, without_ms = (statistics.median(t) * 1000 for t in times.values())
-        print(f"{os.path.basename(photo)} as Display P3, `setphoto process`, {name} time, median of {rounds} "
+        print(f"{os.path.basename(photo)} as {name_of}, `setphoto process`, {name} time, median of {rounds} "
               f"alternating runs: {with_ms:.1f} ms with the profile, {without_ms:.1f} ms without "
               f"(+{with_ms - without_ms:.1f} ms, {with_ms / without_ms:.3f}x)")
+    with_mb, without_mb = (statistics.median(r) for r in rss.values())
+    print(f"peak RSS, median: {with_mb:.1f} MiB with the profile, {without_mb:.1f} MiB without")
 
 
 def main():
@@ -186,10 +216,10 @@ def main():
     maker = os.path.join(target, "release", "examples", "wide_gamut")
     work = tempfile.mkdtemp()
     corpus = os.path.join(ROOT, "..", "shared", "bench", "corpus")
-    if args[:1] == ["--cost"]:
+    if args[:1] in (["--cost"], ["--cost-cmyk"]):
         rounds = int(args[1]) if len(args) > 1 and args[1].isdigit() else 21
         photo = ([a for a in args[1:] if not a.isdigit()] or [os.path.join(corpus, "photo_12mp.jpg")])[0]
-        cost(setphoto, maker, photo, rounds, work)
+        cost(setphoto, maker, photo, rounds, work, "cmyk" if args[0] == "--cost-cmyk" else "p3")
         return
     photos = args or sorted(glob.glob(os.path.join(corpus, "*.jpg")))
     print("| photo | profile | mean dE00 converted | max | mean dE00 profile ignored | max |")
@@ -204,6 +234,8 @@ def main():
             path = os.path.join(work, os.path.basename(photo) + "_adobe-lcms.jpg")
             lcms.save(path, quality=95, icc_profile=open(ADOBE, "rb").read())
             twins["adobe (lcms2)"] = path
+        if os.path.exists(SWOP):
+            twins["cmyk swop (lcms2)"] = cmyk_twin(twins["srgb"], work)
         truth_path = twins.pop("srgb")
         truth = rendition(setphoto, truth_path, work)
         if os.path.exists(SRGB):
@@ -218,6 +250,18 @@ def main():
             ignored = shift(rendition(setphoto, untagged(path, work), work), truth)
             print(f"| {os.path.basename(photo)} | {name} | {converted[0]:.2f} | {converted[1]:.2f} "
                   f"| {ignored[0]:.2f} | {ignored[1]:.2f} |", flush=True)
+        if "cmyk swop (lcms2)" in twins:
+            # The same CMYK file converted by LittleCMS: the truth without SWOP's gamut.
+            cmyk = Image.open(twins["cmyk swop (lcms2)"])
+            lcms = ImageCms.profileToProfile(cmyk, SWOP, ImageCms.createProfile("sRGB"),
+                                             renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC,
+                                             outputMode="RGB")
+            path = os.path.join(work, os.path.basename(photo) + "_cmyk-lcms-srgb.jpg")
+            lcms.save(path, quality=95, subsampling=0)
+            against = shift(rendition(setphoto, twins["cmyk swop (lcms2)"], work),
+                            rendition(setphoto, path, work))
+            print(f"| {os.path.basename(photo)} | cmyk swop, against LittleCMS's conversion | "
+                  f"{against[0]:.2f} | {against[1]:.2f} | | |", flush=True)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ mod reduce;
 
 use std::io::Cursor;
 
+use rayon::prelude::*;
+
 use image::error::{LimitError, LimitErrorKind};
 use image::{
     ColorType, DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader, ImageResult,
@@ -314,6 +316,75 @@ fn decode_with_jpeg_decoder(
 ) -> Result<Option<Oriented>, Error> {
     use jpeg_decoder::PixelFormat;
 
+    let Some((format, data)) = read_with_jpeg_decoder(bytes, validated, reduction, |format| {
+        matches!(format, PixelFormat::L8 | PixelFormat::RGB24)
+    })?
+    else {
+        return Ok(None);
+    };
+    let rgb = match format {
+        PixelFormat::L8 => data.iter().flat_map(|&l| [l, l, l]).collect(),
+        _ => data,
+    };
+    let (width, height) = validated.stored_size();
+    let image = image::RgbImage::from_raw(width.div_ceil(reduction), height.div_ceil(reduction), rgb)
+        .ok_or_else(|| size_mismatch(Format::Jpeg))?;
+    Ok(Some(upright_reduced(
+        image,
+        validated,
+        reduction,
+        DecodePath::JpegDecoder,
+    )))
+}
+
+/// A four-component (CMYK or YCCK) JPEG decoded by jpeg-decoder at 1/`reduction` (1: in
+/// full), its ink values (0 none, 255 full, Adobe's inversion undone) converted to RGB by
+/// `convert` in bands on the caller's rayon pool, upright. `convert` takes whole pixels of
+/// CMYK and writes as many of RGB.
+///
+/// `None` when jpeg-decoder cannot decode the file so: the caller then decodes it as any
+/// other JPEG (whose decoder converts CMYK without a profile), so whether an upload is
+/// accepted never depends on this path.
+pub fn decode_cmyk(
+    bytes: &[u8],
+    validated: &Validated,
+    reduction: u32,
+    convert: &(dyn Fn(&[u8], &mut [u8]) + Sync),
+) -> Option<Oriented> {
+    let (_, cmyk) = read_with_jpeg_decoder(bytes, validated, reduction, |format| {
+        format == jpeg_decoder::PixelFormat::CMYK32
+    })
+    .ok()??;
+    let (width, height) = validated.stored_size();
+    let (width, height) = (width.div_ceil(reduction), height.div_ceil(reduction));
+    let mut rgb = Pixels::for_overwrite(width, height, Layout::Rgb8)?;
+    if cmyk.len() != rgb.data().len() / 3 * 4 {
+        return None;
+    }
+    let rows_per_band = (1 << 16) / (width as usize).max(1) + 1;
+    let band = rows_per_band * width as usize;
+    rgb.data_mut()
+        .par_chunks_mut(band * 3)
+        .zip(cmyk.par_chunks(band * 4))
+        .for_each(|(rgb, cmyk)| convert(cmyk, rgb));
+    drop(cmyk);
+    let image = image::RgbImage::from_raw(width, height, rgb.into_data())?;
+    Some(upright_reduced(
+        image,
+        validated,
+        reduction,
+        DecodePath::JpegDecoder,
+    ))
+}
+
+/// The samples jpeg-decoder makes of `bytes` at 1/`reduction`, when their pixel format is
+/// one `wanted` takes (else `None`).
+fn read_with_jpeg_decoder(
+    bytes: &[u8],
+    validated: &Validated,
+    reduction: u32,
+    wanted: impl Fn(jpeg_decoder::PixelFormat) -> bool,
+) -> Result<Option<(jpeg_decoder::PixelFormat, Vec<u8>)>, Error> {
     let corrupt = |e: jpeg_decoder::Error| Error::corrupt(Format::Jpeg, e);
     let (width, height) = validated.stored_size();
     let reduced = |len: u32| len.div_ceil(reduction);
@@ -330,7 +401,7 @@ fn decode_with_jpeg_decoder(
     if (u32::from(info.width), u32::from(info.height)) != (width, height) {
         return Err(size_mismatch(Format::Jpeg));
     }
-    if !matches!(info.pixel_format, PixelFormat::L8 | PixelFormat::RGB24) {
+    if !wanted(info.pixel_format) {
         return Ok(None);
     }
     if reduction > 1 {
@@ -343,18 +414,11 @@ fn decode_with_jpeg_decoder(
         }
     }
     let data = decoder.decode().map_err(corrupt)?;
-    let rgb = match info.pixel_format {
-        PixelFormat::L8 => data.iter().flat_map(|&l| [l, l, l]).collect(),
-        _ => data,
-    };
-    let image = image::RgbImage::from_raw(want_w, want_h, rgb)
-        .ok_or_else(|| size_mismatch(Format::Jpeg))?;
-    Ok(Some(upright_reduced(
-        image,
-        validated,
-        reduction,
-        DecodePath::JpegDecoder,
-    )))
+    let expected = want_w as usize * want_h as usize * info.pixel_format.pixel_bytes();
+    if data.len() != expected {
+        return Err(size_mismatch(Format::Jpeg));
+    }
+    Ok(Some((info.pixel_format, data)))
 }
 
 /// What a decoder may allocate for a `width` x `height` picture: 8 bytes a pixel plus

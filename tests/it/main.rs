@@ -9,6 +9,7 @@ mod bombs;
 mod cli;
 #[cfg(all(feature = "client", feature = "server", feature = "cli"))]
 mod client;
+mod colour;
 #[cfg(feature = "bench-internals")]
 mod conformance;
 mod corpus;
