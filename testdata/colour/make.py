@@ -135,8 +135,6 @@ def patches(mode, colours, side=16, per_row=8):
 
 
 def main():
-    srgb = ImageCms.createProfile("sRGB")
-    relative = ImageCms.Intent.RELATIVE_COLORIMETRIC
 
     cmyk_icc = profile(b"prtr", b"CMYK", [
         (b"desc", desc_tag("setphoto test CMYK (lut16, Lab)")),
@@ -144,8 +142,7 @@ def main():
         (b"wtpt", xyz_tag(D50)),
         (b"A2B0", mft2(4, 9, inks)),
     ])
-    with open(os.path.join(HERE, "cmyk_lut16.icc"), "wb") as f:
-        f.write(cmyk_icc)
+    write(cmyk_icc, "cmyk_lut16.icc")
     steps = (0, 40, 90, 150, 210, 255)
     colours = [(c, m, y, k) for c, m, y, k in
                ((steps[i % 6], steps[i // 6 % 6], steps[(i * 5 + 1) % 6], steps[(i * 7 + 2) % 6] // 2)
@@ -161,10 +158,7 @@ def main():
     decoded = Image.open(path)
     decoded.load()
     assert decoded.mode == "CMYK"
-    reference = ImageCms.profileToProfile(
-        decoded, ImageCms.ImageCmsProfile(io_bytes(cmyk_icc)), srgb,
-        renderingIntent=relative, outputMode="RGB")
-    reference.save(os.path.join(HERE, "cmyk_lut16.lcms.png"))
+    save_reference(decoded, cmyk_icc, "cmyk_lut16.lcms.png")
 
     rgb_icc = profile(b"mntr", b"RGB ", [
         (b"desc", desc_tag("setphoto test RGB (lut16, Lab, P3 gamma 1.8)")),
@@ -172,17 +166,26 @@ def main():
         (b"wtpt", xyz_tag(D50)),
         (b"A2B0", mft2(3, 17, p3_gamma_18)),
     ])
-    with open(os.path.join(HERE, "rgb_lut16.icc"), "wb") as f:
-        f.write(rgb_icc)
+    write(rgb_icc, "rgb_lut16.icc")
     colours = [(r, g, b) for r, g, b in
                ((steps[i % 6], steps[i // 6 % 6], steps[(i * 5 + 1) % 6]) for i in range(64))]
     image = patches("RGB", colours)
     path = os.path.join(HERE, "rgb_lut16.png")
     image.save(path, icc_profile=rgb_icc)
+    save_reference(image, rgb_icc, "rgb_lut16.lcms.png")
+
+
+def write(data, name):
+    with open(os.path.join(HERE, name), "wb") as f:
+        f.write(data)
+
+
+def save_reference(image, icc, name):
+    """LittleCMS's sRGB rendering of `image` through `icc` (relative colorimetric)."""
     reference = ImageCms.profileToProfile(
-        image, ImageCms.ImageCmsProfile(io_bytes(rgb_icc)), srgb,
-        renderingIntent=relative, outputMode="RGB")
-    reference.save(os.path.join(HERE, "rgb_lut16.lcms.png"))
+        image, ImageCms.ImageCmsProfile(io_bytes(icc)), ImageCms.createProfile("sRGB"),
+        renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC, outputMode="RGB")
+    reference.save(os.path.join(HERE, name))
 
 
 def io_bytes(data):

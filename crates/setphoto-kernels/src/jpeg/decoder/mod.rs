@@ -448,6 +448,16 @@ mod tests {
         (rw, rh, out)
     }
 
+    /// The largest difference between two pictures' samples.
+    pub(super) fn worst_difference(a: &[u8], b: &[u8]) -> u8 {
+        assert_eq!(a.len(), b.len());
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| x.abs_diff(*y))
+            .max()
+            .unwrap_or(0)
+    }
+
     pub(super) fn mean_difference(a: &[u8], b: &[u8]) -> f64 {
         assert_eq!(a.len(), b.len());
         let total: u64 = a

@@ -695,7 +695,9 @@ struct ScanState {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{decode, encode, mean_difference, picture, reference};
+    use super::super::tests::{
+        decode, encode, mean_difference, picture, reference, worst_difference,
+    };
     use super::*;
     use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
     use proptest::prelude::*;
@@ -789,13 +791,7 @@ mod tests {
             let got = decode(progressive, reduction, size)
                 .unwrap_or_else(|e| panic!("{what} 1/{reduction}: {e:?}"));
             assert_eq!((got.width, got.height), (expected.width, expected.height));
-            let worst = got
-                .rgb
-                .iter()
-                .zip(&expected.rgb)
-                .map(|(a, b)| a.abs_diff(*b))
-                .max()
-                .unwrap();
+            let worst = worst_difference(&got.rgb, &expected.rgb);
             assert!(worst <= 1, "{what} 1/{reduction}: off by {worst}");
             let (_, _, full) = reference(progressive, reduction);
             let diff = mean_difference(&got.rgb, &full);
@@ -884,13 +880,7 @@ mod tests {
                         let expected = decode(&baseline, reduction, size).unwrap();
                         let got = decode(&twin, reduction, size)
                             .unwrap_or_else(|e| panic!("{what} 1/{reduction}: {e:?}"));
-                        let worst = got
-                            .rgb
-                            .iter()
-                            .zip(&expected.rgb)
-                            .map(|(a, b)| a.abs_diff(*b))
-                            .max()
-                            .unwrap();
+                        let worst = worst_difference(&got.rgb, &expected.rgb);
                         assert!(worst <= 1, "{what} 1/{reduction}: off by {worst}");
                     }
                 }
@@ -1003,13 +993,7 @@ mod tests {
         ));
         let expected = decode(&grey, 8, (150, 77)).unwrap();
         let got = decode(&twin, 8, (150, 77)).unwrap();
-        let worst = got
-            .rgb
-            .iter()
-            .zip(&expected.rgb)
-            .map(|(a, b)| a.abs_diff(*b))
-            .max()
-            .unwrap();
+        let worst = worst_difference(&got.rgb, &expected.rgb);
         assert!(worst <= 1, "1/8: off by {worst}");
     }
 
