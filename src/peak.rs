@@ -151,10 +151,10 @@ pub(crate) fn peak_bytes(
         // The picture widened to 16-bit linear light, with alpha fir's premultiplied copy
         // of all of it, and the intermediate pass at 16 bits a sample.
         let wide = picture.saturating_mul(2);
-        let premultiplied = if alpha { wide } else { 0 };
+        let premultiplied_wide = if alpha { wide } else { 0 };
         picture
             .saturating_add(wide)
-            .saturating_add(premultiplied)
+            .saturating_add(premultiplied_wide)
             .saturating_add(pass.saturating_mul(2))
     } else {
         picture.saturating_add(premultiplied).saturating_add(pass)

@@ -358,19 +358,18 @@ impl Renderer {
 /// support around them (Lanczos3 reaches 3 source pixels per destination pixel, scaled
 /// when downscaling), with a spare pixel each side.
 fn span_read(len: u32, start: f64, extent: f64, target: u32) -> std::ops::Range<u32> {
-    let height = len;
     let scale = (extent / f64::from(target.max(1))).max(1.0);
     let margin = (3.0 * scale).ceil() + 2.0;
-    let top = (start - margin).floor().max(0.0);
-    let bottom = (start + extent + margin).ceil();
+    let first = (start - margin).floor().max(0.0);
+    let end = (start + extent + margin).ceil();
     // Both are clamped to the picture, so the casts are exact.
-    let top = (top as u32).min(height);
-    let bottom = if bottom >= f64::from(height) {
-        height
+    let first = (first as u32).min(len);
+    let end = if end >= f64::from(len) {
+        len
     } else {
-        bottom as u32
+        end as u32
     };
-    top..bottom.max(top)
+    first..end.max(first)
 }
 
 /// The picture a rendition was made of, for the next size to cascade from.

@@ -140,7 +140,7 @@ pub fn resize(data: &[u8]) {
     // alpha channel of its own (not premultiplied, as for an opaque picture).
     let rgba: Vec<u8> = source
         .chunks_exact(3)
-        .zip(cycle(&source, source.len()).iter().rev())
+        .zip(source.iter().rev())
         .flat_map(|(rgb, &alpha)| [rgb[0], rgb[1], rgb[2], alpha])
         .collect();
     match fir_rgba(
