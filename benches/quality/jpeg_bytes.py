@@ -20,7 +20,8 @@ rewards 4:4:4 at a low quality, whose luma is visibly blockier.
 
 Encoders:
   - setphoto: `crates/setphoto-kernels/examples/jpeg_encode.rs` over a quality grid, 4:2:0
-    and 4:4:4, and at `setphoto_kernels::jpeg::encoder::rendition_settings` (the engine's
+    and 4:4:4 on Annex K's tables and 4:2:0 on the rendition tables ("420r"), and at
+    `setphoto_kernels::jpeg::encoder::rendition_encoder` (the engine's
     rule, printed by the example for each size);
   - sharp 0.35 (`sharp_jpeg.js`): its default output (quality 80, 4:2:0, optimised Huffman
     coding) and the same settings over the quality grid;
@@ -50,6 +51,9 @@ PEERS = os.path.join(ROOT, "target", "peers")
 VENV = os.path.join(PEERS, "venv-quality")
 SIZES = [1024, 512, 192, 72, 48, 32, 24]
 SAVED = os.path.join(PEERS, "jpeg_bytes.json")
+# Our encoder's settings on the grid: 4:2:0 and 4:4:4 on Annex K's tables, and 4:2:0 on the
+# rendition tables ("r"), what the engine's rule uses.
+SAMPLINGS = ("420", "444", "420r")
 
 try:
     import numpy as np
@@ -259,7 +263,7 @@ def main():
         with Image.open(photo) as image:
             inputs[os.path.basename(photo)] = np.asarray(image.convert("RGB"))
     inputs.update(made_pictures())
-    grid = [72, 76, 78, 80, 82, 84, 86, 90] if quick else list(range(60, 95, 2))
+    grid = [60, 64, 66, 68, 70, 72, 76, 78, 80, 82, 84, 86, 90] if quick else list(range(56, 95, 2))
     settings = rule(example, SIZES)
 
     work = tempfile.mkdtemp(prefix="jpeg_bytes_")
@@ -277,7 +281,7 @@ def main():
             Image.fromarray(pixels).save(os.path.join(work, f"{key}.pillow.jpg"))
             pillow.append((name, size))
             for q in grid:
-                for sampling in ("420", "444"):
+                for sampling in SAMPLINGS:
                     out = os.path.join(work, f"{key}.ours.{q}.{sampling}.jpg")
                     ours.append(f"{raw} {size} {size} {q} {sampling} {out}")
                 theirs.append(f"{raw} {size} {size} {q} {os.path.join(work, f'{key}.sharp.{q}.jpg')}")
@@ -298,7 +302,7 @@ def main():
         files[("ours", "rule")] = f"{key}.ours.rule.jpg"
         for q in grid:
             files[("sharp", f"q{q}")] = f"{key}.sharp.{q}.jpg"
-            for sampling in ("420", "444"):
+            for sampling in SAMPLINGS:
                 files[("ours", f"q{q} {sampling}")] = f"{key}.ours.{q}.{sampling}.jpg"
         for (tool, setting), path in files.items():
             results.setdefault((tool, setting, size), []).append(measure(path, truth))
@@ -357,7 +361,7 @@ def tables(inputs, grid, settings, results):
         sharp = total("sharp", "default", size)
         good = []
         for q in grid:
-            for sampling in ("420", "444"):
+            for sampling in SAMPLINGS:
                 ours = total("ours", f"q{q} {sampling}", size)
                 if as_good(ours, sharp):
                     good.append((ours[0] / sharp[0], q, sampling, ours[2], ours[4]))

@@ -4,7 +4,7 @@
 
 mod png;
 
-use setphoto_kernels::jpeg::encoder::{ColorType, Encoder, rendition_settings};
+use setphoto_kernels::jpeg::encoder::{ColorType, rendition_encoder};
 
 use crate::error::Error;
 use crate::format::{Format, OutputFormat};
@@ -41,7 +41,7 @@ pub const fn bars(output: OutputFormat, policy: &Policy) -> Bars {
 /// Encodes one rendition.
 ///
 /// JPEG: baseline, `policy.jpeg_quality` on libjpeg's scale with chroma sampled per size as
-/// `rendition_settings` says (our own encoder, in `crates/setphoto-kernels`). PNG: lossless in the smallest of grey, grey + alpha, RGB,
+/// `rendition_encoder` says (our own encoder, in `crates/setphoto-kernels`). PNG: lossless in the smallest of grey, grey + alpha, RGB,
 /// RGBA or a palette of at most 256 colours the pixels allow, deflated with zlib level 6's
 /// lazy matching (zlib-rs level 7; see `src/encode/png.rs`).
 pub fn encode(pixels: &Pixels, output: OutputFormat, policy: &Policy) -> Result<Vec<u8>, Error> {
@@ -62,9 +62,7 @@ fn encode_jpeg(pixels: &Pixels, quality: u8) -> Result<Vec<u8>, Error> {
         Layout::Rgba8 => ColorType::Rgba,
         Layout::Rgb8 => ColorType::Rgb,
     };
-    let (quality, sampling) = rendition_settings(quality, u32::from(width.max(height)));
-    Encoder::new(quality)
-        .with_sampling(sampling)
+    rendition_encoder(quality, u32::from(width.max(height)))
         .encode(pixels.data(), width, height, color)
         .map_err(Error::internal)
 }

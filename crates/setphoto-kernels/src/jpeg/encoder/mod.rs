@@ -24,6 +24,7 @@ use strip::{FullStrip, Strip};
 #[cfg(test)]
 use tables::{CHROMA_AC, CHROMA_DC, LUMA_AC, LUMA_DC};
 use tables::{CHROMA_QUANT, HuffmanSpec, LUMA_QUANT};
+use tables::{RENDITION_CHROMA_QUANT, RENDITION_LUMA_QUANT};
 
 /// The order `Quantiser::quantise` leaves coefficients in, for the Huffman coder.
 static SCAN: Scan = Scan::new(&dct::ZIGZAG_AFTER_DCT);
@@ -60,17 +61,63 @@ pub enum Sampling {
     Yuv444,
 }
 
-/// The quality and sampling for a rendition whose longer side is `side` pixels when the
-/// caller asks for `quality`: the one place the engine and `benches/quality/jpeg_bytes.py`
-/// read the rule from.
+/// The quantisation tables the quality scales (libjpeg's scaling in both cases).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QuantTables {
+    /// T.81 Annex K's example tables: a quality means what it means to libjpeg.
+    #[default]
+    AnnexK,
+    /// Annex K's tables flattened towards uniform, for renditions: at the same structural
+    /// similarity as an Annex K file, fewer bytes (PERFORMANCE.md, "JPEG bytes").
+    /// [`rendition_encoder`] picks the quality on them that matches a quality on Annex K.
+    Rendition,
+}
+
+/// The encoder for a rendition whose longer side is `side` pixels when the caller asks for
+/// `quality` on libjpeg's scale: the one place the engine and
+/// `benches/quality/jpeg_bytes.py` read the rule from.
 ///
-/// Every size is 4:2:0 at the caller's quality. Measured on luma SSIM as well as RGB SSIM,
-/// 4:4:4 buys colour detail but needs more bytes than 4:2:0 for the same luma quality at
-/// every rendition size, 24 px included (PERFORMANCE.md, "JPEG bytes"); RGB SSIM alone
+/// Renditions are encoded with [`QuantTables::Rendition`] at the quality on those tables
+/// that is at least as good, in luma SSIM and in RGB SSIM, as `quality` on Annex K's tables
+/// for a rendition of that size; the step between the two scales was measured per size
+/// (`RENDITION_QUALITY_STEPS`). Every size is 4:2:0. Measured on luma SSIM as well as RGB
+/// SSIM, 4:4:4 buys colour detail but needs more bytes than 4:2:0 for the same luma quality
+/// at every rendition size, 24 px included (PERFORMANCE.md, "JPEG bytes"); RGB SSIM alone
 /// prefers it at any size, because it counts chroma error as much as luma error.
 #[must_use]
-pub const fn rendition_settings(quality: u8, _side: u32) -> (u8, Sampling) {
-    (quality, Sampling::Yuv420)
+pub const fn rendition_encoder(quality: u8, side: u32) -> Encoder {
+    Encoder::new(rendition_quality(quality, side)).with_tables(QuantTables::Rendition)
+}
+
+/// How far below an Annex K quality the rendition tables' quality can go and stay at least
+/// as good, by the rendition's longer side (at least `.0` pixels): the flatter tables spend
+/// more of their bytes where structural similarity looks, and the smaller the rendition the
+/// more of it is edges and mid frequencies.
+const RENDITION_QUALITY_STEPS: [(u32, u8); 4] = [(512, 8), (192, 9), (48, 13), (0, 14)];
+
+/// `quality` on Annex K's scale, moved to the rendition tables' scale for a rendition of
+/// longer side `side`. The qualities near 100 keep their meaning (both tables go to all ones).
+const fn rendition_quality(quality: u8, side: u32) -> u8 {
+    let quality = if quality == 0 {
+        1
+    } else if quality > 100 {
+        100
+    } else {
+        quality
+    };
+    let mut index = 0;
+    while side < RENDITION_QUALITY_STEPS[index].0 {
+        index += 1;
+    }
+    let step = RENDITION_QUALITY_STEPS[index].1;
+    // The steps were measured from quality 70 to 90; above 90 they close, so that 100 stays
+    // lossless-as-libjpeg-makes-it, and below 30 a quality is already coarse.
+    let step = if quality > 90 {
+        (step as u32 * (100 - quality as u32) / 10) as u8
+    } else {
+        step
+    };
+    if quality > step { quality - step } else { 1 }
 }
 
 /// Why a picture could not be encoded: the caller's mistake, never the picture's.
@@ -112,6 +159,7 @@ impl std::error::Error for EncodingError {}
 pub struct Encoder {
     quality: u8,
     sampling: Sampling,
+    tables: QuantTables,
 }
 
 impl Encoder {
@@ -128,7 +176,32 @@ impl Encoder {
         Self {
             quality,
             sampling: Sampling::Yuv420,
+            tables: QuantTables::AnnexK,
         }
+    }
+
+    /// The same encoder scaling `tables` instead.
+    #[must_use]
+    pub const fn with_tables(self, tables: QuantTables) -> Self {
+        Self { tables, ..self }
+    }
+
+    /// The quality, on the scale of [`Self::tables`].
+    #[must_use]
+    pub const fn quality(&self) -> u8 {
+        self.quality
+    }
+
+    /// How chroma is sampled.
+    #[must_use]
+    pub const fn sampling(&self) -> Sampling {
+        self.sampling
+    }
+
+    /// The quantisation tables the quality scales.
+    #[must_use]
+    pub const fn tables(&self) -> QuantTables {
+        self.tables
     }
 
     /// The same encoder with chroma sampled as `sampling`.
@@ -179,6 +252,7 @@ impl Encoder {
         Settings {
             quality: self.quality,
             sampling: self.sampling,
+            tables: self.tables,
             entropy: FITTED,
         }
     }
@@ -222,6 +296,7 @@ fn encode_portable(
 struct Settings {
     quality: u8,
     sampling: Sampling,
+    tables: QuantTables,
     entropy: Entropy,
 }
 
@@ -262,10 +337,15 @@ fn encode_with<const CHANNELS: usize>(
     let Settings {
         quality,
         sampling,
+        tables: quant_tables,
         entropy,
     } = settings;
-    let luma_table = tables::scaled_quant(&LUMA_QUANT, quality);
-    let chroma_table = tables::scaled_quant(&CHROMA_QUANT, quality);
+    let (luma_base, chroma_base) = match quant_tables {
+        QuantTables::AnnexK => (&LUMA_QUANT, &CHROMA_QUANT),
+        QuantTables::Rendition => (&RENDITION_LUMA_QUANT, &RENDITION_CHROMA_QUANT),
+    };
+    let luma_table = tables::scaled_quant(luma_base, quality);
+    let chroma_table = tables::scaled_quant(chroma_base, quality);
     let quantisers = [Quantiser::new(&luma_table), Quantiser::new(&chroma_table)];
     // A q85 4:2:0 photo takes 1 to 1.3 bits per pixel; start there and let Vec grow if not.
     let estimate = usize::from(width) * usize::from(height) / 6 + 1024;
@@ -527,6 +607,7 @@ mod tests {
         Settings {
             quality,
             sampling,
+            tables: QuantTables::AnnexK,
             entropy,
         }
     }
@@ -833,6 +914,93 @@ mod tests {
         assert!(
             fitted * 100 < standard * 95,
             "{fitted} bytes fitted, {standard} with Annex K tables"
+        );
+    }
+
+    #[test]
+    fn rendition_qualities_keep_their_order_and_their_ends() {
+        for side in [1, 24, 32, 47, 48, 72, 191, 192, 511, 512, 1024, 4096] {
+            let mut previous = 0;
+            for quality in 0..=255u8 {
+                let moved = rendition_quality(quality, side);
+                assert!(
+                    (1..=100).contains(&moved),
+                    "q{quality} at {side} px: {moved}"
+                );
+                assert!(
+                    moved >= previous,
+                    "q{quality} at {side} px: {moved} < {previous}"
+                );
+                assert!(moved <= quality.max(1), "q{quality} at {side} px: {moved}");
+                previous = moved;
+            }
+            assert_eq!(rendition_quality(100, side), 100);
+            let encoder = rendition_encoder(85, side);
+            assert_eq!(encoder.tables(), QuantTables::Rendition);
+            assert_eq!(encoder.sampling(), Sampling::Yuv420);
+        }
+    }
+
+    /// The quantisation table `id` of a file, natural order.
+    fn quant_table(jpeg: &[u8], id: u8) -> [u8; 64] {
+        let at = jpeg
+            .windows(2)
+            .position(|w| w == [0xFF, 0xDB])
+            .expect("a DQT segment");
+        let segment = &jpeg[at + 4..];
+        let mut offset = 0;
+        loop {
+            assert_eq!(segment[offset] >> 4, 0, "8-bit tables");
+            let zigzagged = &segment[offset + 1..offset + 65];
+            if segment[offset] & 15 == id {
+                let mut natural = [0; 64];
+                for (k, &q) in zigzagged.iter().enumerate() {
+                    natural[tables::ZIGZAG[k]] = q;
+                }
+                return natural;
+            }
+            offset += 65;
+        }
+    }
+
+    #[test]
+    fn rendition_tables_are_written_decoded_and_cheaper_at_a_like_error() {
+        let (mut annex_bytes, mut rendition_bytes) = (0, 0);
+        for (name, width, height, source) in assorted_pictures() {
+            let (w, h) = (width as u16, height as u16);
+            let annex = Encoder::new(85)
+                .encode(&source, w, h, ColorType::Rgb)
+                .unwrap();
+            let rendition = rendition_encoder(85, u32::from(w.max(h)))
+                .encode(&source, w, h, ColorType::Rgb)
+                .unwrap();
+            let quality = rendition_quality(85, u32::from(w.max(h)));
+            assert_eq!(
+                quant_table(&rendition, 0),
+                tables::scaled_quant(&RENDITION_LUMA_QUANT, quality),
+                "{name}"
+            );
+            assert_eq!(
+                quant_table(&rendition, 1),
+                tables::scaled_quant(&RENDITION_CHROMA_QUANT, quality),
+                "{name}"
+            );
+            let (dw, dh, decoded) = decode_with_image(&rendition);
+            assert_eq!((dw, dh), (u32::from(w), u32::from(h)), "{name}");
+            let (_, _, annex_decoded) = decode_with_image(&annex);
+            let (ours, theirs) = (psnr(&source, 3, &decoded), psnr(&source, 3, &annex_decoded));
+            // The tables trade a little squared error for structure, which PSNR does not see;
+            // where PSNR is high that trade is invisible.
+            assert!(
+                ours > theirs - 1.0 || ours > 38.0,
+                "{name}: {ours:.2} dB against {theirs:.2}"
+            );
+            annex_bytes += annex.len();
+            rendition_bytes += rendition.len();
+        }
+        assert!(
+            rendition_bytes < annex_bytes,
+            "{rendition_bytes} bytes on the rendition tables, {annex_bytes} on Annex K's"
         );
     }
 

@@ -30,6 +30,36 @@ pub(super) const CHROMA_QUANT: [u8; 64] = [
     99, 99, 99, 99, 99, 99, 99, 99,
 ];
 
+/// The renditions' luminance table, natural order: the geometric mean of Annex K's and a
+/// flat table of 16, rounded. Annex K grows steeply with frequency, tuned for viewing at
+/// distance; halving that slope (on a log scale) spends the bytes on the mid frequencies that
+/// structural similarity weighs, so a rendition reaches the quality of an Annex K file in
+/// fewer bytes (PERFORMANCE.md, "JPEG bytes"). The test beside it derives it again.
+pub(super) const RENDITION_LUMA_QUANT: [u8; 64] = [
+    16, 13, 13, 16, 20, 25, 29, 31, //
+    14, 14, 15, 17, 20, 30, 31, 30, //
+    15, 14, 16, 20, 25, 30, 33, 30, //
+    15, 16, 19, 22, 29, 37, 36, 31, //
+    17, 19, 24, 30, 33, 42, 41, 35, //
+    20, 24, 30, 32, 36, 41, 43, 38, //
+    28, 32, 35, 37, 41, 44, 44, 40, //
+    34, 38, 39, 40, 42, 40, 41, 40,
+];
+
+/// The renditions' chrominance table, natural order: 1.3 times the geometric mean of Annex
+/// K's and a flat table of 17, rounded. Flattened like the luma table, then raised as a whole,
+/// since at the luma table's quality the colour planes came out better than they need to be.
+pub(super) const RENDITION_CHROMA_QUANT: [u8; 64] = [
+    22, 23, 26, 37, 53, 53, 53, 53, //
+    23, 25, 27, 44, 53, 53, 53, 53, //
+    26, 27, 40, 53, 53, 53, 53, 53, //
+    37, 44, 53, 53, 53, 53, 53, 53, //
+    53, 53, 53, 53, 53, 53, 53, 53, //
+    53, 53, 53, 53, 53, 53, 53, 53, //
+    53, 53, 53, 53, 53, 53, 53, 53, //
+    53, 53, 53, 53, 53, 53, 53, 53,
+];
+
 /// A Huffman table as DHT stores it: how many codes of each length 1..=16, then the symbols
 /// in order of increasing code length.
 #[derive(Debug, Clone, Copy)]
@@ -148,6 +178,18 @@ mod tests {
             );
             assert_eq!(spec.symbols, (0..12).collect::<Vec<u8>>());
         }
+    }
+
+    #[test]
+    fn the_rendition_tables_are_annex_k_flattened() {
+        let flattened = |annex: &[u8; 64], flat: f64, scale: f64| {
+            annex.map(|q| {
+                let value = scale * (f64::from(q) * flat).sqrt();
+                u8::try_from(value.round() as u32).unwrap()
+            })
+        };
+        assert_eq!(flattened(&LUMA_QUANT, 16.0, 1.0), RENDITION_LUMA_QUANT);
+        assert_eq!(flattened(&CHROMA_QUANT, 17.0, 1.3), RENDITION_CHROMA_QUANT);
     }
 
     #[test]

@@ -1,0 +1,71 @@
+//! Encodes raw RGB pictures with the rendition encoder, for `benches/quality/jpeg_bytes.py`:
+//! one job per line of standard input, `RAW WIDTH HEIGHT QUALITY SAMPLING OUT`, where RAW
+//! holds `WIDTH * HEIGHT * 3` bytes of packed RGB, SAMPLING is `420` or `444` and the JPEG
+//! goes to OUT. Prints nothing; fails on the first bad line.
+//!
+//! `cargo run --release -p setphoto-kernels --example jpeg_encode < jobs.txt`
+//!
+//! SAMPLING may end in `r` (`420r`, `444r`) for the rendition quantisation tables
+//! ([`QuantTables::Rendition`]) instead of Annex K's.
+//!
+//! With `--rule [qQUALITY] SIZE...` it prints, one line per size, `SIZE QUALITY SAMPLING`: the
+//! settings [`rendition_encoder`] gives a rendition of that size at QUALITY (default 85,
+//! the engine's default policy).
+
+use std::io::BufRead;
+
+use setphoto_kernels::jpeg::encoder::{
+    ColorType, Encoder, QuantTables, Sampling, rendition_encoder,
+};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let arguments: Vec<String> = std::env::args().skip(1).collect();
+    if arguments.first().is_some_and(|a| a == "--rule") {
+        let mut sizes = &arguments[1..];
+        let mut quality = 85;
+        if let Some(q) = sizes.first().and_then(|q| q.strip_prefix('q')) {
+            quality = q.parse()?;
+            sizes = &sizes[1..];
+        }
+        for size in sizes {
+            let encoder = rendition_encoder(quality, size.parse()?);
+            let sampling = match encoder.sampling() {
+                Sampling::Yuv420 => "420",
+                Sampling::Yuv444 => "444",
+            };
+            let tables = match encoder.tables() {
+                QuantTables::AnnexK => "",
+                QuantTables::Rendition => "r",
+            };
+            println!("{size} {} {sampling}{tables}", encoder.quality());
+        }
+        return Ok(());
+    }
+    for line in std::io::stdin().lock().lines() {
+        let line = line?;
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [raw, width, height, quality, sampling, out] = fields[..] else {
+            return Err(format!("expected RAW WIDTH HEIGHT QUALITY SAMPLING OUT: {line}").into());
+        };
+        let (sampling, tables) = match sampling.strip_suffix('r') {
+            Some(sampling) => (sampling, QuantTables::Rendition),
+            None => (sampling, QuantTables::AnnexK),
+        };
+        let sampling = match sampling {
+            "420" => Sampling::Yuv420,
+            "444" => Sampling::Yuv444,
+            other => return Err(format!("sampling is 420 or 444, not {other}").into()),
+        };
+        let jpeg = Encoder::new(quality.parse()?)
+            .with_sampling(sampling)
+            .with_tables(tables)
+            .encode(
+                &std::fs::read(raw)?,
+                width.parse()?,
+                height.parse()?,
+                ColorType::Rgb,
+            )?;
+        std::fs::write(out, jpeg)?;
+    }
+    Ok(())
+}
