@@ -582,7 +582,12 @@ impl<'a> BitReader<'a> {
         let mut k = start;
         if *eobrun == 0 {
             while k <= end {
-                bits.refill(source);
+                // A refill only when the next symbol might need more than the bits in
+                // hand (a 16-bit code and up to 14 more): most take a few, so most symbols
+                // go without one. The correction bits have a check of their own.
+                if bits.count < 30 {
+                    bits.refill(source);
+                }
                 let entry = refinement.entries[bits.peek_lookahead()];
                 // The run, and the new coefficient's sign (0: a run of 16 zeros).
                 let (run, sign) = if entry.bits != 0 {
