@@ -265,39 +265,69 @@ impl Select for Bmi2 {
     }
 }
 
-/// Reads the correction bits of a refinement scan's nonzero coefficients `passed`, one
-/// per coefficient in zig-zag order, all at once, and returns the coefficients whose bit
-/// is 1 as a mask. Branch-free: the bits are reversed, so that the first coefficient's
-/// (the highest bit read) comes lowest, and deposited on `passed`'s set bits.
-#[inline(always)]
-fn corrections(bits: &mut Bits, source: &mut Source, select: impl Select, passed: u64) -> u64 {
-    let count = passed.count_ones();
-    if count > bits.count {
-        bits.refill(source);
-        if count > bits.count {
-            return corrections_in_halves(bits, source, select, passed);
-        }
-    }
-    // `deposit` reads only the low `count` bits of the reversed buffer: the top `count`
-    // bits in hand. `count` is below 64 (index 0 is never in an AC band).
-    let ones = select.deposit(bits.buffer.reverse_bits(), passed);
-    bits.consume(count);
-    ones
+/// A refinement scan's correction bits for one block, gathered as its symbols pass the
+/// nonzero coefficients and spread over those coefficients once at the block's end: a
+/// deposit of the bits in coefficient order needs them reversed (the stream gives the
+/// lowest coefficient's first, the highest bit), and one reversal per block costs less
+/// than one per symbol.
+///
+/// The symbols pass every coefficient of the band once, in order, and those they pass
+/// nonzero are the ones nonzero as the block began (a new coefficient is never passed
+/// again): so the bits are all that is kept, and that mask tells where they go.
+#[derive(Clone, Copy, Default)]
+struct Corrections {
+    /// The bits read, in stream order: the last read is the lowest. At most 63, one per
+    /// nonzero coefficient of the band (index 0 is never in an AC band).
+    stream: u64,
 }
 
-/// [`corrections`] for more coefficients than a refill guarantees bits for (more than
-/// 56, where a block is nonzero almost everywhere): the lower 32 indices, then the rest.
-#[cold]
-#[inline(never)]
-fn corrections_in_halves(
-    bits: &mut Bits,
-    source: &mut Source,
-    select: impl Select,
-    passed: u64,
-) -> u64 {
-    let lower = passed & u64::from(u32::MAX);
-    let ones = corrections(bits, source, select, lower);
-    ones | corrections(bits, source, select, passed & !lower)
+impl Corrections {
+    /// Reads the correction bits of the next `count` nonzero coefficients (at most 63),
+    /// all above those gathered so far, one per coefficient in zig-zag order.
+    #[inline(always)]
+    fn gather(&mut self, bits: &mut Bits, source: &mut Source, count: u32) {
+        if count > bits.count {
+            bits.refill(source);
+            if count > bits.count {
+                (*self, *bits) = self.gather_in_parts(*bits, source, count);
+                return;
+            }
+        }
+        self.append(bits, count);
+    }
+
+    /// Moves the top `count` (at most 63, with as many in hand) bits in hand to the
+    /// stream.
+    #[inline(always)]
+    fn append(&mut self, bits: &mut Bits, count: u32) {
+        // Two shifts, so that a `count` of 0 appends nothing with both below 64.
+        self.stream = self.stream << count | (bits.buffer >> 1) >> (63 - count);
+        bits.consume(count);
+    }
+
+    /// [`Self::gather`] for more bits than a refill guarantees (more than 56, where a
+    /// block is nonzero almost everywhere): 32, then the rest after a refill. Everything
+    /// goes by value, so that on the common path the block's state stays in registers
+    /// rather than in memory this call could see.
+    #[cold]
+    #[inline(never)]
+    fn gather_in_parts(mut self, mut bits: Bits, source: &mut Source, count: u32) -> (Self, Bits) {
+        self.append(&mut bits, 32);
+        bits.refill(source);
+        self.append(&mut bits, count - 32);
+        (self, bits)
+    }
+
+    /// The coefficients whose correction bit is 1, as a mask of zig-zag indices, from
+    /// `passed`: the band's nonzero coefficients as the block began, all of them passed.
+    #[inline(always)]
+    fn ones(self, select: impl Select, passed: u64) -> u64 {
+        // Reversed, the first bit read comes at bit `64 - count`; shifted down to bit 0,
+        // it goes to the lowest coefficient passed, the last to the highest.
+        let count = passed.count_ones();
+        let first_lowest = (self.stream.reverse_bits() >> 1) >> (63 - count);
+        select.deposit(first_lowest, passed)
+    }
 }
 
 /// Applies a refinement scan's correction bits `ones` (a mask of zig-zag indices) to the
@@ -436,7 +466,11 @@ impl<'a> BitReader<'a> {
     /// One bit: a DC refinement scan's bit for one block.
     #[inline(always)]
     pub(super) fn bit(&mut self) -> bool {
-        self.bits.refill(&mut self.source);
+        // A refill only once the bits in hand are used up, a branch the predictor learns:
+        // a refill per block would cost more than the bit.
+        if self.bits.count == 0 {
+            self.bits.refill(&mut self.source);
+        }
         self.bits.take(1) != 0
     }
 
@@ -523,9 +557,9 @@ impl<'a> BitReader<'a> {
     /// them. `kept` has bit `k` set when the block keeps coefficient `k`: the correction
     /// bits of the others are read but not applied.
     ///
-    /// The correction bits are gathered into one mask as the block is read and applied
-    /// at its end: they only ever touch coefficients nonzero before the block's symbols,
-    /// never one of the new ones, so the order does not matter.
+    /// The correction bits are gathered as the block is read and applied at its end:
+    /// they only ever touch coefficients nonzero before the block's symbols, never one
+    /// of the new ones, so the order does not matter.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     pub(super) fn ac_refine(
@@ -544,11 +578,16 @@ impl<'a> BitReader<'a> {
         let source = &mut self.source;
         let mut nonzero = *history;
         let band_top = u64::MAX >> (63 - end);
-        let mut ones = 0;
+        let mut corrections = Corrections::default();
         let mut k = start;
         if *eobrun == 0 {
             while k <= end {
-                bits.refill(source);
+                // A refill only when the next symbol might need more than the bits in
+                // hand (a 16-bit code and up to 14 more): most take a few, so most symbols
+                // go without one. The correction bits have a check of their own.
+                if bits.count < 30 {
+                    bits.refill(source);
+                }
                 let entry = refinement.entries[bits.peek_lookahead()];
                 // The run, and the new coefficient's sign (0: a run of 16 zeros).
                 let (run, sign) = if entry.bits != 0 {
@@ -576,14 +615,17 @@ impl<'a> BitReader<'a> {
                 // run of 16 zeros, the 16th): the `run + 1`-th zero from `k`, or past the
                 // band when there are fewer. `k <= end`: the band from `k` is never empty.
                 let zero = select.nth_set_bit(!nonzero & (u64::MAX << k) & band_top, run);
-                let target = if zero == 0 {
-                    end + 1
+                let (target, passed) = if zero != 0 {
+                    let target = zero.trailing_zeros() as usize;
+                    // `k..target` holds `run` zeros and the rest are nonzero: counted so,
+                    // not with a bit count, as this is on the path to the next symbol.
+                    (target, (target - k) as u32 - run)
                 } else {
-                    zero.trailing_zeros() as usize
+                    let rest = nonzero & (u64::MAX << k) & band_top;
+                    (end + 1, rest.count_ones())
                 };
-                // Bits `k..target`; `target` is at least `k`, which is at least 1.
-                let passed = nonzero & (u64::MAX << k) & (u64::MAX >> (64 - target));
-                ones |= corrections(&mut bits, source, select, passed);
+                // `passed`: how many nonzero coefficients the run passed.
+                corrections.gather(&mut bits, source, passed);
                 k = target;
                 if sign != 0 {
                     if k > end {
@@ -601,12 +643,13 @@ impl<'a> BitReader<'a> {
             // In an end-of-band run: only the correction bits of the nonzero coefficients
             // left in the band.
             if k <= end {
-                let rest = (u64::MAX << k) & band_top;
-                ones |= corrections(&mut bits, source, select, nonzero & rest);
+                let rest = nonzero & (u64::MAX << k) & band_top;
+                corrections.gather(&mut bits, source, rest.count_ones());
             }
             *eobrun -= 1;
         }
-        apply_corrections(ones, (slot, kept), block, bit);
+        let passed = *history & (u64::MAX << start) & band_top;
+        apply_corrections(corrections.ones(select, passed), (slot, kept), block, bit);
         *history = nonzero;
         self.bits = bits;
         Ok(())
