@@ -77,10 +77,10 @@ pub enum QuantTables {
 /// `quality` on libjpeg's scale: the one place the engine and
 /// `benches/quality/jpeg_bytes.py` read the rule from.
 ///
-/// Renditions are encoded with [`QuantTables::Rendition`] at the quality on those tables
-/// that is at least as good, in luma SSIM and in RGB SSIM, as `quality` on Annex K's tables
-/// for a rendition of that size; the step between the two scales was measured per size
-/// (`RENDITION_QUALITY_STEPS`). Every size is 4:2:0. Measured on luma SSIM as well as RGB
+/// Renditions are encoded with [`QuantTables::Rendition`] at `quality` moved down by a step
+/// per size (`RENDITION_QUALITY_STEPS`): the step that keeps a rendition at least as good,
+/// in luma SSIM and in RGB SSIM, as libjpeg's quality 80 on Annex K's tables. Elsewhere on
+/// the scale the match is close, not exact (README, "Quantisation tables of the renditions"). Every size is 4:2:0. Measured on luma SSIM as well as RGB
 /// SSIM, 4:4:4 buys colour detail but needs more bytes than 4:2:0 for the same luma quality
 /// at every rendition size, 24 px included (PERFORMANCE.md, "JPEG bytes"); RGB SSIM alone
 /// prefers it at any size, because it counts chroma error as much as luma error.
@@ -90,7 +90,8 @@ pub const fn rendition_encoder(quality: u8, side: u32) -> Encoder {
 }
 
 /// How far below an Annex K quality the rendition tables' quality can go and stay at least
-/// as good, by the rendition's longer side (at least `.0` pixels): the flatter tables spend
+/// as good at quality 80, by the rendition's longer side (at least `.0` pixels): the flatter
+/// tables spend
 /// more of their bytes where structural similarity looks, and the smaller the rendition the
 /// more of it is edges and mid frequencies.
 const RENDITION_QUALITY_STEPS: [(u32, u8); 4] = [(512, 8), (192, 9), (48, 13), (0, 14)];
@@ -110,8 +111,8 @@ const fn rendition_quality(quality: u8, side: u32) -> u8 {
         index += 1;
     }
     let step = RENDITION_QUALITY_STEPS[index].1;
-    // The steps were measured from quality 70 to 90; above 90 they close, so that 100 stays
-    // lossless-as-libjpeg-makes-it, and below 30 a quality is already coarse.
+    // The steps were measured at quality 80; above 90 they close, so that 100 stays the
+    // all-ones table on both scales.
     let step = if quality > 90 {
         (step as u32 * (100 - quality as u32) / 10) as u8
     } else {
