@@ -40,8 +40,9 @@ pub const fn bars(output: OutputFormat, policy: &Policy) -> Bars {
 
 /// Encodes one rendition.
 ///
-/// JPEG: baseline, `policy.jpeg_quality` on libjpeg's scale with chroma sampled per size as
-/// `rendition_encoder` says (our own encoder, in `crates/setphoto-kernels`). PNG: lossless in the smallest of grey, grey + alpha, RGB,
+/// JPEG: baseline, `policy.jpeg_quality` on libjpeg's scale, moved to the rendition tables,
+/// sampling and quality that `rendition_encoder` picks per size (our own encoder, in
+/// `crates/setphoto-kernels`). PNG: lossless in the smallest of grey, grey + alpha, RGB,
 /// RGBA or a palette of at most 256 colours the pixels allow, deflated with zlib level 6's
 /// lazy matching (zlib-rs level 7; see `src/encode/png.rs`).
 pub fn encode(pixels: &Pixels, output: OutputFormat, policy: &Policy) -> Result<Vec<u8>, Error> {

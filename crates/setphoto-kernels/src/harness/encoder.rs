@@ -2,7 +2,7 @@
 //! about as close to the source as the encoder it stands in for gets.
 
 use super::{Input, cycle};
-use crate::jpeg::encoder::{ColorType, Encoder};
+use crate::jpeg::encoder::{ColorType, Encoder, declared_quant_tables};
 
 /// How many dB below `jpeg-encoder`'s (same quality, same 4:2:0 sampling, chroma averaged
 /// over 2x2 pixels as ours) our PSNR may be. The encoder's tests hold smooth pictures to 0.5
@@ -113,29 +113,10 @@ fn one_colour(source: &[u8], channels: usize) -> Option<[u8; 3]> {
         .then(|| [first[0], first[1], first[2]])
 }
 
-/// The DC quantisation steps of table 0 (luma) and table 1 (chroma) that `jpeg` declares
-/// (8-bit tables, each DQT segment read whole).
+/// The DC quantisation steps of table 0 (luma) and table 1 (chroma) that `jpeg` declares.
 fn dc_steps(jpeg: &[u8]) -> Option<[u16; 2]> {
-    let mut steps = [None; 2];
-    let mut at = 2;
-    while at + 4 <= jpeg.len() && jpeg[at] == 0xFF {
-        let marker = jpeg[at + 1];
-        let length = usize::from(u16::from_be_bytes([jpeg[at + 2], jpeg[at + 3]]));
-        let segment = jpeg.get(at + 4..at + 2 + length)?;
-        if marker == 0xDA {
-            break;
-        }
-        if marker == 0xDB {
-            for table in segment.chunks(65) {
-                let (precision, id) = (table[0] >> 4, usize::from(table[0] & 15));
-                if precision == 0 && id < 2 && table.len() == 65 {
-                    steps[id] = Some(u16::from(table[1]));
-                }
-            }
-        }
-        at += 2 + length;
-    }
-    Some([steps[0]?, steps[1]?])
+    let [luma, chroma] = declared_quant_tables(jpeg)?;
+    Some([u16::from(luma[0]), u16::from(chroma[0])])
 }
 
 /// How far half a DC step of luma and of chroma can move R, G and B: a block's mean is

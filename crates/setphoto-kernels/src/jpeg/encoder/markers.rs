@@ -3,6 +3,38 @@
 use super::Sampling;
 use super::tables::{self, HuffmanSpec};
 
+/// The quantisation tables 0 (luma) and 1 (chroma) that a file declares, natural order: what
+/// [`write_headers`] wrote, read back segment by segment up to the first scan (8-bit tables
+/// only, as the encoder writes them). For the tests and the fuzz harness, which hold files to
+/// their own tables.
+#[cfg(any(test, feature = "harness"))]
+pub(crate) fn declared_quant_tables(jpeg: &[u8]) -> Option<[[u8; 64]; 2]> {
+    let mut found = [None; 2];
+    let mut at = 2;
+    while at + 4 <= jpeg.len() && jpeg[at] == 0xFF {
+        let marker = jpeg[at + 1];
+        let length = usize::from(u16::from_be_bytes([jpeg[at + 2], jpeg[at + 3]]));
+        let segment = jpeg.get(at + 4..at + 2 + length)?;
+        if marker == 0xDA {
+            break;
+        }
+        if marker == 0xDB {
+            for table in segment.chunks(65) {
+                let (precision, id) = (table[0] >> 4, usize::from(table[0] & 15));
+                if precision == 0 && id < 2 && table.len() == 65 {
+                    let mut natural = [0; 64];
+                    for (k, &q) in table[1..].iter().enumerate() {
+                        natural[tables::ZIGZAG[k]] = q;
+                    }
+                    found[id] = Some(natural);
+                }
+            }
+        }
+        at += 2 + length;
+    }
+    Some([found[0]?, found[1]?])
+}
+
 /// SOI, JFIF APP0, both quantisation tables, SOF0, the four Huffman tables (luma DC and AC,
 /// chroma DC and AC) and SOS.
 pub(super) fn write_headers(

@@ -19,6 +19,8 @@ pub(crate) mod tables;
 
 use dct::Quantiser;
 use huffman::{BitWriter, HuffmanCodes, Scan, SymbolCounts, count_block, encode_block};
+#[cfg(any(test, feature = "harness"))]
+pub(crate) use markers::declared_quant_tables;
 use markers::write_headers;
 use strip::{FullStrip, Strip};
 #[cfg(test)]
@@ -80,10 +82,13 @@ pub enum QuantTables {
 /// Renditions are encoded with [`QuantTables::Rendition`] at `quality` moved down by a step
 /// per size (`RENDITION_QUALITY_STEPS`): the step that keeps a rendition at least as good,
 /// in luma SSIM and in RGB SSIM, as libjpeg's quality 80 on Annex K's tables. Elsewhere on
-/// the scale the match is close, not exact (README, "Quantisation tables of the renditions"). Every size is 4:2:0. Measured on luma SSIM as well as RGB
-/// SSIM, 4:4:4 buys colour detail but needs more bytes than 4:2:0 for the same luma quality
-/// at every rendition size, 24 px included (PERFORMANCE.md, "JPEG bytes"); RGB SSIM alone
-/// prefers it at any size, because it counts chroma error as much as luma error.
+/// the scale the match is close, not exact (README, "Quantisation tables of the
+/// renditions").
+///
+/// Every size is 4:2:0. Measured on luma SSIM as well as RGB SSIM, 4:4:4 buys colour detail
+/// but needs more bytes than 4:2:0 for the same luma quality at every rendition size, 24 px
+/// included (PERFORMANCE.md, "JPEG bytes"); RGB SSIM alone prefers it at any size, because
+/// it counts chroma error as much as luma error.
 #[must_use]
 pub const fn rendition_encoder(quality: u8, side: u32) -> Encoder {
     Encoder::new(rendition_quality(quality, side)).with_tables(QuantTables::Rendition)
@@ -91,21 +96,14 @@ pub const fn rendition_encoder(quality: u8, side: u32) -> Encoder {
 
 /// How far below an Annex K quality the rendition tables' quality can go and stay at least
 /// as good at quality 80, by the rendition's longer side (at least `.0` pixels): the flatter
-/// tables spend
-/// more of their bytes where structural similarity looks, and the smaller the rendition the
-/// more of it is edges and mid frequencies.
+/// tables spend more of their bytes where structural similarity looks, and the smaller the
+/// rendition the more of it is edges and mid frequencies.
 const RENDITION_QUALITY_STEPS: [(u32, u8); 4] = [(512, 8), (192, 9), (48, 13), (0, 14)];
 
 /// `quality` on Annex K's scale, moved to the rendition tables' scale for a rendition of
 /// longer side `side`. The qualities near 100 keep their meaning (both tables go to all ones).
 const fn rendition_quality(quality: u8, side: u32) -> u8 {
-    let quality = if quality == 0 {
-        1
-    } else if quality > 100 {
-        100
-    } else {
-        quality
-    };
+    let quality = clamped_quality(quality);
     let mut index = 0;
     while side < RENDITION_QUALITY_STEPS[index].0 {
         index += 1;
@@ -119,6 +117,17 @@ const fn rendition_quality(quality: u8, side: u32) -> u8 {
         step
     };
     if quality > step { quality - step } else { 1 }
+}
+
+/// A quality on libjpeg's scale, 1..=100 (`Ord::clamp` is not `const`).
+const fn clamped_quality(quality: u8) -> u8 {
+    if quality == 0 {
+        1
+    } else if quality > 100 {
+        100
+    } else {
+        quality
+    }
 }
 
 /// Why a picture could not be encoded: the caller's mistake, never the picture's.
@@ -167,13 +176,7 @@ impl Encoder {
     /// An encoder at `quality` on libjpeg's scale, clamped to 1..=100, with 4:2:0 chroma.
     #[must_use]
     pub const fn new(quality: u8) -> Self {
-        let quality = if quality == 0 {
-            1
-        } else if quality > 100 {
-            100
-        } else {
-            quality
-        };
+        let quality = clamped_quality(quality);
         Self {
             quality,
             sampling: Sampling::Yuv420,
@@ -942,28 +945,6 @@ mod tests {
         }
     }
 
-    /// The quantisation table `id` of a file, natural order.
-    fn quant_table(jpeg: &[u8], id: u8) -> [u8; 64] {
-        let at = jpeg
-            .windows(2)
-            .position(|w| w == [0xFF, 0xDB])
-            .expect("a DQT segment");
-        let segment = &jpeg[at + 4..];
-        let mut offset = 0;
-        loop {
-            assert_eq!(segment[offset] >> 4, 0, "8-bit tables");
-            let zigzagged = &segment[offset + 1..offset + 65];
-            if segment[offset] & 15 == id {
-                let mut natural = [0; 64];
-                for (k, &q) in zigzagged.iter().enumerate() {
-                    natural[tables::ZIGZAG[k]] = q;
-                }
-                return natural;
-            }
-            offset += 65;
-        }
-    }
-
     #[test]
     fn rendition_tables_are_written_decoded_and_cheaper_at_a_like_error() {
         let (mut annex_bytes, mut rendition_bytes) = (0, 0);
@@ -977,13 +958,11 @@ mod tests {
                 .unwrap();
             let quality = rendition_quality(85, u32::from(w.max(h)));
             assert_eq!(
-                quant_table(&rendition, 0),
-                tables::scaled_quant(&RENDITION_LUMA_QUANT, quality),
-                "{name}"
-            );
-            assert_eq!(
-                quant_table(&rendition, 1),
-                tables::scaled_quant(&RENDITION_CHROMA_QUANT, quality),
+                declared_quant_tables(&rendition),
+                Some([
+                    tables::scaled_quant(&RENDITION_LUMA_QUANT, quality),
+                    tables::scaled_quant(&RENDITION_CHROMA_QUANT, quality),
+                ]),
                 "{name}"
             );
             let (dw, dh, decoded) = decode_with_image(&rendition);
