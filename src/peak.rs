@@ -77,6 +77,7 @@ pub(crate) fn peak_bytes(
             progressive,
             components,
             blocks,
+            strays,
         } => {
             let picture = px(1).saturating_mul(3);
             let coefficients = if progressive {
@@ -89,9 +90,12 @@ pub(crate) fn peak_bytes(
                 4 => px(1).saturating_mul(5),
                 _ => 0,
             };
+            // A file with strays is decoded from a copy without them.
+            let copy = if strays { input } else { 0 };
             let working = picture
                 .saturating_add(coefficients)
                 .saturating_add(converted)
+                .saturating_add(copy)
                 .saturating_add(64 * w);
             (working, picture, 3, false, 1)
         }

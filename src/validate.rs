@@ -38,6 +38,10 @@ pub(crate) enum Detail {
         components: u8,
         /// 8x8 blocks over all components, in whole MCUs.
         blocks: u64,
+        /// Stray bytes or markers between segments, which libjpeg skips with a warning
+        /// but which stop or mislead other decoders: the decode stage decodes the file
+        /// as the stored original's marker walk leaves it.
+        strays: bool,
     },
     /// A PNG image header.
     Png {
@@ -145,6 +149,7 @@ fn inspect_jpeg(bytes: &[u8]) -> Result<Validated, Error> {
             progressive: header.progressive,
             components: header.components,
             blocks: header.blocks,
+            strays: header.strays,
         },
     })
 }
@@ -460,6 +465,28 @@ mod tests {
         jpeg.extend(&jpeg_header(64, 32, None)[2..]);
         let v = inspect(&jpeg, &Policy::default()).unwrap();
         assert_eq!(v.stored_size(), (64, 32));
+        assert!(strays(&v));
+    }
+
+    fn strays(v: &Validated) -> bool {
+        matches!(v.detail(), Detail::Jpeg { strays: true, .. })
+    }
+
+    #[test]
+    fn strays_are_noted_and_fill_bytes_are_not() {
+        let clean = jpeg_header(64, 32, None);
+        assert!(!strays(&inspect(&clean, &Policy::default()).unwrap()));
+        let with = |extra: &[u8]| {
+            // After the frame header (SOI, then 2 + 17 bytes).
+            let mut jpeg = clean[..21].to_vec();
+            jpeg.extend(extra);
+            jpeg.extend(&clean[21..]);
+            strays(&inspect(&jpeg, &Policy::default()).unwrap())
+        };
+        assert!(!with(&[0xFF, 0xFF]), "fill bytes");
+        assert!(with(&[0x12]), "a stray byte");
+        assert!(with(&[0xFF, 0xD3]), "a restart marker outside a scan");
+        assert!(with(&[0xFF, 0x01]), "TEM");
     }
 
     #[test]

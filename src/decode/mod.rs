@@ -31,9 +31,10 @@ use setphoto_kernels::jpeg::decoder::Decoder;
 
 use crate::error::{BadImage, Error};
 use crate::format::Format;
+use crate::orient::Orientation;
 use crate::pixels::{Layout, Pixels};
 use crate::policy::Policy;
-use crate::validate::Validated;
+use crate::validate::{Detail, Validated};
 
 /// Which decoder made a picture's pixels, so tests can hold each path to the reference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,19 +158,36 @@ pub fn decode(bytes: &[u8], validated: &Validated, policy: &Policy) -> Result<Or
 /// libjpeg draws where the data is unusable, mid-grey. A non-interleaved file (a
 /// sequential frame in several scans) goes to jpeg-decoder first: zune-jpeg 0.5
 /// mis-decodes those with subsampled chroma.
+///
+/// A file with stray bytes or markers between its segments, which libjpeg skips with a
+/// warning but which stop or mislead both decoders, is decoded as the stored original's
+/// marker walk leaves it ([`crate::original::clean_bytes`]): without them, as libjpeg
+/// reads it, and so that an upload and its stored original draw the same picture.
 fn decode_jpeg(bytes: &[u8], validated: &Validated, limits: Limits) -> Oriented {
+    let walked;
+    let bytes = if let Detail::Jpeg { strays: true, .. } = validated.detail() {
+        walked = crate::original::clean_bytes(bytes, Format::Jpeg, Orientation::Normal);
+        &walked[..]
+    } else {
+        bytes
+    };
+    decode_jpeg_once(bytes, validated, limits).unwrap_or_else(|| blank(validated))
+}
+
+/// `bytes` decoded by zune-jpeg or jpeg-decoder (see [`decode_jpeg`]); `None` when
+/// neither makes a picture.
+fn decode_jpeg_once(bytes: &[u8], validated: &Validated, limits: Limits) -> Option<Oriented> {
     let zune = || {
         decode_with_image(bytes, validated, limits)
             .ok()
             .map(|image| Oriented::full(to_rgb8(image), DecodePath::Image))
     };
     let jpeg_decoder = || decode_with_jpeg_decoder(bytes, validated, 1).ok().flatten();
-    let decoded = if validated.non_interleaved() {
+    if validated.non_interleaved() {
         jpeg_decoder().or_else(zune)
     } else {
         zune().or_else(jpeg_decoder)
-    };
-    decoded.unwrap_or_else(|| blank(validated))
+    }
 }
 
 /// The picture libjpeg makes of entropy-coded data it cannot use: every coefficient zero,

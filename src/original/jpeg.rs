@@ -69,14 +69,20 @@ pub(super) fn clean(bytes: &[u8], orientation: Orientation) -> Vec<u8> {
                 let len = bytes
                     .get(after..after + 2)
                     .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])));
-                let Some(len) = len else { return out };
+                let Some(len) = len else {
+                    out.extend_from_slice(&bytes[at..]);
+                    return out;
+                };
                 if len < 2 {
                     pos = after + 2;
                     continue;
                 }
-                // A metadata segment cut short by the end of the file ends the image
-                // (validation only lets one through after the first scan).
+                // A metadata segment cut short by the end of the file (validation only
+                // lets one through after the first scan) is damage the decoders each
+                // stumble on in their own way, depending on what follows: the rest is
+                // copied as it is, so they draw the picture they drew from the upload.
                 let Some(payload) = bytes.get(after + 2..after + len) else {
+                    out.extend_from_slice(&bytes[at..]);
                     return out;
                 };
                 let first_exif = code == 0xE1 && !exif_seen && payload.starts_with(b"Exif\0\0");

@@ -156,6 +156,12 @@ pub(crate) mod tests {
         Ok((validated, oriented.pixels().data().to_vec()))
     }
 
+    /// What validation tells later stages in public: the format, size, orientation, frame
+    /// count and scan layout.
+    fn public(v: &Validated) -> (Format, (u32, u32), Orientation, u32, bool) {
+        (v.format(), v.stored_size(), v.orientation(), v.frames(), v.non_interleaved())
+    }
+
     /// Every frame the `image` crate decodes, as raw pixels (no orientation applied).
     fn image_frames(bytes: &[u8], format: Format) -> Vec<Vec<u8>> {
         use image::AnimationDecoder as _;
@@ -354,7 +360,8 @@ pub(crate) mod tests {
                 let clean = clean_bytes(&bytes, validated.format(), validated.orientation());
                 let (cleaned_validated, cleaned_pixels) = seen(&clean)
                     .map_err(|code| TestCaseError::fail(format!("cleaned: {code}")))?;
-                prop_assert_eq!(cleaned_validated, validated);
+                // The walk's note of stray bytes may differ: cleaning removes them.
+                prop_assert_eq!(public(&cleaned_validated), public(&validated));
                 prop_assert!(cleaned_pixels == pixels, "other pixels");
             }
         }

@@ -32,6 +32,9 @@ pub(super) struct Header {
     /// 8x8 blocks over all components (whole MCUs), what a decoder that keeps every
     /// coefficient holds.
     pub(super) blocks: u64,
+    /// Stray bytes or parameterless markers between segments, which libjpeg skips with a
+    /// warning.
+    pub(super) strays: bool,
 }
 
 /// The most components a frame may have (libjpeg's `MAX_COMPONENTS`).
@@ -97,6 +100,9 @@ struct Walk<'a> {
     /// Whether the file may hold more than one scan, decided at the first scan as libjpeg
     /// decides it: a progressive frame, or a first scan that leaves out a component.
     multiple_scans: bool,
+    /// Whether anything but fill bytes came before a marker outside the scans' data, or a
+    /// parameterless marker stood there.
+    strays: bool,
 }
 
 /// Walks `bytes` (which start with SOI) to the end of the image.
@@ -113,8 +119,9 @@ pub(super) fn walk(bytes: &[u8]) -> Result<Header, Error> {
         orientation: None,
         scans: 0,
         multiple_scans: false,
+        strays: false,
     };
-    let mut pending = walk.next_marker();
+    let mut pending = walk.next_segment_marker();
     loop {
         let Some(marker) = pending else {
             return walk.finish();
@@ -122,11 +129,14 @@ pub(super) fn walk(bytes: &[u8]) -> Result<Header, Error> {
         pending = match marker {
             0xD8 => return Err(bad("a second start-of-image marker")),
             0xD9 => return walk.finish_at_eoi(),
-            // Parameterless: restart markers and TEM.
-            0x01 | 0xD0..=0xD7 => walk.next_marker(),
+            // Parameterless: restart markers and TEM, which only belong in scan data.
+            0x01 | 0xD0..=0xD7 => {
+                walk.strays = true;
+                walk.next_segment_marker()
+            }
             0xC0..=0xC2 => {
                 walk.frame_header(marker == 0xC2)?;
-                walk.next_marker()
+                walk.next_segment_marker()
             }
             0xC3 | 0xC5..=0xCB | 0xCD..=0xCF => {
                 return Err(bad(
@@ -135,22 +145,22 @@ pub(super) fn walk(bytes: &[u8]) -> Result<Header, Error> {
             }
             0xC4 => {
                 walk.huffman_tables()?;
-                walk.next_marker()
+                walk.next_segment_marker()
             }
             0xCC => {
                 walk.arithmetic_conditioning()?;
-                walk.next_marker()
+                walk.next_segment_marker()
             }
             0xDB => {
                 walk.quantization_tables()?;
-                walk.next_marker()
+                walk.next_segment_marker()
             }
             0xDD => {
                 let segment = walk.segment(false)?;
                 let [a, b] = <[u8; 2]>::try_from(segment)
                     .map_err(|_| bad("a restart-interval segment of the wrong length"))?;
                 walk.restart_interval = u16::from_be_bytes([a, b]);
-                walk.next_marker()
+                walk.next_segment_marker()
             }
             0xDA => {
                 walk.scan_header()?;
@@ -159,7 +169,7 @@ pub(super) fn walk(bytes: &[u8]) -> Result<Header, Error> {
             }
             0xE0..=0xEF | 0xFE | 0xDC => {
                 walk.skipped_segment(marker)?;
-                walk.next_marker()
+                walk.next_segment_marker()
             }
             _ => return Err(bad("a reserved or unknown marker type")),
         };
@@ -186,6 +196,16 @@ impl<'a> Walk<'a> {
         }
     }
 
+    /// The next marker code after a segment, noting whether anything but fill bytes came
+    /// before it (see [`Self::next_marker`]).
+    fn next_segment_marker(&mut self) -> Option<u8> {
+        let start = self.pos;
+        let code = self.next_marker()?;
+        let run = &self.bytes[start..self.pos - 1];
+        self.strays |= run.iter().any(|&b| b != 0xFF);
+        Some(code)
+    }
+
     /// The end of the data without an EOI: a premature end, which libjpeg only warns
     /// about once a scan has begun.
     fn finish(&self) -> Result<Header, Error> {
@@ -208,6 +228,7 @@ impl<'a> Walk<'a> {
         Header {
             orientation: self.orientation.unwrap_or_default(),
             non_interleaved: self.multiple_scans && !progressive,
+            strays: self.strays,
             ..header
         }
     }
@@ -311,6 +332,7 @@ impl<'a> Walk<'a> {
             progressive,
             components: *count,
             blocks: mcus * u64::from(per_mcu),
+            strays: false,
         };
         self.frame = Some((header, progressive));
         Ok(())
