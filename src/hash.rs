@@ -22,7 +22,7 @@ use crate::policy::{PngRenditions, Policy};
 /// Bumped whenever the output pixels or bytes for the same input and parameters change
 /// (decoder, resize filter, encoder settings), so caches keyed by the hash never serve
 /// stale renditions.
-pub const RENDER_VERSION: u32 = 9;
+pub const RENDER_VERSION: u32 = 10;
 
 /// The domain-separation prefix of the digest.
 const DOMAIN: &[u8] = b"setphoto/avatar/v1\0";

@@ -20,7 +20,8 @@ rewards 4:4:4 at a low quality, whose luma is visibly blockier.
 
 Encoders:
   - setphoto: `crates/setphoto-kernels/examples/jpeg_encode.rs` over a quality grid, 4:2:0
-    and 4:4:4 on Annex K's tables and 4:2:0 on the rendition tables ("420r"), and at
+    and 4:4:4 on Annex K's tables and 4:2:0 on the rendition tables, sequential ("420r")
+    and progressive ("420rp"), and at
     `setphoto_kernels::jpeg::encoder::rendition_encoder` (the engine's
     rule, printed by the example for each size);
   - sharp 0.35 (`sharp_jpeg.js`): its default output (quality 80, 4:2:0, optimised Huffman
@@ -52,8 +53,8 @@ VENV = os.path.join(PEERS, "venv-quality")
 SIZES = [1024, 512, 192, 72, 48, 32, 24]
 SAVED = os.path.join(PEERS, "jpeg_bytes.json")
 # Our encoder's settings on the grid: 4:2:0 and 4:4:4 on Annex K's tables, and 4:2:0 on the
-# rendition tables ("r"), what the engine's rule uses.
-SAMPLINGS = ("420", "444", "420r")
+# rendition tables ("r"), sequential and progressive ("p"): what the engine's rule uses.
+SAMPLINGS = ("420", "444", "420r", "420rp")
 
 try:
     import numpy as np

@@ -6,7 +6,8 @@
 //! `cargo run --release -p setphoto-kernels --example jpeg_encode < jobs.txt`
 //!
 //! SAMPLING may end in `r` (`420r`, `444r`) for the rendition quantisation tables
-//! ([`QuantTables::Rendition`]) instead of Annex K's.
+//! ([`QuantTables::Rendition`]) instead of Annex K's, and then in `p` (`420rp`, `420p`) for
+//! a progressive file ([`Encoder::with_progressive`]).
 //!
 //! With `--rule [qQUALITY] SIZE...` it prints, one line per size, `SIZE QUALITY SAMPLING`: the
 //! settings [`rendition_encoder`] gives a rendition of that size at QUALITY (default 85,
@@ -37,7 +38,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 QuantTables::AnnexK => "",
                 QuantTables::Rendition => "r",
             };
-            println!("{size} {} {sampling}{tables}", encoder.quality());
+            let progressive = if encoder.progressive() { "p" } else { "" };
+            println!(
+                "{size} {} {sampling}{tables}{progressive}",
+                encoder.quality()
+            );
         }
         return Ok(());
     }
@@ -46,6 +51,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let fields: Vec<&str> = line.split_whitespace().collect();
         let [raw, width, height, quality, sampling, out] = fields[..] else {
             return Err(format!("expected RAW WIDTH HEIGHT QUALITY SAMPLING OUT: {line}").into());
+        };
+        let (sampling, progressive) = match sampling.strip_suffix('p') {
+            Some(sampling) => (sampling, true),
+            None => (sampling, false),
         };
         let (sampling, tables) = match sampling.strip_suffix('r') {
             Some(sampling) => (sampling, QuantTables::Rendition),
@@ -59,6 +68,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let jpeg = Encoder::new(quality.parse()?)
             .with_sampling(sampling)
             .with_tables(tables)
+            .with_progressive(progressive)
             .encode(
                 &std::fs::read(raw)?,
                 width.parse()?,

@@ -27,8 +27,9 @@ const PSNR_CEILING: f64 = 45.0;
 const ROUNDING_SLACK: f64 = 2.0;
 
 /// Input: the quality (the byte as is: the encoder clamps it to 1..=100), the width and
-/// height (`1 + byte % 128` each), a byte choosing RGB or RGBA, then pixel bytes, repeated
-/// to fill the picture. The JPEG must decode (by `jpeg-decoder`) to the picture's size, with
+/// height (`1 + byte % 128` each), a byte choosing RGB or RGBA (bit 0) and a progressive
+/// file (bit 1), then pixel bytes, repeated to fill the picture. A progressive file must
+/// decode to exactly the pixels of the sequential file of the same picture. The JPEG must decode (by `jpeg-decoder`) to the picture's size, with
 /// a PSNR no more than [`PSNR_SLACK`] below that of `jpeg-encoder`'s file of the same
 /// picture (both capped at [`PSNR_CEILING`]; sides of [`PSNR_MIN_SIDE`] or more): the
 /// floor for the quality.
@@ -47,7 +48,9 @@ pub fn encoder(data: &[u8]) {
     let quality = input.byte();
     let width = u16::from(input.byte() % 128) + 1;
     let height = u16::from(input.byte() % 128) + 1;
-    let (color, reference_color) = if input.byte() & 1 == 0 {
+    let choice = input.byte();
+    let progressive = choice & 2 != 0;
+    let (color, reference_color) = if choice & 1 == 0 {
         (ColorType::Rgb, jpeg_encoder::ColorType::Rgb)
     } else {
         (ColorType::Rgba, jpeg_encoder::ColorType::Rgba)
@@ -62,6 +65,17 @@ pub fn encoder(data: &[u8]) {
         .encode(&source, width, height, color)
         .expect("a picture of the right length encodes");
     let decoded = decode(&ours).expect("our JPEG decodes");
+    if progressive {
+        let written = Encoder::new(quality)
+            .with_progressive(true)
+            .encode(&source, width, height, color)
+            .expect("a picture of the right length encodes");
+        let again = decode(&written).expect("our progressive JPEG decodes");
+        assert!(
+            again == decoded,
+            "q{quality} {width}x{height}: the progressive file decodes to other pixels"
+        );
+    }
     assert_eq!(
         (decoded.0, decoded.1),
         (width, height),
@@ -190,9 +204,12 @@ mod tests {
                 [3, 250, 7],
             ] {
                 for (width, height) in [(1u8, 1u8), (126, 61), (33, 108), (16, 16)] {
-                    let mut input = vec![quality, width, height, 0];
-                    input.extend_from_slice(&colour);
-                    encoder(&input);
+                    // Sequential, then progressive.
+                    for choice in [0, 2] {
+                        let mut input = vec![quality, width, height, choice];
+                        input.extend_from_slice(&colour);
+                        encoder(&input);
+                    }
                 }
             }
         }

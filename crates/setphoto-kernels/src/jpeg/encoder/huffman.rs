@@ -111,6 +111,20 @@ impl BitWriter {
         self.cursor.put(&mut self.out, bits, length);
     }
 
+    /// Writes `symbol`'s code in `codes` followed by the low `extra_bits` bits of `extra`.
+    #[inline(always)]
+    pub(super) fn put_symbol(
+        &mut self,
+        codes: &HuffmanCodes,
+        symbol: u32,
+        extra: u32,
+        extra_bits: u32,
+    ) {
+        self.reserve_block();
+        let (code, length) = codes.with_extra(symbol as usize, extra, extra_bits);
+        self.cursor.put(&mut self.out, code, length);
+    }
+
     /// Pads the last byte with 1 bits (T.81 F.1.2.3) and returns the bytes.
     pub(crate) fn finish(mut self) -> Vec<u8> {
         self.reserve_block();
@@ -165,7 +179,7 @@ fn write_stuffed(out: &mut [u8], mut position: usize, buffer: u64, complete: usi
 /// The magnitude category of `value` (its bit length) and the bits that encode it: the value
 /// itself when positive, its one's complement when negative (T.81 F.1.2.1).
 #[inline(always)]
-fn category(value: i32) -> (u32, u32) {
+pub(super) fn category(value: i32) -> (u32, u32) {
     let size = 32 - value.unsigned_abs().leading_zeros();
     let bits = (value + (value >> 31)) as u32 & ((1u32 << size) - 1);
     (size, bits)
@@ -215,6 +229,12 @@ impl Scan {
             position: stored,
             zigzag_bits,
         }
+    }
+
+    /// Where the `k`-th coefficient in zig-zag order is stored.
+    #[inline(always)]
+    pub(super) fn stored(&self, k: usize) -> usize {
+        usize::from(self.position[k])
     }
 
     /// Bit `k` set when the `k`-th coefficient in zig-zag order is not zero.

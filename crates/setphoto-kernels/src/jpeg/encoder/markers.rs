@@ -1,4 +1,5 @@
-//! The marker segments of the file the encoder writes: SOI, JFIF, DQT, SOF0, DHT, SOS.
+//! The marker segments of the file the encoder writes: SOI, JFIF, DQT, SOF0 or SOF2, DHT,
+//! SOS.
 
 use super::Sampling;
 use super::tables::{self, HuffmanSpec};
@@ -36,7 +37,7 @@ pub(crate) fn declared_quant_tables(jpeg: &[u8]) -> Option<[[u8; 64]; 2]> {
 }
 
 /// SOI, JFIF APP0, both quantisation tables, SOF0, the four Huffman tables (luma DC and AC,
-/// chroma DC and AC) and SOS.
+/// chroma DC and AC) and SOS: the headers of a sequential file.
 pub(super) fn write_headers(
     out: &mut Vec<u8>,
     width: u16,
@@ -45,6 +46,32 @@ pub(super) fn write_headers(
     luma: &[u8; 64],
     chroma: &[u8; 64],
     huffman: [HuffmanSpec<'_>; 4],
+) {
+    write_frame(out, width, height, sampling, luma, chroma, false);
+    let [luma_dc, luma_ac, chroma_dc, chroma_ac] = huffman;
+    write_huffman(
+        out,
+        &[
+            (0x00, luma_dc),
+            (0x10, luma_ac),
+            (0x01, chroma_dc),
+            (0x11, chroma_ac),
+        ],
+    );
+    // All three components interleaved, full spectral range, no successive approximation.
+    write_scan_header(out, &[(1, 0x00), (2, 0x11), (3, 0x11)], (0, 63));
+}
+
+/// SOI, JFIF APP0, both quantisation tables and the frame header: SOF0, or SOF2 when
+/// `progressive`.
+pub(super) fn write_frame(
+    out: &mut Vec<u8>,
+    width: u16,
+    height: u16,
+    sampling: Sampling,
+    luma: &[u8; 64],
+    chroma: &[u8; 64],
+    progressive: bool,
 ) {
     out.extend_from_slice(&[0xFF, 0xD8]);
     // JFIF 1.01, no density units, 1:1 aspect, no thumbnail.
@@ -71,7 +98,7 @@ pub(super) fn write_headers(
     };
     segment(
         out,
-        0xC0,
+        if progressive { 0xC2 } else { 0xC0 },
         &[
             8,
             height_hi,
@@ -90,15 +117,31 @@ pub(super) fn write_headers(
             1,
         ],
     );
+}
 
-    let mut dht = Vec::with_capacity(432);
-    for (class_and_id, spec) in [0x00u8, 0x10, 0x01, 0x11].into_iter().zip(&huffman) {
-        push_huffman(&mut dht, class_and_id, spec);
+/// One DHT segment defining each `(class << 4 | id, table)`.
+pub(super) fn write_huffman(out: &mut Vec<u8>, tables: &[(u8, HuffmanSpec<'_>)]) {
+    let mut dht = Vec::with_capacity(tables.len() * 180);
+    for (class_and_id, spec) in tables {
+        push_huffman(&mut dht, *class_and_id, spec);
     }
     segment(out, 0xC4, &dht);
+}
 
-    // All three components interleaved, full spectral range, no successive approximation.
-    segment(out, 0xDA, &[3, 1, 0x00, 2, 0x11, 3, 0x11, 0, 63, 0]);
+/// SOS for `components` (each its id and `dc << 4 | ac` table ids) over the zig-zag band
+/// `first..=last`, with no successive approximation.
+pub(super) fn write_scan_header(
+    out: &mut Vec<u8>,
+    components: &[(u8, u8)],
+    (first, last): (u8, u8),
+) {
+    let mut sos = Vec::with_capacity(4 + 2 * components.len());
+    sos.push(components.len() as u8);
+    for &(id, tables) in components {
+        sos.extend([id, tables]);
+    }
+    sos.extend([first, last, 0]);
+    segment(out, 0xDA, &sos);
 }
 
 fn push_huffman(dht: &mut Vec<u8>, class_and_id: u8, spec: &HuffmanSpec<'_>) {

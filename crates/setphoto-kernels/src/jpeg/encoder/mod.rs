@@ -13,6 +13,7 @@ mod fitted;
 /// Entropy coding (the decoder's tests encode their streams with it too).
 pub(crate) mod huffman;
 mod markers;
+mod progressive;
 mod strip;
 /// The Annex K tables (the decoder's tests encode with them too).
 pub(crate) mod tables;
@@ -91,8 +92,15 @@ pub enum QuantTables {
 /// it counts chroma error as much as luma error.
 #[must_use]
 pub const fn rendition_encoder(quality: u8, side: u32) -> Encoder {
-    Encoder::new(rendition_quality(quality, side)).with_tables(QuantTables::Rendition)
+    Encoder::new(rendition_quality(quality, side))
+        .with_tables(QuantTables::Rendition)
+        .with_progressive(side >= PROGRESSIVE_FROM)
 }
+
+/// The smallest rendition side written progressive: from there on the bands' end-of-band
+/// runs save more than the extra scans' headers and tables cost; below, they do not
+/// (PERFORMANCE.md, "JPEG bytes").
+const PROGRESSIVE_FROM: u32 = 192;
 
 /// How far below an Annex K quality the rendition tables' quality can go and stay at least
 /// as good at quality 80, by the rendition's longer side (at least `.0` pixels): the flatter
@@ -170,6 +178,7 @@ pub struct Encoder {
     quality: u8,
     sampling: Sampling,
     tables: QuantTables,
+    progressive: bool,
 }
 
 impl Encoder {
@@ -181,7 +190,26 @@ impl Encoder {
             quality,
             sampling: Sampling::Yuv420,
             tables: QuantTables::AnnexK,
+            progressive: false,
         }
+    }
+
+    /// The same encoder writing a progressive file (`true`: a DC scan, then AC bands by
+    /// spectral selection, each scan with Huffman tables of its own) or a sequential one.
+    /// A picture of more than 2.8 megapixels is written sequential whatever this says: the
+    /// scans are written from its quantised blocks, which are kept only up to that size.
+    #[must_use]
+    pub const fn with_progressive(self, progressive: bool) -> Self {
+        Self {
+            progressive,
+            ..self
+        }
+    }
+
+    /// Whether the file is written progressive (see [`Self::with_progressive`]).
+    #[must_use]
+    pub const fn progressive(&self) -> bool {
+        self.progressive
     }
 
     /// The same encoder scaling `tables` instead.
@@ -258,6 +286,7 @@ impl Encoder {
             sampling: self.sampling,
             tables: self.tables,
             entropy: FITTED,
+            progressive: self.progressive,
         }
     }
 }
@@ -302,6 +331,7 @@ struct Settings {
     sampling: Sampling,
     tables: QuantTables,
     entropy: Entropy,
+    progressive: bool,
 }
 
 /// How a picture's blocks are entropy-coded.
@@ -343,6 +373,7 @@ fn encode_with<const CHANNELS: usize>(
         sampling,
         tables: quant_tables,
         entropy,
+        progressive,
     } = settings;
     let (luma_base, chroma_base) = match quant_tables {
         QuantTables::AnnexK => (&LUMA_QUANT, &CHROMA_QUANT),
@@ -409,6 +440,19 @@ fn encode_with<const CHANNELS: usize>(
             }
         },
     );
+    if progressive && keep {
+        markers::write_frame(
+            &mut out,
+            width,
+            height,
+            sampling,
+            &luma_table,
+            &chroma_table,
+            true,
+        );
+        let layout = progressive::Layout::new(width, height, sampling);
+        return progressive::write_scans(out, &kept, &SCAN, layout);
+    }
     let fitted = counts.each_ref().map(fitted::fit);
     let specs = fitted.each_ref().map(fitted::FittedTable::spec);
     write_headers(
@@ -613,6 +657,7 @@ mod tests {
             sampling,
             tables: QuantTables::AnnexK,
             entropy,
+            progressive: false,
         }
     }
 
@@ -763,8 +808,9 @@ mod tests {
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
 
-        /// Any size and content: the file decodes to that size, and the vector build writes
-        /// exactly the bytes of the portable one.
+        /// Any size and content: the file decodes to that size, the vector build writes
+        /// exactly the bytes of the portable one, and the progressive file decodes to the
+        /// sequential file's pixels.
         #[test]
         fn every_picture_decodes_and_every_cpu_writes_the_same_bytes(
             width in 1usize..48,
@@ -791,6 +837,10 @@ mod tests {
             let settings = settings(quality, sampling, FITTED);
             let portable = encode_portable(&source, w16, h16, channels, settings);
             proptest::prop_assert!(portable == jpeg);
+            let progressive = Settings { progressive: true, ..settings };
+            let progressive = encode_portable(&source, w16, h16, channels, progressive);
+            let decode = |jpeg: &[u8]| jpeg_decoder::Decoder::new(jpeg).decode().unwrap();
+            proptest::prop_assert!(decode(&progressive) == decode(&jpeg), "progressive");
         }
     }
 
@@ -919,6 +969,114 @@ mod tests {
             fitted * 100 < standard * 95,
             "{fitted} bytes fitted, {standard} with Annex K tables"
         );
+    }
+
+    /// The markers of `jpeg`'s segments up to EOI, scan data skipped.
+    fn markers(jpeg: &[u8]) -> Vec<u8> {
+        let mut found = Vec::new();
+        let mut at = 2;
+        while at + 1 < jpeg.len() {
+            let marker = jpeg[at + 1];
+            found.push(marker);
+            if marker == 0xD9 {
+                break;
+            }
+            let length = usize::from(u16::from_be_bytes([jpeg[at + 2], jpeg[at + 3]]));
+            at += 2 + length;
+            if marker == 0xDA {
+                // Entropy-coded data runs to the next 0xFF not followed by a stuffed 0x00.
+                while !(jpeg[at] == 0xFF && jpeg[at + 1] != 0x00) {
+                    at += 1;
+                }
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn progressive_files_decode_to_the_pixels_of_sequential_ones() {
+        let mut checked_djpeg = false;
+        for (width, height) in [(1, 1), (17, 9), (33, 65), (200, 120), (257, 31), (8, 300)] {
+            for sampling in SAMPLINGS {
+                let source = picture(width, height, 3);
+                let (w, h) = (width as u16, height as u16);
+                let encoder = Encoder::new(80).with_sampling(sampling);
+                let sequential = encoder.encode(&source, w, h, ColorType::Rgb).unwrap();
+                let progressive = encoder
+                    .with_progressive(true)
+                    .encode(&source, w, h, ColorType::Rgb)
+                    .unwrap();
+                let found = markers(&progressive);
+                assert!(found.contains(&0xC2) && !found.contains(&0xC0));
+                // The DC scan, three luma bands and one band of each chroma component.
+                assert_eq!(found.iter().filter(|&&m| m == 0xDA).count(), 6);
+                assert_eq!(found.last(), Some(&0xD9));
+                let zune = |jpeg: &[u8]| decode_with_image(jpeg);
+                assert!(zune(&progressive) == zune(&sequential), "{width}x{height}");
+                let other = |jpeg: &[u8]| jpeg_decoder::Decoder::new(jpeg).decode().unwrap();
+                assert!(
+                    other(&progressive) == other(&sequential),
+                    "{width}x{height}"
+                );
+                if let (Some(a), Some(b)) = (djpeg(&progressive), djpeg(&sequential)) {
+                    assert!(a == b, "djpeg, {width}x{height}");
+                    checked_djpeg = true;
+                }
+            }
+        }
+        if !checked_djpeg {
+            eprintln!("djpeg not found: progressive files checked against two decoders");
+        }
+    }
+
+    #[test]
+    fn end_of_band_runs_longer_than_one_symbol_codes_are_split() {
+        // 36 864 luma blocks with no AC: more than the 32 767 one end-of-band run codes.
+        let side = 1536;
+        let grey = vec![90; side * side * 3];
+        let encoder = Encoder::new(85).with_progressive(true);
+        let jpeg = encoder
+            .encode(&grey, side as u16, side as u16, ColorType::Rgb)
+            .unwrap();
+        assert!(markers(&jpeg).contains(&0xC2));
+        let decoded = jpeg_decoder::Decoder::new(jpeg.as_slice())
+            .decode()
+            .unwrap();
+        assert!(decoded.iter().all(|&v| v == 90));
+        let (_, _, zune) = decode_with_image(&jpeg);
+        assert!(zune.iter().all(|&v| v == 90));
+    }
+
+    #[test]
+    fn rendition_sized_photos_take_fewer_bytes_progressive() {
+        let inputs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/inputs");
+        let (mut sequential, mut progressive) = (0, 0);
+        for name in ["sample.jpg", "square_300.jpg"] {
+            let bytes = std::fs::read(inputs.join(name)).expect("testdata input");
+            let (width, height, rgb) = decode_with_image(&bytes);
+            let side = width.min(height) as usize;
+            assert!(
+                side >= PROGRESSIVE_FROM as usize,
+                "{name} is {width}x{height}"
+            );
+            let square: Vec<u8> = (0..side)
+                .flat_map(|y| &rgb[y * width as usize * 3..][..side * 3])
+                .copied()
+                .collect();
+            let encoder = rendition_encoder(85, side as u32);
+            assert!(encoder.progressive());
+            let encode = |encoder: Encoder| {
+                let s = side as u16;
+                encoder.encode(&square, s, s, ColorType::Rgb).unwrap().len()
+            };
+            progressive += encode(encoder);
+            sequential += encode(encoder.with_progressive(false));
+        }
+        assert!(
+            progressive * 100 < sequential * 99,
+            "{progressive} bytes progressive, {sequential} sequential"
+        );
+        assert!(!rendition_encoder(85, PROGRESSIVE_FROM - 1).progressive());
     }
 
     #[test]
