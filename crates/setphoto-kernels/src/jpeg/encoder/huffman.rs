@@ -37,6 +37,11 @@ impl HuffmanCodes {
         (entry >> 8, entry & 0xFF)
     }
 
+    /// The length of `symbol`'s code (0: not in the table).
+    pub(super) fn length(&self, symbol: u8) -> u32 {
+        self.packed[usize::from(symbol)] & 0xFF
+    }
+
     /// `symbol`'s code followed by `extra_bits` low bits of `extra`, as one (bits, length) pair.
     #[inline(always)]
     fn with_extra(&self, symbol: usize, extra: u32, extra_bits: u32) -> (u64, u32) {
@@ -76,8 +81,9 @@ struct Cursor {
 
 /// Room one block can need: a DC code with its bits (at most 20 bits) and at most 63 AC codes
 /// with theirs (at most 26 bits each, ZRL codes replacing coefficients), all bytes doubled
-/// by stuffing, plus the eight-byte store's overhang.
-const BLOCK_ROOM: usize = 2 * (20 + 63 * 26_usize).div_ceil(8) + 16;
+/// by stuffing, plus the eight-byte store's overhang. A block of a progressive band scan
+/// fits too: at most 63 codes and two end-of-band runs (30 bits each) around them.
+const BLOCK_ROOM: usize = 2 * (20 + 63 * 26_usize).div_ceil(8) + 24;
 
 impl BitWriter {
     /// A writer that appends to `out`, using its spare capacity as the scratch area.
@@ -111,18 +117,17 @@ impl BitWriter {
         self.cursor.put(&mut self.out, bits, length);
     }
 
-    /// Writes `symbol`'s code in `codes` followed by the low `extra_bits` bits of `extra`.
+    /// Room for one more block, and the writer's position copied out for coding it (see
+    /// [`BlockWriter`]).
     #[inline(always)]
-    pub(super) fn put_symbol(
-        &mut self,
-        codes: &HuffmanCodes,
-        symbol: u32,
-        extra: u32,
-        extra_bits: u32,
-    ) {
+    pub(super) fn block(&mut self) -> BlockWriter<'_> {
         self.reserve_block();
-        let (code, length) = codes.with_extra(symbol as usize, extra, extra_bits);
-        self.cursor.put(&mut self.out, code, length);
+        let Self { out, cursor } = self;
+        BlockWriter {
+            out: out.as_mut_slice(),
+            cursor: *cursor,
+            home: cursor,
+        }
     }
 
     /// Pads the last byte with 1 bits (T.81 F.1.2.3) and returns the bytes.
@@ -132,6 +137,30 @@ impl BitWriter {
         self.cursor.put(&mut self.out, (1 << pad) - 1, pad);
         self.out.truncate(self.cursor.position);
         self.out
+    }
+}
+
+/// One block's codes being written: the writer's position in a local (so that it stays in
+/// registers), stored back when dropped.
+pub(super) struct BlockWriter<'a> {
+    out: &'a mut [u8],
+    cursor: Cursor,
+    home: &'a mut Cursor,
+}
+
+impl BlockWriter<'_> {
+    /// Writes `symbol`'s code in `codes` followed by the low `extra_bits` bits of `extra`.
+    #[inline(always)]
+    pub(super) fn put(&mut self, codes: &HuffmanCodes, symbol: u32, extra: u32, extra_bits: u32) {
+        let (code, length) = codes.with_extra(symbol as usize, extra, extra_bits);
+        self.cursor.put(self.out, code, length);
+    }
+}
+
+impl Drop for BlockWriter<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        *self.home = self.cursor;
     }
 }
 
@@ -239,7 +268,7 @@ impl Scan {
 
     /// Bit `k` set when the `k`-th coefficient in zig-zag order is not zero.
     #[inline(always)]
-    fn nonzero(&self, coefficients: &[i32; 64]) -> u64 {
+    pub(super) fn nonzero(&self, coefficients: &[i32; 64]) -> u64 {
         // One byte per coefficient (a vector compare), then eight bytes of 0/1 at a time
         // gathered into eight bits by one multiplication (byte i lands on bit 56 + i, and no
         // two partial products share a bit, so nothing carries) and moved to their zig-zag

@@ -417,7 +417,11 @@ fn encode_with<const CHANNELS: usize>(
         * usize::from(height).div_ceil(mcu_side)
         * mcu_components.len();
     let keep = blocks <= kept_blocks;
-    let mut kept: Vec<[i16; 64]> = Vec::with_capacity(if keep { blocks } else { 0 });
+    let progressive = progressive && keep;
+    let mut kept: Vec<[i16; 64]> =
+        Vec::with_capacity(if keep && !progressive { blocks } else { 0 });
+    let mut gathered =
+        progressive::Progressive::with_capacity(if progressive { blocks } else { 0 });
     let mut counts = [const { SymbolCounts::new() }; 4];
     let mut predictors = [0i32; 3];
     each_block::<CHANNELS>(
@@ -427,6 +431,10 @@ fn encode_with<const CHANNELS: usize>(
         sampling,
         &quantisers,
         |component, block| {
+            if progressive {
+                gathered.add(component, block, &SCAN);
+                return;
+            }
             let [luma_dc, luma_ac, chroma_dc, chroma_ac] = &mut counts;
             let (dc, ac) = if component == 0 {
                 (luma_dc, luma_ac)
@@ -440,7 +448,7 @@ fn encode_with<const CHANNELS: usize>(
             }
         },
     );
-    if progressive && keep {
+    if progressive {
         markers::write_frame(
             &mut out,
             width,
@@ -451,7 +459,7 @@ fn encode_with<const CHANNELS: usize>(
             true,
         );
         let layout = progressive::Layout::new(width, height, sampling);
-        return progressive::write_scans(out, &kept, &SCAN, layout);
+        return gathered.write(out, &SCAN, layout);
     }
     let fitted = counts.each_ref().map(fitted::fit);
     let specs = fitted.each_ref().map(fitted::FittedTable::spec);

@@ -12,14 +12,18 @@
 
 use super::Sampling;
 use super::fitted;
-use super::huffman::{BitWriter, HuffmanCodes, Scan, SymbolCounts, category};
+use super::huffman::{BitWriter, BlockWriter, HuffmanCodes, Scan, SymbolCounts, category};
 use super::markers;
 
-/// The luma AC bands, in zig-zag indices (first, last), each written as one scan.
-const LUMA_BANDS: [(usize, usize); 3] = [(1, 2), (3, 9), (10, 63)];
-
-/// The chroma AC bands: each chroma component in one scan.
-const CHROMA_BANDS: [(usize, usize); 1] = [(1, 63)];
+/// The AC scans after the DC scan: a component and the zig-zag band (first, last) each
+/// codes. Luma in three bands, each chroma component whole.
+const AC_SCANS: [(usize, (u32, u32)); 5] = [
+    (0, (1, 2)),
+    (0, (3, 9)),
+    (0, (10, 63)),
+    (1, (1, 63)),
+    (2, (1, 63)),
+];
 
 /// The longest end-of-band run one symbol codes (T.81 G.1.2.2: EOB14 with 14 extra bits).
 const LONGEST_RUN: u32 = 0x7FFF;
@@ -105,9 +109,9 @@ impl Symbols for [SymbolCounts] {
     }
 }
 
-/// A writer and the tables it codes with.
+/// One block being written, and the tables it codes with.
 struct Coding<'a> {
-    writer: BitWriter,
+    writer: BlockWriter<'a>,
     codes: &'a [HuffmanCodes],
 }
 
@@ -115,129 +119,278 @@ impl Symbols for Coding<'_> {
     #[inline(always)]
     fn put(&mut self, table: usize, symbol: u32, extra: u32, extra_bits: u32) {
         self.writer
-            .put_symbol(&self.codes[table], symbol, extra, extra_bits);
+            .put(&self.codes[table], symbol, extra, extra_bits);
     }
 }
 
-/// Appends the scans of `kept` (blocks stored in `scan`'s order, laid out as `layout` says)
-/// to `out`, which holds the headers up to the frame, and then EOI.
-pub(super) fn write_scans(
-    mut out: Vec<u8>,
-    kept: &[[i16; 64]],
-    scan: &Scan,
-    layout: Layout,
-) -> Vec<u8> {
-    let mcus = kept.len() / layout.per_mcu();
+/// A picture's quantised blocks on their way to a progressive file: gathered block by
+/// block as the sequential encoder quantises them, then written scan by scan.
+///
+/// While a block is at hand the symbols that depend on it alone are counted: its DC
+/// difference (the DC scan is in the order blocks are quantised) and the runs and values
+/// inside each band. The end-of-band runs depend on the order of a band scan, which for
+/// 4:2:0 luma is not the quantising order; they are counted from the blocks' nonzero masks
+/// when the file is written.
+pub(super) struct Progressive {
+    /// The blocks, stored in the quantiser's order.
+    kept: Vec<[i16; 64]>,
+    /// Each block's nonzero coefficients, a bit each in zig-zag order.
+    nonzero: Vec<u64>,
+    /// The DC scan's symbols: luma, chroma.
+    dc_counts: [SymbolCounts; 2],
+    predictors: [i32; 3],
+    /// Each AC scan's symbols so far.
+    ac_counts: [SymbolCounts; AC_SCANS.len()],
+}
 
-    // The DC scan, interleaved as the sequential scan is: luma table 0, chroma table 1.
-    let mut counts = [SymbolCounts::new(), SymbolCounts::new()];
-    dc_scan(kept, scan, layout, &mut counts[..]);
-    let fitted = counts.each_ref().map(fitted::fit);
-    markers::write_huffman(
-        &mut out,
-        &[(0x00, fitted[0].spec()), (0x01, fitted[1].spec())],
-    );
-    markers::write_scan_header(&mut out, &[(1, 0x00), (2, 0x11), (3, 0x11)], (0, 0));
-    let codes = fitted
-        .each_ref()
-        .map(|table| HuffmanCodes::new(&table.spec()));
-    let mut coding = Coding {
-        writer: BitWriter::new(out),
-        codes: &codes,
+impl Progressive {
+    /// Room for `blocks` blocks.
+    pub(super) fn with_capacity(blocks: usize) -> Self {
+        Self {
+            kept: Vec::with_capacity(blocks),
+            nonzero: Vec::with_capacity(blocks),
+            dc_counts: [const { SymbolCounts::new() }; 2],
+            predictors: [0; 3],
+            ac_counts: [const { SymbolCounts::new() }; AC_SCANS.len()],
+        }
+    }
+
+    /// The next block in coding order, of `component`, stored in `scan`'s order.
+    #[inline(always)]
+    pub(super) fn add(&mut self, component: usize, block: &[i32; 64], scan: &Scan) {
+        let nonzero = scan.nonzero(block);
+        put_dc(
+            block[scan.stored(0)],
+            component,
+            &mut self.predictors,
+            &mut self.dc_counts[..],
+        );
+        for (&(scan_component, band), counts) in AC_SCANS.iter().zip(&mut self.ac_counts) {
+            if scan_component == component {
+                let value = |k| block[scan.stored(k)];
+                BandScan::new(band).coefficients(nonzero, value, std::slice::from_mut(counts));
+            }
+        }
+        self.nonzero.push(nonzero);
+        // Quantised coefficients are within +-1023.
+        self.kept.push(block.map(|c| c as i16));
+    }
+
+    /// Appends the scans to `out`, which holds the headers up to the frame, and then EOI.
+    /// Inlined, so that `encode_avx2`'s copy is compiled with BMI2 and LZCNT.
+    #[inline(always)]
+    pub(super) fn write(self, mut out: Vec<u8>, scan: &Scan, layout: Layout) -> Vec<u8> {
+        let Self {
+            kept,
+            nonzero,
+            dc_counts,
+            mut ac_counts,
+            ..
+        } = self;
+        let mcus = kept.len() / layout.per_mcu();
+
+        // The DC scan, interleaved as the sequential scan is: luma table 0, chroma table 1.
+        let fitted = dc_counts.each_ref().map(fitted::fit);
+        let tables = [(0x00, fitted[0].spec()), (0x01, fitted[1].spec())];
+        markers::write_huffman(&mut out, &tables);
+        markers::write_scan_header(&mut out, &[(1, 0x00), (2, 0x11), (3, 0x11)], (0, 0));
+        let codes = fitted
+            .each_ref()
+            .map(|table| HuffmanCodes::new(&table.spec()));
+        let mut writer = BitWriter::new(out);
+        let mut predictors = [0; 3];
+        for mcu in kept.chunks_exact(layout.per_mcu()) {
+            for (index, block) in mcu.iter().enumerate() {
+                let component = layout.component_in_mcu(index);
+                let mut coding = Coding {
+                    writer: writer.block(),
+                    codes: &codes,
+                };
+                put_dc(
+                    i32::from(block[scan.stored(0)]),
+                    component,
+                    &mut predictors,
+                    &mut coding,
+                );
+            }
+        }
+        out = writer.finish();
+
+        // The end-of-band runs of each AC scan, from the masks in the scan's order.
+        for (&(component, band), counts) in AC_SCANS.iter().zip(&mut ac_counts) {
+            let mut ends = BandScan::new(band);
+            let counts = std::slice::from_mut(counts);
+            for index in layout.blocks(component, mcus) {
+                ends.before(nonzero[index], counts);
+                ends.after(nonzero[index], counts);
+            }
+            ends.finish(counts);
+        }
+        let fitted = ac_counts.each_ref().map(fitted::fit);
+        let codes = fitted
+            .each_ref()
+            .map(|table| [HuffmanCodes::new(&table.spec())]);
+
+        // A component's scans are written in one pass over its blocks (which are read
+        // from memory once rather than once a band), each into a segment of its own sized
+        // from its counts, then appended after its DHT and SOS.
+        for component in 0..3 {
+            let scans: Vec<usize> = (0..AC_SCANS.len())
+                .filter(|&s| AC_SCANS[s].0 == component)
+                .collect();
+            let mut writers: Vec<(BitWriter, BandScan)> = scans
+                .iter()
+                .map(|&s| {
+                    let bytes = coded_bits(&ac_counts[s], &codes[s][0]).div_ceil(8);
+                    // Room for a little stuffing; the writer grows if there is more.
+                    let segment = Vec::with_capacity(bytes as usize + bytes as usize / 64 + 64);
+                    (BitWriter::new(segment), BandScan::new(AC_SCANS[s].1))
+                })
+                .collect();
+            for index in layout.blocks(component, mcus) {
+                let (block, mask) = (&kept[index], nonzero[index]);
+                let value = |k| i32::from(block[scan.stored(k)]);
+                for ((writer, band), &s) in writers.iter_mut().zip(&scans) {
+                    let mut coding = Coding {
+                        writer: writer.block(),
+                        codes: &codes[s],
+                    };
+                    band.before(mask, &mut coding);
+                    band.coefficients(mask, value, &mut coding);
+                    band.after(mask, &mut coding);
+                }
+            }
+            for ((mut writer, band), &s) in writers.into_iter().zip(&scans) {
+                band.finish(&mut Coding {
+                    writer: writer.block(),
+                    codes: &codes[s],
+                });
+                let (first, last) = AC_SCANS[s].1;
+                markers::write_huffman(&mut out, &[(0x10, fitted[s].spec())]);
+                let id = component as u8 + 1;
+                markers::write_scan_header(&mut out, &[(id, 0x00)], (first as u8, last as u8));
+                out.extend_from_slice(&writer.finish());
+            }
+        }
+        out.extend_from_slice(&[0xFF, 0xD9]);
+        out
+    }
+}
+
+/// The bits an AC scan's symbols, counted in `counts`, take when coded with `codes`: each
+/// code and its extra bits (a coefficient's size, an end-of-band run's length), before
+/// stuffing.
+fn coded_bits(counts: &SymbolCounts, codes: &HuffmanCodes) -> u64 {
+    let extra = |symbol: u8| match (symbol >> 4, symbol & 15) {
+        (15, 0) => 0,
+        (run_bits, 0) => u32::from(run_bits),
+        (_, size) => u32::from(size),
     };
-    dc_scan(kept, scan, layout, &mut coding);
-    out = coding.writer.finish();
-
-    // One scan per band and component, each with an AC table (id 0) of its own.
-    for component in 0..3 {
-        let bands: &[(usize, usize)] = if component == 0 {
-            &LUMA_BANDS
-        } else {
-            &CHROMA_BANDS
-        };
-        for &band in bands {
-            let blocks = || layout.blocks(component, mcus).map(|index| &kept[index]);
-            let mut counts = [SymbolCounts::new()];
-            band_scan(blocks(), scan, band, &mut counts[..]);
-            let table = fitted::fit(&counts[0]);
-            markers::write_huffman(&mut out, &[(0x10, table.spec())]);
-            let id = component as u8 + 1;
-            markers::write_scan_header(&mut out, &[(id, 0x00)], (band.0 as u8, band.1 as u8));
-            let codes = [HuffmanCodes::new(&table.spec())];
-            let mut coding = Coding {
-                writer: BitWriter::new(out),
-                codes: &codes,
-            };
-            band_scan(blocks(), scan, band, &mut coding);
-            out = coding.writer.finish();
-        }
-    }
-    out.extend_from_slice(&[0xFF, 0xD9]);
-    out
+    (0..=255u8)
+        .map(|symbol| {
+            counts.as_array()[usize::from(symbol)] * u64::from(codes.length(symbol) + extra(symbol))
+        })
+        .sum()
 }
 
-/// The DC scan: every block in MCU order, its DC coefficient coded as the difference from
-/// the previous one of its component, with table 0 for luma and 1 for chroma.
-fn dc_scan<S: Symbols + ?Sized>(kept: &[[i16; 64]], scan: &Scan, layout: Layout, symbols: &mut S) {
-    let dc = scan.stored(0);
-    let mut predictors = [0i32; 3];
-    for mcu in kept.chunks_exact(layout.per_mcu()) {
-        for (index, block) in mcu.iter().enumerate() {
-            let component = layout.component_in_mcu(index);
-            let value = i32::from(block[dc]);
-            let (size, bits) = category(value - predictors[component]);
-            predictors[component] = value;
-            symbols.put(usize::from(component > 0), size, bits, size);
-        }
-    }
-}
-
-/// A scan of the AC band `first..=last` over `blocks` (T.81 G.1.2.2): in each block, runs
-/// of zeros and the coefficient ending each, as in a sequential scan; a block whose band
-/// ends in zeros adds one to the end-of-band run, coded (as EOBn, `n` extra bits) before
-/// the next coefficient, when it reaches the longest run, and at the end of the scan.
-fn band_scan<'a, S: Symbols + ?Sized>(
-    blocks: impl Iterator<Item = &'a [i16; 64]>,
-    scan: &Scan,
-    (first, last): (usize, usize),
+/// A block's DC coefficient `value` in the DC scan: the difference from the previous one of
+/// its component, with table 0 for luma and 1 for chroma.
+#[inline(always)]
+fn put_dc<S: Symbols + ?Sized>(
+    value: i32,
+    component: usize,
+    predictors: &mut [i32; 3],
     symbols: &mut S,
 ) {
-    let mut end_run = 0u32;
-    for block in blocks {
-        let mut zeros = 0u32;
-        for k in first..=last {
-            let value = i32::from(block[scan.stored(k)]);
-            if value == 0 {
-                zeros += 1;
-                continue;
-            }
-            if end_run > 0 {
-                put_end_run(symbols, end_run);
-                end_run = 0;
-            }
+    let (size, bits) = category(value - predictors[component]);
+    predictors[component] = value;
+    symbols.put(usize::from(component > 0), size, bits, size);
+}
+
+/// A scan of the AC band `first..=last` (T.81 G.1.2.2), block by block: in each block, runs
+/// of zeros and the coefficient ending each, as in a sequential scan; a block whose band
+/// ends in zeros adds one to the end-of-band run, coded (as EOBn, `n` extra bits) before the
+/// next coefficient, when it reaches the longest run, and at the end of the scan.
+struct BandScan {
+    first: u32,
+    last: u32,
+    /// The band's bits in a nonzero mask.
+    mask: u64,
+    /// Blocks ending in zeros whose end-of-band run is not coded yet.
+    end_run: u32,
+}
+
+impl BandScan {
+    fn new((first, last): (u32, u32)) -> Self {
+        Self {
+            first,
+            last,
+            mask: (u64::MAX >> (63 - last)) & (u64::MAX << first),
+            end_run: 0,
+        }
+    }
+
+    /// Before a block whose nonzero mask is `nonzero`: the run so far, if the block has a
+    /// coefficient in the band.
+    #[inline(always)]
+    fn before<S: Symbols + ?Sized>(&mut self, nonzero: u64, symbols: &mut S) {
+        if nonzero & self.mask != 0 && self.end_run > 0 {
+            put_end_run(symbols, self.end_run);
+            self.end_run = 0;
+        }
+    }
+
+    /// The block's runs of zeros and coefficients in the band (`value` gives the `k`-th in
+    /// zig-zag order).
+    #[inline(always)]
+    fn coefficients<S: Symbols + ?Sized>(
+        &self,
+        nonzero: u64,
+        value: impl Fn(usize) -> i32,
+        symbols: &mut S,
+    ) {
+        let mut left = nonzero & self.mask;
+        // The zig-zag index before the next coefficient's run.
+        let mut previous = self.first - 1;
+        while left != 0 {
+            let k = left.trailing_zeros();
+            left &= left - 1;
+            let mut zeros = k - previous - 1;
             while zeros >= 16 {
                 symbols.put(0, 0xF0, 0, 0);
                 zeros -= 16;
             }
-            let (size, bits) = category(value);
+            let (size, bits) = category(value(k as usize));
             symbols.put(0, zeros << 4 | size, bits, size);
-            zeros = 0;
-        }
-        if zeros > 0 {
-            end_run += 1;
-            if end_run == LONGEST_RUN {
-                put_end_run(symbols, end_run);
-                end_run = 0;
-            }
+            previous = k;
         }
     }
-    if end_run > 0 {
-        put_end_run(symbols, end_run);
+
+    /// After the block: one more in the run if its band ends in zeros.
+    #[inline(always)]
+    fn after<S: Symbols + ?Sized>(&mut self, nonzero: u64, symbols: &mut S) {
+        // The band's last coefficient is nonzero exactly when its bit is set; counted
+        // without a branch, which would follow the picture's content.
+        let ends_in_zeros = nonzero >> self.last & 1 == 0;
+        self.end_run += u32::from(ends_in_zeros);
+        if self.end_run == LONGEST_RUN {
+            put_end_run(symbols, self.end_run);
+            self.end_run = 0;
+        }
+    }
+
+    /// The run left at the end of the scan.
+    #[inline(always)]
+    fn finish<S: Symbols + ?Sized>(self, symbols: &mut S) {
+        if self.end_run > 0 {
+            put_end_run(symbols, self.end_run);
+        }
     }
 }
 
 /// An end-of-band run of `run` blocks (1..=0x7FFF): EOBn, `n` the run's bit length less
 /// one, then the run's `n` low bits.
+#[inline(always)]
 fn put_end_run<S: Symbols + ?Sized>(symbols: &mut S, run: u32) {
     let n = 31 - run.leading_zeros();
     symbols.put(0, n << 4, run & ((1 << n) - 1), n);
