@@ -1,10 +1,11 @@
-//! A baseline JPEG encoder for renditions: YCbCr 4:2:0 or 4:4:4, the libjpeg quality scale,
-//! Huffman tables fitted to each picture, JFIF, no metadata. Rows are converted to
-//! level-shifted Y and Cb/Cr planes (averaged over 2x2 pixels for 4:2:0), and each MCU (a
-//! 16x16 macroblock for 4:2:0, one 8x8 block per component for 4:4:4) goes through DCT and
-//! quantisation; the quantised blocks are kept while their symbols are counted, tables are
-//! fitted to the counts (T.81 Annex K.2, what libjpeg's `optimize_coding` does), and then the
-//! blocks are Huffman-coded with them.
+//! A JPEG encoder for renditions, sequential or progressive: YCbCr 4:2:0 or 4:4:4, the
+//! libjpeg quality scale, Huffman tables fitted to each picture, JFIF, no metadata. Rows are
+//! converted to level-shifted Y and Cb/Cr planes (averaged over 2x2 pixels for 4:2:0), and
+//! each MCU (a 16x16 macroblock for 4:2:0, one 8x8 block per component for 4:4:4) goes
+//! through DCT and quantisation; the quantised blocks are kept while their symbols are
+//! counted, tables are fitted to the counts (T.81 Annex K.2, what libjpeg's
+//! `optimize_coding` does), and then the blocks are Huffman-coded with them: one sequential
+//! scan, or, for a progressive file, the scans of `progressive`.
 //!
 //! Output is the same bytes on every CPU (no fused multiply-add, fixed operation order).
 
