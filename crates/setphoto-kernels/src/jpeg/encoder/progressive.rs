@@ -70,8 +70,7 @@ impl Layout {
     fn blocks(&self, component: usize, mcus: usize) -> impl Iterator<Item = usize> + '_ {
         let per_mcu = self.per_mcu();
         let (across, down) = match (component, self.sampling) {
-            (0, _) => self.luma_blocks,
-            (_, Sampling::Yuv444) => self.luma_blocks,
+            (0, _) | (_, Sampling::Yuv444) => self.luma_blocks,
             // Chroma at half resolution: one block per MCU.
             (_, Sampling::Yuv420) => (self.mcus_across, mcus / self.mcus_across),
         };
