@@ -362,6 +362,17 @@ const MCU_COMPONENTS: [usize; 6] = [0, 0, 0, 0, 1, 2];
 /// The component of the `index`-th block of a 4:4:4 MCU: one block of each.
 const MCU_COMPONENTS_444: [usize; 3] = [0, 1, 2];
 
+impl Sampling {
+    /// The side of an MCU in pixels, and the component of each of its blocks in coding
+    /// order.
+    const fn mcu(self) -> (usize, &'static [usize]) {
+        match self {
+            Sampling::Yuv420 => (16, &MCU_COMPONENTS),
+            Sampling::Yuv444 => (8, &MCU_COMPONENTS_444),
+        }
+    }
+}
+
 #[inline(always)]
 fn encode_with<const CHANNELS: usize>(
     data: &[u8],
@@ -410,10 +421,7 @@ fn encode_with<const CHANNELS: usize>(
     };
 
     // First pass: quantise, count the symbols each table codes, keep the coefficients.
-    let (mcu_side, mcu_components): (usize, &[usize]) = match sampling {
-        Sampling::Yuv420 => (16, &MCU_COMPONENTS),
-        Sampling::Yuv444 => (8, &MCU_COMPONENTS_444),
-    };
+    let (mcu_side, mcu_components) = sampling.mcu();
     let blocks = usize::from(width).div_ceil(mcu_side)
         * usize::from(height).div_ceil(mcu_side)
         * mcu_components.len();

@@ -33,6 +33,8 @@ const LONGEST_RUN: u32 = 0x7FFF;
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Layout {
     sampling: Sampling,
+    /// The component of each block of an MCU, in coding order.
+    mcu_components: &'static [usize],
     /// MCUs across the picture.
     mcus_across: usize,
     /// Luma blocks across and down that a non-interleaved scan codes: the picture's, not
@@ -43,12 +45,10 @@ pub(super) struct Layout {
 impl Layout {
     /// The layout of a `width` x `height` picture sampled as `sampling`.
     pub(super) fn new(width: u16, height: u16, sampling: Sampling) -> Self {
-        let mcu_side = match sampling {
-            Sampling::Yuv420 => 16,
-            Sampling::Yuv444 => 8,
-        };
+        let (mcu_side, mcu_components) = sampling.mcu();
         Self {
             sampling,
+            mcu_components,
             mcus_across: usize::from(width).div_ceil(mcu_side),
             luma_blocks: (
                 usize::from(width).div_ceil(8),
@@ -59,10 +59,7 @@ impl Layout {
 
     /// Blocks per MCU.
     fn per_mcu(&self) -> usize {
-        match self.sampling {
-            Sampling::Yuv420 => 6,
-            Sampling::Yuv444 => 3,
-        }
+        self.mcu_components.len()
     }
 
     /// The kept index of every block a non-interleaved scan of `component` codes, in its
@@ -88,10 +85,7 @@ impl Layout {
 
     /// The component of the `index`-th block of an MCU.
     fn component_in_mcu(&self, index: usize) -> usize {
-        match self.sampling {
-            Sampling::Yuv420 => index.saturating_sub(3),
-            Sampling::Yuv444 => index,
-        }
+        self.mcu_components[index]
     }
 }
 
