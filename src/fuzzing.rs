@@ -4,13 +4,13 @@
 //! minimised finding through them. Built with the `fuzzing` feature only; not part of
 //! the API.
 
-use crate::{PngRenditions, Policy, SetPhotoRequest};
+use crate::{JpegEffort, PngRenditions, Policy, SetPhotoRequest};
 
 pub use setphoto_kernels::harness::{encoder, gif_frame, jpeg_decoder, lzw, resize};
 
 /// Input: a flags byte (bits 0-2: whether `crop_x`, `crop_y`, `crop_w` are given; bit 3:
 /// upscale; bit 4: the documented policy's side limit; bit 5: linear light; bit 6: PNG
-/// renditions always), then for each crop field given a
+/// renditions always; bit 7: the smallest JPEG effort), then for each crop field given a
 /// length byte (`% 16`) and that many bytes (as UTF-8, lossily), then the upload. Whatever
 /// comes in, [`crate::process`] returns an image set or an error, and every rendition of a
 /// set is a decodable file of its size. Limits are smaller than the default policy's so
@@ -52,6 +52,11 @@ pub fn pipeline(data: &[u8]) {
                 PngRenditions::Auto
             } else {
                 PngRenditions::Always
+            })
+            .with_jpeg_effort(if flags & 128 == 0 {
+                JpegEffort::Standard
+            } else {
+                JpegEffort::Smallest
             })
     };
     let [x, y, w] = &fields;

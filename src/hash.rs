@@ -9,6 +9,7 @@
 //!                   || jpeg_quality              u8
 //!                   || png_renditions            u8 (0 auto, 1 always)
 //!                   || linear                    u8 (0 or 1)
+//!                   || jpeg_effort               u8 (0 standard, 1 smallest)
 //!                   || original bytes )
 //! avatar_hash = first 12 hex digits, file stem = first 20 hex digits (lowercase)
 //! ```
@@ -17,7 +18,7 @@
 use sha2::{Digest as _, Sha256};
 
 use crate::geometry::Square;
-use crate::policy::{PngRenditions, Policy};
+use crate::policy::{JpegEffort, PngRenditions, Policy};
 
 /// Bumped whenever the output pixels or bytes for the same input and parameters change
 /// (decoder, resize filter, encoder settings), so caches keyed by the hash never serve
@@ -58,6 +59,10 @@ impl AvatarDigest {
             PngRenditions::Always => 1,
         }]);
         sha.update([u8::from(policy.linear)]);
+        sha.update([match policy.jpeg_effort {
+            JpegEffort::Standard => 0,
+            JpegEffort::Smallest => 1,
+        }]);
         sha.update(original);
         Self(sha.finalize().into())
     }

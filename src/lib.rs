@@ -58,7 +58,7 @@ pub use format::{Format, OutputFormat};
 pub use geometry::{Plan, RENDITION_SIZES, SizeSet, Square};
 pub use hash::{AvatarDigest, RENDER_VERSION};
 pub use pixels::release_spare_buffers;
-pub use policy::{PngRenditions, Policy};
+pub use policy::{JpegEffort, PngRenditions, Policy};
 pub use profile::{ErrorResponse, Profile, SetPhotoResponse};
 pub use request::{CropBox, SetPhotoRequest};
 pub use set::{ImageSet, Rendition};

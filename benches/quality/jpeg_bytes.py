@@ -41,6 +41,7 @@ $CARGO_TARGET_DIR is honoured).
 import glob
 import json
 import math
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -53,8 +54,12 @@ VENV = os.path.join(PEERS, "venv-quality")
 SIZES = [1024, 512, 192, 72, 48, 32, 24]
 SAVED = os.path.join(PEERS, "jpeg_bytes.json")
 # Our encoder's settings on the grid: 4:2:0 and 4:4:4 on Annex K's tables, and 4:2:0 on the
-# rendition tables ("r"), sequential and progressive ("p"): what the engine's rule uses.
-SAMPLINGS = ("420", "444", "420r", "420rp")
+# rendition tables ("r"), sequential and progressive ("p"): what the engine's rule uses; each
+# of the latter also with rate-distortion quantisation ("t", the smallest JPEG effort).
+SAMPLINGS = ("420", "444", "420r", "420rp", "420rt", "420rpt")
+# With --quick: only the rendition tables, on a grid dense where the cheapest settings lie.
+QUICK_SAMPLINGS = ("420r", "420rp", "420rt", "420rpt")
+QUICK_GRID = [60, 64, 66, 67, 68, 69, 70, 71, 72, 73, 74, 75, 76, 78, 80, 82, 84, 86, 90]
 
 try:
     import numpy as np
@@ -196,6 +201,15 @@ def ssim(truth, test):
     return float(scores[0]), float(np.mean(scores[1:]))
 
 
+TRUTHS = {}
+
+
+def measure_item(item):
+    """`measure` for a (path, truth key) pair, in a worker."""
+    path, truth = item
+    return measure(path, TRUTHS[truth])
+
+
 def measure(path, truth):
     with Image.open(path) as image:
         decoded = np.asarray(image.convert("RGB"), dtype=np.float64)
@@ -232,10 +246,12 @@ def run_jobs(command, jobs):
         subprocess.run(command, input="".join(j + "\n" for j in jobs), text=True, check=True)
 
 
-def rule(example, sizes):
-    """The engine's settings per size, as the example reports them."""
+def rule(example, sizes, effort=()):
+    """The engine's settings per size, as the example reports them (`effort`: ["smallest"]
+    for the smallest JPEG effort)."""
     out = subprocess.run(
-        [example, "--rule"] + [str(s) for s in sizes], capture_output=True, text=True, check=True
+        [example, "--rule"] + list(effort) + [str(s) for s in sizes],
+        capture_output=True, text=True, check=True,
     ).stdout
     settings = {}
     for line in out.splitlines():
@@ -257,6 +273,9 @@ def main():
         results = {tuple(k): v for k, v in data["results"]}
         settings = {int(k): tuple(v) for k, v in data["settings"].items()}
         tables(data["inputs"], data["grid"], settings, results)
+        if "smallest" in data:
+            smallest = {int(k): tuple(v) for k, v in data["smallest"].items()}
+            tables(data["inputs"], data["grid"], smallest, results, "smallest")
         return
     node, example = ensure_tools()
     inputs = {}
@@ -264,8 +283,10 @@ def main():
         with Image.open(photo) as image:
             inputs[os.path.basename(photo)] = np.asarray(image.convert("RGB"))
     inputs.update(made_pictures())
-    grid = [60, 64, 66, 68, 70, 72, 76, 78, 80, 82, 84, 86, 90] if quick else list(range(56, 95, 2))
+    grid = QUICK_GRID if quick else list(range(56, 95, 2))
+    samplings = QUICK_SAMPLINGS if quick else SAMPLINGS
     settings = rule(example, SIZES)
+    smallest = rule(example, SIZES, ["smallest"])
 
     work = tempfile.mkdtemp(prefix="jpeg_bytes_")
     truths = {}
@@ -282,38 +303,52 @@ def main():
             Image.fromarray(pixels).save(os.path.join(work, f"{key}.pillow.jpg"))
             pillow.append((name, size))
             for q in grid:
-                for sampling in SAMPLINGS:
+                for sampling in samplings:
                     out = os.path.join(work, f"{key}.ours.{q}.{sampling}.jpg")
                     ours.append(f"{raw} {size} {size} {q} {sampling} {out}")
                 theirs.append(f"{raw} {size} {size} {q} {os.path.join(work, f'{key}.sharp.{q}.jpg')}")
-            q, sampling = settings[size]
-            out = os.path.join(work, f"{key}.ours.rule.jpg")
-            ours.append(f"{raw} {size} {size} {q} {sampling} {out}")
+            for name_of_rule, rules in (("rule", settings), ("smallest", smallest)):
+                q, sampling = rules[size]
+                out = os.path.join(work, f"{key}.ours.{name_of_rule}.jpg")
+                ours.append(f"{raw} {size} {size} {q} {sampling} {out}")
             theirs.append(f"{raw} {size} {size} default {os.path.join(work, f'{key}.sharp.default.jpg')}")
     log(f"{len(inputs)} pictures, {len(truths)} renditions; encoding")
     run_jobs([example], ours)
     run_jobs(["node", os.path.join(HERE, "sharp_jpeg.js"), node], theirs)
 
     log("measuring")
-    results = {}  # (tool, setting, size) -> list of (bytes, ssim, dssim)
-    for (name, size), truth in truths.items():
+    global TRUTHS
+    TRUTHS = truths
+    work_items = []  # ((tool, setting, size), path, (name, size))
+    for (name, size) in truths:
         key = os.path.join(work, f"{name}@{size}")
         files = {("pillow", "default"): f"{key}.pillow.jpg"}
         files[("sharp", "default")] = f"{key}.sharp.default.jpg"
         files[("ours", "rule")] = f"{key}.ours.rule.jpg"
+        files[("ours", "smallest")] = f"{key}.ours.smallest.jpg"
         for q in grid:
             files[("sharp", f"q{q}")] = f"{key}.sharp.{q}.jpg"
-            for sampling in SAMPLINGS:
+            for sampling in samplings:
                 files[("ours", f"q{q} {sampling}")] = f"{key}.ours.{q}.{sampling}.jpg"
         for (tool, setting), path in files.items():
-            results.setdefault((tool, setting, size), []).append(measure(path, truth))
+            work_items.append(((tool, setting, size), path, (name, size)))
+    # One process per core (forked, so each reads the float references it inherits).
+    with multiprocessing.get_context("fork").Pool(os.cpu_count()) as pool:
+        measured = pool.map(measure_item, [(path, truth) for _, path, truth in work_items], 16)
+    results = {}  # (tool, setting, size) -> list of (bytes, ssim, dssim, colour ssim)
+    for (result_key, _, _), m in zip(work_items, measured):
+        results.setdefault(result_key, []).append(m)
     with open(SAVED, "w") as saved:
         json.dump({"inputs": list(inputs), "grid": grid, "settings": settings,
+                   "smallest": smallest,
                    "results": [[k, v] for k, v in results.items()]}, saved)
     tables(list(inputs), grid, settings, results)
+    tables(list(inputs), grid, smallest, results, "smallest")
 
 
-def tables(inputs, grid, settings, results):
+def tables(inputs, grid, settings, results, which="rule"):
+    """The tables for the engine's rule (`which`: "rule", the default effort, or
+    "smallest", the smallest JPEG effort; the grid's tables are printed with the first)."""
     def total(tool, setting, size):
         rows = results[(tool, setting, size)]
         return (
@@ -328,7 +363,14 @@ def tables(inputs, grid, settings, results):
         """Mean luma SSIM, DSSIM and colour SSIM all equal or better."""
         return ours[1] >= theirs[1] and ours[2] <= theirs[2] and ours[4] >= theirs[4]
 
+    effort = "the smallest JPEG effort" if which == "smallest" else "the standard JPEG effort"
+    # The settings of this effort on the grid: rate-distortion quantisation ("t") or not.
+    samplings = [
+        s for s in SAMPLINGS
+        if s.endswith("t") == (which == "smallest") and ("ours", f"q{grid[0]} {s}", SIZES[0]) in results
+    ]
     print(f"pictures: {', '.join(inputs)}")
+    print(f"\n# {effort}")
     print("\n## setphoto's rule against sharp's default output (same pixels, same reference)\n")
     print(
         "| size | n | rule | sharp bytes | sharp DSSIM / colour SSIM | ours bytes "
@@ -339,7 +381,7 @@ def tables(inputs, grid, settings, results):
     all_ok = True
     for size in SIZES:
         sharp = total("sharp", "default", size)
-        ours = total("ours", "rule", size)
+        ours = total("ours", which, size)
         pil = total("pillow", "default", size)
         sums[0] += ours[0]
         sums[1] += sharp[0]
@@ -355,26 +397,32 @@ def tables(inputs, grid, settings, results):
     print(f"| total | | | {sums[1]} | | {sums[0]} | | {sums[0] / sums[1]:.3f} | | |")
     print(f"\nevery size at equal or better mean SSIM and DSSIM: {'yes' if all_ok else 'NO'}")
 
-    print("\n## setphoto settings at least as good as sharp's default, cheapest first\n")
+    print(f"\n## setphoto settings at least as good as sharp's default, cheapest first ({', '.join(samplings)})\n")
     print("| size | sharp DSSIM / colour SSIM | setting: bytes / sharp's, DSSIM / colour SSIM (the three cheapest) |")
     print("|---|---|---|")
+    cheapest = [0, 0]
     for size in SIZES:
         sharp = total("sharp", "default", size)
         good = []
         for q in grid:
-            for sampling in SAMPLINGS:
+            for sampling in samplings:
                 ours = total("ours", f"q{q} {sampling}", size)
                 if as_good(ours, sharp):
                     good.append((ours[0] / sharp[0], q, sampling, ours[2], ours[4]))
         good.sort()
+        if good:
+            cheapest[0] += good[0][0] * sharp[0]
+            cheapest[1] += sharp[0]
         cells = "; ".join(f"q{q} {s}: {r:.3f}, {d:.5f} / {c:.4f}" for r, q, s, d, c in good[:3])
         print(f"| {size} | {sharp[2]:.5f} / {sharp[4]:.4f} | {cells or 'none on the grid'} |")
+    if cheapest[1]:
+        print(f"| total | | the cheapest per size: {cheapest[0] / cheapest[1]:.3f} of sharp's bytes |")
 
     print("\n## sharp's bytes at our rule's quality (its quality grid, interpolated in DSSIM)\n")
     print("| size | ours / sharp at equal DSSIM |")
     print("|---|---|")
     for size in SIZES:
-        ob, _, od = total("ours", "rule", size)[:3]
+        ob, _, od = total("ours", which, size)[:3]
         curve = sorted((total("sharp", f"q{q}", size)[2], total("sharp", f"q{q}", size)[0]) for q in grid)
         match = None
         for (d0, b0), (d1, b1) in zip(curve, curve[1:]):

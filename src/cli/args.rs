@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::{PngRenditions, Policy};
+use crate::{JpegEffort, PngRenditions, Policy};
 
 /// Avatar image engine: turns one uploaded picture into a users.setPhoto avatar set.
 #[derive(Debug, Parser)]
@@ -319,6 +319,10 @@ pub struct RenderArgs {
     /// (a 1 px black and white pattern becomes 188, not 128); costs some speed.
     #[arg(long)]
     pub linear: bool,
+    /// How hard the JPEG encoder works for fewer bytes: `standard`; `smallest`, fewer
+    /// bytes at the same quality for a few times the encoding time.
+    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = JpegEffortArg::Standard)]
+    pub jpeg_effort: JpegEffortArg,
 }
 
 impl RenderArgs {
@@ -333,7 +337,20 @@ impl RenderArgs {
                 PngRenditionsArg::Always => PngRenditions::Always,
             })
             .with_linear(self.linear)
+            .with_jpeg_effort(match self.jpeg_effort {
+                JpegEffortArg::Standard => JpegEffort::Standard,
+                JpegEffortArg::Smallest => JpegEffort::Smallest,
+            })
     }
+}
+
+/// `--jpeg-effort`: [`JpegEffort`] as a flag value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum JpegEffortArg {
+    /// Coefficients rounded, tables fitted to each rendition.
+    Standard,
+    /// Rate-distortion quantisation too: fewer bytes, more encoding time.
+    Smallest,
 }
 
 /// `--png-renditions`: [`PngRenditions`] as a flag value.

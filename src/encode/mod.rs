@@ -9,7 +9,7 @@ use setphoto_kernels::jpeg::encoder::{ColorType, rendition_encoder};
 use crate::error::Error;
 use crate::format::{Format, OutputFormat};
 use crate::pixels::{Layout, Pixels};
-use crate::policy::{PngRenditions, Policy};
+use crate::policy::{JpegEffort, PngRenditions, Policy};
 use crate::square::Bars;
 
 /// The rendition format for an input format, whether its decoded picture has any pixel
@@ -42,17 +42,18 @@ pub const fn bars(output: OutputFormat, policy: &Policy) -> Bars {
 ///
 /// JPEG: baseline, `policy.jpeg_quality` on libjpeg's scale, moved to the rendition tables,
 /// sampling and quality that `rendition_encoder` picks per size (our own encoder, in
-/// `crates/setphoto-kernels`). PNG: lossless in the smallest of grey, grey + alpha, RGB,
+/// `crates/setphoto-kernels`), with rate-distortion quantisation at
+/// [`JpegEffort::Smallest`]. PNG: lossless in the smallest of grey, grey + alpha, RGB,
 /// RGBA or a palette of at most 256 colours the pixels allow, deflated with zlib level 6's
 /// lazy matching (zlib-rs level 7; see `src/encode/png.rs`).
 pub fn encode(pixels: &Pixels, output: OutputFormat, policy: &Policy) -> Result<Vec<u8>, Error> {
     match output {
-        OutputFormat::Jpeg => encode_jpeg(pixels, policy.jpeg_quality),
+        OutputFormat::Jpeg => encode_jpeg(pixels, policy.jpeg_quality, policy.jpeg_effort),
         OutputFormat::Png => png::encode(pixels),
     }
 }
 
-fn encode_jpeg(pixels: &Pixels, quality: u8) -> Result<Vec<u8>, Error> {
+fn encode_jpeg(pixels: &Pixels, quality: u8, effort: JpegEffort) -> Result<Vec<u8>, Error> {
     let width = u16::try_from(pixels.width()).map_err(Error::internal)?;
     let height = u16::try_from(pixels.height()).map_err(Error::internal)?;
     if width == 0 || height == 0 {
@@ -63,7 +64,8 @@ fn encode_jpeg(pixels: &Pixels, quality: u8) -> Result<Vec<u8>, Error> {
         Layout::Rgba8 => ColorType::Rgba,
         Layout::Rgb8 => ColorType::Rgb,
     };
-    rendition_encoder(quality, u32::from(width.max(height)))
+    let trellis = effort == JpegEffort::Smallest;
+    rendition_encoder(quality, u32::from(width.max(height)), trellis)
         .encode(pixels.data(), width, height, color)
         .map_err(Error::internal)
 }

@@ -2,7 +2,8 @@
 //! orientation, determinism and metadata stripping.
 
 use setphoto::{
-    OutputFormat, PngRenditions, Policy, RENDITION_SIZES, SetPhotoRequest, SetPhotoResponse,
+    JpegEffort, OutputFormat, PngRenditions, Policy, RENDITION_SIZES, SetPhotoRequest,
+    SetPhotoResponse,
 };
 
 use crate::util::{
@@ -438,4 +439,31 @@ fn linear_light_is_a_policy_switch_that_brightens_fine_patterns() {
     );
     assert!((125.0..=131.0).contains(&gamma), "{gamma}");
     assert!((185.0..=191.0).contains(&linear), "{linear}");
+}
+
+#[test]
+fn the_smallest_jpeg_effort_writes_fewer_bytes_and_names_its_set_apart() {
+    let upload = testdata("inputs/sample.jpg");
+    let policy = Policy::default().with_upscale(true);
+    let standard = process(&upload, &policy).unwrap();
+    let smallest = process(
+        &upload,
+        &policy.clone().with_jpeg_effort(JpegEffort::Smallest),
+    )
+    .unwrap();
+    assert_ne!(standard.avatar_hash(), smallest.avatar_hash());
+    let total = |set: &setphoto::ImageSet| -> usize {
+        set.renditions().iter().map(|r| r.bytes().len()).sum()
+    };
+    assert!(
+        total(&smallest) * 100 < total(&standard) * 99,
+        "{} bytes at the smallest effort, {} at the standard one",
+        total(&smallest),
+        total(&standard)
+    );
+    for rendition in smallest.renditions() {
+        assert_eq!(rendition.format(), OutputFormat::Jpeg);
+        let picture = image::load_from_memory(rendition.bytes()).unwrap();
+        assert_eq!(picture.width(), rendition.size());
+    }
 }

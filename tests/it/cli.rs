@@ -127,6 +127,45 @@ fn the_original_is_cleaned_unless_metadata_is_kept() {
 }
 
 #[test]
+fn the_jpeg_effort_flag_names_another_set_of_fewer_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |effort: &str| {
+        let out_dir = dir.path().join(effort);
+        let out = setphoto(&[
+            "process",
+            &fixture("sample.jpg"),
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--jpeg-effort",
+            effort,
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{effort}");
+        let body = json(&out);
+        let hash = body["profile"]["avatar_hash"].as_str().unwrap().to_owned();
+        let url = url::Url::parse(body["profile"]["image_192"].as_str().unwrap()).unwrap();
+        (
+            hash,
+            std::fs::metadata(url.to_file_path().unwrap())
+                .unwrap()
+                .len(),
+        )
+    };
+    let (standard_hash, standard_bytes) = run("standard");
+    let (smallest_hash, smallest_bytes) = run("smallest");
+    assert_ne!(standard_hash, smallest_hash);
+    assert!(
+        smallest_bytes < standard_bytes,
+        "{smallest_bytes} >= {standard_bytes}"
+    );
+    assert_eq!(
+        setphoto(&["process", &fixture("sample.jpg"), "--jpeg-effort", "most"])
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+#[test]
 fn refused_images_print_the_error_body_and_exit_1() {
     let dir = tempfile::tempdir().unwrap();
     let not_an_image = dir.path().join("photo.jpg");

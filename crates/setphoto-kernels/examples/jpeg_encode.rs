@@ -7,11 +7,13 @@
 //!
 //! SAMPLING may end in `r` (`420r`, `444r`) for the rendition quantisation tables
 //! ([`QuantTables::Rendition`]) instead of Annex K's, and then in `p` (`420rp`, `420p`) for
-//! a progressive file ([`Encoder::with_progressive`]).
+//! a progressive file ([`Encoder::with_progressive`]), and then in `t` (`420rpt`) for
+//! rate-distortion quantisation ([`Encoder::with_trellis`]).
 //!
-//! With `--rule [qQUALITY] SIZE...` it prints, one line per size, `SIZE QUALITY SAMPLING`: the
-//! settings [`rendition_encoder`] gives a rendition of that size at QUALITY (default 85,
-//! the engine's default policy).
+//! With `--rule [qQUALITY] [smallest] SIZE...` it prints, one line per size, `SIZE QUALITY
+//! SAMPLING`: the settings [`rendition_encoder`] gives a rendition of that size at QUALITY
+//! (default 85, the engine's default policy), with rate-distortion quantisation after
+//! `smallest` (the engine's smallest JPEG effort).
 
 use std::io::BufRead;
 
@@ -28,8 +30,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             quality = q.parse()?;
             sizes = &sizes[1..];
         }
+        let trellis = sizes.first().is_some_and(|s| s == "smallest");
+        if trellis {
+            sizes = &sizes[1..];
+        }
         for size in sizes {
-            let encoder = rendition_encoder(quality, size.parse()?);
+            let encoder = rendition_encoder(quality, size.parse()?, trellis);
             let sampling = match encoder.sampling() {
                 Sampling::Yuv420 => "420",
                 Sampling::Yuv444 => "444",
@@ -39,8 +45,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 QuantTables::Rendition => "r",
             };
             let progressive = if encoder.progressive() { "p" } else { "" };
+            let trellis = if encoder.trellis() { "t" } else { "" };
             println!(
-                "{size} {} {sampling}{tables}{progressive}",
+                "{size} {} {sampling}{tables}{progressive}{trellis}",
                 encoder.quality()
             );
         }
@@ -51,6 +58,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let fields: Vec<&str> = line.split_whitespace().collect();
         let [raw, width, height, quality, sampling, out] = fields[..] else {
             return Err(format!("expected RAW WIDTH HEIGHT QUALITY SAMPLING OUT: {line}").into());
+        };
+        let (sampling, trellis) = match sampling.strip_suffix('t') {
+            Some(sampling) => (sampling, true),
+            None => (sampling, false),
         };
         let (sampling, progressive) = match sampling.strip_suffix('p') {
             Some(sampling) => (sampling, true),
@@ -69,6 +80,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .with_sampling(sampling)
             .with_tables(tables)
             .with_progressive(progressive)
+            .with_trellis(trellis)
             .encode(
                 &std::fs::read(raw)?,
                 width.parse()?,

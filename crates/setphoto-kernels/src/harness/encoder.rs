@@ -27,9 +27,13 @@ const PSNR_CEILING: f64 = 45.0;
 const ROUNDING_SLACK: f64 = 2.0;
 
 /// Input: the quality (the byte as is: the encoder clamps it to 1..=100), the width and
-/// height (`1 + byte % 128` each), a byte choosing RGB or RGBA (bit 0) and a progressive
-/// file (bit 1), then pixel bytes, repeated to fill the picture. A progressive file must
-/// decode to exactly the pixels of the sequential file of the same picture. The JPEG must decode (by `jpeg-decoder`) to the picture's size, with
+/// height (`1 + byte % 128` each), a byte choosing RGB or RGBA (bit 0), a progressive
+/// file (bit 1) and rate-distortion quantisation (bit 2), then pixel bytes, repeated to fill
+/// the picture. A progressive file must decode to exactly the pixels of the sequential file
+/// of the same picture. With rate-distortion quantisation, the sequential and progressive
+/// files must decode to the picture's size and to the same pixels as each other; their
+/// quality is held by the encoder's own tests, not by a floor here (the quantisation
+/// gives up error for bytes on purpose, most on noise, which is what a fuzzer makes). The JPEG must decode (by `jpeg-decoder`) to the picture's size, with
 /// a PSNR no more than [`PSNR_SLACK`] below that of `jpeg-encoder`'s file of the same
 /// picture (both capped at [`PSNR_CEILING`]; sides of [`PSNR_MIN_SIDE`] or more): the
 /// floor for the quality.
@@ -52,6 +56,7 @@ pub fn encoder(data: &[u8]) {
     let height = u16::from(input.byte() % 128) + 1;
     let choice = input.byte();
     let progressive = choice & 2 != 0;
+    let trellis = choice & 4 != 0;
     let (color, reference_color) = if choice & 1 == 0 {
         (ColorType::Rgb, jpeg_encoder::ColorType::Rgb)
     } else {
@@ -63,6 +68,24 @@ pub fn encoder(data: &[u8]) {
         usize::from(width) * usize::from(height) * channels,
     );
 
+    if trellis {
+        let sequential = Encoder::new(quality)
+            .with_trellis(true)
+            .encode(&source, width, height, color)
+            .expect("a picture of the right length encodes");
+        let decoded = decode(&sequential).expect("our rate-distortion JPEG decodes");
+        assert_eq!((decoded.0, decoded.1), (width, height));
+        let written = Encoder::new(quality)
+            .with_trellis(true)
+            .with_progressive(true)
+            .encode(&source, width, height, color)
+            .expect("a picture of the right length encodes");
+        let again = decode(&written).expect("our progressive rate-distortion JPEG decodes");
+        assert!(
+            again == decoded,
+            "q{quality} {width}x{height}: the progressive rate-distortion file decodes to other pixels"
+        );
+    }
     let ours = Encoder::new(quality)
         .encode(&source, width, height, color)
         .expect("a picture of the right length encodes");

@@ -3,6 +3,7 @@
 //! order of operations: the same block gives the same coefficients on every CPU.
 
 use super::tables::ZIGZAG;
+use super::trellis::Trellis;
 
 /// An 8x8 block, row-major.
 pub(super) type Block = [[f32; 8]; 8];
@@ -19,6 +20,8 @@ const LARGEST_COEFFICIENT: f32 = 1023.0;
 pub(super) struct Quantiser {
     /// 1 / (quantiser step), laid out as the DCT leaves coefficients: transposed.
     reciprocal: [f32; 64],
+    /// Rate-distortion quantisation of the AC coefficients, in place of rounding each.
+    trellis: Option<Trellis>,
 }
 
 impl Quantiser {
@@ -28,7 +31,18 @@ impl Quantiser {
         for (position, r) in reciprocal.iter_mut().enumerate() {
             *r = 1.0 / f32::from(table[transposed(position)]);
         }
-        Self { reciprocal }
+        Self {
+            reciprocal,
+            trellis: None,
+        }
+    }
+
+    /// The same quantiser choosing AC values with `trellis` rather than rounding them.
+    pub(super) fn with_trellis(self, trellis: Trellis) -> Self {
+        Self {
+            trellis: Some(trellis),
+            ..self
+        }
     }
 
     /// Transforms `block` (level-shifted samples) and quantises it, each value within +-1023;
@@ -40,15 +54,20 @@ impl Quantiser {
         let vertical = dct_columns(block);
         let transposed_block = transpose(&vertical);
         let both = dct_columns(&transposed_block);
+        let mut scaled = [0.0f32; 64];
         let mut flat = [0i32; 64];
         for (position, value) in flat.iter_mut().enumerate() {
-            let scaled = both[position / 8][position % 8] * self.reciprocal[position];
-            let clamped = scaled.clamp(-LARGEST_COEFFICIENT, LARGEST_COEFFICIENT);
+            let clamped = (both[position / 8][position % 8] * self.reciprocal[position])
+                .clamp(-LARGEST_COEFFICIENT, LARGEST_COEFFICIENT);
+            scaled[position] = clamped;
             // After adding ROUNDING the integer sits in the low mantissa bits: read it
             // from there (no float-to-int conversion, which does not vectorise).
             *value = (clamped + ROUNDING).to_bits().cast_signed() - ROUNDING_BITS;
         }
-        flat
+        match &self.trellis {
+            None => flat,
+            Some(trellis) => trellis.quantise(&scaled, &flat),
+        }
     }
 }
 
