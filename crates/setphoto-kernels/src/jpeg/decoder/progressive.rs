@@ -511,20 +511,31 @@ impl<'a> Reader<'a> {
                 if row >= c.blocks_down {
                     break;
                 }
-                for col in 0..c.blocks_across {
-                    if bits.overran() {
-                        self.stopped = true;
-                        return Ok(());
-                    }
+                // The row in runs of blocks between restart markers, each decoded by
+                // the pass in one go.
+                let mut col = 0;
+                while col < c.blocks_across {
+                    let mut end = c.blocks_across;
                     if restart_interval > 0 {
+                        if bits.overran() {
+                            self.stopped = true;
+                            return Ok(());
+                        }
                         let unit = row * c.blocks_across + col;
-                        if unit > 0 && unit.is_multiple_of(restart_interval) {
+                        let into = unit % restart_interval;
+                        if unit > 0 && into == 0 {
                             bits.restart(self.restarts)?;
                             self.restarts += 1;
                             self.state = ScanState::default();
                         }
+                        end = end.min(col + (restart_interval - into));
                     }
-                    pass.block(bits, &mut self.state, 0, c, local * c.stride + col)?;
+                    let first = local * c.stride + col;
+                    if !pass.run(bits, &mut self.state, c, first..first + (end - col))? {
+                        self.stopped = true;
+                        return Ok(());
+                    }
+                    col = end;
                 }
             }
         } else {
@@ -569,6 +580,27 @@ trait Pass {
         c: &mut Component,
         block: usize,
     ) -> Result<(), Refusal>;
+
+    /// Decodes blocks `blocks` of a one-component scan's component `c`, in order, with no
+    /// restart marker between them; stops before a block when the data has run out, and
+    /// says whether all were decoded. A pass whose blocks are cheap overrides it to keep
+    /// what they share out of the loop.
+    #[inline(always)]
+    fn run(
+        &self,
+        bits: &mut BitReader,
+        state: &mut ScanState,
+        c: &mut Component,
+        blocks: std::ops::Range<usize>,
+    ) -> Result<bool, Refusal> {
+        for block in blocks {
+            if bits.overran() {
+                return Ok(false);
+            }
+            self.block(bits, state, 0, c, block)?;
+        }
+        Ok(true)
+    }
 }
 
 /// A DC first scan: each block's difference from its predictor, scaled by `2^low`.
@@ -646,6 +678,34 @@ impl Pass for AcFirst<'_> {
             history,
         )
     }
+
+    #[inline(always)]
+    fn run(
+        &self,
+        bits: &mut BitReader,
+        state: &mut ScanState,
+        c: &mut Component,
+        blocks: std::ops::Range<usize>,
+    ) -> Result<bool, Refusal> {
+        // What the blocks share, taken out of `c` and `state` once: through them the
+        // compiler reloaded the component's fields, sliced its arrays with their bounds
+        // checks and kept the end-of-band count in memory at every block.
+        let (table, band, low) = (self.table, self.band, self.low);
+        let (kept, slot) = (c.kept, &c.slot);
+        let mut coefficients = &mut c.coefficients[blocks.start * kept..][..blocks.len() * kept];
+        let mut eobrun = state.eobrun;
+        for history in &mut c.history[blocks] {
+            if bits.overran() {
+                state.eobrun = eobrun;
+                return Ok(false);
+            }
+            let (block, rest) = std::mem::take(&mut coefficients).split_at_mut(kept);
+            coefficients = rest;
+            bits.ac_first(table, band, low, &mut eobrun, block, slot, history)?;
+        }
+        state.eobrun = eobrun;
+        Ok(true)
+    }
 }
 
 /// An AC refinement scan of zig-zag indices `band`: bit `low`.
@@ -681,6 +741,42 @@ impl<S: Select> Pass for AcRefine<'_, S> {
             slots,
             history,
         )
+    }
+
+    #[inline(always)]
+    fn run(
+        &self,
+        bits: &mut BitReader,
+        state: &mut ScanState,
+        c: &mut Component,
+        blocks: std::ops::Range<usize>,
+    ) -> Result<bool, Refusal> {
+        // As in an AC first scan: what the blocks share, taken out of the loop.
+        let (tables, band, low) = (self.tables, self.band, self.low);
+        let (kept, slots) = (c.kept, (&c.slot, c.kept_mask));
+        let mut coefficients = &mut c.coefficients[blocks.start * kept..][..blocks.len() * kept];
+        let mut eobrun = state.eobrun;
+        for history in &mut c.history[blocks] {
+            if bits.overran() {
+                state.eobrun = eobrun;
+                return Ok(false);
+            }
+            let (block, rest) = std::mem::take(&mut coefficients).split_at_mut(kept);
+            coefficients = rest;
+            let eobrun = &mut eobrun;
+            bits.ac_refine(
+                self.select,
+                tables,
+                band,
+                low,
+                eobrun,
+                block,
+                slots,
+                history,
+            )?;
+        }
+        state.eobrun = eobrun;
+        Ok(true)
     }
 }
 
