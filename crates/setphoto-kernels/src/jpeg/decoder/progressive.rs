@@ -625,6 +625,28 @@ impl Pass for DcFirst<'_> {
         c.dc[block] = (*predictor << self.low) as i16;
         Ok(())
     }
+
+    #[inline(always)]
+    fn run(
+        &self,
+        bits: &mut BitReader,
+        state: &mut ScanState,
+        c: &mut Component,
+        blocks: std::ops::Range<usize>,
+    ) -> Result<bool, Refusal> {
+        // As in an AC first scan: what the blocks share (the table, the DC array), taken
+        // out of the loop.
+        let table = self.huffman[0].ok_or(Refusal::Corrupt("a scan without a DC table"))?;
+        let predictor = &mut state.predictors[0];
+        for dc in &mut c.dc[blocks] {
+            if bits.overran() {
+                return Ok(false);
+            }
+            *predictor = predictor.wrapping_add(bits.dc_difference(table)?);
+            *dc = (*predictor << self.low) as i16;
+        }
+        Ok(true)
+    }
 }
 
 /// A DC refinement scan: bit `low` of each block's DC.
