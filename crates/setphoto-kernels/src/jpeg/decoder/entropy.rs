@@ -527,6 +527,19 @@ impl<'a> BitReader<'a> {
         self.bits.take(1) != 0
     }
 
+    /// The next `count` bits (2 to 56), the first the highest: a DC refinement scan's
+    /// bits for the blocks of one MCU.
+    #[inline(always)]
+    pub(super) fn bits(&mut self, count: u32) -> u64 {
+        if self.bits.count < count {
+            self.bits.refill(&mut self.source);
+        }
+        // Two shifts, so that both stay below 64.
+        let word = (self.bits.buffer >> 1) >> (63 - count);
+        self.bits.consume(count);
+        word
+    }
+
     /// A progressive AC first scan's coefficients `band` (zig-zag indices) of one block
     /// (T.81 G.1.2.2), each scaled by `2^low`. `eobrun` carries the blocks left in an
     /// end-of-band run from block to block. Coefficient `k` goes to `block[slot[k]]` when

@@ -539,28 +539,29 @@ impl<'a> Reader<'a> {
                 }
             }
         } else {
-            for mcu_col in 0..geometry.mcus_across {
-                if bits.overran() {
+            // The MCU row in runs of MCUs between restart markers, as above.
+            let mut mcu_col = 0;
+            while mcu_col < geometry.mcus_across {
+                let mut end = geometry.mcus_across;
+                if restart_interval > 0 {
+                    if bits.overran() {
+                        self.stopped = true;
+                        return Ok(());
+                    }
+                    let unit = mcu_row * geometry.mcus_across + mcu_col;
+                    let into = unit % restart_interval;
+                    if unit > 0 && into == 0 {
+                        bits.restart(self.restarts)?;
+                        self.restarts += 1;
+                        self.state = ScanState::default();
+                    }
+                    end = end.min(mcu_col + (restart_interval - into));
+                }
+                if !pass.mcus(bits, &mut self.state, scan, components, mcu_col..end)? {
                     self.stopped = true;
                     return Ok(());
                 }
-                let unit = mcu_row * geometry.mcus_across + mcu_col;
-                if restart_interval > 0 && unit > 0 && unit.is_multiple_of(restart_interval) {
-                    bits.restart(self.restarts)?;
-                    self.restarts += 1;
-                    self.state = ScanState::default();
-                }
-                for (s, &(index, _, _)) in scan.components.iter().enumerate() {
-                    let c = components
-                        .get_mut(index)
-                        .ok_or(Refusal::Corrupt("a scan of a missing component"))?;
-                    for block_row in 0..c.v {
-                        for block_col in 0..c.h {
-                            let col = mcu_col * c.h + block_col;
-                            pass.block(bits, &mut self.state, s, c, block_row * c.stride + col)?;
-                        }
-                    }
-                }
+                mcu_col = end;
             }
         }
         Ok(())
@@ -598,6 +599,37 @@ trait Pass {
                 return Ok(false);
             }
             self.block(bits, state, 0, c, block)?;
+        }
+        Ok(true)
+    }
+
+    /// Decodes MCUs `mcus` of MCU row's interleaved scan `scan`, in order, with no restart
+    /// marker between them; stops before an MCU when the data has run out, and says
+    /// whether all were decoded.
+    #[inline(always)]
+    fn mcus(
+        &self,
+        bits: &mut BitReader,
+        state: &mut ScanState,
+        scan: &ScanHeader,
+        components: &mut [Component],
+        mcus: std::ops::Range<usize>,
+    ) -> Result<bool, Refusal> {
+        for mcu_col in mcus {
+            if bits.overran() {
+                return Ok(false);
+            }
+            for (s, &(index, _, _)) in scan.components.iter().enumerate() {
+                let c = components
+                    .get_mut(index)
+                    .ok_or(Refusal::Corrupt("a scan of a missing component"))?;
+                for block_row in 0..c.v {
+                    for block_col in 0..c.h {
+                        let col = mcu_col * c.h + block_col;
+                        self.block(bits, state, s, c, block_row * c.stride + col)?;
+                    }
+                }
+            }
         }
         Ok(true)
     }
@@ -667,6 +699,51 @@ impl Pass for DcRefine {
         // An OR of the bit, not a branch on it: the bits are as good as random.
         c.dc[block] |= (u16::from(bits.bit()) << self.low) as i16;
         Ok(())
+    }
+
+    #[inline(always)]
+    fn mcus(
+        &self,
+        bits: &mut BitReader,
+        _: &mut ScanState,
+        scan: &ScanHeader,
+        components: &mut [Component],
+        mcus: std::ops::Range<usize>,
+    ) -> Result<bool, Refusal> {
+        // Each block of an MCU: its component, where it keeps its DC in the row's first
+        // MCU, and how far that moves from one MCU to the next (at most 3 components of
+        // at most 4x4 blocks).
+        let mut layout = [(0, 0, 0); 48];
+        let mut count = 0;
+        for &(index, _, _) in &scan.components {
+            let c = components
+                .get(index)
+                .ok_or(Refusal::Corrupt("a scan of a missing component"))?;
+            for block_row in 0..c.v {
+                for block_col in 0..c.h {
+                    layout[count] = (index, block_row * c.stride + block_col, c.h);
+                    count += 1;
+                }
+            }
+        }
+        let layout = &layout[..count];
+        for mcu_col in mcus {
+            if bits.overran() {
+                return Ok(false);
+            }
+            // The MCU's bits read at once, one per block, the first block's the highest.
+            let mut word = bits.bits(count as u32) << (64 - count);
+            for &(index, first, step) in layout {
+                let dc = components
+                    .get_mut(index)
+                    .and_then(|c| c.dc.get_mut(first + mcu_col * step));
+                if let Some(dc) = dc {
+                    *dc |= ((word >> 63) << self.low) as i16;
+                }
+                word <<= 1;
+            }
+        }
+        Ok(true)
     }
 }
 
