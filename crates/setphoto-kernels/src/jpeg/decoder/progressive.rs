@@ -710,35 +710,40 @@ impl Pass for DcRefine {
         components: &mut [Component],
         mcus: std::ops::Range<usize>,
     ) -> Result<bool, Refusal> {
-        // Each block of an MCU: its component, where it keeps its DC in the row's first
-        // MCU, and how far that moves from one MCU to the next (at most 3 components of
-        // at most 4x4 blocks).
+        // Each block of an MCU: its component's place in the scan, where it keeps its DC
+        // in the row's first MCU, and how far that moves from one MCU to the next (at most
+        // 3 components of at most 4x4 blocks); and the scan's components' DC arrays, taken
+        // out of the loop.
         let mut layout = [(0, 0, 0); 48];
         let mut count = 0;
-        for &(index, _, _) in &scan.components {
-            let c = components
-                .get(index)
-                .ok_or(Refusal::Corrupt("a scan of a missing component"))?;
+        let mut dcs: [&mut [i16]; 3] = [&mut [], &mut [], &mut []];
+        let mut wanted = scan.components.iter().enumerate().peekable();
+        for (index, c) in components.iter_mut().enumerate() {
+            // The scan's components come in frame order, each once.
+            let Some((s, _)) = wanted.next_if(|&(_, &(wanted, _, _))| wanted == index) else {
+                continue;
+            };
             for block_row in 0..c.v {
                 for block_col in 0..c.h {
-                    layout[count] = (index, block_row * c.stride + block_col, c.h);
+                    layout[count] = (s, block_row * c.stride + block_col, c.h);
                     count += 1;
                 }
             }
+            dcs[s] = &mut c.dc;
         }
-        let layout = &layout[..count];
+        if wanted.next().is_some() {
+            return Err(Refusal::Corrupt("a scan of a missing component"));
+        }
+        let (layout, low) = (&layout[..count], self.low);
         for mcu_col in mcus {
             if bits.overran() {
                 return Ok(false);
             }
             // The MCU's bits read at once, one per block, the first block's the highest.
             let mut word = bits.bits(count as u32) << (64 - count);
-            for &(index, first, step) in layout {
-                let dc = components
-                    .get_mut(index)
-                    .and_then(|c| c.dc.get_mut(first + mcu_col * step));
-                if let Some(dc) = dc {
-                    *dc |= ((word >> 63) << self.low) as i16;
+            for &(s, first, step) in layout {
+                if let Some(dc) = dcs[s].get_mut(first + mcu_col * step) {
+                    *dc |= ((word >> 63) << low) as i16;
                 }
                 word <<= 1;
             }
