@@ -36,19 +36,21 @@ struct Component {
     stride: usize,
     /// Output samples per block across and down.
     size: (usize, usize),
-    /// Per zig-zag index past the DC, where a block keeps that AC coefficient; `kept`
-    /// (past the block) for one it does not keep, and for the DC.
+    /// Per zig-zag index past the DC, where a block keeps that AC coefficient; the spare
+    /// slot (the last) for one it does not keep, and for the DC.
     slot: [u8; 64],
-    /// AC coefficients kept per block.
-    kept: usize,
+    /// Slots per block: the AC coefficients kept and a spare one after them, which takes
+    /// the coefficients the block does not keep, so that storing one needs no branch on
+    /// whether it is kept (a branch the predictor often missed).
+    lanes: usize,
     /// Bit `k` set when a block keeps zig-zag index `k` (the DC included).
     kept_mask: u64,
     /// Each block's DC, block after block, for the MCU row being decoded (`v` rows of
     /// `stride` blocks). Apart from the AC coefficients, so that the DC scans (every
     /// block, one coefficient each) run through a small array.
     dc: Vec<i16>,
-    /// `kept` AC coefficients per block, in zig-zag order, block after block, likewise;
-    /// only those the history marks nonzero are meaningful.
+    /// The AC coefficients kept, in zig-zag order, `lanes` slots per block, block after
+    /// block, likewise; only those the history marks nonzero are meaningful.
     coefficients: Vec<i16>,
     /// Per block, which zig-zag indices are nonzero so far: what a refinement scan reads,
     /// and which coefficients the last pass dequantises.
@@ -174,8 +176,8 @@ pub(super) fn decode(
                 let dcs = &component.dc[first..][..component.stride];
                 let histories = &component.history[first..][..component.stride];
                 for (col, (&dc, &history)) in dcs.iter().zip(histories).enumerate() {
-                    let block =
-                        &component.coefficients[(first + col) * component.kept..][..component.kept];
+                    let block = &component.coefficients[(first + col) * component.lanes..]
+                        [..component.lanes];
                     coef[0] = f32::from(dc) * steps[0];
                     // Only the coefficients the scans made nonzero are written (the IDCT
                     // leaves the rest zero), one per set bit of the history: most blocks
@@ -253,12 +255,12 @@ fn component(
         stride,
         size,
         slot,
-        kept,
+        lanes: kept + 1,
         kept_mask: (1..64)
             .filter(|&k| usize::from(slot[k]) < kept)
             .fold(1, |mask, k| mask | 1 << k),
         dc: vec![0; stride * v],
-        coefficients: vec![0; stride * v * kept],
+        coefficients: vec![0; stride * v * (kept + 1)],
         history: vec![0; stride * v],
         quant: None,
     })
@@ -769,7 +771,7 @@ impl Pass for AcFirst<'_> {
         c: &mut Component,
         block: usize,
     ) -> Result<(), Refusal> {
-        let coefficients = &mut c.coefficients[block * c.kept..][..c.kept];
+        let coefficients = &mut c.coefficients[block * c.lanes..][..c.lanes];
         let history = &mut c.history[block];
         let (table, band, low) = (self.table, self.band, self.low);
         bits.ac_first(
@@ -795,15 +797,15 @@ impl Pass for AcFirst<'_> {
         // compiler reloaded the component's fields, sliced its arrays with their bounds
         // checks and kept the end-of-band count in memory at every block.
         let (table, band, low) = (self.table, self.band, self.low);
-        let (kept, slot) = (c.kept, &c.slot);
-        let mut coefficients = &mut c.coefficients[blocks.start * kept..][..blocks.len() * kept];
+        let (lanes, slot) = (c.lanes, &c.slot);
+        let mut coefficients = &mut c.coefficients[blocks.start * lanes..][..blocks.len() * lanes];
         let mut eobrun = state.eobrun;
         for history in &mut c.history[blocks] {
             if bits.overran() {
                 state.eobrun = eobrun;
                 return Ok(false);
             }
-            let (block, rest) = std::mem::take(&mut coefficients).split_at_mut(kept);
+            let (block, rest) = std::mem::take(&mut coefficients).split_at_mut(lanes);
             coefficients = rest;
             bits.ac_first(table, band, low, &mut eobrun, block, slot, history)?;
         }
@@ -830,7 +832,7 @@ impl<S: Select> Pass for AcRefine<'_, S> {
         c: &mut Component,
         block: usize,
     ) -> Result<(), Refusal> {
-        let coefficients = &mut c.coefficients[block * c.kept..][..c.kept];
+        let coefficients = &mut c.coefficients[block * c.lanes..][..c.lanes];
         let history = &mut c.history[block];
         let (tables, band, low) = (self.tables, self.band, self.low);
         let slots = (&c.slot, c.kept_mask);
@@ -857,15 +859,15 @@ impl<S: Select> Pass for AcRefine<'_, S> {
     ) -> Result<bool, Refusal> {
         // As in an AC first scan: what the blocks share, taken out of the loop.
         let (tables, band, low) = (self.tables, self.band, self.low);
-        let (kept, slots) = (c.kept, (&c.slot, c.kept_mask));
-        let mut coefficients = &mut c.coefficients[blocks.start * kept..][..blocks.len() * kept];
+        let (lanes, slots) = (c.lanes, (&c.slot, c.kept_mask));
+        let mut coefficients = &mut c.coefficients[blocks.start * lanes..][..blocks.len() * lanes];
         let mut eobrun = state.eobrun;
         for history in &mut c.history[blocks] {
             if bits.overran() {
                 state.eobrun = eobrun;
                 return Ok(false);
             }
-            let (block, rest) = std::mem::take(&mut coefficients).split_at_mut(kept);
+            let (block, rest) = std::mem::take(&mut coefficients).split_at_mut(lanes);
             coefficients = rest;
             let eobrun = &mut eobrun;
             bits.ac_refine(
