@@ -116,7 +116,7 @@ impl<'a> Decoder<'a> {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,bmi1,bmi2,lzcnt,popcnt")]
 unsafe fn decode_avx2(decoder: Decoder<'_>, buffer: Vec<u8>) -> Result<Reduced, Refusal> {
-    // SAFETY: the caller's CPU has BMI2.
+    // SAFETY: the caller's CPU has BMI2, and AVX2, which implies SSSE3.
     let select = unsafe { entropy::Bmi2::new() };
     decode_portable(select, decoder, buffer)
 }

@@ -36,19 +36,21 @@ struct Component {
     stride: usize,
     /// Output samples per block across and down.
     size: (usize, usize),
-    /// Per zig-zag index past the DC, where a block keeps that AC coefficient; `kept`
-    /// (past the block) for one it does not keep, and for the DC.
+    /// Per zig-zag index past the DC, where a block keeps that AC coefficient; the spare
+    /// slot (the last) for one it does not keep, and for the DC.
     slot: [u8; 64],
-    /// AC coefficients kept per block.
-    kept: usize,
+    /// Slots per block: the AC coefficients kept and a spare one after them, which takes
+    /// the coefficients the block does not keep, so that storing one needs no branch on
+    /// whether it is kept (a branch the predictor often missed).
+    lanes: usize,
     /// Bit `k` set when a block keeps zig-zag index `k` (the DC included).
     kept_mask: u64,
     /// Each block's DC, block after block, for the MCU row being decoded (`v` rows of
     /// `stride` blocks). Apart from the AC coefficients, so that the DC scans (every
     /// block, one coefficient each) run through a small array.
     dc: Vec<i16>,
-    /// `kept` AC coefficients per block, in zig-zag order, block after block, likewise;
-    /// only those the history marks nonzero are meaningful.
+    /// The AC coefficients kept, in zig-zag order, `lanes` slots per block, block after
+    /// block, likewise; only those the history marks nonzero are meaningful.
     coefficients: Vec<i16>,
     /// Per block, which zig-zag indices are nonzero so far: what a refinement scan reads,
     /// and which coefficients the last pass dequantises.
@@ -174,8 +176,8 @@ pub(super) fn decode(
                 let dcs = &component.dc[first..][..component.stride];
                 let histories = &component.history[first..][..component.stride];
                 for (col, (&dc, &history)) in dcs.iter().zip(histories).enumerate() {
-                    let block =
-                        &component.coefficients[(first + col) * component.kept..][..component.kept];
+                    let block = &component.coefficients[(first + col) * component.lanes..]
+                        [..component.lanes];
                     coef[0] = f32::from(dc) * steps[0];
                     // Only the coefficients the scans made nonzero are written (the IDCT
                     // leaves the rest zero), one per set bit of the history: most blocks
@@ -253,12 +255,12 @@ fn component(
         stride,
         size,
         slot,
-        kept,
+        lanes: kept + 1,
         kept_mask: (1..64)
             .filter(|&k| usize::from(slot[k]) < kept)
             .fold(1, |mask, k| mask | 1 << k),
         dc: vec![0; stride * v],
-        coefficients: vec![0; stride * v * kept],
+        coefficients: vec![0; stride * v * (kept + 1)],
         history: vec![0; stride * v],
         quant: None,
     })
@@ -511,45 +513,57 @@ impl<'a> Reader<'a> {
                 if row >= c.blocks_down {
                     break;
                 }
-                for col in 0..c.blocks_across {
-                    if bits.overran() {
-                        self.stopped = true;
-                        return Ok(());
-                    }
+                // The row in runs of blocks between restart markers, each decoded by
+                // the pass in one go.
+                let mut col = 0;
+                while col < c.blocks_across {
+                    let mut end = c.blocks_across;
                     if restart_interval > 0 {
+                        if bits.overran() {
+                            self.stopped = true;
+                            return Ok(());
+                        }
                         let unit = row * c.blocks_across + col;
-                        if unit > 0 && unit.is_multiple_of(restart_interval) {
+                        let into = unit % restart_interval;
+                        if unit > 0 && into == 0 {
                             bits.restart(self.restarts)?;
                             self.restarts += 1;
                             self.state = ScanState::default();
                         }
+                        end = end.min(col + (restart_interval - into));
                     }
-                    pass.block(bits, &mut self.state, 0, c, local * c.stride + col)?;
+                    let first = local * c.stride + col;
+                    if !pass.run(bits, &mut self.state, c, first..first + (end - col))? {
+                        self.stopped = true;
+                        return Ok(());
+                    }
+                    col = end;
                 }
             }
         } else {
-            for mcu_col in 0..geometry.mcus_across {
-                if bits.overran() {
+            // The MCU row in runs of MCUs between restart markers, as above.
+            let mut mcu_col = 0;
+            while mcu_col < geometry.mcus_across {
+                let mut end = geometry.mcus_across;
+                if restart_interval > 0 {
+                    if bits.overran() {
+                        self.stopped = true;
+                        return Ok(());
+                    }
+                    let unit = mcu_row * geometry.mcus_across + mcu_col;
+                    let into = unit % restart_interval;
+                    if unit > 0 && into == 0 {
+                        bits.restart(self.restarts)?;
+                        self.restarts += 1;
+                        self.state = ScanState::default();
+                    }
+                    end = end.min(mcu_col + (restart_interval - into));
+                }
+                if !pass.mcus(bits, &mut self.state, scan, components, mcu_col..end)? {
                     self.stopped = true;
                     return Ok(());
                 }
-                let unit = mcu_row * geometry.mcus_across + mcu_col;
-                if restart_interval > 0 && unit > 0 && unit.is_multiple_of(restart_interval) {
-                    bits.restart(self.restarts)?;
-                    self.restarts += 1;
-                    self.state = ScanState::default();
-                }
-                for (s, &(index, _, _)) in scan.components.iter().enumerate() {
-                    let c = components
-                        .get_mut(index)
-                        .ok_or(Refusal::Corrupt("a scan of a missing component"))?;
-                    for block_row in 0..c.v {
-                        for block_col in 0..c.h {
-                            let col = mcu_col * c.h + block_col;
-                            pass.block(bits, &mut self.state, s, c, block_row * c.stride + col)?;
-                        }
-                    }
-                }
+                mcu_col = end;
             }
         }
         Ok(())
@@ -569,6 +583,58 @@ trait Pass {
         c: &mut Component,
         block: usize,
     ) -> Result<(), Refusal>;
+
+    /// Decodes blocks `blocks` of a one-component scan's component `c`, in order, with no
+    /// restart marker between them; stops before a block when the data has run out, and
+    /// says whether all were decoded. A pass whose blocks are cheap overrides it to keep
+    /// what they share out of the loop.
+    #[inline(always)]
+    fn run(
+        &self,
+        bits: &mut BitReader,
+        state: &mut ScanState,
+        c: &mut Component,
+        blocks: std::ops::Range<usize>,
+    ) -> Result<bool, Refusal> {
+        for block in blocks {
+            if bits.overran() {
+                return Ok(false);
+            }
+            self.block(bits, state, 0, c, block)?;
+        }
+        Ok(true)
+    }
+
+    /// Decodes MCUs `mcus` of MCU row's interleaved scan `scan`, in order, with no restart
+    /// marker between them; stops before an MCU when the data has run out, and says
+    /// whether all were decoded.
+    #[inline(always)]
+    fn mcus(
+        &self,
+        bits: &mut BitReader,
+        state: &mut ScanState,
+        scan: &ScanHeader,
+        components: &mut [Component],
+        mcus: std::ops::Range<usize>,
+    ) -> Result<bool, Refusal> {
+        for mcu_col in mcus {
+            if bits.overran() {
+                return Ok(false);
+            }
+            for (s, &(index, _, _)) in scan.components.iter().enumerate() {
+                let c = components
+                    .get_mut(index)
+                    .ok_or(Refusal::Corrupt("a scan of a missing component"))?;
+                for block_row in 0..c.v {
+                    for block_col in 0..c.h {
+                        let col = mcu_col * c.h + block_col;
+                        self.block(bits, state, s, c, block_row * c.stride + col)?;
+                    }
+                }
+            }
+        }
+        Ok(true)
+    }
 }
 
 /// A DC first scan: each block's difference from its predictor, scaled by `2^low`.
@@ -593,6 +659,28 @@ impl Pass for DcFirst<'_> {
         c.dc[block] = (*predictor << self.low) as i16;
         Ok(())
     }
+
+    #[inline(always)]
+    fn run(
+        &self,
+        bits: &mut BitReader,
+        state: &mut ScanState,
+        c: &mut Component,
+        blocks: std::ops::Range<usize>,
+    ) -> Result<bool, Refusal> {
+        // As in an AC first scan: what the blocks share (the table, the DC array), taken
+        // out of the loop.
+        let table = self.huffman[0].ok_or(Refusal::Corrupt("a scan without a DC table"))?;
+        let predictor = &mut state.predictors[0];
+        for dc in &mut c.dc[blocks] {
+            if bits.overran() {
+                return Ok(false);
+            }
+            *predictor = predictor.wrapping_add(bits.dc_difference(table)?);
+            *dc = (*predictor << self.low) as i16;
+        }
+        Ok(true)
+    }
 }
 
 /// A DC refinement scan: bit `low` of each block's DC.
@@ -614,6 +702,56 @@ impl Pass for DcRefine {
         c.dc[block] |= (u16::from(bits.bit()) << self.low) as i16;
         Ok(())
     }
+
+    #[inline(always)]
+    fn mcus(
+        &self,
+        bits: &mut BitReader,
+        _: &mut ScanState,
+        scan: &ScanHeader,
+        components: &mut [Component],
+        mcus: std::ops::Range<usize>,
+    ) -> Result<bool, Refusal> {
+        // Each block of an MCU: its component's place in the scan, where it keeps its DC
+        // in the row's first MCU, and how far that moves from one MCU to the next (at most
+        // 3 components of at most 4x4 blocks); and the scan's components' DC arrays, taken
+        // out of the loop.
+        let mut layout = [(0, 0, 0); 48];
+        let mut count = 0;
+        let mut dcs: [&mut [i16]; 3] = [&mut [], &mut [], &mut []];
+        let mut wanted = scan.components.iter().enumerate().peekable();
+        for (index, c) in components.iter_mut().enumerate() {
+            // The scan's components come in frame order, each once.
+            let Some((s, _)) = wanted.next_if(|&(_, &(wanted, _, _))| wanted == index) else {
+                continue;
+            };
+            for block_row in 0..c.v {
+                for block_col in 0..c.h {
+                    layout[count] = (s, block_row * c.stride + block_col, c.h);
+                    count += 1;
+                }
+            }
+            dcs[s] = &mut c.dc;
+        }
+        if wanted.next().is_some() {
+            return Err(Refusal::Corrupt("a scan of a missing component"));
+        }
+        let (layout, low) = (&layout[..count], self.low);
+        for mcu_col in mcus {
+            if bits.overran() {
+                return Ok(false);
+            }
+            // The MCU's bits read at once, one per block, the first block's the highest.
+            let mut word = bits.bits(count as u32) << (64 - count);
+            for &(s, first, step) in layout {
+                if let Some(dc) = dcs[s].get_mut(first + mcu_col * step) {
+                    *dc |= ((word >> 63) << low) as i16;
+                }
+                word <<= 1;
+            }
+        }
+        Ok(true)
+    }
 }
 
 /// An AC first scan of zig-zag indices `band`, scaled by `2^low`.
@@ -633,7 +771,7 @@ impl Pass for AcFirst<'_> {
         c: &mut Component,
         block: usize,
     ) -> Result<(), Refusal> {
-        let coefficients = &mut c.coefficients[block * c.kept..][..c.kept];
+        let coefficients = &mut c.coefficients[block * c.lanes..][..c.lanes];
         let history = &mut c.history[block];
         let (table, band, low) = (self.table, self.band, self.low);
         bits.ac_first(
@@ -645,6 +783,34 @@ impl Pass for AcFirst<'_> {
             &c.slot,
             history,
         )
+    }
+
+    #[inline(always)]
+    fn run(
+        &self,
+        bits: &mut BitReader,
+        state: &mut ScanState,
+        c: &mut Component,
+        blocks: std::ops::Range<usize>,
+    ) -> Result<bool, Refusal> {
+        // What the blocks share, taken out of `c` and `state` once: through them the
+        // compiler reloaded the component's fields, sliced its arrays with their bounds
+        // checks and kept the end-of-band count in memory at every block.
+        let (table, band, low) = (self.table, self.band, self.low);
+        let (lanes, slot) = (c.lanes, &c.slot);
+        let mut coefficients = &mut c.coefficients[blocks.start * lanes..][..blocks.len() * lanes];
+        let mut eobrun = state.eobrun;
+        for history in &mut c.history[blocks] {
+            if bits.overran() {
+                state.eobrun = eobrun;
+                return Ok(false);
+            }
+            let (block, rest) = std::mem::take(&mut coefficients).split_at_mut(lanes);
+            coefficients = rest;
+            bits.ac_first(table, band, low, &mut eobrun, block, slot, history)?;
+        }
+        state.eobrun = eobrun;
+        Ok(true)
     }
 }
 
@@ -666,7 +832,7 @@ impl<S: Select> Pass for AcRefine<'_, S> {
         c: &mut Component,
         block: usize,
     ) -> Result<(), Refusal> {
-        let coefficients = &mut c.coefficients[block * c.kept..][..c.kept];
+        let coefficients = &mut c.coefficients[block * c.lanes..][..c.lanes];
         let history = &mut c.history[block];
         let (tables, band, low) = (self.tables, self.band, self.low);
         let slots = (&c.slot, c.kept_mask);
@@ -681,6 +847,42 @@ impl<S: Select> Pass for AcRefine<'_, S> {
             slots,
             history,
         )
+    }
+
+    #[inline(always)]
+    fn run(
+        &self,
+        bits: &mut BitReader,
+        state: &mut ScanState,
+        c: &mut Component,
+        blocks: std::ops::Range<usize>,
+    ) -> Result<bool, Refusal> {
+        // As in an AC first scan: what the blocks share, taken out of the loop.
+        let (tables, band, low) = (self.tables, self.band, self.low);
+        let (lanes, slots) = (c.lanes, (&c.slot, c.kept_mask));
+        let mut coefficients = &mut c.coefficients[blocks.start * lanes..][..blocks.len() * lanes];
+        let mut eobrun = state.eobrun;
+        for history in &mut c.history[blocks] {
+            if bits.overran() {
+                state.eobrun = eobrun;
+                return Ok(false);
+            }
+            let (block, rest) = std::mem::take(&mut coefficients).split_at_mut(lanes);
+            coefficients = rest;
+            let eobrun = &mut eobrun;
+            bits.ac_refine(
+                self.select,
+                tables,
+                band,
+                low,
+                eobrun,
+                block,
+                slots,
+                history,
+            )?;
+        }
+        state.eobrun = eobrun;
+        Ok(true)
     }
 }
 
