@@ -74,9 +74,9 @@ pub enum JpegEffort {
     #[default]
     Standard,
     /// Also chooses each block's quantised coefficients for the fewest bits at a weighted
-    /// error (rate-distortion or "trellis" quantisation, as mozjpeg does), at a quality
-    /// step that keeps the renditions as good as [`Self::Standard`]'s: fewer bytes for
-    /// more encoding time (README, "JPEG effort").
+    /// error (rate-distortion or "trellis" quantisation, as mozjpeg does), at quality steps
+    /// measured, as [`Self::Standard`]'s are, to keep every size at least as good as
+    /// libjpeg's quality 80: fewer bytes for more encoding time (README, "JPEG effort").
     Smallest,
 }
 

@@ -54,20 +54,18 @@ impl Quantiser {
         let vertical = dct_columns(block);
         let transposed_block = transpose(&vertical);
         let both = dct_columns(&transposed_block);
-        let mut scaled = [0.0f32; 64];
-        let mut flat = [0i32; 64];
-        for (position, value) in flat.iter_mut().enumerate() {
-            let clamped = (both[position / 8][position % 8] * self.reciprocal[position])
-                .clamp(-LARGEST_COEFFICIENT, LARGEST_COEFFICIENT);
-            scaled[position] = clamped;
-            // After adding ROUNDING the integer sits in the low mantissa bits: read it
-            // from there (no float-to-int conversion, which does not vectorise).
-            *value = (clamped + ROUNDING).to_bits().cast_signed() - ROUNDING_BITS;
-        }
-        match &self.trellis {
-            None => flat,
-            Some(trellis) => trellis.quantise(&scaled, &flat),
-        }
+        let scaled = |position: usize| {
+            (both[position / 8][position % 8] * self.reciprocal[position])
+                .clamp(-LARGEST_COEFFICIENT, LARGEST_COEFFICIENT)
+        };
+        // After adding ROUNDING the integer sits in the low mantissa bits: read it from
+        // there (no float-to-int conversion, which does not vectorise).
+        let round = |clamped: f32| (clamped + ROUNDING).to_bits().cast_signed() - ROUNDING_BITS;
+        let Some(trellis) = &self.trellis else {
+            return std::array::from_fn(|position| round(scaled(position)));
+        };
+        let scaled: [f32; 64] = std::array::from_fn(scaled);
+        trellis.quantise(&scaled, &scaled.map(round))
     }
 }
 
