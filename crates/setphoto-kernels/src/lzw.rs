@@ -292,6 +292,72 @@ mod tests {
         Some(buffer[LITERALS..][..n].to_vec())
     }
 
+    /// Whether the stream has two clear codes in a row, read with GIF's widths up to the
+    /// end code, the end of the data or a code past the table: weezl 0.1 stops producing
+    /// pixels there (see `clear_codes_in_a_row_reset_the_table_once`), so the two decoders
+    /// differ on such streams and ours is the one that follows the format.
+    fn has_clear_codes_in_a_row(min_code_bits: u8, data: &[u8]) -> bool {
+        let min = u32::from(min_code_bits);
+        let clear = 1u32 << min;
+        let (mut width, mut next, mut fresh, mut after_clear) = (min + 1, clear + 2, true, false);
+        let (mut buffer, mut count, mut bytes) = (0u64, 0u32, data.iter());
+        loop {
+            while count < width {
+                let Some(&byte) = bytes.next() else {
+                    return false;
+                };
+                buffer |= u64::from(byte) << count;
+                count += 8;
+            }
+            let code = (buffer & ((1 << width) - 1)) as u32;
+            buffer >>= width;
+            count -= width;
+            if code == clear {
+                if after_clear {
+                    return true;
+                }
+                (width, next, fresh, after_clear) = (min + 1, clear + 2, true, true);
+                continue;
+            }
+            after_clear = false;
+            if code == clear + 1 || code > next {
+                return false;
+            }
+            if fresh {
+                fresh = false;
+            } else if next < 4096 {
+                next += 1;
+                if next >= 1 << width && width < 12 {
+                    width += 1;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn clear_codes_in_a_row_reset_the_table_once() {
+        // min 2: clear 4, end 5. The format makes a second clear code a no-op, and giflib
+        // reads past it; weezl 0.1 produces nothing after it, so the `gif` crate reads
+        // fewer pixels than the frame has and refuses it. Ours gives the pixels; the
+        // property tests below leave such streams out.
+        for (codes, pixels) in [
+            (vec![(4, 3), (4, 3), (1, 3), (5, 3)], vec![1]),
+            (
+                vec![(4, 3), (1, 3), (2, 3), (4, 3), (4, 3), (0, 3), (5, 3)],
+                vec![1, 2, 0],
+            ),
+        ] {
+            let data = pack(&codes);
+            assert!(has_clear_codes_in_a_row(2, &data));
+            assert_eq!(ours(2, &data, pixels.len()), Some(pixels.clone()));
+            assert_eq!(reference(2, &data, pixels.len()), None);
+        }
+        let one_clear = pack(&[(4, 3), (1, 3), (2, 3), (4, 3), (0, 3), (5, 3)]);
+        assert!(!has_clear_codes_in_a_row(2, &one_clear));
+        assert_eq!(ours(2, &one_clear, 3), Some(vec![1, 2, 0]));
+        assert_eq!(reference(2, &one_clear, 3), Some(vec![1, 2, 0]));
+    }
+
     /// Packs (code, width) pairs least significant bit first.
     fn pack(codes: &[(u32, u32)]) -> Vec<u8> {
         let (mut out, mut buffer, mut count) = (Vec::new(), 0u64, 0);
@@ -422,7 +488,7 @@ mod tests {
         }
 
         /// On steered and damaged code streams, whatever we accept weezl accepts, with the same
-        /// pixels.
+        /// pixels (but for clear codes in a row, after which weezl gives nothing).
         #[test]
         fn what_we_accept_the_reference_accepts_alike(
             min in 1u8..=11,
@@ -437,6 +503,7 @@ mod tests {
                     data[at] ^= bits;
                 }
             }
+            prop_assume!(!has_clear_codes_in_a_row(min, &data));
             if let Some(pixels) = ours(min, &data, n) {
                 prop_assert_eq!(Some(pixels), reference(min, &data, n));
             }
@@ -449,6 +516,7 @@ mod tests {
             data in proptest::collection::vec(any::<u8>(), 0..300),
             n in 1usize..300,
         ) {
+            prop_assume!(!has_clear_codes_in_a_row(min, &data));
             if let Some(pixels) = ours(min, &data, n) {
                 prop_assert_eq!(Some(pixels), reference(min, &data, n));
             }
