@@ -68,38 +68,32 @@ pub fn encoder(data: &[u8]) {
         usize::from(width) * usize::from(height) * channels,
     );
 
-    if trellis {
-        let sequential = Encoder::new(quality)
-            .with_trellis(true)
+    let encode = |encoder: Encoder| {
+        encoder
             .encode(&source, width, height, color)
-            .expect("a picture of the right length encodes");
-        let decoded = decode(&sequential).expect("our rate-distortion JPEG decodes");
-        assert_eq!((decoded.0, decoded.1), (width, height));
-        let written = Encoder::new(quality)
-            .with_trellis(true)
-            .with_progressive(true)
-            .encode(&source, width, height, color)
-            .expect("a picture of the right length encodes");
-        let again = decode(&written).expect("our progressive rate-distortion JPEG decodes");
+            .expect("a picture of the right length encodes")
+    };
+    // The progressive file of `encoder`'s settings decodes to `sequential`, the pixels of
+    // its sequential file.
+    let progressive_matches = |encoder: Encoder, sequential: &(u16, u16, Vec<u8>), what: &str| {
+        let again = decode(&encode(encoder.with_progressive(true)))
+            .unwrap_or_else(|| panic!("our progressive {what}JPEG decodes"));
         assert!(
-            again == decoded,
-            "q{quality} {width}x{height}: the progressive rate-distortion file decodes to other pixels"
+            again == *sequential,
+            "q{quality} {width}x{height}: the progressive {what}file decodes to other pixels"
         );
+    };
+
+    if trellis {
+        let encoder = Encoder::new(quality).with_trellis(true);
+        let decoded = decode(&encode(encoder)).expect("our rate-distortion JPEG decodes");
+        assert_eq!((decoded.0, decoded.1), (width, height));
+        progressive_matches(encoder, &decoded, "rate-distortion ");
     }
-    let ours = Encoder::new(quality)
-        .encode(&source, width, height, color)
-        .expect("a picture of the right length encodes");
+    let ours = encode(Encoder::new(quality));
     let decoded = decode(&ours).expect("our JPEG decodes");
     if progressive {
-        let written = Encoder::new(quality)
-            .with_progressive(true)
-            .encode(&source, width, height, color)
-            .expect("a picture of the right length encodes");
-        let again = decode(&written).expect("our progressive JPEG decodes");
-        assert!(
-            again == decoded,
-            "q{quality} {width}x{height}: the progressive file decodes to other pixels"
-        );
+        progressive_matches(Encoder::new(quality), &decoded, "");
     }
     assert_eq!(
         (decoded.0, decoded.1),

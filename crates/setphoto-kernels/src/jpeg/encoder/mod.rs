@@ -475,8 +475,7 @@ fn encode_with<const CHANNELS: usize>(
         Vec::with_capacity(if keep && !progressive { blocks } else { 0 });
     let mut gathered =
         progressive::Progressive::with_capacity(if progressive { blocks } else { 0 });
-    let mut counts = [const { SymbolCounts::new() }; 4];
-    let mut predictors = [0i32; 3];
+    let mut counts = SequentialCounts::new();
     each_block::<CHANNELS>(
         data,
         width,
@@ -488,13 +487,7 @@ fn encode_with<const CHANNELS: usize>(
                 gathered.add(component, block, &SCAN);
                 return;
             }
-            let [luma_dc, luma_ac, chroma_dc, chroma_ac] = &mut counts;
-            let (dc, ac) = if component == 0 {
-                (luma_dc, luma_ac)
-            } else {
-                (chroma_dc, chroma_ac)
-            };
-            count_block(block, &SCAN, &mut predictors[component], dc, ac);
+            counts.add(component, block);
             if keep {
                 // Quantised coefficients are within +-1023.
                 kept.push(block.map(|c| c as i16));
@@ -514,7 +507,7 @@ fn encode_with<const CHANNELS: usize>(
         let layout = progressive::Layout::new(width, height, sampling);
         return gathered.write(out, &SCAN, layout);
     }
-    let fitted = counts.each_ref().map(fitted::fit);
+    let fitted = counts.tables.each_ref().map(fitted::fit);
     let specs = fitted.each_ref().map(fitted::FittedTable::spec);
     write_headers(
         &mut out,
@@ -554,16 +547,9 @@ fn trellis_quantisers<const CHANNELS: usize>(
     quantisers: [Quantiser; 2],
     tables: [&[u8; 64]; 2],
 ) -> [Quantiser; 2] {
-    let mut counts = [const { SymbolCounts::new() }; 4];
-    let mut predictors = [0i32; 3];
+    let mut counts = SequentialCounts::new();
     each_block::<CHANNELS>(data, width, height, sampling, &quantisers, |c, block| {
-        let [luma_dc, luma_ac, chroma_dc, chroma_ac] = &mut counts;
-        let (dc, ac) = if c == 0 {
-            (luma_dc, luma_ac)
-        } else {
-            (chroma_dc, chroma_ac)
-        };
-        count_block(block, &SCAN, &mut predictors[c], dc, ac);
+        counts.add(c, block);
     });
     let priced = |counts: &SymbolCounts, table, weight| {
         let codes = HuffmanCodes::new(&fitted::fit(counts).spec());
@@ -572,8 +558,12 @@ fn trellis_quantisers<const CHANNELS: usize>(
     let [luma, chroma] = quantisers;
     let [luma_table, chroma_table] = tables;
     [
-        luma.with_trellis(priced(&counts[1], luma_table, trellis::LUMA_WEIGHT)),
-        chroma.with_trellis(priced(&counts[3], chroma_table, trellis::CHROMA_WEIGHT)),
+        luma.with_trellis(priced(&counts.tables[1], luma_table, trellis::LUMA_WEIGHT)),
+        chroma.with_trellis(priced(
+            &counts.tables[3],
+            chroma_table,
+            trellis::CHROMA_WEIGHT,
+        )),
     ]
 }
 
@@ -662,6 +652,34 @@ fn for_each_block<const CHANNELS: usize>(
                 visit(component, &chroma.quantise(&block));
             }
         }
+    }
+}
+
+/// How many times a sequential scan codes each symbol of the four tables (luma DC and
+/// AC, chroma DC and AC), with the components' DC predictors: what tables are fitted to.
+struct SequentialCounts {
+    tables: [SymbolCounts; 4],
+    predictors: [i32; 3],
+}
+
+impl SequentialCounts {
+    const fn new() -> Self {
+        Self {
+            tables: [const { SymbolCounts::new() }; 4],
+            predictors: [0; 3],
+        }
+    }
+
+    /// Counts the symbols of the next block, of `component`.
+    #[inline(always)]
+    fn add(&mut self, component: usize, block: &[i32; 64]) {
+        let [luma_dc, luma_ac, chroma_dc, chroma_ac] = &mut self.tables;
+        let (dc, ac) = if component == 0 {
+            (luma_dc, luma_ac)
+        } else {
+            (chroma_dc, chroma_ac)
+        };
+        count_block(block, &SCAN, &mut self.predictors[component], dc, ac);
     }
 }
 
