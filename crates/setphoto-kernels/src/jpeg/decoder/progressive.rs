@@ -502,7 +502,6 @@ impl<'a> Reader<'a> {
         geometry: &Geometry,
         components: &mut [Component],
     ) -> Result<(), Refusal> {
-        let restart_interval = self.restart_interval;
         if let [(index, _, _)] = scan.components[..] {
             // One component: its own blocks, row by row; a restart interval counts blocks.
             let c = components
@@ -517,21 +516,10 @@ impl<'a> Reader<'a> {
                 // the pass in one go.
                 let mut col = 0;
                 while col < c.blocks_across {
-                    let mut end = c.blocks_across;
-                    if restart_interval > 0 {
-                        if bits.overran() {
-                            self.stopped = true;
-                            return Ok(());
-                        }
-                        let unit = row * c.blocks_across + col;
-                        let into = unit % restart_interval;
-                        if unit > 0 && into == 0 {
-                            bits.restart(self.restarts)?;
-                            self.restarts += 1;
-                            self.state = ScanState::default();
-                        }
-                        end = end.min(col + (restart_interval - into));
-                    }
+                    let unit = row * c.blocks_across + col;
+                    let Some(end) = self.run_end(bits, unit, col, c.blocks_across)? else {
+                        return Ok(());
+                    };
                     let first = local * c.stride + col;
                     if !pass.run(bits, &mut self.state, c, first..first + (end - col))? {
                         self.stopped = true;
@@ -544,21 +532,10 @@ impl<'a> Reader<'a> {
             // The MCU row in runs of MCUs between restart markers, as above.
             let mut mcu_col = 0;
             while mcu_col < geometry.mcus_across {
-                let mut end = geometry.mcus_across;
-                if restart_interval > 0 {
-                    if bits.overran() {
-                        self.stopped = true;
-                        return Ok(());
-                    }
-                    let unit = mcu_row * geometry.mcus_across + mcu_col;
-                    let into = unit % restart_interval;
-                    if unit > 0 && into == 0 {
-                        bits.restart(self.restarts)?;
-                        self.restarts += 1;
-                        self.state = ScanState::default();
-                    }
-                    end = end.min(mcu_col + (restart_interval - into));
-                }
+                let unit = mcu_row * geometry.mcus_across + mcu_col;
+                let Some(end) = self.run_end(bits, unit, mcu_col, geometry.mcus_across)? else {
+                    return Ok(());
+                };
                 if !pass.mcus(bits, &mut self.state, scan, components, mcu_col..end)? {
                     self.stopped = true;
                     return Ok(());
@@ -567,6 +544,36 @@ impl<'a> Reader<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Where the run of units (blocks of a one-component scan, MCUs of an interleaved
+    /// one) that starts at column `col` of a row of `row_end` units ends: at the row's end
+    /// or at the next restart marker. `unit` is the first unit's index in the scan; a
+    /// restart marker due before it is read first. `None` when the data has run out before
+    /// a restart interval's unit, which stops the scan.
+    #[inline(always)]
+    fn run_end(
+        &mut self,
+        bits: &mut BitReader<'a>,
+        unit: usize,
+        col: usize,
+        row_end: usize,
+    ) -> Result<Option<usize>, Refusal> {
+        let restart_interval = self.restart_interval;
+        if restart_interval == 0 {
+            return Ok(Some(row_end));
+        }
+        if bits.overran() {
+            self.stopped = true;
+            return Ok(None);
+        }
+        let into = unit % restart_interval;
+        if unit > 0 && into == 0 {
+            bits.restart(self.restarts)?;
+            self.restarts += 1;
+            self.state = ScanState::default();
+        }
+        Ok(Some(row_end.min(col + (restart_interval - into))))
     }
 }
 
