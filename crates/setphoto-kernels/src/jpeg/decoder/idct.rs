@@ -31,6 +31,30 @@ const ROWS_UPTO: [usize; 64] = {
     table
 };
 
+/// Where a progressive block keeps the `nx` x `ny` lowest frequencies: in zig-zag order
+/// from slot 1 (slot 0 is the DC's).
+struct Window {
+    /// Per natural index `v * 8 + u` inside the window, its slot (0 outside).
+    slot: [u8; 64],
+}
+
+impl Window {
+    const fn new(nx: usize, ny: usize) -> Self {
+        let mut slot = [0; 64];
+        let mut next = 1;
+        let mut k = 1;
+        while k < 64 {
+            let natural = ZIGZAG[k];
+            if natural / 8 < ny && natural % 8 < nx {
+                slot[natural] = next;
+                next += 1;
+            }
+            k += 1;
+        }
+        Self { slot }
+    }
+}
+
 /// The basis functions for the four output sizes.
 pub(super) struct Idct {
     /// `basis[log2 n][u][x]`: the weight of frequency `u` at output sample `x` of `n`.
@@ -94,6 +118,78 @@ impl Idct {
                4, 1; 4, 2; 4, 4; 4, 8; 8, 1; 8, 2; 8, 4; 8, 8);
     }
 
+    /// Dequantises and transforms one block of a progressive frame: `dc` and the AC
+    /// coefficients `block` holds (the `nx` x `ny` lowest frequencies in zig-zag order
+    /// from slot 1; slot 0 ignored), with the steps `steps` in the same order (the DC's in
+    /// slot 0), `nonzero` marking the zig-zag indices of those that may be nonzero;
+    /// writes `ny` rows of `nx` pixels into `out`, rows `stride` apart, and clears `block`
+    /// for the next MCU row. The same samples as [`Self::block`] of the same
+    /// coefficients.
+    #[inline(always)]
+    pub(super) fn compact(
+        &self,
+        block: &mut [i16],
+        (dc, nonzero): (i16, u64),
+        steps: &[f32; 64],
+        (nx, ny): (usize, usize),
+        out: &mut [u8],
+        stride: usize,
+    ) {
+        macro_rules! sized {
+            ($($x:literal, $y:literal);*) => {
+                match (nx, ny) {
+                    $(($x, $y) => {
+                        self.compact_sized::<$x, $y>(block, (dc, nonzero), steps, out, stride)
+                    })*
+                    _ => unreachable!("block sizes are 1, 2, 4 or 8"),
+                }
+            };
+        }
+        sized!(1, 1; 1, 2; 1, 4; 1, 8; 2, 1; 2, 2; 2, 4; 2, 8;
+               4, 1; 4, 2; 4, 4; 4, 8; 8, 1; 8, 2; 8, 4; 8, 8);
+    }
+
+    #[inline(always)]
+    fn compact_sized<const NX: usize, const NY: usize>(
+        &self,
+        block: &mut [i16],
+        (dc, nonzero): (i16, u64),
+        steps: &[f32; 64],
+        out: &mut [u8],
+        stride: usize,
+    ) {
+        let window = const { Window::new(NX, NY) };
+        let block = &mut block[..NX * NY];
+        // Every slot at once, a fixed count the compiler vectorises, where a loop over the
+        // nonzero ones would cost a mispredicted branch per block.
+        let mut coef = [0.0f32; 64];
+        for ((coef, &value), &step) in coef.iter_mut().zip(&*block).zip(steps) {
+            *coef = f32::from(value) * step;
+        }
+        // A flat block (no nonzero AC coefficient) takes the short way, as in
+        // `Self::block`. Slot 0 is the spare, not a coefficient of this block. The rows
+        // transformed are those up to the last coefficient that may be nonzero, as
+        // `Self::block` counts them.
+        let any = block[1..].iter().fold(0, |any, &value| any | value);
+        block.fill(0);
+        let dc = f32::from(dc) * steps[0];
+        if any == 0 {
+            // Flat block: only the mean.
+            let value = to_sample(dc * 0.125);
+            for row in out.chunks_mut(stride).take(NY) {
+                row[..NX].fill(value);
+            }
+            return;
+        }
+        coef[0] = dc;
+        let rows = if NY <= 4 {
+            NY
+        } else {
+            ROWS_UPTO[63usize.saturating_sub(nonzero.leading_zeros() as usize)].min(NY)
+        };
+        self.transform::<NX, NY, false>(&mut coef, &window.slot, rows, out, stride);
+    }
+
     #[inline(always)]
     fn sized<const NX: usize, const NY: usize>(
         &self,
@@ -111,13 +207,32 @@ impl Idct {
         } else {
             ROWS_UPTO[last & 63].min(NY)
         };
+        self.transform::<NX, NY, true>(coef, &[0; 64], rows, out, stride);
+    }
+
+    /// The transform of [`Self::sized`], over the first `rows` rows of the coefficients
+    /// (the rest zero): frequency `(u, v)` is `coef[v * 8 + u]` in `NATURAL` order, which
+    /// it clears for the next block, else `coef[at[v * 8 + u]]`.
+    #[inline(always)]
+    fn transform<const NX: usize, const NY: usize, const NATURAL: bool>(
+        &self,
+        coef: &mut [f32; 64],
+        at: &[u8; 64],
+        rows: usize,
+        out: &mut [u8],
+        stride: usize,
+    ) {
         let across = &self.basis[NX.trailing_zeros() as usize];
         let down = &self.basis[NY.trailing_zeros() as usize];
         let mut samples = [[0.0f32; NX]; NY];
         for v in 0..rows {
             let mut partial = [0.0f32; NX];
             for (u, weights) in across.iter().enumerate().take(NX) {
-                let c = coef[v * 8 + u];
+                let c = if NATURAL {
+                    coef[v * 8 + u]
+                } else {
+                    coef[usize::from(at[v * 8 + u]) & 63]
+                };
                 for x in 0..NX {
                     partial[x] += weights[x] * c;
                 }
@@ -128,7 +243,9 @@ impl Idct {
                     sums[x] += weight * partial[x];
                 }
             }
-            coef[v * 8..v * 8 + NX].fill(0.0);
+            if NATURAL {
+                coef[v * 8..v * 8 + NX].fill(0.0);
+            }
         }
         for (row, sums) in out.chunks_mut(stride).zip(&samples) {
             for (sample, level) in row[..NX].iter_mut().zip(sums.map(to_level)) {
@@ -207,6 +324,52 @@ mod tests {
         let last = last_nonzero(&kept);
         Idct::new().block(&mut kept, last, (nx, ny), out, stride);
         assert_eq!(kept, [0.0; 64], "{nx}x{ny} left coefficients behind");
+    }
+
+    proptest::proptest! {
+        /// A progressive block's transform (coefficients in zig-zag order in their
+        /// window, dequantised as they are read) writes the same samples as the
+        /// sequential one of the same dequantised coefficients, and clears the block.
+        #[test]
+        fn compact_blocks_transform_like_natural_ones(
+            values in proptest::array::uniform32(-300i16..300),
+            dc in -1000i16..1000,
+            zeros in proptest::prelude::any::<u64>(),
+            size in 0..16usize,
+        ) {
+            let (nx, ny) = (1 << (size % 4), 1 << (size / 4));
+            let steps: [f32; 64] = std::array::from_fn(|i| (1 + i % 7) as f32);
+            // Slot `s` of the block holds zig-zag index `zigzag[s]`; most coefficients
+            // zero, as in photos (and a block with none but the DC at times).
+            let mut zigzag = [0usize; 64];
+            let mut slots = 1;
+            for (k, &natural) in ZIGZAG.iter().enumerate().skip(1) {
+                if natural / 8 < ny && natural % 8 < nx {
+                    zigzag[slots] = k;
+                    slots += 1;
+                }
+            }
+            let mut block = vec![0i16; slots.next_multiple_of(16)];
+            block[0] = 77; // the spare slot's leftovers are not this block's
+            let mut natural = [0.0f32; 64];
+            let mut nonzero = 0u64;
+            for slot in 1..slots {
+                let value = if zeros >> slot & 1 != 0 { 0 } else { values[slot % 32] };
+                block[slot] = value;
+                natural[ZIGZAG[zigzag[slot]]] = f32::from(value) * steps[slot];
+                if value != 0 {
+                    nonzero |= 1 << zigzag[slot];
+                }
+            }
+            natural[0] = f32::from(dc) * steps[0];
+            let idct = Idct::new();
+            let (mut expected, mut got) = ([0u8; 64], [0u8; 64]);
+            let last = 63usize.saturating_sub(nonzero.leading_zeros() as usize);
+            idct.block(&mut natural, last, (nx, ny), &mut expected, 8);
+            idct.compact(&mut block, (dc, nonzero), &steps, (nx, ny), &mut got, 8);
+            proptest::prop_assert_eq!(got, expected);
+            proptest::prop_assert!(block[1..].iter().all(|&value| value == 0));
+        }
     }
 
     #[test]

@@ -36,12 +36,14 @@ struct Component {
     stride: usize,
     /// Output samples per block across and down.
     size: (usize, usize),
-    /// Per zig-zag index past the DC, where a block keeps that AC coefficient; the spare
-    /// slot (the last) for one it does not keep, and for the DC.
+    /// Per zig-zag index past the DC, where a block keeps that AC coefficient: the kept
+    /// ones in zig-zag order from slot 1 (so that a mask of zig-zag indices becomes a
+    /// mask of slots by one bit extraction). Slot 0 is the spare that takes the
+    /// coefficients the block does not keep, so that storing one needs no branch on
+    /// whether it is kept (a branch the predictor often missed); the DC is kept apart.
     slot: [u8; 64],
-    /// Slots per block: the AC coefficients kept and a spare one after them, which takes
-    /// the coefficients the block does not keep, so that storing one needs no branch on
-    /// whether it is kept (a branch the predictor often missed).
+    /// Slots per block: the `size.0 * size.1` kept, the spare in the DC's stead, rounded
+    /// up to whole vectors of 16.
     lanes: usize,
     /// Bit `k` set when a block keeps zig-zag index `k` (the DC included).
     kept_mask: u64,
@@ -49,8 +51,9 @@ struct Component {
     /// `stride` blocks). Apart from the AC coefficients, so that the DC scans (every
     /// block, one coefficient each) run through a small array.
     dc: Vec<i16>,
-    /// The AC coefficients kept, in zig-zag order, `lanes` slots per block, block after
-    /// block, likewise; only those the history marks nonzero are meaningful.
+    /// The AC coefficients kept (see `slot`), `lanes` slots per block, block after block,
+    /// likewise. Those the history does not mark nonzero are zero (slot 0 aside): each
+    /// block is cleared as it is transformed.
     coefficients: Vec<i16>,
     /// Per block, which zig-zag indices are nonzero so far: what a refinement scan reads,
     /// and which coefficients the last pass dequantises.
@@ -146,20 +149,25 @@ pub(super) fn decode(
         .iter()
         .map(|_| vec![0; geometry.mcu_width_out * geometry.mcu_rows_out])
         .collect();
-    // Per component: the quantisation step per zig-zag index, and the AC coefficients it
-    // keeps, as a mask.
+    // Per component: the quantisation step of each kept coefficient, in the order the
+    // blocks keep them (the DC's in the spare's place).
     let mut dequantise = Vec::with_capacity(components.len());
     for component in &components {
         let quant = component
             .quant
             .ok_or(Refusal::Corrupt("a component no scan holds"))?;
-        let steps: [f32; 64] = quant.map(f32::from);
-        dequantise.push((steps, component.kept_mask & !1));
+        let mut steps = [0.0f32; 64];
+        steps[0] = f32::from(quant[0]);
+        for k in 1..64 {
+            if component.kept_mask & 1 << k != 0 {
+                steps[usize::from(component.slot[k])] = f32::from(quant[k]);
+            }
+        }
+        dequantise.push(steps);
     }
-    let mut coef = [0.0f32; 64];
     for mcu_row in 0..geometry.mcus_down {
         // This MCU row's blocks, through every scan in file order. The coefficients need
-        // no clearing: only those the history marks nonzero are ever read.
+        // no clearing: the transform clears each block's.
         for component in &mut components {
             component.dc.fill(0);
             component.history.fill(0);
@@ -167,36 +175,23 @@ pub(super) fn decode(
         for cursor in &mut cursors {
             cursor.advance(mcu_row, &geometry, &mut components)?;
         }
-        for ((component, plane), (steps, kept)) in
-            components.iter().zip(&mut planes).zip(&dequantise)
-        {
+        for ((component, plane), steps) in components.iter_mut().zip(&mut planes).zip(&dequantise) {
             let (nx, ny) = component.size;
+            let (lanes, kept) = (component.lanes, component.kept_mask & !1);
             for block_row in 0..component.v {
                 let first = block_row * component.stride;
                 let dcs = &component.dc[first..][..component.stride];
                 let histories = &component.history[first..][..component.stride];
-                for (col, (&dc, &history)) in dcs.iter().zip(histories).enumerate() {
-                    let block = &component.coefficients[(first + col) * component.lanes..]
-                        [..component.lanes];
-                    coef[0] = f32::from(dc) * steps[0];
-                    // Only the coefficients the scans made nonzero are written (the IDCT
-                    // leaves the rest zero), one per set bit of the history: most blocks
-                    // hold a few, chroma often none.
-                    let mut nonzero = history & kept;
-                    let mut last = 0;
-                    while nonzero != 0 {
-                        let k = nonzero.trailing_zeros() as usize;
-                        nonzero &= nonzero - 1;
-                        let value = block[usize::from(component.slot[k])];
-                        coef[ZIGZAG[k] & 63] = f32::from(value) * steps[k];
-                        if value != 0 {
-                            last = k;
-                        }
-                    }
+                let blocks = component.coefficients[first * lanes..][..component.stride * lanes]
+                    .chunks_exact_mut(lanes);
+                for (col, ((&dc, &history), block)) in
+                    dcs.iter().zip(histories).zip(blocks).enumerate()
+                {
                     let at = block_row * ny * geometry.mcu_width_out + col * nx;
-                    idct.block(
-                        &mut coef,
-                        last,
+                    idct.compact(
+                        block,
+                        (dc, history & kept),
+                        steps,
                         (nx, ny),
                         &mut plane[at..],
                         geometry.mcu_width_out,
@@ -229,14 +224,16 @@ fn component(
         block_size(geometry.h_max, frame.h, reduction)?,
         block_size(geometry.v_max, frame.v, reduction)?,
     );
-    let kept = size.0 * size.1 - 1;
-    let mut slot = [kept as u8; 64];
-    let mut next = 0;
+    let lanes = (size.0 * size.1).next_multiple_of(16);
+    let mut slot = [0u8; 64];
+    let mut kept_mask = 1;
+    let mut next = 1;
     for (k, slot) in slot.iter_mut().enumerate().skip(1) {
         let natural = ZIGZAG[k];
         if natural / 8 < size.1 && natural % 8 < size.0 {
             *slot = next;
             next += 1;
+            kept_mask |= 1 << k;
         }
     }
     let (h, v) = (frame.h as usize, frame.v as usize);
@@ -255,12 +252,10 @@ fn component(
         stride,
         size,
         slot,
-        lanes: kept + 1,
-        kept_mask: (1..64)
-            .filter(|&k| usize::from(slot[k]) < kept)
-            .fold(1, |mask, k| mask | 1 << k),
+        lanes,
+        kept_mask,
         dc: vec![0; stride * v],
-        coefficients: vec![0; stride * v * (kept + 1)],
+        coefficients: vec![0; stride * v * lanes],
         history: vec![0; stride * v],
         quant: None,
     })
