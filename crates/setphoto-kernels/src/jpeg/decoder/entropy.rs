@@ -581,8 +581,10 @@ impl<'a> BitReader<'a> {
     #[inline(always)]
     pub(super) fn dc_difference(&mut self, dc: &HuffmanTable) -> Result<i32, Refusal> {
         let mut bits = self.bits;
-        bits.refill(&mut self.source);
+        // The lookup first, as in `decode_block`: at least 29 bits are in hand (a
+        // difference takes at most 27 of the 56 a refill leaves).
         let fast = dc.resolved[bits.peek_lookahead()];
+        bits.refill(&mut self.source);
         let diff = if fast.bits != 0 {
             bits.consume(u32::from(fast.bits));
             i32::from(fast.first)
@@ -646,8 +648,11 @@ impl<'a> BitReader<'a> {
         let source = &mut self.source;
         let mut k = start;
         while k <= end {
-            bits.refill(source);
+            // The lookup first, as in `decode_block`, so that the refill runs beside it:
+            // at least 26 bits are in hand (a symbol takes at most 30 of the 56 a refill
+            // leaves: a 16-bit code and a 14-bit end-of-band length).
             let fast = ac.resolved[bits.peek_lookahead()];
+            bits.refill(source);
             let first = k + usize::from(fast.run);
             // Up to two coefficients (or one and an end of band) in one lookup, as in a
             // sequential scan, when both lie in the band.

@@ -685,6 +685,52 @@ impl Pass for DcFirst<'_> {
     }
 }
 
+/// Where each block of an interleaved scan's MCU keeps its DC: per block (at most 3
+/// components of at most 4x4 blocks), its component's place in the scan, its index in
+/// the row's first MCU, and how far that moves from one MCU to the next.
+struct McuLayout {
+    blocks: [(usize, usize, usize); 48],
+    count: usize,
+}
+
+impl McuLayout {
+    /// The layout of `scan`'s MCU, and the DC arrays of its components by their place in
+    /// the scan.
+    fn new<'c>(
+        scan: &ScanHeader,
+        components: &'c mut [Component],
+    ) -> Result<(Self, [&'c mut [i16]; 3]), Refusal> {
+        let mut layout = Self {
+            blocks: [(0, 0, 0); 48],
+            count: 0,
+        };
+        let mut dcs: [&mut [i16]; 3] = [&mut [], &mut [], &mut []];
+        let mut wanted = scan.components.iter().enumerate().peekable();
+        for (index, c) in components.iter_mut().enumerate() {
+            // The scan's components come in frame order, each once.
+            let Some((s, _)) = wanted.next_if(|&(_, &(wanted, _, _))| wanted == index) else {
+                continue;
+            };
+            for block_row in 0..c.v {
+                for block_col in 0..c.h {
+                    layout.blocks[layout.count] = (s, block_row * c.stride + block_col, c.h);
+                    layout.count += 1;
+                }
+            }
+            dcs[s] = &mut c.dc;
+        }
+        if wanted.next().is_some() {
+            return Err(Refusal::Corrupt("a scan of a missing component"));
+        }
+        Ok((layout, dcs))
+    }
+
+    /// The MCU's blocks, in scan order.
+    fn blocks(&self) -> &[(usize, usize, usize)] {
+        &self.blocks[..self.count]
+    }
+}
+
 /// A DC refinement scan: bit `low` of each block's DC.
 struct DcRefine {
     low: u32,
@@ -714,38 +760,15 @@ impl Pass for DcRefine {
         components: &mut [Component],
         mcus: std::ops::Range<usize>,
     ) -> Result<bool, Refusal> {
-        // Each block of an MCU: its component's place in the scan, where it keeps its DC
-        // in the row's first MCU, and how far that moves from one MCU to the next (at most
-        // 3 components of at most 4x4 blocks); and the scan's components' DC arrays, taken
-        // out of the loop.
-        let mut layout = [(0, 0, 0); 48];
-        let mut count = 0;
-        let mut dcs: [&mut [i16]; 3] = [&mut [], &mut [], &mut []];
-        let mut wanted = scan.components.iter().enumerate().peekable();
-        for (index, c) in components.iter_mut().enumerate() {
-            // The scan's components come in frame order, each once.
-            let Some((s, _)) = wanted.next_if(|&(_, &(wanted, _, _))| wanted == index) else {
-                continue;
-            };
-            for block_row in 0..c.v {
-                for block_col in 0..c.h {
-                    layout[count] = (s, block_row * c.stride + block_col, c.h);
-                    count += 1;
-                }
-            }
-            dcs[s] = &mut c.dc;
-        }
-        if wanted.next().is_some() {
-            return Err(Refusal::Corrupt("a scan of a missing component"));
-        }
-        let (layout, low) = (&layout[..count], self.low);
+        let (layout, dcs) = McuLayout::new(scan, components)?;
+        let (count, low) = (layout.blocks().len(), self.low);
         for mcu_col in mcus {
             if bits.overran() {
                 return Ok(false);
             }
             // The MCU's bits read at once, one per block, the first block's the highest.
             let mut word = bits.bits(count as u32) << (64 - count);
-            for &(s, first, step) in layout {
+            for &(s, first, step) in layout.blocks() {
                 if let Some(dc) = dcs[s].get_mut(first + mcu_col * step) {
                     *dc |= ((word >> 63) << low) as i16;
                 }
@@ -798,18 +821,38 @@ impl Pass for AcFirst<'_> {
         // What the blocks share, taken out of `c` and `state` once: through them the
         // compiler reloaded the component's fields, sliced its arrays with their bounds
         // checks and kept the end-of-band count in memory at every block.
+        //
+        // The blocks of an end-of-band run get nothing from the scan, so they are passed
+        // over in one step rather than one branch each (in a sparse band most blocks are
+        // in such runs).
         let (table, band, low) = (self.table, self.band, self.low);
         let (lanes, slot) = (c.lanes, &c.slot);
-        let mut coefficients = &mut c.coefficients[blocks.start * lanes..][..blocks.len() * lanes];
+        let coefficients = &mut c.coefficients[blocks.start * lanes..][..blocks.len() * lanes];
+        let histories = &mut c.history[blocks];
         let mut eobrun = state.eobrun;
-        for history in &mut c.history[blocks] {
+        let mut at = 0;
+        while at < histories.len() {
+            if eobrun > 0 {
+                let passed = (eobrun as usize).min(histories.len() - at);
+                eobrun -= passed as u32;
+                at += passed;
+                continue;
+            }
             if bits.overran() {
                 state.eobrun = eobrun;
                 return Ok(false);
             }
-            let (block, rest) = std::mem::take(&mut coefficients).split_at_mut(lanes);
-            coefficients = rest;
-            bits.ac_first(table, band, low, &mut eobrun, block, slot, history)?;
+            let block = &mut coefficients[at * lanes..][..lanes];
+            bits.ac_first(
+                table,
+                band,
+                low,
+                &mut eobrun,
+                block,
+                slot,
+                &mut histories[at],
+            )?;
+            at += 1;
         }
         state.eobrun = eobrun;
         Ok(true)
