@@ -102,7 +102,7 @@ impl<'a> Decoder<'a> {
             // POPCNT, every feature `decode_avx2` is compiled for.
             return unsafe { decode_avx2(self, buffer) };
         }
-        decode_portable(entropy::Portable, self, buffer)
+        decode_portable(entropy::Portable, self, buffer, progressive::decode)
     }
 }
 
@@ -116,9 +116,36 @@ impl<'a> Decoder<'a> {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,bmi1,bmi2,lzcnt,popcnt")]
 unsafe fn decode_avx2(decoder: Decoder<'_>, buffer: Vec<u8>) -> Result<Reduced, Refusal> {
-    // SAFETY: the caller's CPU has BMI2, and AVX2, which implies SSSE3.
+    // SAFETY: the caller's CPU has BMI2 and AVX2.
     let select = unsafe { entropy::Bmi2::new() };
-    decode_portable(select, decoder, buffer)
+    decode_portable(
+        select,
+        decoder,
+        buffer,
+        |select, bytes, start, reduction, rgb| {
+            // SAFETY: this function's caller vouches for the same CPU features.
+            unsafe { progressive_avx2(select, bytes, start, reduction, rgb) }
+        },
+    )
+}
+
+/// [`progressive::decode`] compiled for the same features as [`decode_avx2`], in a
+/// function of its own: inlined there, every change to either decoder moved the other's
+/// code and registers, and its speed with them.
+///
+/// # Safety
+/// As [`decode_avx2`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,bmi1,bmi2,lzcnt,popcnt")]
+#[inline(never)]
+unsafe fn progressive_avx2(
+    select: entropy::Bmi2,
+    bytes: &[u8],
+    start: header::ProgressiveStart,
+    reduction: u32,
+    rgb: Vec<u8>,
+) -> Result<Reduced, Refusal> {
+    progressive::decode(select, bytes, start, reduction, rgb)
 }
 
 /// One component's share of the work: its tables and where its blocks go.
@@ -209,10 +236,17 @@ impl Geometry {
 /// The decoder in whatever instruction set its caller is compiled for (inlined, with the
 /// IDCT, colour conversion and bit reader, so `decode_avx2` gets an AVX2 copy).
 #[inline(always)]
-fn decode_portable(
-    select: impl entropy::Select,
+fn decode_portable<S: entropy::Select>(
+    select: S,
     decoder: Decoder<'_>,
     mut rgb: Vec<u8>,
+    progressive: impl FnOnce(
+        S,
+        &[u8],
+        header::ProgressiveStart,
+        u32,
+        Vec<u8>,
+    ) -> Result<Reduced, Refusal>,
 ) -> Result<Reduced, Refusal> {
     let Decoder {
         bytes,
@@ -234,7 +268,7 @@ fn decode_portable(
         header::Parsed::Sequential(header) => header,
         header::Parsed::Progressive(start) => {
             frame_size(start.width, start.height)?;
-            return progressive::decode(select, bytes, start, reduction, rgb);
+            return progressive(select, bytes, start, reduction, rgb);
         }
     };
     frame_size(header.width, header.height)?;
