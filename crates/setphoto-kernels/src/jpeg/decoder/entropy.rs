@@ -1021,6 +1021,15 @@ mod tests {
         }
     }
 
+    /// The AVX2 build's [`Select`], where this CPU can run it.
+    #[cfg(target_arch = "x86_64")]
+    fn vector_select() -> Option<Bmi2> {
+        let runs = std::arch::is_x86_feature_detected!("bmi2")
+            && std::arch::is_x86_feature_detected!("avx2");
+        // SAFETY: made only where BMI2 and AVX2 were just detected.
+        runs.then(|| unsafe { Bmi2::new() })
+    }
+
     proptest! {
         /// Both ways of packing a mask's bits agree with doing it bit by bit.
         #[test]
@@ -1035,11 +1044,7 @@ mod tests {
             }
             prop_assert_eq!(Portable.extract(source, mask), expected);
             #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!("bmi2")
-                && std::arch::is_x86_feature_detected!("avx2")
-            {
-                // SAFETY: BMI2 and AVX2 were just detected.
-                let bmi2 = unsafe { Bmi2::new() };
+            if let Some(bmi2) = vector_select() {
                 prop_assert_eq!(bmi2.extract(source, mask), expected);
             }
         }
@@ -1069,11 +1074,7 @@ mod tests {
             Portable.correct(&mut portable, chosen, bit);
             prop_assert_eq!(portable, expected);
             #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!("bmi2")
-                && std::arch::is_x86_feature_detected!("avx2")
-            {
-                // SAFETY: BMI2 and AVX2 were just detected.
-                let bmi2 = unsafe { Bmi2::new() };
+            if let Some(bmi2) = vector_select() {
                 let mut vector = lanes;
                 bmi2.correct(&mut vector, chosen, bit);
                 prop_assert_eq!(vector, expected);
@@ -1095,11 +1096,7 @@ mod tests {
             }
             prop_assert_eq!(Portable.deposit(source, mask), expected);
             #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!("bmi2")
-                && std::arch::is_x86_feature_detected!("avx2")
-            {
-                // SAFETY: BMI2 and AVX2 were just detected.
-                let bmi2 = unsafe { Bmi2::new() };
+            if let Some(bmi2) = vector_select() {
                 prop_assert_eq!(bmi2.deposit(source, mask), expected);
             }
         }
@@ -1112,11 +1109,7 @@ mod tests {
             let expected = (0..64).fold(0u64, |reversed, i| reversed | (word >> i & 1) << (63 - i));
             prop_assert_eq!(Portable.reverse(word), expected);
             #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!("bmi2")
-                && std::arch::is_x86_feature_detected!("avx2")
-            {
-                // SAFETY: BMI2 and AVX2 were just detected.
-                let bmi2 = unsafe { Bmi2::new() };
+            if let Some(bmi2) = vector_select() {
                 prop_assert_eq!(bmi2.reverse(word), expected);
             }
         }
@@ -1132,11 +1125,7 @@ mod tests {
                 .map_or(0, |i| 1u64 << i);
             prop_assert_eq!(Portable.nth_set_bit(mask, n), expected);
             #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!("bmi2")
-                && std::arch::is_x86_feature_detected!("avx2")
-            {
-                // SAFETY: BMI2 and AVX2 were just detected.
-                let bmi2 = unsafe { Bmi2::new() };
+            if let Some(bmi2) = vector_select() {
                 prop_assert_eq!(bmi2.nth_set_bit(mask, n), expected);
             }
         }

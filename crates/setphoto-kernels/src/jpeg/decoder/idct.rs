@@ -31,27 +31,33 @@ const ROWS_UPTO: [usize; 64] = {
     table
 };
 
-/// Where a progressive block keeps the `nx` x `ny` lowest frequencies: in zig-zag order
-/// from slot 1 (slot 0 is the DC's).
-struct Window {
+/// Where a progressive block keeps the `nx` x `ny` lowest frequencies: their AC
+/// coefficients in zig-zag order from slot 1 (slot 0 is the DC's place).
+pub(super) struct Window {
     /// Per natural index `v * 8 + u` inside the window, its slot (0 outside).
     slot: [u8; 64],
+    /// Per zig-zag index past the DC inside the window, its slot (0 outside, and for
+    /// the DC).
+    pub(super) by_zigzag: [u8; 64],
 }
 
 impl Window {
-    const fn new(nx: usize, ny: usize) -> Self {
+    /// The window of the `nx` x `ny` lowest frequencies.
+    pub(super) const fn new(nx: usize, ny: usize) -> Self {
         let mut slot = [0; 64];
+        let mut by_zigzag = [0; 64];
         let mut next = 1;
         let mut k = 1;
         while k < 64 {
             let natural = ZIGZAG[k];
             if natural / 8 < ny && natural % 8 < nx {
                 slot[natural] = next;
+                by_zigzag[k] = next;
                 next += 1;
             }
             k += 1;
         }
-        Self { slot }
+        Self { slot, by_zigzag }
     }
 }
 

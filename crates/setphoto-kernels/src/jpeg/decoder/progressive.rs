@@ -19,9 +19,8 @@
 use super::entropy::{BitReader, Select};
 use super::header::{self, FrameComponent, ProgressiveStart, ScanHeader, Tables};
 use super::huffman::{HuffmanTable, RefinementTable};
-use super::idct::Idct;
+use super::idct::{Idct, Window};
 use super::{Geometry, Reduced, Refusal, block_size};
-use crate::zigzag::ZIGZAG;
 
 /// One component's coefficients, for the whole frame.
 struct Component {
@@ -225,17 +224,10 @@ fn component(
         block_size(geometry.v_max, frame.v, reduction)?,
     );
     let lanes = (size.0 * size.1).next_multiple_of(16);
-    let mut slot = [0u8; 64];
-    let mut kept_mask = 1;
-    let mut next = 1;
-    for (k, slot) in slot.iter_mut().enumerate().skip(1) {
-        let natural = ZIGZAG[k];
-        if natural / 8 < size.1 && natural % 8 < size.0 {
-            *slot = next;
-            next += 1;
-            kept_mask |= 1 << k;
-        }
-    }
+    let slot = Window::new(size.0, size.1).by_zigzag;
+    let kept_mask = (1..64)
+        .filter(|&k| slot[k] != 0)
+        .fold(1, |mask, k| mask | 1 << k);
     let (h, v) = (frame.h as usize, frame.v as usize);
     let stride = geometry.mcus_across * h;
     // The component's own size: its share of the frame's, rounded up.
