@@ -127,7 +127,7 @@ impl Idct {
     /// Dequantises and transforms one block of a progressive frame: `dc` and the AC
     /// coefficients `block` holds (the `nx` x `ny` lowest frequencies in zig-zag order
     /// from slot 1; slot 0 ignored), with the steps `steps` in the same order (the DC's in
-    /// slot 0), `nonzero` marking the zig-zag indices of those that may be nonzero;
+    /// slot 0), `nonzero` marking the zig-zag indices of those that are nonzero;
     /// writes `ny` rows of `nx` pixels into `out`, rows `stride` apart, and clears `block`
     /// for the next MCU row. The same samples as [`Self::block`] of the same
     /// coefficients.
@@ -173,13 +173,12 @@ impl Idct {
             *coef = f32::from(value) * step;
         }
         // A flat block (no nonzero AC coefficient) takes the short way, as in
-        // `Self::block`. Slot 0 is the spare, not a coefficient of this block. The rows
-        // transformed are those up to the last coefficient that may be nonzero, as
-        // `Self::block` counts them.
-        let any = block[1..].iter().fold(0, |any, &value| any | value);
+        // `Self::block`: known from `nonzero`, not from the slots, which would take a
+        // pass over them. The rows transformed are those up to the last coefficient that
+        // may be nonzero, as `Self::block` counts them.
         block.fill(0);
         let dc = f32::from(dc) * steps[0];
-        if any == 0 {
+        if nonzero == 0 {
             // Flat block: only the mean.
             let value = to_sample(dc * 0.125);
             for row in out.chunks_mut(stride).take(NY) {
