@@ -1,6 +1,7 @@
 //! Load run of `setphoto serve` on loopback: many tokens uploading at once.
 //!
-//! `cargo bench --bench serve_load` (env `USERS`, `CLIENTS`, `UPLOADS` per user). Each
+//! `cargo bench --bench serve_load` (env `USERS`, `CLIENTS`, `UPLOADS` per user, `IMAGE`: the
+//! JPEG uploaded, `testdata/inputs/sample.jpg` unless set). Each
 //! client thread owns some users and uploads for them in turn, varying the crop so every
 //! upload is a new avatar; afterwards every user's `users.profile.get` must show the hash
 //! of their last acknowledged upload.
@@ -54,11 +55,11 @@ fn main() {
     let users = env("USERS", 32);
     let clients = env("CLIENTS", 16);
     let uploads = env("UPLOADS", 8);
-    let image = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/testdata/inputs/sample.jpg"
-    ))
-    .expect("run `cargo run --example make_fixtures` first");
+    // The JPEG every upload sends (cropped differently each time).
+    let image_path = std::env::var("IMAGE").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/inputs/sample.jpg").to_owned()
+    });
+    let image = std::fs::read(&image_path).expect("IMAGE: a JPEG file");
     let replicas = env("REPLICAS", 1).max(1);
     let database = std::env::var("DATABASE")
         .ok()
@@ -184,7 +185,7 @@ fn main() {
         }
     }
     println!(
-        "serve_load: {users} users, {clients} client threads, {uploads} uploads each ({} requests, sample.jpg 640x480 cropped), \
+        "serve_load: {users} users, {clients} client threads, {uploads} uploads each ({} requests, {image_path} cropped), \
          {replicas} replica(s) on {}, engine threads each = {}",
         statuses.len(),
         store.engine(),
