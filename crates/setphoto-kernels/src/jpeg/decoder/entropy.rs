@@ -729,11 +729,13 @@ impl<'a> BitReader<'a> {
         let mut bits = self.bits;
         let source = &mut self.source;
         let mut nonzero = *history;
-        let band_top = u64::MAX >> (63 - end);
+        let band = (u64::MAX << start) & (u64::MAX >> (63 - end));
+        // The band's coefficients not yet passed, as a mask: where the block is, without
+        // an index (one register fewer on the path from symbol to symbol).
+        let mut ahead = band;
         let mut corrections = Corrections::default();
-        let mut k = start;
         if *eobrun == 0 {
-            while k <= end {
+            while ahead != 0 {
                 // A refill only when the next symbol might need more than the bits in
                 // hand (a 16-bit code and up to 14 more): most take a few, so most symbols
                 // go without one. The correction bits have a check of their own.
@@ -764,43 +766,32 @@ impl<'a> BitReader<'a> {
                 };
                 // Past `run` zero coefficients, reading the correction bits of the nonzero
                 // ones on the way, to the zero one that takes the new coefficient (for a
-                // run of 16 zeros, the 16th): the `run + 1`-th zero from `k`, or past the
-                // band when there are fewer. `k <= end`: the band from `k` is never empty.
-                let zero = select.nth_set_bit(!nonzero & (u64::MAX << k) & band_top, run);
-                let (target, passed) = if zero != 0 {
-                    let target = zero.trailing_zeros() as usize;
-                    // `k..target` holds `run` zeros and the rest are nonzero: counted so,
-                    // not with a bit count, as this is on the path to the next symbol.
-                    (target, (target - k) as u32 - run)
-                } else {
-                    let rest = nonzero & (u64::MAX << k) & band_top;
-                    (end + 1, rest.count_ones())
-                };
-                // `passed`: how many nonzero coefficients the run passed.
-                corrections.gather(&mut bits, source, passed);
-                k = target;
+                // run of 16 zeros, the 16th): the `run + 1`-th zero ahead (`target`, one
+                // bit), or none when there are fewer. `upto` masks everything up to it,
+                // or everything when there is none, so the rest of the band is passed.
+                let target = select.nth_set_bit(!nonzero & ahead, run);
+                let upto = target ^ target.wrapping_sub(1);
+                corrections.gather(&mut bits, source, (nonzero & ahead & upto).count_ones());
+                ahead &= !upto;
                 if sign != 0 {
-                    if k > end {
+                    if target == 0 {
                         return Err(Refusal::Corrupt("an AC run past the end of its band"));
                     }
-                    nonzero |= 1 << k;
+                    nonzero |= target;
+                    let k = target.trailing_zeros() as usize;
                     if let Some(coefficient) = block.get_mut(usize::from(slot[k])) {
                         *coefficient = (sign * bit) as i16;
                     }
                 }
-                k += 1;
             }
         }
         if *eobrun > 0 {
             // In an end-of-band run: only the correction bits of the nonzero coefficients
             // left in the band.
-            if k <= end {
-                let rest = nonzero & (u64::MAX << k) & band_top;
-                corrections.gather(&mut bits, source, rest.count_ones());
-            }
+            corrections.gather(&mut bits, source, (nonzero & ahead).count_ones());
             *eobrun -= 1;
         }
-        let passed = *history & (u64::MAX << start) & band_top;
+        let passed = *history & band;
         apply_corrections(
             select,
             corrections.ones(select, passed),
