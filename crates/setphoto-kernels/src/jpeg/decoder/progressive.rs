@@ -1082,6 +1082,131 @@ mod tests {
         }
     }
 
+    /// A valid scan script for `components` components (1 or 3), drawn from `seed`: the DC
+    /// interleaved or per component, with or without successive approximation; each
+    /// component's AC coefficients in one to three bands, each band first sent at its own
+    /// point transform and refined down to 0 on its own (a refinement of part of the band
+    /// of 1-63) or, once the bands agree, across all of them; and the components' scans
+    /// interleaved in a random order that keeps each one's own order.
+    fn random_script(seed: u64, components: usize) -> String {
+        let mut state = seed | 1;
+        let mut next = |below: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % below
+        };
+        let scan = |list: &[usize], band: (u8, u8), high: u8, low: u8| {
+            let list: Vec<String> = list.iter().map(usize::to_string).collect();
+            format!(
+                "{}: {}-{}, {}, {};\n",
+                list.join(","),
+                band.0,
+                band.1,
+                high,
+                low
+            )
+        };
+        let all: Vec<usize> = (0..components).collect();
+        let mut script = String::new();
+        // Queues whose heads may go next, each in its own order.
+        let mut queues: Vec<std::collections::VecDeque<String>> = Vec::new();
+        if next(2) == 0 {
+            let low = next(3) as u8;
+            script += &scan(&all, (0, 0), 0, low);
+            queues.push(
+                (1..=low)
+                    .rev()
+                    .map(|a| scan(&all, (0, 0), a, a - 1))
+                    .collect(),
+            );
+        } else {
+            for c in 0..components {
+                let low = next(3) as u8;
+                script += &scan(&[c], (0, 0), 0, low);
+                queues.push(
+                    (1..=low)
+                        .rev()
+                        .map(|a| scan(&[c], (0, 0), a, a - 1))
+                        .collect(),
+                );
+            }
+        }
+        for c in 0..components {
+            let mut cuts: Vec<u8> = (0..next(3)).map(|_| 2 + next(61) as u8).collect();
+            cuts.sort_unstable();
+            cuts.dedup();
+            let mut bands = Vec::new();
+            let mut start = 1;
+            for &cut in &cuts {
+                bands.push((start, cut - 1));
+                start = cut;
+            }
+            bands.push((start, 63));
+            let mut lows: Vec<u8> = bands
+                .iter()
+                .map(|_| next(if c == 0 { 4 } else { 3 }) as u8)
+                .collect();
+            let mut queue = std::collections::VecDeque::new();
+            for (&band, &low) in bands.iter().zip(&lows) {
+                queue.push_back(scan(&[c], band, 0, low));
+            }
+            while lows.iter().any(|&low| low > 0) {
+                if lows.iter().all(|&low| low == lows[0]) && next(2) == 0 {
+                    queue.push_back(scan(&[c], (1, 63), lows[0], lows[0] - 1));
+                    lows.iter_mut().for_each(|low| *low -= 1);
+                    continue;
+                }
+                for (band, low) in bands.iter().zip(&mut lows) {
+                    if *low > 0 {
+                        queue.push_back(scan(&[c], *band, *low, *low - 1));
+                        *low -= 1;
+                    }
+                }
+            }
+            queues.push(queue);
+        }
+        loop {
+            let waiting: Vec<usize> = (0..queues.len())
+                .filter(|&q| !queues[q].is_empty())
+                .collect();
+            if waiting.is_empty() {
+                return script;
+            }
+            let q = waiting[next(waiting.len() as u64) as usize];
+            script += &queues[q].pop_front().expect("not empty");
+        }
+    }
+
+    proptest! {
+        // Each case runs jpegtran and decodes at three reductions and in full.
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// Any valid scan script (random bands, point transforms, refinements of part of
+        /// a band, order, restart intervals) decodes like its baseline twin.
+        #[test]
+        fn random_scan_scripts_decode_like_their_baseline(
+            seed in any::<u64>(),
+            kind in 0..3usize,
+            restart in 0..3usize,
+        ) {
+            if !has_jpegtran() {
+                return Ok(());
+            }
+            let size = (203, 149);
+            let (grey, sampling) = [
+                (false, SamplingFactor::R_4_2_0),
+                (false, SamplingFactor::R_4_4_4),
+                (true, SamplingFactor::R_4_4_4),
+            ][kind];
+            let baseline = jpegtran(&encode(size.0, size.1, grey, sampling, 0), &[], None).unwrap();
+            let script = random_script(seed, if grey { 1 } else { 3 });
+            let args: &[&str] = [&[][..], &["-restart", "1"], &["-restart", "5B"]][restart];
+            let twin = jpegtran(&baseline, args, Some(&script)).unwrap();
+            assert_twins(&baseline, &twin, size, &format!("{sampling:?} grey {grey} {args:?}\n{script}"));
+        }
+    }
+
     /// Noise at quality 100 leaves nearly every coefficient nonzero, so refinement scans
     /// read more correction bits for one block than a refill holds (the two-part path);
     /// with a restart every MCU or every other row, end-of-band runs stop at each marker.
