@@ -32,8 +32,8 @@ def run(argv, cores, env=None):
                              preexec_fn=lambda: os.sched_setaffinity(0, cores))
     out = child.stdout.read()
     _, status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)
-    return time.perf_counter() - start, child.returncode, usage.ru_maxrss, out.decode()
+    return (time.perf_counter() - start, os.waitstatus_to_exitcode(status), usage.ru_maxrss,
+            out.decode())
 
 
 def core_counts():

@@ -1111,26 +1111,21 @@ mod tests {
         let mut script = String::new();
         // Queues whose heads may go next, each in its own order.
         let mut queues: Vec<std::collections::VecDeque<String>> = Vec::new();
-        if next(2) == 0 {
+        // The DC: one scan of all components, or one per component.
+        let groups: Vec<Vec<usize>> = if next(2) == 0 {
+            vec![all]
+        } else {
+            (0..components).map(|c| vec![c]).collect()
+        };
+        for group in &groups {
             let low = next(3) as u8;
-            script += &scan(&all, (0, 0), 0, low);
+            script += &scan(group, (0, 0), 0, low);
             queues.push(
                 (1..=low)
                     .rev()
-                    .map(|a| scan(&all, (0, 0), a, a - 1))
+                    .map(|a| scan(group, (0, 0), a, a - 1))
                     .collect(),
             );
-        } else {
-            for c in 0..components {
-                let low = next(3) as u8;
-                script += &scan(&[c], (0, 0), 0, low);
-                queues.push(
-                    (1..=low)
-                        .rev()
-                        .map(|a| scan(&[c], (0, 0), a, a - 1))
-                        .collect(),
-                );
-            }
         }
         for c in 0..components {
             let mut cuts: Vec<u8> = (0..next(3)).map(|_| 2 + next(61) as u8).collect();
