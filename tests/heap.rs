@@ -155,6 +155,12 @@ fn progressive_jpeg(width: u16, height: u16) -> Vec<u8> {
 
 /// An Adobe CMYK JPEG of `width` x `height` gradients carrying the test CMYK profile.
 fn cmyk_jpeg(width: u16, height: u16) -> Vec<u8> {
+    cmyk_jpeg_with(width, height, true, false)
+}
+
+/// An Adobe CMYK JPEG of `width` x `height` gradients, with the test CMYK profile or
+/// without one, progressive or baseline.
+fn cmyk_jpeg_with(width: u16, height: u16, profile: bool, progressive: bool) -> Vec<u8> {
     let (w, h) = (u32::from(width), u32::from(height));
     let mut inks = Vec::with_capacity((w * h * 4) as usize);
     for y in 0..h {
@@ -163,14 +169,17 @@ fn cmyk_jpeg(width: u16, height: u16) -> Vec<u8> {
             inks.extend([(x * 255 / w) as u8, (y * 255 / h) as u8, check, 40]);
         }
     }
-    let profile = std::fs::read(concat!(
+    let icc = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/testdata/colour/cmyk_lut16.icc"
     ))
     .unwrap();
     let mut out = Vec::new();
     let mut encoder = jpeg_encoder::Encoder::new(&mut out, 90);
-    encoder.add_icc_profile(&profile).unwrap();
+    if profile {
+        encoder.add_icc_profile(&icc).unwrap();
+    }
+    encoder.set_progressive(progressive);
     encoder
         .encode(&inks, width, height, jpeg_encoder::ColorType::Cmyk)
         .unwrap();
@@ -341,6 +350,14 @@ fn large_jpegs_stay_within_their_estimate() {
         &crop,
         true,
     );
+    // 16 MP CMYK, progressive or not, with a profile or without: decoded reduced to inks
+    // (one MCU row of coefficients), not whole by jpeg-decoder.
+    for (profile, progressive) in [(true, true), (false, true), (false, false)] {
+        let what = format!("CMYK JPEG 4608x3456, profile {profile}, progressive {progressive}");
+        let jpeg = cmyk_jpeg_with(4608, 3456, profile, progressive);
+        let peak = within_estimate(&what, &SetPhotoRequest::new(jpeg), false);
+        assert!((peak as f64) < 64.0 * MIB, "{what} peaked at {peak} bytes");
+    }
     // The missing data is decoded reduced, as libjpeg draws it (validation accepted the
     // structure): the estimate, a full decode's, is an upper bound here.
     let liar = SetPhotoRequest::new(jpeg_claiming(16384, 3051));

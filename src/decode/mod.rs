@@ -231,10 +231,11 @@ fn decode_with_image(
 ///
 /// Reduction is only a shortcut and never changes whether an upload is accepted: a
 /// validated JPEG always decodes (see `decode_jpeg`), and a PNG's rows are the same rows
-/// whatever the reduction. Our reduced JPEG decoder takes baseline and progressive files;
-/// what it declines or cannot finish (other layouts, samplings it does not reduce, CMYK,
-/// damaged data) goes to jpeg-decoder's scaled decode, and what that cannot decode, to
-/// the full decode.
+/// whatever the reduction. Our reduced JPEG decoder takes baseline and progressive files
+/// (a CMYK or YCCK one through [`decode_cmyk`], converted as zune-jpeg converts inks
+/// without a profile); what it declines or cannot finish (other layouts, samplings it
+/// does not reduce, damaged data) goes to jpeg-decoder's scaled decode, and what that
+/// cannot decode, to the full decode.
 pub fn decode_reduced(
     bytes: &[u8],
     validated: &Validated,
@@ -258,6 +259,11 @@ pub fn decode_reduced(
             });
         }
         return decode(bytes, validated, policy);
+    }
+    if let Detail::Jpeg { components: 4, .. } = validated.detail()
+        && let Some(oriented) = decode_cmyk(bytes, validated, reduction, &cmyk_without_profile)
+    {
+        return Ok(oriented);
     }
     let (width, height) = validated.stored_size();
     let buffer = crate::pixels::buffer_for_overwrite(
@@ -355,25 +361,42 @@ fn decode_with_jpeg_decoder(
     )))
 }
 
-/// A four-component (CMYK or YCCK) JPEG decoded by jpeg-decoder at 1/`reduction` (1: in
-/// full), its ink values (0 none, 255 full, Adobe's inversion undone) converted to RGB by
-/// `convert` in bands on the caller's rayon pool, upright. `convert` takes whole pixels of
-/// CMYK and writes as many of RGB.
+/// A four-component (CMYK or YCCK) JPEG decoded at 1/`reduction` (1: in full), its ink
+/// values (0 none, 255 full, Adobe's inversion undone) converted to RGB by `convert` in
+/// bands on the caller's rayon pool, upright. `convert` takes whole pixels of CMYK and
+/// writes as many of RGB. Reduced, our decoder makes the inks, holding one MCU row of
+/// coefficients as for a colour file; what it declines, and a full-size decode, go to
+/// jpeg-decoder, which holds the whole picture's (a progressive file's every coefficient).
 ///
-/// `None` when jpeg-decoder cannot decode the file so: the caller then decodes it as any
-/// other JPEG (whose decoder converts CMYK without a profile), so whether an upload is
-/// accepted never depends on this path.
+/// `None` when neither can decode the file so: the caller then decodes it as any other
+/// JPEG (whose decoder converts CMYK without a profile), so whether an upload is accepted
+/// never depends on this path.
 pub fn decode_cmyk(
     bytes: &[u8],
     validated: &Validated,
     reduction: u32,
     convert: &(dyn Fn(&[u8], &mut [u8]) + Sync),
 ) -> Option<Oriented> {
-    let (_, cmyk) = read_with_jpeg_decoder(bytes, validated, reduction, |format| {
-        format == jpeg_decoder::PixelFormat::CMYK32
-    })
-    .ok()??;
     let (width, height) = validated.stored_size();
+    let reduced = (reduction > 1)
+        .then(|| {
+            Decoder::new(bytes)
+                .scale(reduction)
+                .expect_size(width, height)
+                .decode_ink_into(Vec::new())
+                .ok()
+        })
+        .flatten();
+    let (cmyk, path) = match reduced {
+        Some(reduced) => (reduced.rgb, DecodePath::Kernels),
+        None => {
+            let (_, cmyk) = read_with_jpeg_decoder(bytes, validated, reduction, |format| {
+                format == jpeg_decoder::PixelFormat::CMYK32
+            })
+            .ok()??;
+            (cmyk, DecodePath::JpegDecoder)
+        }
+    };
     let (width, height) = (width.div_ceil(reduction), height.div_ceil(reduction));
     let mut rgb = Pixels::for_overwrite(width, height, Layout::Rgb8)?;
     if cmyk.len() != rgb.data().len() / 3 * 4 {
@@ -387,12 +410,23 @@ pub fn decode_cmyk(
         .for_each(|(rgb, cmyk)| convert(cmyk, rgb));
     drop(cmyk);
     let image = image::RgbImage::from_raw(width, height, rgb.into_data())?;
-    Some(upright_reduced(
-        image,
-        validated,
-        reduction,
-        DecodePath::JpegDecoder,
-    ))
+    Some(upright_reduced(image, validated, reduction, path))
+}
+
+/// Inks (C, M, Y, K, 0 none to 255 full) to RGB without a profile, as zune-jpeg converts
+/// an Adobe CMYK file (and `decode` would): each colour's complement darkened by the
+/// black's, `(255 - ink) (255 - k) / 255` rounded.
+fn cmyk_without_profile(cmyk: &[u8], rgb: &mut [u8]) {
+    let scale = |a: u8, b: u8| {
+        let t = u32::from(a) * u32::from(b) + 128;
+        ((t + (t >> 8)) >> 8) as u8
+    };
+    for (ink, pixel) in cmyk.chunks_exact(4).zip(rgb.chunks_exact_mut(3)) {
+        let white = 255 - ink[3];
+        for (channel, &colour) in pixel.iter_mut().zip(&ink[..3]) {
+            *channel = scale(255 - colour, white);
+        }
+    }
 }
 
 /// The samples jpeg-decoder makes of `bytes` at 1/`reduction`, when their pixel format is

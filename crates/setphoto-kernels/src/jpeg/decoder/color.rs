@@ -1,5 +1,5 @@
 //! Samples to RGB: YCbCr (JFIF, full range) in 16-bit fixed point as libjpeg does, grey,
-//! and components that are RGB already.
+//! and components that are RGB already; and four-component samples to ink (CMYK, YCCK).
 
 /// What a frame's components hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -10,6 +10,20 @@ pub(super) enum Model {
     YCbCr,
     /// Three: red, green and blue (an Adobe marker with transform 0, or ids 'R', 'G', 'B').
     Rgb,
+    /// Four: cyan, magenta, yellow and black, inverted as Adobe stores them (255: no ink).
+    Cmyk,
+    /// Four: the inverted cyan, magenta and yellow as YCbCr, and the inverted black.
+    Ycck,
+}
+
+impl Model {
+    /// Bytes per output pixel: RGB, or ink for four components.
+    pub(super) const fn channels(self) -> usize {
+        match self {
+            Self::Grey | Self::YCbCr | Self::Rgb => 3,
+            Self::Cmyk | Self::Ycck => 4,
+        }
+    }
 }
 
 /// `1.402`, `0.344136`, `0.714136` and `1.772` in 16.16 fixed point.
@@ -51,9 +65,43 @@ pub(super) fn rgb_row(red: &[u8], green: &[u8], blue: &[u8], rgb: &mut [u8]) {
     }
 }
 
+/// Converts one row of Adobe CMYK samples to ink, four bytes a sample (C, M, Y, K; 0 none,
+/// 255 full): the stored values inverted, as jpeg-decoder gives them.
+#[inline(always)]
+pub(super) fn cmyk_row(c: &[u8], m: &[u8], y: &[u8], k: &[u8], ink: &mut [u8]) {
+    for ((((pixel, &c), &m), &y), &k) in ink.chunks_exact_mut(4).zip(c).zip(m).zip(y).zip(k) {
+        pixel.copy_from_slice(&[255 - c, 255 - m, 255 - y, 255 - k]);
+    }
+}
+
+/// Converts one row of YCCK samples to ink, as [`cmyk_row`]: the YCbCr of the inverted
+/// cyan, magenta and yellow converts as a colour's would (to the inks themselves), and the
+/// black is inverted.
+#[inline(always)]
+pub(super) fn ycck_row(luma: &[u8], cb: &[u8], cr: &[u8], k: &[u8], ink: &mut [u8]) {
+    let mut rgb = [0u8; 3];
+    for ((((pixel, &y), &cb), &cr), &k) in ink.chunks_exact_mut(4).zip(luma).zip(cb).zip(cr).zip(k)
+    {
+        ycbcr_row(&[y], &[cb], &[cr], &mut rgb);
+        pixel.copy_from_slice(&[rgb[0], rgb[1], rgb[2], 255 - k]);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inks_come_out_uninverted_from_cmyk_and_ycck() {
+        let mut ink = [0u8; 8];
+        cmyk_row(&[255, 0], &[200, 55], &[0, 255], &[255, 10], &mut ink);
+        assert_eq!(ink, [0, 55, 255, 0, 255, 200, 0, 245]);
+        // YCCK of no ink (white: luma 255, neutral chroma) and full black: the inks of
+        // the colour part are what YCbCr gives, the black inverted.
+        let mut ink = [0u8; 8];
+        ycck_row(&[255, 0], &[128, 128], &[128, 128], &[255, 0], &mut ink);
+        assert_eq!(ink, [255, 255, 255, 0, 0, 0, 0, 255]);
+    }
 
     #[test]
     fn neutral_chroma_is_grey_and_primaries_come_out() {

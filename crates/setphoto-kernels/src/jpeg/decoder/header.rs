@@ -210,8 +210,8 @@ pub(super) fn next_segment<'a>(
 
 /// Parses `bytes` from SOI up to the first SOS. Only what this decoder handles is
 /// accepted: one baseline, extended sequential or progressive (Huffman, 8-bit) frame of
-/// one component, or three in YCbCr or RGB; when sequential, a first scan that holds every
-/// component.
+/// one component, three in YCbCr or RGB, or four in CMYK or YCCK; when sequential, a first
+/// scan that holds every component.
 pub(super) fn parse(bytes: &[u8]) -> Result<Parsed, Refusal> {
     if bytes.get(..2) != Some(&[0xFF, 0xD8]) {
         return Err(Refusal::Corrupt("no SOI marker"));
@@ -255,10 +255,10 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Parsed, Refusal> {
             0xDA => {
                 let (width, height, frame_components, progressive) =
                     frame.ok_or(Refusal::Corrupt("a scan before the frame header"))?;
-                let model = if frame_components.len() == 3 {
-                    colour_model(&frame_components, jfif, adobe_transform)?
-                } else {
-                    Model::Grey
+                let model = match frame_components.len() {
+                    3 => colour_model(&frame_components, jfif, adobe_transform)?,
+                    4 => ink_model(adobe_transform)?,
+                    _ => Model::Grey,
                 };
                 if progressive {
                     return Ok(Parsed::Progressive(ProgressiveStart {
@@ -363,10 +363,12 @@ fn parse_frame(segment: &mut Segment) -> Result<(u32, u32, Vec<FrameComponent>),
         return Err(Refusal::Unsupported("a frame without its size (DNL)"));
     }
     let count = segment.u8()?;
-    if count != 1 && count != 3 {
-        return Err(Refusal::Unsupported("a component count other than 1 or 3"));
+    if !matches!(count, 1 | 3 | 4) {
+        return Err(Refusal::Unsupported(
+            "a component count other than 1, 3 or 4",
+        ));
     }
-    let mut components = Vec::with_capacity(3);
+    let mut components = Vec::with_capacity(usize::from(count));
     for _ in 0..count {
         let id = segment.u8()?;
         let sampling = segment.u8()?;
@@ -437,6 +439,20 @@ fn parse_scan(
         ));
     }
     Ok(components)
+}
+
+/// What four components are, as libjpeg and jpeg-decoder decide: an Adobe marker's
+/// transform 2 means YCCK; transform 0, an unknown one and no marker mean CMYK (Adobe's
+/// inverted inks). Transform 1 (YCbCr, which four components cannot be) is left to a full
+/// decoder.
+fn ink_model(adobe_transform: Option<u8>) -> Result<Model, Refusal> {
+    match adobe_transform {
+        Some(2) => Ok(Model::Ycck),
+        Some(1) => Err(Refusal::Unsupported(
+            "four components with Adobe's YCbCr transform",
+        )),
+        _ => Ok(Model::Cmyk),
+    }
 }
 
 /// What three components are, as libjpeg decides: JFIF means YCbCr; an Adobe marker says

@@ -1,9 +1,10 @@
-//! Our reduced decoder for the common JPEG: Huffman coded, 8-bit, grey, YCbCr or RGB, any
-//! sampling whose chroma divides the luma's; baseline or extended sequential in one
-//! interleaved scan, or progressive with any scan script ([`progressive`]). It decodes
-//! straight to 1/2, 1/4 or 1/8 of the size, which is all the pipeline asks of a large
-//! JPEG, and refuses everything else (sequential files in several scans, CMYK, damaged
-//! data): the caller then decodes in full, so this path only ever makes decoding faster.
+//! Our reduced decoder for the common JPEG: Huffman coded, 8-bit, grey, YCbCr or RGB (or,
+//! through [`Decoder::decode_ink_into`], CMYK or YCCK), any sampling whose chroma divides
+//! the luma's; baseline or extended sequential in one interleaved scan, or progressive
+//! with any scan script ([`progressive`]). It decodes straight to 1/2, 1/4 or 1/8 of the
+//! size, which is all the pipeline asks of a large JPEG, and refuses everything else
+//! (sequential files in several scans, damaged data): the caller then decodes in full, so
+//! this path only ever makes decoding faster.
 //!
 //! Work goes where a reduced decode spends it: Huffman decoding with a one-lookup fast
 //! path ([`entropy`]); an inverse DCT sized per component, so chroma arrives at the luma's
@@ -35,7 +36,8 @@ pub struct Reduced {
     pub width: u32,
     /// Rows, likewise.
     pub height: u32,
-    /// `width * height * 3` bytes, row by row.
+    /// `width * height * 3` bytes, row by row (from [`Decoder::decode_ink_into`],
+    /// `width * height * 4` bytes of ink: C, M, Y and K, 0 none to 255 full).
     pub rgb: Vec<u8>,
 }
 
@@ -52,6 +54,8 @@ pub struct Decoder<'a> {
     bytes: &'a [u8],
     reduction: u32,
     expected: Option<(u32, u32)>,
+    /// Decode a four-component file to ink, and nothing else ([`Self::decode_ink_into`]).
+    ink: bool,
 }
 
 impl<'a> Decoder<'a> {
@@ -62,6 +66,7 @@ impl<'a> Decoder<'a> {
             bytes,
             reduction: 8,
             expected: None,
+            ink: false,
         }
     }
 
@@ -96,6 +101,23 @@ impl<'a> Decoder<'a> {
     /// # Errors
     /// As [`decode`](Self::decode).
     pub fn decode_into(self, buffer: Vec<u8>) -> Result<Reduced, Refusal> {
+        self.decode_model_into(buffer)
+    }
+
+    /// Decodes a four-component JPEG (CMYK, or YCCK as Adobe writes it) to ink into
+    /// `buffer`, resized to fit: four bytes a pixel, C, M, Y and K, each 0 (none) to 255
+    /// (full), Adobe's inversion undone and YCCK converted, as jpeg-decoder's CMYK output
+    /// has them. A profile, or a simple formula, then makes RGB of them.
+    ///
+    /// # Errors
+    /// A [`Refusal`] for anything [`decode`](Self::decode) refuses, and for a file of
+    /// one or three components (which [`decode`](Self::decode) takes).
+    pub fn decode_ink_into(mut self, buffer: Vec<u8>) -> Result<Reduced, Refusal> {
+        self.ink = true;
+        self.decode_model_into(buffer)
+    }
+
+    fn decode_model_into(self, buffer: Vec<u8>) -> Result<Reduced, Refusal> {
         #[cfg(target_arch = "x86_64")]
         if crate::Cpu::detect() == crate::Cpu::Avx2 {
             // SAFETY: `Cpu::Avx2` is detected only on a CPU with AVX2, BMI1, BMI2, LZCNT and
@@ -211,10 +233,11 @@ impl Geometry {
     #[inline(always)]
     fn convert(&self, planes: &[&[u8]], mcu_row: usize, rgb: &mut [u8]) {
         let (width, stride) = (self.out_width, self.mcu_width_out);
+        let channels = self.model.channels();
         let first = mcu_row * self.mcu_rows_out;
         let rows = self.mcu_rows_out.min(self.out_height.saturating_sub(first));
         for row in 0..rows {
-            let out = &mut rgb[(first + row) * width * 3..][..width * 3];
+            let out = &mut rgb[(first + row) * width * channels..][..width * channels];
             let at = row * stride;
             match (planes, self.model) {
                 ([grey], _) => color::grey_row(&grey[at..][..width], out),
@@ -227,7 +250,21 @@ impl Geometry {
                 ([r, g, b], _) => {
                     color::rgb_row(&r[at..][..width], &g[at..][..width], &b[at..][..width], out);
                 }
-                _ => unreachable!("the header allows one or three components"),
+                ([y, cb, cr, k], color::Model::Ycck) => color::ycck_row(
+                    &y[at..][..width],
+                    &cb[at..][..width],
+                    &cr[at..][..width],
+                    &k[at..][..width],
+                    out,
+                ),
+                ([c, m, y, k], _) => color::cmyk_row(
+                    &c[at..][..width],
+                    &m[at..][..width],
+                    &y[at..][..width],
+                    &k[at..][..width],
+                    out,
+                ),
+                _ => unreachable!("the header allows one, three or four components"),
             }
         }
     }
@@ -252,26 +289,36 @@ fn decode_portable<S: entropy::Select>(
         bytes,
         reduction,
         expected,
+        ink,
     } = decoder;
     if !matches!(reduction, 2 | 4 | 8) {
         return Err(Refusal::Unsupported("a reduction other than 2, 4 or 8"));
     }
-    let frame_size = |width: u32, height: u32| {
+    // The frame's size and the kind of picture asked for, checked before anything is
+    // allocated.
+    let frame = |width: u32, height: u32, model: color::Model| {
         if expected.is_some_and(|size| size != (width, height)) {
             return Err(Refusal::Corrupt(
                 "a frame of another size than the validated header's",
             ));
+        }
+        if ink != (model.channels() == 4) {
+            return Err(Refusal::Unsupported(if ink {
+                "inks asked of a JPEG of one or three components"
+            } else {
+                "a four-component (CMYK or YCCK) JPEG, which decodes to inks"
+            }));
         }
         Ok(())
     };
     let header = match header::parse(bytes)? {
         header::Parsed::Sequential(header) => header,
         header::Parsed::Progressive(start) => {
-            frame_size(start.width, start.height)?;
+            frame(start.width, start.height, start.model)?;
             return progressive(select, bytes, start, reduction, rgb);
         }
     };
-    frame_size(header.width, header.height)?;
+    frame(header.width, header.height, header.model)?;
     let geometry = Geometry::new(
         header.width,
         header.height,
@@ -325,7 +372,7 @@ fn decode_portable<S: entropy::Select>(
 
     // Every byte is written: each MCU row converts all its output rows (the last one's
     // up to the picture's end), and a scan that ends early is an error, not a picture.
-    rgb.resize(out_width * out_height * 3, 0);
+    rgb.resize(out_width * out_height * header.model.channels(), 0);
     let idct = idct::Idct::new();
     let mut bits = entropy::BitReader::new(bytes.get(header.scan_start..).unwrap_or(&[]));
     let restart_interval = header.restart_interval as usize;
@@ -368,7 +415,10 @@ fn decode_portable<S: entropy::Select>(
         match plans.as_slice() {
             [grey] => geometry.convert(&[&grey.plane], mcu_row, &mut rgb),
             [y, cb, cr] => geometry.convert(&[&y.plane, &cb.plane, &cr.plane], mcu_row, &mut rgb),
-            _ => unreachable!("the header allows one or three components"),
+            [c, m, y, k] => {
+                geometry.convert(&[&c.plane, &m.plane, &y.plane, &k.plane], mcu_row, &mut rgb);
+            }
+            _ => unreachable!("the header allows one, three or four components"),
         }
     }
     Ok(Reduced {
@@ -500,6 +550,77 @@ mod tests {
             .map(|(&x, &y)| u64::from(x.abs_diff(y)))
             .sum();
         total as f64 / a.len() as f64
+    }
+
+    /// Ink from `picture`: each colour's complement, with the grey they share moved to
+    /// black (so that all four channels carry detail).
+    fn inks(width: u32, height: u32) -> Vec<u8> {
+        picture(width, height)
+            .chunks(3)
+            .flat_map(|p| {
+                let [c, m, y] = [255 - p[0], 255 - p[1], 255 - p[2]];
+                let k = c.min(m).min(y) / 2;
+                [c - k, m - k, y - k, k]
+            })
+            .collect()
+    }
+
+    /// Four components (CMYK and YCCK, baseline and progressive, as Adobe stores them)
+    /// decode to ink close to jpeg-decoder's full decode box-averaged, and only through
+    /// `decode_ink_into`: `decode_into` refuses them, and `decode_ink_into` a colour file.
+    #[test]
+    fn four_component_files_decode_to_ink_close_to_the_full_decode() {
+        let (width, height) = (203u32, 157u32);
+        let ink = inks(width, height);
+        for color in [ColorType::Cmyk, ColorType::CmykAsYcck] {
+            for progressive in [false, true] {
+                let what = format!("{color:?}, progressive {progressive}");
+                let mut jpeg = Vec::new();
+                let mut encoder = Encoder::new(&mut jpeg, 90);
+                encoder.set_progressive(progressive);
+                encoder
+                    .encode(&ink, width as u16, height as u16, color)
+                    .unwrap();
+                let mut full = jpeg_decoder::Decoder::new(&jpeg[..]);
+                let full = full.decode().unwrap();
+                assert_eq!(full.len(), ink.len(), "{what}");
+                assert!(matches!(
+                    decode(&jpeg, 2, (width, height)),
+                    Err(Refusal::Unsupported(_))
+                ));
+                for reduction in [2, 4, 8] {
+                    let got = Decoder::new(&jpeg)
+                        .scale(reduction)
+                        .expect_size(width, height)
+                        .decode_ink_into(Vec::new())
+                        .unwrap_or_else(|e| panic!("{what} 1/{reduction}: {e:?}"));
+                    let (rw, rh) = (width.div_ceil(reduction), height.div_ceil(reduction));
+                    assert_eq!((got.width, got.height), (rw, rh));
+                    let mut expected = Vec::with_capacity(got.rgb.len());
+                    for y in 0..rh {
+                        for x in 0..rw {
+                            let mut sum = [0u32; 4];
+                            let mut n = 0;
+                            for yy in y * reduction..((y + 1) * reduction).min(height) {
+                                for xx in x * reduction..((x + 1) * reduction).min(width) {
+                                    let at = ((yy * width + xx) * 4) as usize;
+                                    for (c, sum) in sum.iter_mut().enumerate() {
+                                        *sum += u32::from(full[at + c]);
+                                    }
+                                    n += 1;
+                                }
+                            }
+                            expected.extend(sum.map(|s| ((s + n / 2) / n) as u8));
+                        }
+                    }
+                    let diff = mean_difference(&got.rgb, &expected);
+                    assert!(diff < 2.0, "{what} 1/{reduction}: {diff}");
+                }
+            }
+        }
+        let colour = encode(64, 48, false, SamplingFactor::R_4_2_0, 0);
+        let refused = Decoder::new(&colour).scale(2).decode_ink_into(Vec::new());
+        assert!(matches!(refused, Err(Refusal::Unsupported(_))));
     }
 
     #[test]

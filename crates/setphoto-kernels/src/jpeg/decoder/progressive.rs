@@ -142,7 +142,10 @@ pub(super) fn decode(
         .collect();
 
     // Every byte is written: each MCU row converts all its output rows.
-    rgb.resize(geometry.out_width * geometry.out_height * 3, 0);
+    rgb.resize(
+        geometry.out_width * geometry.out_height * model.channels(),
+        0,
+    );
     let idct = Idct::new();
     let mut planes: Vec<Vec<u8>> = components
         .iter()
@@ -201,7 +204,8 @@ pub(super) fn decode(
         match planes.as_slice() {
             [grey] => geometry.convert(&[grey], mcu_row, &mut rgb),
             [y, cb, cr] => geometry.convert(&[y, cb, cr], mcu_row, &mut rgb),
-            _ => unreachable!("the header allows one or three components"),
+            [c, m, y, k] => geometry.convert(&[c, m, y, k], mcu_row, &mut rgb),
+            _ => unreachable!("the header allows one, three or four components"),
         }
     }
     Ok(Reduced {
@@ -343,7 +347,7 @@ fn plan(steps: &mut [Step], components: &[Component]) {
 /// The tables one scan decodes with, copied from those in force where it starts.
 struct ScanTables {
     /// Per scan component, its DC table (a DC first scan).
-    dc: [Option<Box<HuffmanTable>>; 3],
+    dc: [Option<Box<HuffmanTable>>; 4],
     /// The AC table (an AC scan), and for a refinement scan its lookahead table.
     ac: Option<(Box<HuffmanTable>, Option<Box<RefinementTable>>)>,
     restart_interval: usize,
@@ -352,7 +356,7 @@ struct ScanTables {
 impl ScanTables {
     fn new(scan: &ScanHeader, tables: &Tables) -> Result<Self, Refusal> {
         let undefined = Refusal::Corrupt("a scan uses an undefined Huffman table");
-        let mut dc = [None, None, None];
+        let mut dc = [None, None, None, None];
         let mut ac = None;
         if scan.start == 0 {
             if scan.high == 0 {
@@ -633,7 +637,7 @@ trait Pass {
 
 /// A DC first scan: each block's difference from its predictor, scaled by `2^low`.
 struct DcFirst<'t> {
-    huffman: [Option<&'t HuffmanTable>; 3],
+    huffman: [Option<&'t HuffmanTable>; 4],
     low: u32,
 }
 
@@ -677,11 +681,11 @@ impl Pass for DcFirst<'_> {
     }
 }
 
-/// Where each block of an interleaved scan's MCU keeps its DC: per block (at most 3
+/// Where each block of an interleaved scan's MCU keeps its DC: per block (at most 4
 /// components of at most 4x4 blocks), its component's place in the scan, its index in
 /// the row's first MCU, and how far that moves from one MCU to the next.
 struct McuLayout {
-    blocks: [(usize, usize, usize); 48],
+    blocks: [(usize, usize, usize); 64],
     count: usize,
 }
 
@@ -691,12 +695,12 @@ impl McuLayout {
     fn new<'c>(
         scan: &ScanHeader,
         components: &'c mut [Component],
-    ) -> Result<(Self, [&'c mut [i16]; 3]), Refusal> {
+    ) -> Result<(Self, [&'c mut [i16]; 4]), Refusal> {
         let mut layout = Self {
-            blocks: [(0, 0, 0); 48],
+            blocks: [(0, 0, 0); 64],
             count: 0,
         };
-        let mut dcs: [&mut [i16]; 3] = [&mut [], &mut [], &mut []];
+        let mut dcs: [&mut [i16]; 4] = [&mut [], &mut [], &mut [], &mut []];
         let mut wanted = scan.components.iter().enumerate().peekable();
         for (index, c) in components.iter_mut().enumerate() {
             // The scan's components come in frame order, each once.
@@ -927,7 +931,7 @@ impl<S: Select> Pass for AcRefine<'_, S> {
 #[derive(Default)]
 struct ScanState {
     /// DC predictors per scan component.
-    predictors: [i32; 3],
+    predictors: [i32; 4],
     /// Blocks left in an end-of-band run.
     eobrun: u32,
 }
