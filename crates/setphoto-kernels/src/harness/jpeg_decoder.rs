@@ -19,9 +19,10 @@ const YARDSTICK_SLACK: (f64, f64) = (0.05, 0.10);
 const MAX_PIXELS: u64 = 1 << 22;
 
 /// Input: a byte choosing the reduction (2, 4 or 8), then a JPEG file. Whatever our reduced
-/// decoder accepts must have the size the frame header declares, reduced and rounded up;
-/// when a full decoder (zune-jpeg through `image`, or else `jpeg-decoder`) decodes the file,
-/// ours must match the full picture's box average within [`BOUND`] per byte wherever
+/// decoder accepts (as RGB, or a four-component file as inks) must have the size the frame
+/// header declares, reduced and rounded up; when a full decoder (zune-jpeg through
+/// `image`, or else `jpeg-decoder`; `jpeg-decoder` alone for inks) decodes the file, ours
+/// must match the full picture's box average within [`BOUND`] per byte wherever
 /// `jpeg-decoder`'s own scaled decode does.
 ///
 /// # Panics
@@ -41,12 +42,15 @@ pub fn jpeg_decoder(data: &[u8]) {
     if u64::from(width) * u64::from(height) > MAX_PIXELS {
         return;
     }
-    let Ok(reduced) = Decoder::new(jpeg)
+    let decoder = Decoder::new(jpeg)
         .scale(reduction)
-        .expect_size(width, height)
-        .decode()
-    else {
-        return;
+        .expect_size(width, height);
+    let (reduced, channels) = match decoder.decode() {
+        Ok(reduced) => (reduced, 3),
+        Err(_) => match decoder.decode_ink_into(Vec::new()) {
+            Ok(reduced) => (reduced, 4),
+            Err(_) => return,
+        },
     };
     let (rw, rh) = (width.div_ceil(reduction), height.div_ceil(reduction));
     assert_eq!(
@@ -56,7 +60,7 @@ pub fn jpeg_decoder(data: &[u8]) {
     );
     assert_eq!(
         reduced.rgb.len(),
-        (rw * rh * 3) as usize,
+        (rw * rh) as usize * channels,
         "the buffer length"
     );
 
@@ -64,18 +68,18 @@ pub fn jpeg_decoder(data: &[u8]) {
     // after it (a second frame, say) is for setphoto's marker validation, which runs first
     // and refuses what libjpeg refuses. A file no full decoder decodes has nothing to be
     // compared with.
-    let Some(full) = full_decode(jpeg, width, height) else {
+    let Some(full) = full_decode(jpeg, width, height, channels) else {
         return;
     };
     if defines_symbols_decoders_read_differently(jpeg) {
         return;
     }
-    let expected = box_average(&full, width, height, reduction);
+    let expected = box_average(&full, width, height, reduction, channels);
     let diff = mean_difference(&reduced.rgb, &expected);
     if diff < BOUND {
         return;
     }
-    let yardstick = scaled_reference(jpeg, rw, rh)
+    let yardstick = scaled_reference(jpeg, rw, rh, channels)
         .map_or(f64::INFINITY, |theirs| mean_difference(&theirs, &expected));
     // Coefficients far from what an encoder writes (damaged entropy data that still decodes)
     // make the full decode clip, which no reduced IDCT follows: when jpeg-decoder's reduced
@@ -136,10 +140,13 @@ fn defines_symbols_decoders_read_differently(jpeg: &[u8]) -> bool {
     false
 }
 
-/// The full picture as RGB: zune-jpeg's (through `image`), or `jpeg-decoder`'s when zune
-/// refuses; `None` when both refuse or decode another size.
-fn full_decode(jpeg: &[u8], width: u32, height: u32) -> Option<Vec<u8>> {
-    if let Ok(picture) = image::load_from_memory_with_format(jpeg, image::ImageFormat::Jpeg) {
+/// The full picture as RGB (`channels` 3): zune-jpeg's (through `image`), or
+/// `jpeg-decoder`'s when zune refuses; as inks (`channels` 4), `jpeg-decoder`'s. `None` when
+/// they refuse or decode another size.
+fn full_decode(jpeg: &[u8], width: u32, height: u32, channels: usize) -> Option<Vec<u8>> {
+    if channels == 3
+        && let Ok(picture) = image::load_from_memory_with_format(jpeg, image::ImageFormat::Jpeg)
+    {
         let picture = picture.into_rgb8();
         if picture.dimensions() == (width, height) {
             return Some(picture.into_raw());
@@ -151,15 +158,30 @@ fn full_decode(jpeg: &[u8], width: u32, height: u32) -> Option<Vec<u8>> {
     if (u32::from(info.width), u32::from(info.height)) != (width, height) {
         return None;
     }
-    match info.pixel_format {
-        jpeg_decoder::PixelFormat::RGB24 => Some(pixels),
-        jpeg_decoder::PixelFormat::L8 => Some(pixels.iter().flat_map(|&v| [v, v, v]).collect()),
+    as_channels(pixels, info.pixel_format, channels)
+}
+
+/// `pixels` of `format` as `channels` bytes a pixel: grey widened to RGB, inks as they
+/// are; `None` for any other pairing.
+fn as_channels(
+    pixels: Vec<u8>,
+    format: jpeg_decoder::PixelFormat,
+    channels: usize,
+) -> Option<Vec<u8>> {
+    match (format, channels) {
+        (jpeg_decoder::PixelFormat::RGB24, 3) | (jpeg_decoder::PixelFormat::CMYK32, 4) => {
+            Some(pixels)
+        }
+        (jpeg_decoder::PixelFormat::L8, 3) => {
+            Some(pixels.iter().flat_map(|&v| [v, v, v]).collect())
+        }
         _ => None,
     }
 }
 
-/// `jpeg-decoder`'s scaled decode as RGB, when it comes out `width` x `height`.
-fn scaled_reference(jpeg: &[u8], width: u32, height: u32) -> Option<Vec<u8>> {
+/// `jpeg-decoder`'s scaled decode with `channels` bytes a pixel, when it comes out
+/// `width` x `height`.
+fn scaled_reference(jpeg: &[u8], width: u32, height: u32, channels: usize) -> Option<Vec<u8>> {
     let mut decoder = jpeg_decoder::Decoder::new(jpeg);
     decoder.read_info().ok()?;
     let size = decoder
@@ -169,32 +191,28 @@ fn scaled_reference(jpeg: &[u8], width: u32, height: u32) -> Option<Vec<u8>> {
         return None;
     }
     let pixels = decoder.decode().ok()?;
-    match decoder.info()?.pixel_format {
-        jpeg_decoder::PixelFormat::RGB24 => Some(pixels),
-        jpeg_decoder::PixelFormat::L8 => Some(pixels.iter().flat_map(|&v| [v, v, v]).collect()),
-        _ => None,
-    }
+    as_channels(pixels, decoder.info()?.pixel_format, channels)
 }
 
-/// `full` (RGB, `width` x `height`) averaged over `reduction`-square boxes, rounded; the
-/// boxes at the right and bottom edges take what is left.
-fn box_average(full: &[u8], width: u32, height: u32, reduction: u32) -> Vec<u8> {
+/// `full` (`channels` bytes a pixel, `width` x `height`) averaged over `reduction`-square
+/// boxes, rounded; the boxes at the right and bottom edges take what is left.
+fn box_average(full: &[u8], width: u32, height: u32, reduction: u32, channels: usize) -> Vec<u8> {
     let (rw, rh) = (width.div_ceil(reduction), height.div_ceil(reduction));
-    let mut out = Vec::with_capacity((rw * rh * 3) as usize);
+    let mut out = Vec::with_capacity((rw * rh) as usize * channels);
     for y in 0..rh {
         for x in 0..rw {
-            let mut sum = [0u32; 3];
+            let mut sum = [0u32; 4];
             let mut n = 0;
             for yy in y * reduction..((y + 1) * reduction).min(height) {
                 for xx in x * reduction..((x + 1) * reduction).min(width) {
-                    let at = ((yy * width + xx) * 3) as usize;
-                    for (total, &v) in sum.iter_mut().zip(&full[at..at + 3]) {
+                    let at = (yy * width + xx) as usize * channels;
+                    for (total, &v) in sum.iter_mut().zip(&full[at..at + channels]) {
                         *total += u32::from(v);
                     }
                     n += 1;
                 }
             }
-            out.extend(sum.map(|s| ((s + n / 2) / n) as u8));
+            out.extend(sum[..channels].iter().map(|s| ((s + n / 2) / n) as u8));
         }
     }
     out
