@@ -565,57 +565,64 @@ mod tests {
             .collect()
     }
 
-    /// Four components (CMYK and YCCK, baseline and progressive, as Adobe stores them)
-    /// decode to ink close to jpeg-decoder's full decode box-averaged, and only through
+    /// Four components (CMYK and YCCK, baseline and progressive, unsampled and with the
+    /// colour components at half resolution, as Adobe stores them) decode to ink close to
+    /// jpeg-decoder's full decode box-averaged, and only through
     /// `decode_ink_into`: `decode_into` refuses them, and `decode_ink_into` a colour file.
     #[test]
     fn four_component_files_decode_to_ink_close_to_the_full_decode() {
         let (width, height) = (203u32, 157u32);
         let ink = inks(width, height);
-        for color in [ColorType::Cmyk, ColorType::CmykAsYcck] {
-            for progressive in [false, true] {
-                let what = format!("{color:?}, progressive {progressive}");
-                let mut jpeg = Vec::new();
-                let mut encoder = Encoder::new(&mut jpeg, 90);
-                encoder.set_progressive(progressive);
-                encoder
-                    .encode(&ink, width as u16, height as u16, color)
-                    .unwrap();
-                let mut full = jpeg_decoder::Decoder::new(&jpeg[..]);
-                let full = full.decode().unwrap();
-                assert_eq!(full.len(), ink.len(), "{what}");
-                assert!(matches!(
-                    decode(&jpeg, 2, (width, height)),
-                    Err(Refusal::Unsupported(_))
-                ));
-                for reduction in [2, 4, 8] {
-                    let got = Decoder::new(&jpeg)
-                        .scale(reduction)
-                        .expect_size(width, height)
-                        .decode_ink_into(Vec::new())
-                        .unwrap_or_else(|e| panic!("{what} 1/{reduction}: {e:?}"));
-                    let (rw, rh) = (width.div_ceil(reduction), height.div_ceil(reduction));
-                    assert_eq!((got.width, got.height), (rw, rh));
-                    let mut expected = Vec::with_capacity(got.rgb.len());
-                    for y in 0..rh {
-                        for x in 0..rw {
-                            let mut sum = [0u32; 4];
-                            let mut n = 0;
-                            for yy in y * reduction..((y + 1) * reduction).min(height) {
-                                for xx in x * reduction..((x + 1) * reduction).min(width) {
-                                    let at = ((yy * width + xx) * 4) as usize;
-                                    for (c, sum) in sum.iter_mut().enumerate() {
-                                        *sum += u32::from(full[at + c]);
-                                    }
-                                    n += 1;
+        let cases = [ColorType::Cmyk, ColorType::CmykAsYcck]
+            .into_iter()
+            .flat_map(|color| {
+                [SamplingFactor::R_4_4_4, SamplingFactor::R_4_2_0]
+                    .into_iter()
+                    .flat_map(move |sampling| [(color, sampling, false), (color, sampling, true)])
+            });
+        for (color, sampling, progressive) in cases {
+            let what = format!("{color:?}, {sampling:?}, progressive {progressive}");
+            let mut jpeg = Vec::new();
+            let mut encoder = Encoder::new(&mut jpeg, 90);
+            encoder.set_progressive(progressive);
+            encoder.set_sampling_factor(sampling);
+            encoder
+                .encode(&ink, width as u16, height as u16, color)
+                .unwrap();
+            let mut full = jpeg_decoder::Decoder::new(&jpeg[..]);
+            let full = full.decode().unwrap();
+            assert_eq!(full.len(), ink.len(), "{what}");
+            assert!(matches!(
+                decode(&jpeg, 2, (width, height)),
+                Err(Refusal::Unsupported(_))
+            ));
+            for reduction in [2, 4, 8] {
+                let got = Decoder::new(&jpeg)
+                    .scale(reduction)
+                    .expect_size(width, height)
+                    .decode_ink_into(Vec::new())
+                    .unwrap_or_else(|e| panic!("{what} 1/{reduction}: {e:?}"));
+                let (rw, rh) = (width.div_ceil(reduction), height.div_ceil(reduction));
+                assert_eq!((got.width, got.height), (rw, rh));
+                let mut expected = Vec::with_capacity(got.rgb.len());
+                for y in 0..rh {
+                    for x in 0..rw {
+                        let mut sum = [0u32; 4];
+                        let mut n = 0;
+                        for yy in y * reduction..((y + 1) * reduction).min(height) {
+                            for xx in x * reduction..((x + 1) * reduction).min(width) {
+                                let at = ((yy * width + xx) * 4) as usize;
+                                for (c, sum) in sum.iter_mut().enumerate() {
+                                    *sum += u32::from(full[at + c]);
                                 }
+                                n += 1;
                             }
-                            expected.extend(sum.map(|s| ((s + n / 2) / n) as u8));
                         }
+                        expected.extend(sum.map(|s| ((s + n / 2) / n) as u8));
                     }
-                    let diff = mean_difference(&got.rgb, &expected);
-                    assert!(diff < 2.0, "{what} 1/{reduction}: {diff}");
                 }
+                let diff = mean_difference(&got.rgb, &expected);
+                assert!(diff < 2.0, "{what} 1/{reduction}: {diff}");
             }
         }
         let colour = encode(64, 48, false, SamplingFactor::R_4_2_0, 0);
