@@ -511,25 +511,32 @@ mod tests {
     pub(super) fn reference(jpeg: &[u8], reduction: u32) -> (u32, u32, Vec<u8>) {
         let full = image::load_from_memory(jpeg).unwrap().into_rgb8();
         let (w, h) = full.dimensions();
+        let averaged = box_average(full.as_raw(), (w, h), 3, reduction);
+        (w.div_ceil(reduction), h.div_ceil(reduction), averaged)
+    }
+
+    /// `full` (`channels` bytes a pixel) averaged over `reduction`-square boxes, rounded;
+    /// the boxes at the right and bottom edges take what is left.
+    fn box_average(full: &[u8], (w, h): (u32, u32), channels: usize, reduction: u32) -> Vec<u8> {
         let (rw, rh) = (w.div_ceil(reduction), h.div_ceil(reduction));
-        let mut out = Vec::with_capacity((rw * rh * 3) as usize);
+        let mut out = Vec::with_capacity((rw * rh) as usize * channels);
         for y in 0..rh {
             for x in 0..rw {
-                let mut sum = [0u32; 3];
+                let mut sum = [0u32; 4];
                 let mut n = 0;
                 for yy in y * reduction..((y + 1) * reduction).min(h) {
                     for xx in x * reduction..((x + 1) * reduction).min(w) {
-                        let p = full.get_pixel(xx, yy);
-                        for c in 0..3 {
-                            sum[c] += u32::from(p[c]);
+                        let at = (yy * w + xx) as usize * channels;
+                        for (sum, &v) in sum.iter_mut().zip(&full[at..at + channels]) {
+                            *sum += u32::from(v);
                         }
                         n += 1;
                     }
                 }
-                out.extend(sum.map(|s| ((s + n / 2) / n) as u8));
+                out.extend(sum[..channels].iter().map(|s| ((s + n / 2) / n) as u8));
             }
         }
-        (rw, rh, out)
+        out
     }
 
     /// The largest difference between two pictures' samples.
@@ -604,23 +611,7 @@ mod tests {
                     .unwrap_or_else(|e| panic!("{what} 1/{reduction}: {e:?}"));
                 let (rw, rh) = (width.div_ceil(reduction), height.div_ceil(reduction));
                 assert_eq!((got.width, got.height), (rw, rh));
-                let mut expected = Vec::with_capacity(got.rgb.len());
-                for y in 0..rh {
-                    for x in 0..rw {
-                        let mut sum = [0u32; 4];
-                        let mut n = 0;
-                        for yy in y * reduction..((y + 1) * reduction).min(height) {
-                            for xx in x * reduction..((x + 1) * reduction).min(width) {
-                                let at = ((yy * width + xx) * 4) as usize;
-                                for (c, sum) in sum.iter_mut().enumerate() {
-                                    *sum += u32::from(full[at + c]);
-                                }
-                                n += 1;
-                            }
-                        }
-                        expected.extend(sum.map(|s| ((s + n / 2) / n) as u8));
-                    }
-                }
+                let expected = box_average(&full, (width, height), 4, reduction);
                 let diff = mean_difference(&got.rgb, &expected);
                 assert!(diff < 2.0, "{what} 1/{reduction}: {diff}");
             }
