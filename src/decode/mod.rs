@@ -27,7 +27,7 @@ use image::{
     Limits,
 };
 
-use setphoto_kernels::jpeg::decoder::Decoder;
+use setphoto_kernels::jpeg::decoder::{Decoder, ink_to_rgb};
 
 use crate::error::{BadImage, Error};
 use crate::format::Format;
@@ -261,7 +261,7 @@ pub fn decode_reduced(
         return decode(bytes, validated, policy);
     }
     if let Detail::Jpeg { components: 4, .. } = validated.detail()
-        && let Some(oriented) = decode_cmyk(bytes, validated, reduction, &cmyk_without_profile)
+        && let Some(oriented) = decode_cmyk(bytes, validated, reduction, &ink_to_rgb)
     {
         return Ok(oriented);
     }
@@ -413,21 +413,6 @@ pub fn decode_cmyk(
     Some(upright_reduced(image, validated, reduction, path))
 }
 
-/// Inks (C, M, Y, K, 0 none to 255 full) to RGB without a profile, as zune-jpeg converts
-/// an Adobe CMYK file (and `decode` would): each colour's complement darkened by the
-/// black's, `(255 - ink) (255 - k) / 255` rounded.
-fn cmyk_without_profile(cmyk: &[u8], rgb: &mut [u8]) {
-    let scale = |a: u8, b: u8| {
-        let t = u32::from(a) * u32::from(b) + 128;
-        ((t + (t >> 8)) >> 8) as u8
-    };
-    for (ink, pixel) in cmyk.chunks_exact(4).zip(rgb.chunks_exact_mut(3)) {
-        let white = 255 - ink[3];
-        for (channel, &colour) in pixel.iter_mut().zip(&ink[..3]) {
-            *channel = scale(255 - colour, white);
-        }
-    }
-}
 
 /// The samples jpeg-decoder makes of `bytes` at 1/`reduction`, when their pixel format is
 /// one `wanted` takes (else `None`).

@@ -1,7 +1,7 @@
 //! The reduced JPEG decoder: what it accepts decodes close to a full decode, box-averaged.
 
 use super::Input;
-use crate::jpeg::decoder::Decoder;
+use crate::jpeg::decoder::{Decoder, ink_to_rgb};
 
 /// The mean difference per byte the reduced decode may have from the full decode
 /// box-averaged (the decoder's own tests hold natural pictures to it), unless the decoder
@@ -19,11 +19,13 @@ const YARDSTICK_SLACK: (f64, f64) = (0.05, 0.10);
 const MAX_PIXELS: u64 = 1 << 22;
 
 /// Input: a byte choosing the reduction (2, 4 or 8), then a JPEG file. Whatever our reduced
-/// decoder accepts (as RGB, or a four-component file as inks) must have the size the frame
-/// header declares, reduced and rounded up; when a full decoder (zune-jpeg through
-/// `image`, or else `jpeg-decoder`; `jpeg-decoder` alone for inks) decodes the file, ours
-/// must match the full picture's box average within [`BOUND`] per byte wherever
-/// `jpeg-decoder`'s own scaled decode does.
+/// decoder accepts must have the size the frame header declares, reduced and rounded up;
+/// when a full decoder (zune-jpeg through `image`, or else `jpeg-decoder`) decodes the file,
+/// ours must match the full picture's box average within [`BOUND`] per byte wherever
+/// `jpeg-decoder`'s own scaled decode does. A four-component file, which ours decodes to
+/// inks, is compared in RGB, its inks converted as zune-jpeg converts them
+/// ([`ink_to_rgb`]): zune-jpeg reads damaged progressions as libjpeg does (as ours does),
+/// where `jpeg-decoder` may read them otherwise.
 ///
 /// # Panics
 /// When ours decodes another size, or strays further.
@@ -63,23 +65,35 @@ pub fn jpeg_decoder(data: &[u8]) {
         (rw * rh) as usize * channels,
         "the buffer length"
     );
+    let ours = if channels == 4 {
+        to_rgb(&reduced.rgb)
+    } else {
+        reduced.rgb
+    };
 
     // The reduced decoder reads up to the end of the first scan and no further: what comes
     // after it (a second frame, say) is for setphoto's marker validation, which runs first
     // and refuses what libjpeg refuses. A file no full decoder decodes has nothing to be
     // compared with.
-    let Some(full) = full_decode(jpeg, width, height, channels) else {
+    let Some(full) = full_decode(jpeg, width, height) else {
         return;
     };
-    if defines_symbols_decoders_read_differently(jpeg) {
+    // Progressions that libjpeg reads one way and zune-jpeg and `jpeg-decoder` another:
+    // bogus ones, and for inks (where the two agree with each other but not with libjpeg
+    // or ours) incomplete ones.
+    let progression = progression(jpeg);
+    if defines_symbols_decoders_read_differently(jpeg)
+        || progression == Progression::Bogus
+        || (channels == 4 && progression == Progression::Incomplete)
+    {
         return;
     }
-    let expected = box_average(&full, width, height, reduction, channels);
-    let diff = mean_difference(&reduced.rgb, &expected);
+    let expected = box_average(&full, width, height, reduction);
+    let diff = mean_difference(&ours, &expected);
     if diff < BOUND {
         return;
     }
-    let yardstick = scaled_reference(jpeg, rw, rh, channels)
+    let yardstick = scaled_reference(jpeg, rw, rh)
         .map_or(f64::INFINITY, |theirs| mean_difference(&theirs, &expected));
     // Coefficients far from what an encoder writes (damaged entropy data that still decodes)
     // make the full decode clip, which no reduced IDCT follows: when jpeg-decoder's reduced
@@ -140,13 +154,95 @@ fn defines_symbols_decoders_read_differently(jpeg: &[u8]) -> bool {
     false
 }
 
-/// The full picture as RGB (`channels` 3): zune-jpeg's (through `image`), or
-/// `jpeg-decoder`'s when zune refuses; as inks (`channels` 4), `jpeg-decoder`'s. `None` when
-/// they refuse or decode another size.
-fn full_decode(jpeg: &[u8], width: u32, height: u32, channels: usize) -> Option<Vec<u8>> {
-    if channels == 3
-        && let Ok(picture) = image::load_from_memory_with_format(jpeg, image::ImageFormat::Jpeg)
-    {
+/// What a file's scans send of its coefficients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Progression {
+    /// A sequential file, or a progressive one whose every coefficient arrives whole.
+    Complete,
+    /// A progressive file that leaves some coefficient unsent or unrefined.
+    Incomplete,
+    /// A progressive file whose scans send a coefficient's first bits twice, or refine it
+    /// at another bit than the one it was left at (what libjpeg warns of as a bogus
+    /// progression, and decodes on). zune-jpeg and `jpeg-decoder` read such files alike,
+    /// but not as libjpeg does, which ours follows: the full decode is no oracle there.
+    Bogus,
+}
+
+/// The progression of `jpeg`'s scans, from their headers.
+fn progression(jpeg: &[u8]) -> Progression {
+    // Per component id: per zig-zag index, the bit its value was left at (None: not sent).
+    let mut sent: Vec<(u8, [Option<u8>; 64])> = Vec::new();
+    let mut at = 2;
+    while let (Some(&0xFF), Some(&marker)) = (jpeg.get(at), jpeg.get(at + 1)) {
+        if marker == 0xFF || (0xD0..=0xD7).contains(&marker) || marker == 0x01 {
+            at += if marker == 0xFF { 1 } else { 2 };
+            continue;
+        }
+        let Some(len) = jpeg.get(at + 2..at + 4) else {
+            break;
+        };
+        let end = at + 2 + usize::from(u16::from_be_bytes([len[0], len[1]]));
+        let Some(segment) = jpeg.get(at + 4..end) else {
+            break;
+        };
+        match marker {
+            0xC0 | 0xC1 => return Progression::Complete,
+            0xC2 => {
+                let count = usize::from(segment.get(5).copied().unwrap_or(0));
+                sent = (0..count)
+                    .filter_map(|c| segment.get(6 + 3 * c).map(|&id| (id, [None; 64])))
+                    .collect();
+            }
+            0xDA => {
+                let count = usize::from(segment.first().copied().unwrap_or(0));
+                let Some(&[start, stop, bits]) = segment.get(1 + 2 * count..4 + 2 * count) else {
+                    break;
+                };
+                let (high, low) = (bits >> 4, bits & 15);
+                for c in 0..count {
+                    let id = segment.get(1 + 2 * c).copied();
+                    let Some((_, coefficients)) = sent.iter_mut().find(|(i, _)| Some(*i) == id)
+                    else {
+                        continue;
+                    };
+                    let band = usize::from(start)..=usize::from(stop);
+                    let expected = if high == 0 { None } else { Some(high) };
+                    for coefficient in coefficients.get_mut(band).unwrap_or_default() {
+                        if *coefficient != expected {
+                            return Progression::Bogus;
+                        }
+                        *coefficient = Some(low);
+                    }
+                }
+                // Past the entropy-coded data: to the next marker that is not a restart.
+                at = end;
+                while let Some(&byte) = jpeg.get(at) {
+                    let next = jpeg.get(at + 1).copied().unwrap_or(0);
+                    if byte == 0xFF && next != 0 && next != 0xFF && !(0xD0..=0xD7).contains(&next) {
+                        break;
+                    }
+                    at += 1;
+                }
+                continue;
+            }
+            0xD9 => break,
+            _ => {}
+        }
+        at = end;
+    }
+    let whole =
+        |(_, coefficients): &(u8, [Option<u8>; 64])| coefficients.iter().all(|&bit| bit == Some(0));
+    if sent.iter().all(whole) {
+        Progression::Complete
+    } else {
+        Progression::Incomplete
+    }
+}
+
+/// The full picture as RGB: zune-jpeg's (through `image`), or `jpeg-decoder`'s when zune
+/// refuses; `None` when both refuse or decode another size.
+fn full_decode(jpeg: &[u8], width: u32, height: u32) -> Option<Vec<u8>> {
+    if let Ok(picture) = image::load_from_memory_with_format(jpeg, image::ImageFormat::Jpeg) {
         let picture = picture.into_rgb8();
         if picture.dimensions() == (width, height) {
             return Some(picture.into_raw());
@@ -158,30 +254,29 @@ fn full_decode(jpeg: &[u8], width: u32, height: u32, channels: usize) -> Option<
     if (u32::from(info.width), u32::from(info.height)) != (width, height) {
         return None;
     }
-    as_channels(pixels, info.pixel_format, channels)
+    as_rgb(pixels, info.pixel_format)
 }
 
-/// `pixels` of `format` as `channels` bytes a pixel: grey widened to RGB, inks as they
-/// are; `None` for any other pairing.
-fn as_channels(
-    pixels: Vec<u8>,
-    format: jpeg_decoder::PixelFormat,
-    channels: usize,
-) -> Option<Vec<u8>> {
-    match (format, channels) {
-        (jpeg_decoder::PixelFormat::RGB24, 3) | (jpeg_decoder::PixelFormat::CMYK32, 4) => {
-            Some(pixels)
-        }
-        (jpeg_decoder::PixelFormat::L8, 3) => {
-            Some(pixels.iter().flat_map(|&v| [v, v, v]).collect())
-        }
+/// `jpeg-decoder`'s `pixels` of `format` as RGB: grey widened, inks converted as
+/// [`ink_to_rgb`] converts them.
+fn as_rgb(pixels: Vec<u8>, format: jpeg_decoder::PixelFormat) -> Option<Vec<u8>> {
+    match format {
+        jpeg_decoder::PixelFormat::RGB24 => Some(pixels),
+        jpeg_decoder::PixelFormat::L8 => Some(pixels.iter().flat_map(|&v| [v, v, v]).collect()),
+        jpeg_decoder::PixelFormat::CMYK32 => Some(to_rgb(&pixels)),
         _ => None,
     }
 }
 
-/// `jpeg-decoder`'s scaled decode with `channels` bytes a pixel, when it comes out
-/// `width` x `height`.
-fn scaled_reference(jpeg: &[u8], width: u32, height: u32, channels: usize) -> Option<Vec<u8>> {
+/// Inks (four bytes a pixel) as RGB, through [`ink_to_rgb`].
+fn to_rgb(ink: &[u8]) -> Vec<u8> {
+    let mut rgb = vec![0; ink.len() / 4 * 3];
+    ink_to_rgb(ink, &mut rgb);
+    rgb
+}
+
+/// `jpeg-decoder`'s scaled decode as RGB, when it comes out `width` x `height`.
+fn scaled_reference(jpeg: &[u8], width: u32, height: u32) -> Option<Vec<u8>> {
     let mut decoder = jpeg_decoder::Decoder::new(jpeg);
     decoder.read_info().ok()?;
     let size = decoder
@@ -191,28 +286,28 @@ fn scaled_reference(jpeg: &[u8], width: u32, height: u32, channels: usize) -> Op
         return None;
     }
     let pixels = decoder.decode().ok()?;
-    as_channels(pixels, decoder.info()?.pixel_format, channels)
+    as_rgb(pixels, decoder.info()?.pixel_format)
 }
 
-/// `full` (`channels` bytes a pixel, `width` x `height`) averaged over `reduction`-square
-/// boxes, rounded; the boxes at the right and bottom edges take what is left.
-fn box_average(full: &[u8], width: u32, height: u32, reduction: u32, channels: usize) -> Vec<u8> {
+/// `full` (RGB, `width` x `height`) averaged over `reduction`-square boxes, rounded; the
+/// boxes at the right and bottom edges take what is left.
+fn box_average(full: &[u8], width: u32, height: u32, reduction: u32) -> Vec<u8> {
     let (rw, rh) = (width.div_ceil(reduction), height.div_ceil(reduction));
-    let mut out = Vec::with_capacity((rw * rh) as usize * channels);
+    let mut out = Vec::with_capacity((rw * rh * 3) as usize);
     for y in 0..rh {
         for x in 0..rw {
-            let mut sum = [0u32; 4];
+            let mut sum = [0u32; 3];
             let mut n = 0;
             for yy in y * reduction..((y + 1) * reduction).min(height) {
                 for xx in x * reduction..((x + 1) * reduction).min(width) {
-                    let at = (yy * width + xx) as usize * channels;
-                    for (total, &v) in sum.iter_mut().zip(&full[at..at + channels]) {
+                    let at = ((yy * width + xx) * 3) as usize;
+                    for (total, &v) in sum.iter_mut().zip(&full[at..at + 3]) {
                         *total += u32::from(v);
                     }
                     n += 1;
                 }
             }
-            out.extend(sum[..channels].iter().map(|s| ((s + n / 2) / n) as u8));
+            out.extend(sum.map(|s| ((s + n / 2) / n) as u8));
         }
     }
     out

@@ -87,9 +87,33 @@ pub(super) fn ycck_row(luma: &[u8], cb: &[u8], cr: &[u8], k: &[u8], ink: &mut [u
     }
 }
 
+/// Inks (C, M, Y, K, 0 none to 255 full, four bytes a pixel) to RGB without a profile, as
+/// zune-jpeg converts an Adobe CMYK or YCCK file: each colour's complement scaled by the
+/// black's, `(255 - ink) (255 - k) / 255` rounded. As many pixels as both hold.
+pub fn ink_to_rgb(ink: &[u8], rgb: &mut [u8]) {
+    let scale = |a: u8, b: u8| {
+        let t = u32::from(a) * u32::from(b) + 128;
+        ((t + (t >> 8)) >> 8) as u8
+    };
+    for (ink, pixel) in ink.chunks_exact(4).zip(rgb.chunks_exact_mut(3)) {
+        let white = 255 - ink[3];
+        for (channel, &colour) in pixel.iter_mut().zip(&ink[..3]) {
+            *channel = scale(255 - colour, white);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inks_convert_as_their_complements_darkened_by_black() {
+        let mut rgb = [0u8; 9];
+        ink_to_rgb(&[0, 0, 0, 0, 255, 0, 0, 0, 0, 128, 255, 128], &mut rgb);
+        // No ink is white; full cyan leaves no red; half black halves what is left.
+        assert_eq!(rgb, [255, 255, 255, 0, 255, 255, 127, 63, 0]);
+    }
 
     #[test]
     fn inks_come_out_uninverted_from_cmyk_and_ycck() {

@@ -13,6 +13,8 @@
 
 mod color;
 mod entropy;
+
+pub use color::ink_to_rgb;
 mod header;
 mod huffman;
 mod idct;
