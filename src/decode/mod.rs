@@ -413,7 +413,6 @@ pub fn decode_cmyk(
     Some(upright_reduced(image, validated, reduction, path))
 }
 
-
 /// The samples jpeg-decoder makes of `bytes` at 1/`reduction`, when their pixel format is
 /// one `wanted` takes (else `None`).
 fn read_with_jpeg_decoder(

@@ -1,7 +1,7 @@
 //! The reduced JPEG decoder: what it accepts decodes close to a full decode, box-averaged.
 
 use super::Input;
-use crate::jpeg::decoder::{Decoder, ink_to_rgb};
+use crate::jpeg::decoder::{Decoder, data_end, ink_to_rgb};
 
 /// The mean difference per byte the reduced decode may have from the full decode
 /// box-averaged (the decoder's own tests hold natural pictures to it), unless the decoder
@@ -214,15 +214,8 @@ fn progression(jpeg: &[u8]) -> Progression {
                         *coefficient = Some(low);
                     }
                 }
-                // Past the entropy-coded data: to the next marker that is not a restart.
-                at = end;
-                while let Some(&byte) = jpeg.get(at) {
-                    let next = jpeg.get(at + 1).copied().unwrap_or(0);
-                    if byte == 0xFF && next != 0 && next != 0xFF && !(0xD0..=0xD7).contains(&next) {
-                        break;
-                    }
-                    at += 1;
-                }
+                // Past the entropy-coded data, as the decoder finds its end.
+                at = data_end(jpeg, end);
                 continue;
             }
             0xD9 => break,

@@ -13,12 +13,14 @@
 
 mod color;
 mod entropy;
-
-pub use color::ink_to_rgb;
 mod header;
 mod huffman;
 mod idct;
 mod progressive;
+
+pub use color::ink_to_rgb;
+#[cfg(feature = "harness")]
+pub(crate) use progressive::data_end;
 
 use crate::zigzag::ZIGZAG;
 

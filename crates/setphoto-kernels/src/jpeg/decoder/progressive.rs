@@ -293,7 +293,7 @@ fn scans<'a>(
 
 /// Where the entropy-coded data that starts at `from` ends: the first marker other than
 /// a restart marker (or the end of the file).
-fn data_end(bytes: &[u8], from: usize) -> usize {
+pub(crate) fn data_end(bytes: &[u8], from: usize) -> usize {
     let mut pos = from;
     loop {
         // Eight bytes at a time up to one that holds a 0xFF: a byte is 0xFF exactly when
