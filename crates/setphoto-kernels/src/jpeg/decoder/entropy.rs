@@ -216,6 +216,10 @@ pub(super) trait Select: Copy {
     /// `lanes` whose bit of `chosen` is set and that do not have it yet: a refinement
     /// scan's corrections to nonzero coefficients.
     fn correct(self, lanes: &mut [i16; 16], chosen: u16, bit: i16);
+
+    /// Each of the 16 `lanes` times its step: a progressive block's coefficients
+    /// dequantised for the transform.
+    fn dequantise(self, lanes: &[i16; 16], steps: &[f32; 16]) -> [f32; 16];
 }
 
 /// [`Select`] in plain Rust, on any CPU.
@@ -259,6 +263,11 @@ impl Select for Portable {
             let step = (bit ^ sign).wrapping_sub(sign);
             *value = value.wrapping_add(step & chosen & lacking);
         }
+    }
+
+    #[inline(always)]
+    fn dequantise(self, lanes: &[i16; 16], steps: &[f32; 16]) -> [f32; 16] {
+        std::array::from_fn(|lane| f32::from(lanes[lane]) * steps[lane])
     }
 
     #[inline(always)]
@@ -354,6 +363,34 @@ impl Select for Bmi2 {
             let step = _mm256_and_si256(step, _mm256_and_si256(chosen, lacking));
             _mm256_storeu_si256(at, _mm256_add_epi16(values, step));
         }
+    }
+
+    #[inline(always)]
+    fn dequantise(self, lanes: &[i16; 16], steps: &[f32; 16]) -> [f32; 16] {
+        use core::arch::x86_64::{
+            __m128i, _mm256_castsi256_si128, _mm256_cvtepi16_epi32, _mm256_cvtepi32_ps,
+            _mm256_extracti128_si256, _mm256_loadu_ps, _mm256_loadu_si256, _mm256_mul_ps,
+            _mm256_storeu_ps,
+        };
+        let mut out = [0.0f32; 16];
+        // SAFETY: a `Bmi2` exists only on a CPU with AVX2 (`Bmi2::new`). The loads cover
+        // exactly the 16 lanes of `lanes` and the 16 steps, the stores the 16 of `out`,
+        // all in the unaligned forms, which accept any address.
+        unsafe {
+            let values = _mm256_loadu_si256(lanes.as_ptr().cast());
+            let low: __m128i = _mm256_castsi256_si128(values);
+            let high: __m128i = _mm256_extracti128_si256::<1>(values);
+            let low = _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(low));
+            let high = _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(high));
+            let steps_at = steps.as_ptr();
+            let out_at = out.as_mut_ptr();
+            _mm256_storeu_ps(out_at, _mm256_mul_ps(low, _mm256_loadu_ps(steps_at)));
+            _mm256_storeu_ps(
+                out_at.add(8),
+                _mm256_mul_ps(high, _mm256_loadu_ps(steps_at.add(8))),
+            );
+        }
+        out
     }
 
     #[inline(always)]
@@ -846,7 +883,7 @@ impl<'a> BitReader<'a> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::huffman::Refinement;
     use super::*;
     use proptest::prelude::*;
@@ -1014,7 +1051,7 @@ mod tests {
 
     /// The AVX2 build's [`Select`], where this CPU can run it.
     #[cfg(target_arch = "x86_64")]
-    fn vector_select() -> Option<Bmi2> {
+    pub(in crate::jpeg::decoder) fn vector_select() -> Option<Bmi2> {
         let runs = std::arch::is_x86_feature_detected!("bmi2")
             && std::arch::is_x86_feature_detected!("avx2");
         // SAFETY: made only where BMI2 and AVX2 were just detected.

@@ -12,6 +12,7 @@
 //! 8-point coefficients is `1/2 * C(u) * cos((2x + 1) u pi / 2n)` for every `n`: a block's
 //! mean is kept at any size.
 
+use super::entropy::Select;
 use crate::zigzag::ZIGZAG;
 
 /// `ROWS_UPTO[k]`: how many coefficient rows can be nonzero when the last nonzero
@@ -127,25 +128,28 @@ impl Idct {
     /// Dequantises and transforms one block of a progressive frame: `dc` and the AC
     /// coefficients `block` holds (the `nx` x `ny` lowest frequencies in zig-zag order
     /// from slot 1; slot 0 ignored), with the steps `steps` in the same order (the DC's in
-    /// slot 0), `nonzero` marking the zig-zag indices of those that are nonzero;
+    /// slot 0), `nonzero` marking the zig-zag indices of those that are nonzero (the
+    /// dequantisation 16 slots at a time, by `select`);
     /// writes `ny` rows of `nx` pixels into `out`, rows `stride` apart, and clears `block`
     /// for the next MCU row. The same samples as [`Self::block`] of the same
     /// coefficients.
     #[inline(always)]
     pub(super) fn compact(
         &self,
+        select: impl Select,
         block: &mut [i16],
         (dc, nonzero): (i16, u64),
         steps: &[f32; 64],
         (nx, ny): (usize, usize),
-        out: &mut [u8],
-        stride: usize,
+        (out, stride): (&mut [u8], usize),
     ) {
         macro_rules! sized {
             ($($x:literal, $y:literal);*) => {
                 match (nx, ny) {
                     $(($x, $y) => {
-                        self.compact_sized::<$x, $y>(block, (dc, nonzero), steps, out, stride)
+                        self.compact_sized::<$x, $y>(
+                            select, block, (dc, nonzero), steps, (out, stride),
+                        )
                     })*
                     _ => unreachable!("block sizes are 1, 2, 4 or 8"),
                 }
@@ -158,20 +162,28 @@ impl Idct {
     #[inline(always)]
     fn compact_sized<const NX: usize, const NY: usize>(
         &self,
+        select: impl Select,
         block: &mut [i16],
         (dc, nonzero): (i16, u64),
         steps: &[f32; 64],
-        out: &mut [u8],
-        stride: usize,
+        (out, stride): (&mut [u8], usize),
     ) {
         let window = const { Window::new(NX, NY) };
-        let block = &mut block[..NX * NY];
-        // Every slot at once, a fixed count the compiler vectorises, where a loop over the
-        // nonzero ones would cost a mispredicted branch per block.
+        // Every slot at once, 16 at a time (blocks hold whole vectors of 16), where a loop
+        // over the nonzero ones would cost a mispredicted branch per block.
+        let chunks = (NX * NY).div_ceil(16);
         let mut coef = [0.0f32; 64];
-        for ((coef, &value), &step) in coef.iter_mut().zip(&*block).zip(steps) {
-            *coef = f32::from(value) * step;
+        for ((coef, lanes), steps) in coef
+            .chunks_exact_mut(16)
+            .zip(block.chunks_exact(16))
+            .zip(steps.chunks_exact(16))
+            .take(chunks)
+        {
+            let lanes = lanes.try_into().expect("16 lanes");
+            let steps = steps.try_into().expect("16 steps");
+            coef.copy_from_slice(&select.dequantise(lanes, steps));
         }
+        let block = &mut block[..NX * NY];
         // A flat block (no nonzero AC coefficient) takes the short way, as in
         // `Self::block`: known from `nonzero`, not from the slots, which would take a
         // pass over them. The rows transformed are those up to the last coefficient that
@@ -284,6 +296,9 @@ fn to_sample(value: f32) -> u8 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::entropy::Portable;
+    #[cfg(target_arch = "x86_64")]
+    use super::super::entropy::tests::vector_select;
     use super::*;
 
     /// The forward DCT of an 8x8 block (orthonormal, as JPEG's), natural order.
@@ -371,9 +386,17 @@ mod tests {
             let (mut expected, mut got) = ([0u8; 64], [0u8; 64]);
             let last = 63usize.saturating_sub(nonzero.leading_zeros() as usize);
             idct.block(&mut natural, last, (nx, ny), &mut expected, 8);
-            idct.compact(&mut block, (dc, nonzero), &steps, (nx, ny), &mut got, 8);
+            let mut portable_block = block.clone();
+            idct.compact(Portable, &mut portable_block, (dc, nonzero), &steps, (nx, ny), (&mut got, 8));
             proptest::prop_assert_eq!(got, expected);
-            proptest::prop_assert!(block[1..].iter().all(|&value| value == 0));
+            proptest::prop_assert!(portable_block[1..].iter().all(|&value| value == 0));
+            #[cfg(target_arch = "x86_64")]
+            if let Some(vector) = vector_select() {
+                got = [0; 64];
+                idct.compact(vector, &mut block, (dc, nonzero), &steps, (nx, ny), (&mut got, 8));
+                proptest::prop_assert_eq!(got, expected);
+                proptest::prop_assert!(block[1..].iter().all(|&value| value == 0));
+            }
         }
     }
 

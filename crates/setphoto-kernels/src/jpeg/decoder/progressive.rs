@@ -191,12 +191,12 @@ pub(super) fn decode(
                 {
                     let at = block_row * ny * geometry.mcu_width_out + col * nx;
                     idct.compact(
+                        select,
                         block,
                         (dc, history & kept),
                         steps,
                         (nx, ny),
-                        &mut plane[at..],
-                        geometry.mcu_width_out,
+                        (&mut plane[at..], geometry.mcu_width_out),
                     );
                 }
             }
