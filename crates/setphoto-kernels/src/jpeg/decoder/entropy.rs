@@ -198,8 +198,9 @@ fn long_code(table: &HuffmanTable, code16: u32) -> Option<(u8, u32)> {
 /// deposit and SSSE3's byte shuffle where the code is compiled for them.
 pub(super) trait Select: Copy {
     /// The lowest set bit of `mask` left after clearing its `n` lowest set bits (0 when
-    /// it has no more than `n`), as a one-bit mask.
-    fn nth_set_bit(self, mask: u64, n: u32) -> u64;
+    /// it has no more than `n`), as a one-bit mask; `n` comes as the one-bit mask `1 <<
+    /// n` (what BMI2's `pdep` takes, so that the decoder's table can hold it ready).
+    fn nth_set_bit(self, mask: u64, n_bit: u64) -> u64;
 
     /// The low bits of `source`, one per set bit of `mask`, moved to those bits, lowest
     /// to lowest (BMI2's `pdep`).
@@ -228,9 +229,9 @@ pub(super) struct Portable;
 
 impl Select for Portable {
     #[inline(always)]
-    fn nth_set_bit(self, mask: u64, n: u32) -> u64 {
+    fn nth_set_bit(self, mask: u64, n_bit: u64) -> u64 {
         let mut mask = mask;
-        for _ in 0..n {
+        for _ in 0..n_bit.trailing_zeros() {
             mask &= mask.wrapping_sub(1);
         }
         mask & mask.wrapping_neg()
@@ -304,10 +305,9 @@ impl Bmi2 {
 #[cfg(target_arch = "x86_64")]
 impl Select for Bmi2 {
     #[inline(always)]
-    fn nth_set_bit(self, mask: u64, n: u32) -> u64 {
-        // SAFETY: a `Bmi2` exists only on a CPU with BMI2 (`Bmi2::new`). `n` is below 64
-        // (a run of at most 15), so the shift is defined.
-        unsafe { core::arch::x86_64::_pdep_u64(1 << n, mask) }
+    fn nth_set_bit(self, mask: u64, n_bit: u64) -> u64 {
+        // SAFETY: a `Bmi2` exists only on a CPU with BMI2 (`Bmi2::new`).
+        unsafe { core::arch::x86_64::_pdep_u64(n_bit, mask) }
     }
 
     #[inline(always)]
@@ -780,25 +780,28 @@ impl<'a> BitReader<'a> {
                     bits.refill(source);
                 }
                 let entry = refinement.entries[bits.peek_lookahead()];
-                // The run, and the new coefficient's sign (0: a run of 16 zeros).
-                let (run, sign) = if entry.bits != 0 {
+                // The run (as the one-bit mask `1 << run`, which the table holds so that
+                // no shift stands between the lookup and the deposit that follows), and
+                // the new coefficient's sign (0: a run of 16 zeros).
+                let (run_bit, sign) = if entry.bits != 0 {
                     bits.consume(u32::from(entry.bits));
-                    if entry.end_of_band {
-                        *eobrun = (1 << entry.run) + bits.take(u32::from(entry.run));
+                    if entry.end_of_band() {
+                        let extra = entry.run();
+                        *eobrun = (1 << extra) + bits.take(extra);
                         break;
                     }
-                    (u32::from(entry.run), i32::from(entry.sign))
+                    (u64::from(entry.run_bit), i32::from(entry.sign))
                 } else {
                     let symbol = bits.decode(ac)?;
                     let (run, size) = (u32::from(symbol >> 4), symbol & 15);
                     if size != 0 {
                         // Only magnitude 1 is allowed here; libjpeg reads any size as 1.
-                        (run, if bits.take(1) != 0 { 1 } else { -1 })
+                        (1 << run, if bits.take(1) != 0 { 1 } else { -1 })
                     } else if run != 15 {
                         *eobrun = (1 << run) + bits.take(run);
                         break;
                     } else {
-                        (run, 0)
+                        (1 << run, 0)
                     }
                 };
                 // Past `run` zero coefficients, reading the correction bits of the nonzero
@@ -806,7 +809,7 @@ impl<'a> BitReader<'a> {
                 // run of 16 zeros, the 16th): the `run + 1`-th zero ahead (`target`, one
                 // bit), or none when there are fewer. `upto` masks everything up to it,
                 // or everything when there is none, so the rest of the band is passed.
-                let target = select.nth_set_bit(!nonzero & ahead, run);
+                let target = select.nth_set_bit(!nonzero & ahead, run_bit);
                 let upto = target ^ target.wrapping_sub(1);
                 corrections.gather(&mut bits, source, (nonzero & ahead & upto).count_ones());
                 ahead &= !upto;
@@ -1037,9 +1040,12 @@ pub(super) mod tests {
                     resolved += 1;
                     let expected = Refinement {
                         bits: used as u8,
-                        run,
-                        sign,
-                        end_of_band: size == 0 && run != 15,
+                        sign: if size == 0 && run != 15 {
+                            Refinement::END_OF_BAND
+                        } else {
+                            sign
+                        },
+                        run_bit: 1 << run,
                     };
                     assert_eq!(entry, expected, "{name} {prefix:011b}");
                 }
@@ -1151,10 +1157,10 @@ pub(super) mod tests {
                 .filter(|&i| mask >> i & 1 != 0)
                 .nth(n as usize)
                 .map_or(0, |i| 1u64 << i);
-            prop_assert_eq!(Portable.nth_set_bit(mask, n), expected);
+            prop_assert_eq!(Portable.nth_set_bit(mask, 1 << n), expected);
             #[cfg(target_arch = "x86_64")]
             if let Some(bmi2) = vector_select() {
-                prop_assert_eq!(bmi2.nth_set_bit(mask, n), expected);
+                prop_assert_eq!(bmi2.nth_set_bit(mask, 1 << n), expected);
             }
         }
     }

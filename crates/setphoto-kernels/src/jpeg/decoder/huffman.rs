@@ -213,13 +213,31 @@ pub(super) struct Refinement {
     /// Bits used, the code and a new coefficient's sign bit; 0: not resolved by the
     /// lookahead (a longer code, or a code whose sign bit lies past it).
     pub(super) bits: u8,
-    /// The run: zero coefficients passed before the new one (for a run of 16 zeros, 15,
-    /// the 16th being where it stops), or the extra bits of an end-of-band run's length.
-    pub(super) run: u8,
-    /// The new coefficient's sign, 1 or -1; 0 for none.
+    /// The new coefficient's sign, 1 or -1; 0 for none (a run of 16 zeros);
+    /// [`Self::END_OF_BAND`] where the code starts an end-of-band run.
     pub(super) sign: i8,
-    /// The code starts an end-of-band run.
-    pub(super) end_of_band: bool,
+    /// `1 << run`, where the run is the zero coefficients passed before the new one (for
+    /// a run of 16 zeros, 15, the 16th being where it stops), or the extra bits of an
+    /// end-of-band run's length: the one-bit mask that the decoder's bit deposit takes.
+    /// All four fields fit in four bytes, so a lookup is one scaled load.
+    pub(super) run_bit: u16,
+}
+
+impl Refinement {
+    /// The `sign` of an end-of-band run's code.
+    pub(super) const END_OF_BAND: i8 = i8::MIN;
+
+    /// Whether the code starts an end-of-band run.
+    #[inline(always)]
+    pub(super) fn end_of_band(self) -> bool {
+        self.sign == Self::END_OF_BAND
+    }
+
+    /// The run, or an end-of-band run's extra bits.
+    #[inline(always)]
+    pub(super) fn run(self) -> u32 {
+        self.run_bit.trailing_zeros()
+    }
 }
 
 /// A refinement scan's lookahead table, made from an AC table's when a refinement scan
@@ -250,16 +268,18 @@ impl RefinementTable {
                 let positive = prefix >> (LOOKAHEAD - len - 1) & 1 != 0;
                 Refinement {
                     bits: (len + 1) as u8,
-                    run,
                     sign: if positive { 1 } else { -1 },
-                    end_of_band: false,
+                    run_bit: 1 << run,
                 }
             } else {
                 Refinement {
                     bits: len as u8,
-                    run,
-                    sign: 0,
-                    end_of_band: run != 15,
+                    sign: if run != 15 {
+                        Refinement::END_OF_BAND
+                    } else {
+                        0
+                    },
+                    run_bit: 1 << run,
                 }
             };
         }
