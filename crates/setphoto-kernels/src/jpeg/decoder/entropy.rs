@@ -507,14 +507,21 @@ impl Corrections {
 /// block's kept coefficients: bit `bit` is added to the magnitude of each coefficient kept
 /// (bit `k` of `kept` set) that does not have it yet. The block keeps them in zig-zag
 /// order from slot 1 (see `progressive::Component::slot`), so the slots to change are
-/// the bits of `ones` that `kept` selects, packed; all slots are visited, 16 at a time,
-/// without a branch per coefficient (how many a block changes is as good as random).
+/// the bits of `ones` that `kept` selects, packed. The first 16 slots are visited
+/// without a branch per coefficient (how many a block changes is as good as random);
+/// the rest, 16 at a time, only when one of them changes: a block larger than 4x4
+/// (chroma at twice the luma's size) seldom has a correction past its 15th
+/// coefficient, so that branch is seldom taken.
 #[inline(always)]
 fn apply_corrections(select: impl Select, ones: u64, kept: u64, block: &mut [i16], bit: i16) {
     let slots = select.extract(ones, kept);
-    for (chunk, lanes) in block.chunks_exact_mut(16).enumerate() {
-        let lanes: &mut [i16; 16] = lanes.try_into().expect("16 lanes");
-        select.correct(lanes, (slots >> (16 * chunk)) as u16, bit);
+    let (first, rest) = block.split_at_mut(16);
+    select.correct(first.try_into().expect("16 lanes"), slots as u16, bit);
+    if slots >> 16 != 0 {
+        for (chunk, lanes) in rest.chunks_exact_mut(16).enumerate() {
+            let lanes: &mut [i16; 16] = lanes.try_into().expect("16 lanes");
+            select.correct(lanes, (slots >> (16 * (chunk + 1))) as u16, bit);
+        }
     }
 }
 
