@@ -40,6 +40,8 @@ pub(super) struct Window {
     /// Per zig-zag index past the DC inside the window, its slot (0 outside, and for
     /// the DC).
     pub(super) by_zigzag: [u8; 64],
+    /// The zig-zag indices whose slot lies past the first 16.
+    past_first_vector: u64,
 }
 
 impl Window {
@@ -47,6 +49,7 @@ impl Window {
     pub(super) const fn new(nx: usize, ny: usize) -> Self {
         let mut slot = [0; 64];
         let mut by_zigzag = [0; 64];
+        let mut past_first_vector = 0;
         let mut next = 1;
         let mut k = 1;
         while k < 64 {
@@ -54,11 +57,18 @@ impl Window {
             if natural / 8 < ny && natural % 8 < nx {
                 slot[natural] = next;
                 by_zigzag[k] = next;
+                if next >= 16 {
+                    past_first_vector |= 1 << k;
+                }
                 next += 1;
             }
             k += 1;
         }
-        Self { slot, by_zigzag }
+        Self {
+            slot,
+            by_zigzag,
+            past_first_vector,
+        }
     }
 }
 
@@ -170,25 +180,31 @@ impl Idct {
     ) {
         let window = const { Window::new(NX, NY) };
         // Every slot at once, 16 at a time (blocks hold whole vectors of 16), where a loop
-        // over the nonzero ones would cost a mispredicted branch per block.
-        let chunks = (NX * NY).div_ceil(16);
+        // over the nonzero ones would cost a mispredicted branch per block; past the
+        // first 16 only when one of them is nonzero (rare in photos: those are the
+        // upper frequencies of a block larger than 4x4). Slots the history does not mark
+        // are zero already, so they need no clearing either.
+        let chunks = if NX * NY > 16 && nonzero & window.past_first_vector != 0 {
+            (NX * NY).div_ceil(16)
+        } else {
+            1
+        };
         let mut coef = [0.0f32; 64];
         for ((coef, lanes), steps) in coef
             .chunks_exact_mut(16)
-            .zip(block.chunks_exact(16))
+            .zip(block.chunks_exact_mut(16))
             .zip(steps.chunks_exact(16))
             .take(chunks)
         {
-            let lanes = lanes.try_into().expect("16 lanes");
+            let lanes: &mut [i16; 16] = lanes.try_into().expect("16 lanes");
             let steps = steps.try_into().expect("16 steps");
             coef.copy_from_slice(&select.dequantise(lanes, steps));
+            lanes.fill(0);
         }
-        let block = &mut block[..NX * NY];
         // A flat block (no nonzero AC coefficient) takes the short way, as in
         // `Self::block`: known from `nonzero`, not from the slots, which would take a
         // pass over them. The rows transformed are those up to the last coefficient that
         // may be nonzero, as `Self::block` counts them.
-        block.fill(0);
         let dc = f32::from(dc) * steps[0];
         if nonzero == 0 {
             // Flat block: only the mean.
