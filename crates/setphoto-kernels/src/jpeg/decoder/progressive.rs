@@ -790,18 +790,34 @@ impl Pass for DcRefine {
     ) -> Result<bool, Refusal> {
         let (layout, dcs) = McuLayout::new(scan, components)?;
         let (count, low) = (layout.blocks().len(), self.low);
-        for mcu_col in mcus {
-            if bits.overran() {
+        // Up to 64 MCUs at a time: their bits read first, one word per MCU (the first
+        // block's bit the highest), then spread block by block of the layout, so that
+        // the loop over MCUs keeps its component's DC array and its place in the layout
+        // in hand rather than looking them up for every block.
+        let mut words = [0u64; 64];
+        let mut start = mcus.start;
+        while start < mcus.end {
+            let end = (start + words.len()).min(mcus.end);
+            let mut read = end;
+            for (mcu_col, word) in (start..end).zip(&mut words) {
+                if bits.overran() {
+                    read = mcu_col;
+                    break;
+                }
+                *word = bits.bits(count as u32);
+            }
+            for (b, &(s, first, step)) in layout.blocks().iter().enumerate() {
+                let (dcs, shift) = (&mut *dcs[s], count - 1 - b);
+                for (mcu_col, &word) in (start..read).zip(&words) {
+                    if let Some(dc) = dcs.get_mut(first + mcu_col * step) {
+                        *dc |= (((word >> shift) & 1) << low) as i16;
+                    }
+                }
+            }
+            if read < end {
                 return Ok(false);
             }
-            // The MCU's bits read at once, one per block, the first block's the highest.
-            let mut word = bits.bits(count as u32) << (64 - count);
-            for &(s, first, step) in layout.blocks() {
-                if let Some(dc) = dcs[s].get_mut(first + mcu_col * step) {
-                    *dc |= ((word >> 63) << low) as i16;
-                }
-                word <<= 1;
-            }
+            start = end;
         }
         Ok(true)
     }
