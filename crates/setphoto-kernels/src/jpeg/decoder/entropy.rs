@@ -525,6 +525,101 @@ fn apply_corrections(select: impl Select, ones: u64, kept: u64, block: &mut [i16
     }
 }
 
+/// [`BitReader::ac_refine`] of one block with the bits in hand `bits` and their source.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn refine_block(
+    select: impl Select,
+    (ac, refinement): (&HuffmanTable, &RefinementTable),
+    (start, end): (usize, usize),
+    low: u32,
+    eobrun: &mut u32,
+    block: &mut [i16],
+    (slot, kept): (&[u8; 64], u64),
+    history: &mut u64,
+    (bits_in_hand, source): (&mut Bits, &mut Source),
+) -> Result<(), Refusal> {
+    let bit = 1i32 << low;
+    let mut bits = *bits_in_hand;
+    let mut nonzero = *history;
+    let band = (u64::MAX << start) & (u64::MAX >> (63 - end));
+    // The band's coefficients not yet passed, as a mask: where the block is, without
+    // an index (one register fewer on the path from symbol to symbol).
+    let mut ahead = band;
+    let mut corrections = Corrections::default();
+    if *eobrun == 0 {
+        while ahead != 0 {
+            // A refill only when the next symbol might need more than the bits in
+            // hand (a 16-bit code and up to 14 more): most take a few, so most symbols
+            // go without one. The correction bits have a check of their own.
+            if bits.count < 30 {
+                bits.refill(source);
+            }
+            let entry = refinement.entries[bits.peek_lookahead()];
+            // The run (as the one-bit mask `1 << run`, which the table holds so that
+            // no shift stands between the lookup and the deposit that follows), and
+            // the new coefficient's sign (0: a run of 16 zeros).
+            let (run_bit, sign) = if entry.bits != 0 {
+                bits.consume(u32::from(entry.bits));
+                if entry.end_of_band() {
+                    let extra = entry.run();
+                    *eobrun = (1 << extra) + bits.take(extra);
+                    break;
+                }
+                (u64::from(entry.run_bit), i32::from(entry.sign))
+            } else {
+                let symbol = bits.decode(ac)?;
+                let (run, size) = (u32::from(symbol >> 4), symbol & 15);
+                if size != 0 {
+                    // Only magnitude 1 is allowed here; libjpeg reads any size as 1.
+                    (1 << run, if bits.take(1) != 0 { 1 } else { -1 })
+                } else if run != 15 {
+                    *eobrun = (1 << run) + bits.take(run);
+                    break;
+                } else {
+                    (1 << run, 0)
+                }
+            };
+            // Past `run` zero coefficients, reading the correction bits of the nonzero
+            // ones on the way, to the zero one that takes the new coefficient (for a
+            // run of 16 zeros, the 16th): the `run + 1`-th zero ahead (`target`, one
+            // bit), or none when there are fewer. `upto` masks everything up to it,
+            // or everything when there is none, so the rest of the band is passed.
+            let target = select.nth_set_bit(!nonzero & ahead, run_bit);
+            let upto = target ^ target.wrapping_sub(1);
+            corrections.gather(&mut bits, source, (nonzero & ahead & upto).count_ones());
+            ahead &= !upto;
+            if sign != 0 {
+                if target == 0 {
+                    return Err(Refusal::Corrupt("an AC run past the end of its band"));
+                }
+                nonzero |= target;
+                let k = target.trailing_zeros() as usize;
+                if let Some(coefficient) = block.get_mut(usize::from(slot[k])) {
+                    *coefficient = (sign * bit) as i16;
+                }
+            }
+        }
+    }
+    if *eobrun > 0 {
+        // In an end-of-band run: only the correction bits of the nonzero coefficients
+        // left in the band.
+        corrections.gather(&mut bits, source, (nonzero & ahead).count_ones());
+        *eobrun -= 1;
+    }
+    let passed = *history & band;
+    apply_corrections(
+        select,
+        corrections.ones(select, passed),
+        kept,
+        block,
+        bit as i16,
+    );
+    *history = nonzero;
+    *bits_in_hand = bits;
+    Ok(())
+}
+
 impl<'a> BitReader<'a> {
     /// A reader of `data` from its start (the first byte after the SOS header).
     pub(super) fn new(data: &'a [u8]) -> Self {
@@ -761,94 +856,74 @@ impl<'a> BitReader<'a> {
     pub(super) fn ac_refine(
         &mut self,
         select: impl Select,
-        (ac, refinement): (&HuffmanTable, &RefinementTable),
-        (start, end): (usize, usize),
+        tables: (&HuffmanTable, &RefinementTable),
+        band: (usize, usize),
         low: u32,
         eobrun: &mut u32,
         block: &mut [i16],
-        (slot, kept): (&[u8; 64], u64),
+        slots: (&[u8; 64], u64),
         history: &mut u64,
     ) -> Result<(), Refusal> {
-        let bit = 1i32 << low;
         let mut bits = self.bits;
-        let source = &mut self.source;
-        let mut nonzero = *history;
-        let band = (u64::MAX << start) & (u64::MAX >> (63 - end));
-        // The band's coefficients not yet passed, as a mask: where the block is, without
-        // an index (one register fewer on the path from symbol to symbol).
-        let mut ahead = band;
-        let mut corrections = Corrections::default();
-        if *eobrun == 0 {
-            while ahead != 0 {
-                // A refill only when the next symbol might need more than the bits in
-                // hand (a 16-bit code and up to 14 more): most take a few, so most symbols
-                // go without one. The correction bits have a check of their own.
-                if bits.count < 30 {
-                    bits.refill(source);
-                }
-                let entry = refinement.entries[bits.peek_lookahead()];
-                // The run (as the one-bit mask `1 << run`, which the table holds so that
-                // no shift stands between the lookup and the deposit that follows), and
-                // the new coefficient's sign (0: a run of 16 zeros).
-                let (run_bit, sign) = if entry.bits != 0 {
-                    bits.consume(u32::from(entry.bits));
-                    if entry.end_of_band() {
-                        let extra = entry.run();
-                        *eobrun = (1 << extra) + bits.take(extra);
-                        break;
-                    }
-                    (u64::from(entry.run_bit), i32::from(entry.sign))
-                } else {
-                    let symbol = bits.decode(ac)?;
-                    let (run, size) = (u32::from(symbol >> 4), symbol & 15);
-                    if size != 0 {
-                        // Only magnitude 1 is allowed here; libjpeg reads any size as 1.
-                        (1 << run, if bits.take(1) != 0 { 1 } else { -1 })
-                    } else if run != 15 {
-                        *eobrun = (1 << run) + bits.take(run);
-                        break;
-                    } else {
-                        (1 << run, 0)
-                    }
-                };
-                // Past `run` zero coefficients, reading the correction bits of the nonzero
-                // ones on the way, to the zero one that takes the new coefficient (for a
-                // run of 16 zeros, the 16th): the `run + 1`-th zero ahead (`target`, one
-                // bit), or none when there are fewer. `upto` masks everything up to it,
-                // or everything when there is none, so the rest of the band is passed.
-                let target = select.nth_set_bit(!nonzero & ahead, run_bit);
-                let upto = target ^ target.wrapping_sub(1);
-                corrections.gather(&mut bits, source, (nonzero & ahead & upto).count_ones());
-                ahead &= !upto;
-                if sign != 0 {
-                    if target == 0 {
-                        return Err(Refusal::Corrupt("an AC run past the end of its band"));
-                    }
-                    nonzero |= target;
-                    let k = target.trailing_zeros() as usize;
-                    if let Some(coefficient) = block.get_mut(usize::from(slot[k])) {
-                        *coefficient = (sign * bit) as i16;
-                    }
-                }
-            }
-        }
-        if *eobrun > 0 {
-            // In an end-of-band run: only the correction bits of the nonzero coefficients
-            // left in the band.
-            corrections.gather(&mut bits, source, (nonzero & ahead).count_ones());
-            *eobrun -= 1;
-        }
-        let passed = *history & band;
-        apply_corrections(
+        let refined = refine_block(
             select,
-            corrections.ones(select, passed),
-            kept,
+            tables,
+            band,
+            low,
+            eobrun,
             block,
-            bit as i16,
+            slots,
+            history,
+            (&mut bits, &mut self.source),
         );
-        *history = nonzero;
         self.bits = bits;
-        Ok(())
+        refined
+    }
+
+    /// [`Self::ac_refine`] of the blocks whose histories are `histories`, `lanes` slots
+    /// each in `coefficients`, in order, with no restart marker between them; stops
+    /// before a block when the data has run out, and says whether all were decoded. The
+    /// bits in hand stay in a local from block to block, where a write back to the
+    /// reader after each block would put a store and a load on the chain of dependent
+    /// steps that runs from symbol to symbol.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn ac_refine_run(
+        &mut self,
+        select: impl Select,
+        tables: (&HuffmanTable, &RefinementTable),
+        band: (usize, usize),
+        low: u32,
+        eobrun: &mut u32,
+        (mut coefficients, lanes): (&mut [i16], usize),
+        slots: (&[u8; 64], u64),
+        histories: &mut [u64],
+    ) -> Result<bool, Refusal> {
+        let mut bits = self.bits;
+        let mut run = *eobrun;
+        let mut all = true;
+        for history in histories {
+            if self.source.padding > bits.count {
+                all = false;
+                break;
+            }
+            let (block, rest) = std::mem::take(&mut coefficients).split_at_mut(lanes);
+            coefficients = rest;
+            refine_block(
+                select,
+                tables,
+                band,
+                low,
+                &mut run,
+                block,
+                slots,
+                history,
+                (&mut bits, &mut self.source),
+            )?;
+        }
+        self.bits = bits;
+        *eobrun = run;
+        Ok(all)
     }
 
     /// Whether decoding has read past the data into zero padding: the scan is truncated

@@ -946,32 +946,20 @@ impl<S: Select> Pass for AcRefine<'_, S> {
         c: &mut Component,
         blocks: std::ops::Range<usize>,
     ) -> Result<bool, Refusal> {
-        // As in an AC first scan: what the blocks share, taken out of the loop.
-        let (tables, band, low) = (self.tables, self.band, self.low);
-        let (lanes, slots) = (c.lanes, (&c.slot, c.kept_mask));
-        let mut coefficients = &mut c.coefficients[blocks.start * lanes..][..blocks.len() * lanes];
-        let mut eobrun = state.eobrun;
-        for history in &mut c.history[blocks] {
-            if bits.overran() {
-                state.eobrun = eobrun;
-                return Ok(false);
-            }
-            let (block, rest) = std::mem::take(&mut coefficients).split_at_mut(lanes);
-            coefficients = rest;
-            let eobrun = &mut eobrun;
-            bits.ac_refine(
-                self.select,
-                tables,
-                band,
-                low,
-                eobrun,
-                block,
-                slots,
-                history,
-            )?;
-        }
-        state.eobrun = eobrun;
-        Ok(true)
+        let lanes = c.lanes;
+        bits.ac_refine_run(
+            self.select,
+            self.tables,
+            self.band,
+            self.low,
+            &mut state.eobrun,
+            (
+                &mut c.coefficients[blocks.start * lanes..][..blocks.len() * lanes],
+                lanes,
+            ),
+            (&c.slot, c.kept_mask),
+            &mut c.history[blocks],
+        )
     }
 }
 
