@@ -587,7 +587,7 @@ fn refine_block(
             // or everything when there is none, so the rest of the band is passed.
             let target = select.nth_set_bit(!nonzero & ahead, run_bit);
             let upto = target ^ target.wrapping_sub(1);
-            corrections.gather(&mut bits, source, (nonzero & ahead & upto).count_ones());
+            let count = (nonzero & ahead & upto).count_ones();
             ahead &= !upto;
             if sign != 0 {
                 if target == 0 {
@@ -599,6 +599,10 @@ fn refine_block(
                     *coefficient = (sign * bit) as i16;
                 }
             }
+            // The correction bits last, once the symbol's own values are done with: then
+            // only the bits, the masks and the table live across the gather's rare
+            // refill (a call), and the compiler keeps all of them in registers.
+            corrections.gather(&mut bits, source, count);
         }
     }
     if *eobrun > 0 {
