@@ -525,6 +525,32 @@ fn apply_corrections(select: impl Select, ones: u64, kept: u64, block: &mut [i16
     }
 }
 
+/// [`BitReader::dc_difference`] with the bits in hand `bits` and their source.
+#[inline(always)]
+fn dc_difference(
+    bits_in_hand: &mut Bits,
+    source: &mut Source,
+    dc: &HuffmanTable,
+) -> Result<i32, Refusal> {
+    let mut bits = *bits_in_hand;
+    // The lookup first, as in `decode_block`: at least 29 bits are in hand (a
+    // difference takes at most 27 of the 56 a refill leaves).
+    let fast = dc.resolved[bits.peek_lookahead()];
+    bits.refill(source);
+    let diff = if fast.bits != 0 {
+        bits.consume(u32::from(fast.bits));
+        i32::from(fast.first)
+    } else {
+        let size = u32::from(bits.decode(dc)?);
+        if size > 11 {
+            return Err(Refusal::Corrupt("a DC difference of more than 11 bits"));
+        }
+        bits.receive_extend(size)
+    };
+    *bits_in_hand = bits;
+    Ok(diff)
+}
+
 /// [`BitReader::ac_refine`] of one block with the bits in hand `bits` and their source.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
@@ -724,22 +750,38 @@ impl<'a> BitReader<'a> {
     #[inline(always)]
     pub(super) fn dc_difference(&mut self, dc: &HuffmanTable) -> Result<i32, Refusal> {
         let mut bits = self.bits;
-        // The lookup first, as in `decode_block`: at least 29 bits are in hand (a
-        // difference takes at most 27 of the 56 a refill leaves).
-        let fast = dc.resolved[bits.peek_lookahead()];
-        bits.refill(&mut self.source);
-        let diff = if fast.bits != 0 {
-            bits.consume(u32::from(fast.bits));
-            i32::from(fast.first)
-        } else {
-            let size = u32::from(bits.decode(dc)?);
-            if size > 11 {
-                return Err(Refusal::Corrupt("a DC difference of more than 11 bits"));
-            }
-            bits.receive_extend(size)
-        };
+        let diff = dc_difference(&mut bits, &mut self.source, dc)?;
         self.bits = bits;
         Ok(diff)
+    }
+
+    /// The DC first scan of blocks `dcs` of one component, in order, with no restart
+    /// marker between them, each the running sum `predictor` of differences decoded with
+    /// `dc`, scaled by `2^low`; stops before a block when the data has run out, and says
+    /// whether all were decoded. As in [`Self::ac_refine_run`], the bits in hand stay in
+    /// a local from block to block.
+    #[inline(always)]
+    pub(super) fn dc_first_run(
+        &mut self,
+        dc: &HuffmanTable,
+        low: u32,
+        predictor: &mut i32,
+        dcs: &mut [i16],
+    ) -> Result<bool, Refusal> {
+        let mut bits = self.bits;
+        let mut sum = *predictor;
+        let mut all = true;
+        for value in dcs {
+            if self.source.padding > bits.count {
+                all = false;
+                break;
+            }
+            sum = sum.wrapping_add(dc_difference(&mut bits, &mut self.source, dc)?);
+            *value = (sum << low) as i16;
+        }
+        self.bits = bits;
+        *predictor = sum;
+        Ok(all)
     }
 
     /// One bit: a DC refinement scan's bit for one block.

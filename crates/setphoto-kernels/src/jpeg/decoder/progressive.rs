@@ -669,15 +669,7 @@ impl Pass for DcFirst<'_> {
         // As in an AC first scan: what the blocks share (the table, the DC array), taken
         // out of the loop.
         let table = self.huffman[0].ok_or(Refusal::Corrupt("a scan without a DC table"))?;
-        let predictor = &mut state.predictors[0];
-        for dc in &mut c.dc[blocks] {
-            if bits.overran() {
-                return Ok(false);
-            }
-            *predictor = predictor.wrapping_add(bits.dc_difference(table)?);
-            *dc = (*predictor << self.low) as i16;
-        }
-        Ok(true)
+        bits.dc_first_run(table, self.low, &mut state.predictors[0], &mut c.dc[blocks])
     }
 
     #[inline(always)]
