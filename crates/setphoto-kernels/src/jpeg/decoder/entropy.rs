@@ -784,6 +784,42 @@ impl<'a> BitReader<'a> {
         Ok(all)
     }
 
+    /// An interleaved DC first scan's MCUs `mcus`, in order, with no restart marker
+    /// between them: per MCU, the blocks of `layout` (per block, its component's place
+    /// `s` in the scan, its index in the row's first MCU and how far that moves from one
+    /// MCU to the next), each the running sum `predictors[s]` of differences decoded with
+    /// `tables[s]`, scaled by `2^low`, into `dcs[s]`; stops before an MCU when the data
+    /// has run out, and says whether all were decoded. The bits in hand stay in a local,
+    /// as in [`Self::dc_first_run`].
+    #[inline(always)]
+    pub(super) fn dc_first_mcus(
+        &mut self,
+        (tables, low): (&[&HuffmanTable; 4], u32),
+        predictors: &mut [i32; 4],
+        layout: &[(usize, usize, usize)],
+        dcs: &mut [&mut [i16]; 4],
+        mcus: std::ops::Range<usize>,
+    ) -> Result<bool, Refusal> {
+        let mut bits = self.bits;
+        let mut all = true;
+        for mcu_col in mcus {
+            if self.source.padding > bits.count {
+                all = false;
+                break;
+            }
+            for &(s, first, step) in layout {
+                let predictor = &mut predictors[s];
+                *predictor =
+                    predictor.wrapping_add(dc_difference(&mut bits, &mut self.source, tables[s])?);
+                if let Some(dc) = dcs[s].get_mut(first + mcu_col * step) {
+                    *dc = (*predictor << low) as i16;
+                }
+            }
+        }
+        self.bits = bits;
+        Ok(all)
+    }
+
     /// One bit: a DC refinement scan's bit for one block.
     #[inline(always)]
     pub(super) fn bit(&mut self) -> bool {

@@ -683,25 +683,18 @@ impl Pass for DcFirst<'_> {
     ) -> Result<bool, Refusal> {
         // The MCU's blocks in one flat loop through its layout, with the tables checked
         // once, where the generic walk looks up each block's component and table.
-        let (layout, dcs) = McuLayout::new(scan, components)?;
+        let (layout, mut dcs) = McuLayout::new(scan, components)?;
         let mut tables = [self.huffman[0].ok_or(Refusal::Corrupt("a scan without a DC table"))?; 4];
         for (s, table) in tables.iter_mut().enumerate().take(scan.components.len()) {
             *table = self.huffman[s].ok_or(Refusal::Corrupt("a scan without a DC table"))?;
         }
-        let low = self.low;
-        for mcu_col in mcus {
-            if bits.overran() {
-                return Ok(false);
-            }
-            for &(s, first, step) in layout.blocks() {
-                let predictor = &mut state.predictors[s];
-                *predictor = predictor.wrapping_add(bits.dc_difference(tables[s])?);
-                if let Some(dc) = dcs[s].get_mut(first + mcu_col * step) {
-                    *dc = (*predictor << low) as i16;
-                }
-            }
-        }
-        Ok(true)
+        bits.dc_first_mcus(
+            (&tables, self.low),
+            &mut state.predictors,
+            layout.blocks(),
+            &mut dcs,
+            mcus,
+        )
     }
 }
 
