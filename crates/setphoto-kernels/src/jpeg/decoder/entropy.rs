@@ -525,7 +525,9 @@ fn apply_corrections(select: impl Select, ones: u64, kept: u64, block: &mut [i16
     }
 }
 
-/// [`BitReader::dc_difference`] with the bits in hand `bits` and their source.
+/// One DC difference decoded with `dc`, with the bits in hand `bits` and their source:
+/// a progressive DC first scan's ([`BitReader::dc_difference`]) and a sequential
+/// block's ([`BitReader::decode_block`]).
 #[inline(always)]
 fn dc_difference(
     bits_in_hand: &mut Bits,
@@ -533,8 +535,11 @@ fn dc_difference(
     dc: &HuffmanTable,
 ) -> Result<i32, Refusal> {
     let mut bits = *bits_in_hand;
-    // The lookup first, as in `decode_block`: at least 29 bits are in hand (a
-    // difference takes at most 27 of the 56 a refill leaves).
+    // The lookup reads the bits in hand before the refill that follows it (there are
+    // always at least `LOOKAHEAD`), so the refill's load runs alongside the lookup
+    // instead of ahead of it on the critical path. After the refill there are at least
+    // 56: enough for any code and its value on the checked paths (16 + 11 bits), and at
+    // least 29 remain for the next lookup.
     let fast = dc.resolved[bits.peek_lookahead()];
     bits.refill(source);
     let diff = if fast.bits != 0 {
@@ -679,23 +684,9 @@ impl<'a> BitReader<'a> {
         // A copy the compiler can keep in registers; written back at the end.
         let mut bits = self.bits;
         let source = &mut self.source;
-        // Each lookup reads the bits in hand before the refill that follows it (there are
-        // always at least `LOOKAHEAD`), so the refill's load runs alongside the lookup
-        // instead of ahead of it on the critical path. After the refill there are at least
-        // 56: enough for any code and its value on the checked paths (16 + 11 bits), and
-        // at least 29 remain for the next lookup.
-        let fast = dc.resolved[bits.peek_lookahead()];
-        bits.refill(source);
-        let diff = if fast.bits != 0 {
-            bits.consume(u32::from(fast.bits));
-            i32::from(fast.first)
-        } else {
-            let size = u32::from(bits.decode(dc)?);
-            if size > 11 {
-                return Err(Refusal::Corrupt("a DC difference of more than 11 bits"));
-            }
-            bits.receive_extend(size)
-        };
+        // Each lookup reads the bits in hand before the refill that follows it, as the
+        // DC difference's does.
+        let diff = dc_difference(&mut bits, source, dc)?;
         let mut k = 1usize;
         let mut last = 0usize;
         while k < 64 {
