@@ -456,12 +456,13 @@ struct Corrections {
 
 impl Corrections {
     /// Reads the correction bits of the next `count` nonzero coefficients (at most 63),
-    /// all above those gathered so far, one per coefficient in zig-zag order.
+    /// all above those gathered so far, one per coefficient in zig-zag order, and leaves
+    /// at least `LOOKAHEAD` bits in hand for the next symbol's lookup.
     #[inline(always)]
     fn gather(&mut self, bits: &mut Bits, source: &mut Source, count: u32) {
-        if count > bits.count {
+        if count + LOOKAHEAD > bits.count {
             bits.refill(source);
-            if count > bits.count {
+            if count + LOOKAHEAD > bits.count {
                 (*self, *bits) = self.gather_in_parts(*bits, source, count);
                 return;
             }
@@ -478,8 +479,9 @@ impl Corrections {
         bits.consume(count);
     }
 
-    /// [`Self::gather`] for more bits than a refill guarantees (more than 56, where a
-    /// block is nonzero almost everywhere): 32, then the rest after a refill. Everything
+    /// [`Self::gather`] for more bits than a refill guarantees with the lookahead to
+    /// spare (more than 45, where a block is nonzero almost everywhere): 32, then the
+    /// rest (at most 31) after a refill, which leaves at least 25. Everything
     /// goes by value, so that on the common path the block's state stays in registers
     /// rather than in memory this call could see.
     #[cold]
@@ -580,13 +582,14 @@ fn refine_block(
     let mut corrections = Corrections::default();
     if *eobrun == 0 {
         while ahead != 0 {
-            // A refill only when the next symbol might need more than the bits in
-            // hand (a 16-bit code and up to 14 more): most take a few, so most symbols
-            // go without one. The correction bits have a check of their own.
-            if bits.count < 30 {
-                bits.refill(source);
-            }
+            // The lookup reads the bits in hand (between symbols there are always at
+            // least `LOOKAHEAD`: every gather leaves them) before the refill, so the
+            // refill's load runs beside the lookup, as in the sequential decoder; and
+            // every symbol refills, where a refill only when the bits ran low was a
+            // branch the predictor missed every few symbols. After the refill there
+            // are enough for any code and the bits that follow it (16 + 14).
             let entry = refinement.entries[bits.peek_lookahead()];
+            bits.refill(source);
             // The run (as the one-bit mask `1 << run`, which the table holds so that
             // no shift stands between the lookup and the deposit that follows), and
             // the new coefficient's sign (0: a run of 16 zeros).
