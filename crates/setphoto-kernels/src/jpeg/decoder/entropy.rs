@@ -558,7 +558,17 @@ fn dc_difference(
     Ok(diff)
 }
 
-/// [`BitReader::ac_refine`] of one block with the bits in hand `bits` and their source.
+/// A progressive AC refinement scan over `band` of one block (T.81 G.1.2.3), with the
+/// bits in hand `bits` and their source: bit `low` of every coefficient already nonzero
+/// (`history`), and coefficients newly nonzero at `2^low`, placed as in
+/// [`BitReader::ac_first`]. Symbols are decoded with `refinement` (code and sign bit in
+/// one lookup), or `ac` where it does not resolve them. `kept` has bit `k` set when the
+/// block keeps coefficient `k`: the correction bits of the others are read but not
+/// applied.
+///
+/// The correction bits are gathered as the block is read and applied at its end: they
+/// only ever touch coefficients nonzero before the block's symbols, never one of the new
+/// ones, so the order does not matter.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn refine_block(
@@ -739,16 +749,6 @@ impl<'a> BitReader<'a> {
         Ok((diff, last))
     }
 
-    /// A progressive DC first scan's difference for one block (T.81 G.1.2.1), decoded
-    /// with `dc`.
-    #[inline(always)]
-    pub(super) fn dc_difference(&mut self, dc: &HuffmanTable) -> Result<i32, Refusal> {
-        let mut bits = self.bits;
-        let diff = dc_difference(&mut bits, &mut self.source, dc)?;
-        self.bits = bits;
-        Ok(diff)
-    }
-
     /// The DC first scan of blocks `dcs` of one component, in order, with no restart
     /// marker between them, each the running sum `predictor` of differences decoded with
     /// `dc`, scaled by `2^low`; stops before a block when the data has run out, and says
@@ -917,46 +917,7 @@ impl<'a> BitReader<'a> {
         Ok(())
     }
 
-    /// A progressive AC refinement scan over `band` of one block (T.81 G.1.2.3): bit
-    /// `low` of every coefficient already nonzero (`history`), and coefficients newly
-    /// nonzero at `2^low`, placed as in [`Self::ac_first`]. Symbols are decoded with
-    /// `refinement` (code and sign bit in one lookup), or `ac` where it does not resolve
-    /// them. `kept` has bit `k` set when the block keeps coefficient `k`: the correction
-    /// bits of the others are read but not applied.
-    ///
-    /// The correction bits are gathered as the block is read and applied at its end:
-    /// they only ever touch coefficients nonzero before the block's symbols, never one
-    /// of the new ones, so the order does not matter.
-    #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn ac_refine(
-        &mut self,
-        select: impl Select,
-        tables: (&HuffmanTable, &RefinementTable),
-        band: (usize, usize),
-        low: u32,
-        eobrun: &mut u32,
-        block: &mut [i16],
-        slots: (&[u8; 64], u64),
-        history: &mut u64,
-    ) -> Result<(), Refusal> {
-        let mut bits = self.bits;
-        let refined = refine_block(
-            select,
-            tables,
-            band,
-            low,
-            eobrun,
-            block,
-            slots,
-            history,
-            (&mut bits, &mut self.source),
-        );
-        self.bits = bits;
-        refined
-    }
-
-    /// [`Self::ac_refine`] of the blocks whose histories are `histories`, `lanes` slots
+    /// [`refine_block`] of the blocks whose histories are `histories`, `lanes` slots
     /// each in `coefficients`, in order, with no restart marker between them; stops
     /// before a block when the data has run out, and says whether all were decoded. The
     /// bits in hand stay in a local from block to block, where a write back to the

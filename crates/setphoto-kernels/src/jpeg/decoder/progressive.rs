@@ -568,45 +568,24 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// What one pass does with each block of a scan: a type per pass, so that each pass's
-/// block loop is compiled on its own, with the pass inlined.
+/// What one pass does with a scan's blocks: a type per pass, so that each pass's loops
+/// are compiled on their own, with what the blocks share taken out of them.
 trait Pass {
-    /// Decodes the next block of the scan, block `block` of component `c` (`s`: its
-    /// position in the scan).
-    fn block(
-        &self,
-        bits: &mut BitReader,
-        state: &mut ScanState,
-        s: usize,
-        c: &mut Component,
-        block: usize,
-    ) -> Result<(), Refusal>;
-
     /// Decodes blocks `blocks` of a one-component scan's component `c`, in order, with no
     /// restart marker between them; stops before a block when the data has run out, and
-    /// says whether all were decoded. A pass whose blocks are cheap overrides it to keep
-    /// what they share out of the loop.
-    #[inline(always)]
+    /// says whether all were decoded.
     fn run(
         &self,
         bits: &mut BitReader,
         state: &mut ScanState,
         c: &mut Component,
         blocks: std::ops::Range<usize>,
-    ) -> Result<bool, Refusal> {
-        for block in blocks {
-            if bits.overran() {
-                return Ok(false);
-            }
-            self.block(bits, state, 0, c, block)?;
-        }
-        Ok(true)
-    }
+    ) -> Result<bool, Refusal>;
 
-    /// Decodes MCUs `mcus` of MCU row's interleaved scan `scan`, in order, with no restart
-    /// marker between them; stops before an MCU when the data has run out, and says
-    /// whether all were decoded.
-    #[inline(always)]
+    /// Decodes MCUs `mcus` of the MCU row's interleaved scan `scan`, in order, with no
+    /// restart marker between them; stops before an MCU when the data has run out, and
+    /// says whether all were decoded. Only DC scans interleave: the header refuses an AC
+    /// scan of more than one component.
     fn mcus(
         &self,
         bits: &mut BitReader,
@@ -614,25 +593,12 @@ trait Pass {
         scan: &ScanHeader,
         components: &mut [Component],
         mcus: std::ops::Range<usize>,
-    ) -> Result<bool, Refusal> {
-        for mcu_col in mcus {
-            if bits.overran() {
-                return Ok(false);
-            }
-            for (s, &(index, _, _)) in scan.components.iter().enumerate() {
-                let c = components
-                    .get_mut(index)
-                    .ok_or(Refusal::Corrupt("a scan of a missing component"))?;
-                for block_row in 0..c.v {
-                    for block_col in 0..c.h {
-                        let col = mcu_col * c.h + block_col;
-                        self.block(bits, state, s, c, block_row * c.stride + col)?;
-                    }
-                }
-            }
-        }
-        Ok(true)
-    }
+    ) -> Result<bool, Refusal>;
+}
+
+/// [`Pass::mcus`] of an AC pass, which the header never lets run.
+fn interleaved_ac_scan() -> Result<bool, Refusal> {
+    Err(Refusal::Corrupt("an AC scan of more than one component"))
 }
 
 /// A DC first scan: each block's difference from its predictor, scaled by `2^low`.
@@ -642,22 +608,6 @@ struct DcFirst<'t> {
 }
 
 impl Pass for DcFirst<'_> {
-    #[inline(always)]
-    fn block(
-        &self,
-        bits: &mut BitReader,
-        state: &mut ScanState,
-        s: usize,
-        c: &mut Component,
-        block: usize,
-    ) -> Result<(), Refusal> {
-        let table = self.huffman[s].ok_or(Refusal::Corrupt("a scan without a DC table"))?;
-        let predictor = &mut state.predictors[s];
-        *predictor = predictor.wrapping_add(bits.dc_difference(table)?);
-        c.dc[block] = (*predictor << self.low) as i16;
-        Ok(())
-    }
-
     #[inline(always)]
     fn run(
         &self,
@@ -682,7 +632,7 @@ impl Pass for DcFirst<'_> {
         mcus: std::ops::Range<usize>,
     ) -> Result<bool, Refusal> {
         // The MCU's blocks in one flat loop through its layout, with the tables checked
-        // once, where the generic walk looks up each block's component and table.
+        // once, rather than each block's component and table looked up in turn.
         let (layout, mut dcs) = McuLayout::new(scan, components)?;
         let mut tables = [self.huffman[0].ok_or(Refusal::Corrupt("a scan without a DC table"))?; 4];
         for (s, table) in tables.iter_mut().enumerate().take(scan.components.len()) {
@@ -751,17 +701,21 @@ struct DcRefine {
 
 impl Pass for DcRefine {
     #[inline(always)]
-    fn block(
+    fn run(
         &self,
         bits: &mut BitReader,
         _: &mut ScanState,
-        _: usize,
         c: &mut Component,
-        block: usize,
-    ) -> Result<(), Refusal> {
-        // An OR of the bit, not a branch on it: the bits are as good as random.
-        c.dc[block] |= (u16::from(bits.bit()) << self.low) as i16;
-        Ok(())
+        blocks: std::ops::Range<usize>,
+    ) -> Result<bool, Refusal> {
+        for dc in &mut c.dc[blocks] {
+            if bits.overran() {
+                return Ok(false);
+            }
+            // An OR of the bit, not a branch on it: the bits are as good as random.
+            *dc |= (u16::from(bits.bit()) << self.low) as i16;
+        }
+        Ok(true)
     }
 
     #[inline(always)]
@@ -817,29 +771,6 @@ struct AcFirst<'t> {
 
 impl Pass for AcFirst<'_> {
     #[inline(always)]
-    fn block(
-        &self,
-        bits: &mut BitReader,
-        state: &mut ScanState,
-        _: usize,
-        c: &mut Component,
-        block: usize,
-    ) -> Result<(), Refusal> {
-        let coefficients = &mut c.coefficients[block * c.lanes..][..c.lanes];
-        let history = &mut c.history[block];
-        let (table, band, low) = (self.table, self.band, self.low);
-        bits.ac_first(
-            table,
-            band,
-            low,
-            &mut state.eobrun,
-            coefficients,
-            &c.slot,
-            history,
-        )
-    }
-
-    #[inline(always)]
     fn run(
         &self,
         bits: &mut BitReader,
@@ -886,6 +817,17 @@ impl Pass for AcFirst<'_> {
         state.eobrun = eobrun;
         Ok(true)
     }
+
+    fn mcus(
+        &self,
+        _: &mut BitReader,
+        _: &mut ScanState,
+        _: &ScanHeader,
+        _: &mut [Component],
+        _: std::ops::Range<usize>,
+    ) -> Result<bool, Refusal> {
+        interleaved_ac_scan()
+    }
 }
 
 /// An AC refinement scan of zig-zag indices `band`: bit `low`.
@@ -897,32 +839,6 @@ struct AcRefine<'t, S> {
 }
 
 impl<S: Select> Pass for AcRefine<'_, S> {
-    #[inline(always)]
-    fn block(
-        &self,
-        bits: &mut BitReader,
-        state: &mut ScanState,
-        _: usize,
-        c: &mut Component,
-        block: usize,
-    ) -> Result<(), Refusal> {
-        let coefficients = &mut c.coefficients[block * c.lanes..][..c.lanes];
-        let history = &mut c.history[block];
-        let (tables, band, low) = (self.tables, self.band, self.low);
-        let slots = (&c.slot, c.kept_mask);
-        let eobrun = &mut state.eobrun;
-        bits.ac_refine(
-            self.select,
-            tables,
-            band,
-            low,
-            eobrun,
-            coefficients,
-            slots,
-            history,
-        )
-    }
-
     #[inline(always)]
     fn run(
         &self,
@@ -945,6 +861,17 @@ impl<S: Select> Pass for AcRefine<'_, S> {
             (&c.slot, c.kept_mask),
             &mut c.history[blocks],
         )
+    }
+
+    fn mcus(
+        &self,
+        _: &mut BitReader,
+        _: &mut ScanState,
+        _: &ScanHeader,
+        _: &mut [Component],
+        _: std::ops::Range<usize>,
+    ) -> Result<bool, Refusal> {
+        interleaved_ac_scan()
     }
 }
 
