@@ -561,7 +561,7 @@ fn dc_difference(
 /// A progressive AC refinement scan over `band` of one block (T.81 G.1.2.3), with the
 /// bits in hand `bits` and their source: bit `low` of every coefficient already nonzero
 /// (`history`), and coefficients newly nonzero at `2^low`, placed as in
-/// [`BitReader::ac_first`]. Symbols are decoded with `refinement` (code and sign bit in
+/// [`first_block`]. Symbols are decoded with `refinement` (code and sign bit in
 /// one lookup), or `ac` where it does not resolve them. `kept` has bit `k` set when the
 /// block keeps coefficient `k`: the correction bits of the others are read but not
 /// applied.
@@ -664,6 +664,81 @@ fn refine_block(
         bit as i16,
     );
     *history = nonzero;
+    *bits_in_hand = bits;
+    Ok(())
+}
+
+/// A progressive AC first scan's coefficients `band` (zig-zag indices) of one block
+/// (T.81 G.1.2.2), each scaled by `2^low`, with the bits in hand `bits` and their source;
+/// not in an end-of-band run. `eobrun` takes the blocks left in an end-of-band run that
+/// the block starts. Coefficient `k` goes to `block[slot[k]]` when that is in the block
+/// (the rest are not kept); every nonzero one sets bit `k` of `history`, which
+/// refinement scans read.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn first_block(
+    ac: &HuffmanTable,
+    (start, end): (usize, usize),
+    low: u32,
+    eobrun: &mut u32,
+    block: &mut [i16],
+    slot: &[u8; 64],
+    history: &mut u64,
+    (bits_in_hand, source): (&mut Bits, &mut Source),
+) -> Result<(), Refusal> {
+    let mut bits = *bits_in_hand;
+    let mut k = start;
+    while k <= end {
+        // The lookup first, as in `decode_block`, so that the refill runs beside it:
+        // at least 26 bits are in hand (a symbol takes at most 30 of the 56 a refill
+        // leaves: a 16-bit code and a 14-bit end-of-band length).
+        let fast = ac.resolved[bits.peek_lookahead()];
+        bits.refill(source);
+        let first = k + usize::from(fast.run);
+        // Up to two coefficients (or one and an end of band) in one lookup, as in a
+        // sequential scan, when both lie in the band.
+        if fast.bits != 0 && first + usize::from(fast.meta & REACH) <= end {
+            bits.consume(u32::from(fast.bits));
+            if fast.meta & HAS_COEFFICIENT != 0 {
+                let second = first + usize::from(fast.step);
+                for (at, value) in [(first, fast.first), (second, fast.second)] {
+                    *history |= 1 << at;
+                    if let Some(coefficient) = block.get_mut(usize::from(slot[at])) {
+                        *coefficient = (i32::from(value) << low) as i16;
+                    }
+                }
+                k = second + 1;
+            }
+            if fast.meta & ENDS_BLOCK != 0 {
+                break;
+            }
+            continue;
+        }
+        let symbol = bits.decode(ac)?;
+        let (run, size) = (u32::from(symbol >> 4), u32::from(symbol & 15));
+        if size == 0 {
+            if run == 15 {
+                k += 16;
+                continue;
+            }
+            // An end-of-band run: this block and `2^run - 1 + bits` more.
+            *eobrun = (1 << run) - 1 + bits.take(run);
+            break;
+        }
+        if size > 10 {
+            return Err(Refusal::Corrupt("an AC coefficient of more than 10 bits"));
+        }
+        k += run as usize;
+        if k > end {
+            return Err(Refusal::Corrupt("an AC run past the end of its band"));
+        }
+        let value = bits.receive_extend(size) << low;
+        *history |= 1 << k;
+        if let Some(coefficient) = block.get_mut(usize::from(slot[k])) {
+            *coefficient = value as i16;
+        }
+        k += 1;
+    }
     *bits_in_hand = bits;
     Ok(())
 }
@@ -838,83 +913,56 @@ impl<'a> BitReader<'a> {
         word
     }
 
-    /// A progressive AC first scan's coefficients `band` (zig-zag indices) of one block
-    /// (T.81 G.1.2.2), each scaled by `2^low`. `eobrun` carries the blocks left in an
-    /// end-of-band run from block to block. Coefficient `k` goes to `block[slot[k]]` when
-    /// that is in the block (the rest are not kept); every nonzero one sets bit `k` of
-    /// `history`, which refinement scans read.
+    /// A progressive AC first scan over the blocks whose histories are `histories`,
+    /// `lanes` slots each in `coefficients`, in order, with no restart marker between
+    /// them (see [`first_block`]); `eobrun` carries the blocks left in an end-of-band run
+    /// from run to run. Stops before a block when the data has run out, and says whether
+    /// all were decoded. As in [`Self::ac_refine_run`], the bits in hand stay in a local
+    /// from block to block; and the blocks of an end-of-band run, which get nothing from
+    /// the scan, are passed over in one step rather than one branch each (in a sparse
+    /// band most blocks are in such runs).
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn ac_first(
+    pub(super) fn ac_first_run(
         &mut self,
         ac: &HuffmanTable,
-        (start, end): (usize, usize),
+        band: (usize, usize),
         low: u32,
         eobrun: &mut u32,
-        block: &mut [i16],
+        (coefficients, lanes): (&mut [i16], usize),
         slot: &[u8; 64],
-        history: &mut u64,
-    ) -> Result<(), Refusal> {
-        if *eobrun > 0 {
-            *eobrun -= 1;
-            return Ok(());
-        }
+        histories: &mut [u64],
+    ) -> Result<bool, Refusal> {
         let mut bits = self.bits;
-        let source = &mut self.source;
-        let mut k = start;
-        while k <= end {
-            // The lookup first, as in `decode_block`, so that the refill runs beside it:
-            // at least 26 bits are in hand (a symbol takes at most 30 of the 56 a refill
-            // leaves: a 16-bit code and a 14-bit end-of-band length).
-            let fast = ac.resolved[bits.peek_lookahead()];
-            bits.refill(source);
-            let first = k + usize::from(fast.run);
-            // Up to two coefficients (or one and an end of band) in one lookup, as in a
-            // sequential scan, when both lie in the band.
-            if fast.bits != 0 && first + usize::from(fast.meta & REACH) <= end {
-                bits.consume(u32::from(fast.bits));
-                if fast.meta & HAS_COEFFICIENT != 0 {
-                    let second = first + usize::from(fast.step);
-                    for (at, value) in [(first, fast.first), (second, fast.second)] {
-                        *history |= 1 << at;
-                        if let Some(coefficient) = block.get_mut(usize::from(slot[at])) {
-                            *coefficient = (i32::from(value) << low) as i16;
-                        }
-                    }
-                    k = second + 1;
-                }
-                if fast.meta & ENDS_BLOCK != 0 {
-                    break;
-                }
+        let mut run = *eobrun;
+        let mut all = true;
+        let mut at = 0;
+        while at < histories.len() {
+            if run > 0 {
+                let passed = (run as usize).min(histories.len() - at);
+                run -= passed as u32;
+                at += passed;
                 continue;
             }
-            let symbol = bits.decode(ac)?;
-            let (run, size) = (u32::from(symbol >> 4), u32::from(symbol & 15));
-            if size == 0 {
-                if run == 15 {
-                    k += 16;
-                    continue;
-                }
-                // An end-of-band run: this block and `2^run - 1 + bits` more.
-                *eobrun = (1 << run) - 1 + bits.take(run);
+            if self.source.padding > bits.count {
+                all = false;
                 break;
             }
-            if size > 10 {
-                return Err(Refusal::Corrupt("an AC coefficient of more than 10 bits"));
-            }
-            k += run as usize;
-            if k > end {
-                return Err(Refusal::Corrupt("an AC run past the end of its band"));
-            }
-            let value = bits.receive_extend(size) << low;
-            *history |= 1 << k;
-            if let Some(coefficient) = block.get_mut(usize::from(slot[k])) {
-                *coefficient = value as i16;
-            }
-            k += 1;
+            first_block(
+                ac,
+                band,
+                low,
+                &mut run,
+                &mut coefficients[at * lanes..][..lanes],
+                slot,
+                &mut histories[at],
+                (&mut bits, &mut self.source),
+            )?;
+            at += 1;
         }
         self.bits = bits;
-        Ok(())
+        *eobrun = run;
+        Ok(all)
     }
 
     /// [`refine_block`] of the blocks whose histories are `histories`, `lanes` slots

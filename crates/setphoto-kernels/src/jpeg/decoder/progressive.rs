@@ -778,44 +778,19 @@ impl Pass for AcFirst<'_> {
         c: &mut Component,
         blocks: std::ops::Range<usize>,
     ) -> Result<bool, Refusal> {
-        // What the blocks share, taken out of `c` and `state` once: through them the
-        // compiler reloaded the component's fields, sliced its arrays with their bounds
-        // checks and kept the end-of-band count in memory at every block.
-        //
-        // The blocks of an end-of-band run get nothing from the scan, so they are passed
-        // over in one step rather than one branch each (in a sparse band most blocks are
-        // in such runs).
-        let (table, band, low) = (self.table, self.band, self.low);
-        let (lanes, slot) = (c.lanes, &c.slot);
-        let coefficients = &mut c.coefficients[blocks.start * lanes..][..blocks.len() * lanes];
-        let histories = &mut c.history[blocks];
-        let mut eobrun = state.eobrun;
-        let mut at = 0;
-        while at < histories.len() {
-            if eobrun > 0 {
-                let passed = (eobrun as usize).min(histories.len() - at);
-                eobrun -= passed as u32;
-                at += passed;
-                continue;
-            }
-            if bits.overran() {
-                state.eobrun = eobrun;
-                return Ok(false);
-            }
-            let block = &mut coefficients[at * lanes..][..lanes];
-            bits.ac_first(
-                table,
-                band,
-                low,
-                &mut eobrun,
-                block,
-                slot,
-                &mut histories[at],
-            )?;
-            at += 1;
-        }
-        state.eobrun = eobrun;
-        Ok(true)
+        let lanes = c.lanes;
+        bits.ac_first_run(
+            self.table,
+            self.band,
+            self.low,
+            &mut state.eobrun,
+            (
+                &mut c.coefficients[blocks.start * lanes..][..blocks.len() * lanes],
+                lanes,
+            ),
+            &c.slot,
+            &mut c.history[blocks],
+        )
     }
 
     fn mcus(
