@@ -23,8 +23,11 @@ const MAX_PIXELS: u64 = 1 << 22;
 /// when a full decoder (zune-jpeg through `image`, or else `jpeg-decoder`) decodes the file,
 /// ours must match the full picture's box average within [`BOUND`] per byte wherever
 /// `jpeg-decoder`'s own scaled decode does. A four-component file, which ours decodes to
-/// inks, is compared in RGB, its inks converted as zune-jpeg converts them
-/// ([`ink_to_rgb`]): zune-jpeg reads damaged progressions as libjpeg does (as ours does),
+/// inks, is compared in inks when it is sequential, against `jpeg-decoder`'s full decode
+/// where that decodes it: both reduced decoders average inks, and in RGB (`ink_to_rgb`
+/// multiplies each ink by the key) a difference in the key would count three times over.
+/// Otherwise its inks are converted as zune-jpeg converts them ([`ink_to_rgb`]) and
+/// compared in RGB: zune-jpeg reads damaged progressions as libjpeg does (as ours does),
 /// where `jpeg-decoder` may read them otherwise.
 ///
 /// # Panics
@@ -65,19 +68,14 @@ pub fn jpeg_decoder(data: &[u8]) {
         (rw * rh) as usize * channels,
         "the buffer length"
     );
-    let ours = if channels == 4 {
-        to_rgb(&reduced.rgb)
-    } else {
-        reduced.rgb
-    };
 
     // The reduced decoder reads up to the end of the first scan and no further: what comes
     // after it (a second frame, say) is for setphoto's marker validation, which runs first
     // and refuses what libjpeg refuses. A file no full decoder decodes has nothing to be
     // compared with.
-    let Some(full) = full_decode(jpeg, width, height) else {
-        return;
-    };
+    let inks = (channels == 4 && sequential(jpeg))
+        .then(|| full_inks(jpeg, width, height))
+        .flatten();
     // Progressions that libjpeg reads one way and zune-jpeg and `jpeg-decoder` another:
     // bogus ones, and for inks (where the two agree with each other but not with libjpeg
     // or ours) incomplete ones.
@@ -88,13 +86,34 @@ pub fn jpeg_decoder(data: &[u8]) {
     {
         return;
     }
-    let expected = box_average(&full, width, height, reduction);
+    let (ours, expected, theirs) = if let Some(full) = inks {
+        let theirs = scaled_reference(jpeg, rw, rh, jpeg_decoder::PixelFormat::CMYK32);
+        (
+            reduced.rgb,
+            box_average(&full, (width, height), 4, reduction),
+            theirs,
+        )
+    } else {
+        let Some(full) = full_decode(jpeg, width, height) else {
+            return;
+        };
+        let ours = if channels == 4 {
+            to_rgb(&reduced.rgb)
+        } else {
+            reduced.rgb
+        };
+        let theirs = scaled_reference(jpeg, rw, rh, jpeg_decoder::PixelFormat::RGB24);
+        (
+            ours,
+            box_average(&full, (width, height), 3, reduction),
+            theirs,
+        )
+    };
     let diff = mean_difference(&ours, &expected);
     if diff < BOUND {
         return;
     }
-    let yardstick = scaled_reference(jpeg, rw, rh)
-        .map_or(f64::INFINITY, |theirs| mean_difference(&theirs, &expected));
+    let yardstick = theirs.map_or(f64::INFINITY, |theirs| mean_difference(&theirs, &expected));
     // Coefficients far from what an encoder writes (damaged entropy data that still decodes)
     // make the full decode clip, which no reduced IDCT follows: when jpeg-decoder's reduced
     // decode strays past the bound as well, there is no oracle for ours.
@@ -250,6 +269,34 @@ fn full_decode(jpeg: &[u8], width: u32, height: u32) -> Option<Vec<u8>> {
     as_rgb(pixels, info.pixel_format)
 }
 
+/// `jpeg-decoder`'s full decode of a four-component file: its inks, four bytes a pixel;
+/// `None` when it refuses the file or decodes another size or kind.
+fn full_inks(jpeg: &[u8], width: u32, height: u32) -> Option<Vec<u8>> {
+    let mut decoder = jpeg_decoder::Decoder::new(jpeg);
+    let pixels = decoder.decode().ok()?;
+    let info = decoder.info()?;
+    ((u32::from(info.width), u32::from(info.height)) == (width, height)
+        && info.pixel_format == jpeg_decoder::PixelFormat::CMYK32)
+        .then_some(pixels)
+}
+
+/// Whether `jpeg`'s frame is sequential (SOF0 or SOF1), from its first frame header.
+fn sequential(jpeg: &[u8]) -> bool {
+    let mut at = 2;
+    while let (Some(&0xFF), Some(&marker), Some(len)) =
+        (jpeg.get(at), jpeg.get(at + 1), jpeg.get(at + 2..at + 4))
+    {
+        match marker {
+            0xFF => at += 1,
+            0xC0 | 0xC1 => return true,
+            0xC2..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => return false,
+            0xDA | 0xD9 => return false,
+            _ => at += 2 + usize::from(u16::from_be_bytes([len[0], len[1]])),
+        }
+    }
+    false
+}
+
 /// `jpeg-decoder`'s `pixels` of `format` as RGB: grey widened, inks converted as
 /// [`ink_to_rgb`] converts them.
 fn as_rgb(pixels: Vec<u8>, format: jpeg_decoder::PixelFormat) -> Option<Vec<u8>> {
@@ -268,8 +315,14 @@ fn to_rgb(ink: &[u8]) -> Vec<u8> {
     rgb
 }
 
-/// `jpeg-decoder`'s scaled decode as RGB, when it comes out `width` x `height`.
-fn scaled_reference(jpeg: &[u8], width: u32, height: u32) -> Option<Vec<u8>> {
+/// `jpeg-decoder`'s scaled decode as RGB, or for `CMYK32` as inks, when it comes out
+/// `width` x `height`.
+fn scaled_reference(
+    jpeg: &[u8],
+    width: u32,
+    height: u32,
+    format: jpeg_decoder::PixelFormat,
+) -> Option<Vec<u8>> {
     let mut decoder = jpeg_decoder::Decoder::new(jpeg);
     decoder.read_info().ok()?;
     let size = decoder
@@ -279,28 +332,38 @@ fn scaled_reference(jpeg: &[u8], width: u32, height: u32) -> Option<Vec<u8>> {
         return None;
     }
     let pixels = decoder.decode().ok()?;
-    as_rgb(pixels, decoder.info()?.pixel_format)
+    let decoded = decoder.info()?.pixel_format;
+    if format == jpeg_decoder::PixelFormat::CMYK32 {
+        return (decoded == format).then_some(pixels);
+    }
+    as_rgb(pixels, decoded)
 }
 
-/// `full` (RGB, `width` x `height`) averaged over `reduction`-square boxes, rounded; the
-/// boxes at the right and bottom edges take what is left.
-fn box_average(full: &[u8], width: u32, height: u32, reduction: u32) -> Vec<u8> {
+/// `full` (`channels` bytes a pixel, `width` x `height`) averaged over
+/// `reduction`-square boxes, rounded; the boxes at the right and bottom edges take what
+/// is left.
+fn box_average(
+    full: &[u8],
+    (width, height): (u32, u32),
+    channels: usize,
+    reduction: u32,
+) -> Vec<u8> {
     let (rw, rh) = (width.div_ceil(reduction), height.div_ceil(reduction));
-    let mut out = Vec::with_capacity((rw * rh * 3) as usize);
+    let mut out = Vec::with_capacity(rw as usize * rh as usize * channels);
     for y in 0..rh {
         for x in 0..rw {
-            let mut sum = [0u32; 3];
+            let mut sum = [0u32; 4];
             let mut n = 0;
             for yy in y * reduction..((y + 1) * reduction).min(height) {
                 for xx in x * reduction..((x + 1) * reduction).min(width) {
-                    let at = ((yy * width + xx) * 3) as usize;
-                    for (total, &v) in sum.iter_mut().zip(&full[at..at + 3]) {
+                    let at = (yy * width + xx) as usize * channels;
+                    for (total, &v) in sum.iter_mut().zip(&full[at..at + channels]) {
                         *total += u32::from(v);
                     }
                     n += 1;
                 }
             }
-            out.extend(sum.map(|s| ((s + n / 2) / n) as u8));
+            out.extend(sum[..channels].iter().map(|s| ((s + n / 2) / n) as u8));
         }
     }
     out
