@@ -28,7 +28,8 @@ const MAX_PIXELS: u64 = 1 << 22;
 /// multiplies each ink by the key) a difference in the key would count three times over.
 /// Otherwise its inks are converted as zune-jpeg converts them ([`ink_to_rgb`]) and
 /// compared in RGB: zune-jpeg reads damaged progressions as libjpeg does (as ours does),
-/// where `jpeg-decoder` may read them otherwise.
+/// where `jpeg-decoder` may read them otherwise. Where the two full decoders' pictures of
+/// a four-component file differ by more than [`BOUND`], neither is taken as the oracle.
 ///
 /// # Panics
 /// When ours decodes another size, or strays further.
@@ -73,7 +74,7 @@ pub fn jpeg_decoder(data: &[u8]) {
     // after it (a second frame, say) is for setphoto's marker validation, which runs first
     // and refuses what libjpeg refuses. A file no full decoder decodes has nothing to be
     // compared with.
-    let inks = (channels == 4 && sequential(jpeg))
+    let jpeg_decoder_inks = (channels == 4)
         .then(|| full_inks(jpeg, width, height))
         .flatten();
     // Progressions that libjpeg reads one way and zune-jpeg and `jpeg-decoder` another:
@@ -86,6 +87,14 @@ pub fn jpeg_decoder(data: &[u8]) {
     {
         return;
     }
+    // For inks the two full decoders can disagree with each other (where one of them
+    // strays from libjpeg): then neither is an oracle.
+    if let (Some(inks), Some(zune)) = (&jpeg_decoder_inks, zune_rgb(jpeg, width, height))
+        && mean_difference(&to_rgb(inks), &zune) > BOUND
+    {
+        return;
+    }
+    let inks = jpeg_decoder_inks.filter(|_| sequential(jpeg));
     let (ours, expected, theirs) = if let Some(full) = inks {
         let theirs = scaled_reference(jpeg, rw, rh, jpeg_decoder::PixelFormat::CMYK32);
         (
@@ -254,11 +263,8 @@ fn progression(jpeg: &[u8]) -> Progression {
 /// The full picture as RGB: zune-jpeg's (through `image`), or `jpeg-decoder`'s when zune
 /// refuses; `None` when both refuse or decode another size.
 fn full_decode(jpeg: &[u8], width: u32, height: u32) -> Option<Vec<u8>> {
-    if let Ok(picture) = image::load_from_memory_with_format(jpeg, image::ImageFormat::Jpeg) {
-        let picture = picture.into_rgb8();
-        if picture.dimensions() == (width, height) {
-            return Some(picture.into_raw());
-        }
+    if let Some(picture) = zune_rgb(jpeg, width, height) {
+        return Some(picture);
     }
     let mut decoder = jpeg_decoder::Decoder::new(jpeg);
     let pixels = decoder.decode().ok()?;
@@ -267,6 +273,13 @@ fn full_decode(jpeg: &[u8], width: u32, height: u32) -> Option<Vec<u8>> {
         return None;
     }
     as_rgb(pixels, info.pixel_format)
+}
+
+/// zune-jpeg's full decode (through `image`) as RGB, when it is `width` x `height`.
+fn zune_rgb(jpeg: &[u8], width: u32, height: u32) -> Option<Vec<u8>> {
+    let picture = image::load_from_memory_with_format(jpeg, image::ImageFormat::Jpeg).ok()?;
+    let picture = picture.into_rgb8();
+    (picture.dimensions() == (width, height)).then(|| picture.into_raw())
 }
 
 /// `jpeg-decoder`'s full decode of a four-component file: its inks, four bytes a pixel;
