@@ -528,8 +528,8 @@ fn apply_corrections(select: impl Select, ones: u64, kept: u64, block: &mut [i16
 }
 
 /// One DC difference decoded with `dc`, with the bits in hand `bits` and their source:
-/// a progressive DC first scan's ([`BitReader::dc_difference`]) and a sequential
-/// block's ([`BitReader::decode_block`]).
+/// a progressive DC first scan's ([`BitReader::dc_first_run`],
+/// [`BitReader::dc_first_mcus`]) and a sequential block's ([`BitReader::decode_block`]).
 #[inline(always)]
 fn dc_difference(
     bits_in_hand: &mut Bits,

@@ -584,21 +584,19 @@ trait Pass {
 
     /// Decodes MCUs `mcus` of the MCU row's interleaved scan `scan`, in order, with no
     /// restart marker between them; stops before an MCU when the data has run out, and
-    /// says whether all were decoded. Only DC scans interleave: the header refuses an AC
-    /// scan of more than one component.
+    /// says whether all were decoded. Only DC scans interleave (the header refuses an AC
+    /// scan of more than one component), so the DC passes implement it and the AC passes
+    /// keep this refusal, which never runs.
     fn mcus(
         &self,
-        bits: &mut BitReader,
-        state: &mut ScanState,
-        scan: &ScanHeader,
-        components: &mut [Component],
-        mcus: std::ops::Range<usize>,
-    ) -> Result<bool, Refusal>;
-}
-
-/// [`Pass::mcus`] of an AC pass, which the header never lets run.
-fn interleaved_ac_scan() -> Result<bool, Refusal> {
-    Err(Refusal::Corrupt("an AC scan of more than one component"))
+        _: &mut BitReader,
+        _: &mut ScanState,
+        _: &ScanHeader,
+        _: &mut [Component],
+        _: std::ops::Range<usize>,
+    ) -> Result<bool, Refusal> {
+        Err(Refusal::Corrupt("an AC scan of more than one component"))
+    }
 }
 
 /// A DC first scan: each block's difference from its predictor, scaled by `2^low`.
@@ -792,17 +790,6 @@ impl Pass for AcFirst<'_> {
             &mut c.history[blocks],
         )
     }
-
-    fn mcus(
-        &self,
-        _: &mut BitReader,
-        _: &mut ScanState,
-        _: &ScanHeader,
-        _: &mut [Component],
-        _: std::ops::Range<usize>,
-    ) -> Result<bool, Refusal> {
-        interleaved_ac_scan()
-    }
 }
 
 /// An AC refinement scan of zig-zag indices `band`: bit `low`.
@@ -836,17 +823,6 @@ impl<S: Select> Pass for AcRefine<'_, S> {
             (&c.slot, c.kept_mask),
             &mut c.history[blocks],
         )
-    }
-
-    fn mcus(
-        &self,
-        _: &mut BitReader,
-        _: &mut ScanState,
-        _: &ScanHeader,
-        _: &mut [Component],
-        _: std::ops::Range<usize>,
-    ) -> Result<bool, Refusal> {
-        interleaved_ac_scan()
     }
 }
 
