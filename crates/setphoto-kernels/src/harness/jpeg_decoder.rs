@@ -70,13 +70,6 @@ pub fn jpeg_decoder(data: &[u8]) {
         "the buffer length"
     );
 
-    // The reduced decoder reads up to the end of the first scan and no further: what comes
-    // after it (a second frame, say) is for setphoto's marker validation, which runs first
-    // and refuses what libjpeg refuses. A file no full decoder decodes has nothing to be
-    // compared with.
-    let jpeg_decoder_inks = (channels == 4)
-        .then(|| full_inks(jpeg, width, height))
-        .flatten();
     // Progressions that libjpeg reads one way and zune-jpeg and `jpeg-decoder` another:
     // bogus ones, and for inks (where the two agree with each other but not with libjpeg
     // or ours) incomplete ones.
@@ -87,20 +80,21 @@ pub fn jpeg_decoder(data: &[u8]) {
     {
         return;
     }
-    // For inks the two full decoders can disagree with each other (where one of them
-    // strays from libjpeg): then neither is an oracle.
-    if let (Some(inks), Some(zune)) = (&jpeg_decoder_inks, zune_rgb(jpeg, width, height))
-        && mean_difference(&to_rgb(inks), &zune) > BOUND
-    {
-        return;
-    }
-    let inks = jpeg_decoder_inks.filter(|_| sequential(jpeg));
-    let (ours, expected, theirs) = if let Some(full) = inks {
-        let theirs = scaled_reference(jpeg, rw, rh, jpeg_decoder::PixelFormat::CMYK32);
+    // The reduced decoder reads up to the end of the first scan and no further: what comes
+    // after it (a second frame, say) is for setphoto's marker validation, which runs first
+    // and refuses what libjpeg refuses. A file no full decoder decodes has nothing to be
+    // compared with.
+    let jpeg_decoder_inks = (channels == 4)
+        .then(|| full_inks(jpeg, width, height))
+        .flatten();
+    let inks = jpeg_decoder_inks
+        .as_deref()
+        .filter(|_| progression == Progression::Sequential);
+    let (ours, expected, format) = if let Some(full) = inks {
         (
             reduced.rgb,
-            box_average(&full, (width, height), 4, reduction),
-            theirs,
+            box_average(full, (width, height), 4, reduction),
+            jpeg_decoder::PixelFormat::CMYK32,
         )
     } else {
         let Some(full) = full_decode(jpeg, width, height) else {
@@ -111,18 +105,25 @@ pub fn jpeg_decoder(data: &[u8]) {
         } else {
             reduced.rgb
         };
-        let theirs = scaled_reference(jpeg, rw, rh, jpeg_decoder::PixelFormat::RGB24);
         (
             ours,
             box_average(&full, (width, height), 3, reduction),
-            theirs,
+            jpeg_decoder::PixelFormat::RGB24,
         )
     };
     let diff = mean_difference(&ours, &expected);
     if diff < BOUND {
         return;
     }
-    let yardstick = theirs.map_or(f64::INFINITY, |theirs| mean_difference(&theirs, &expected));
+    // For inks the two full decoders can disagree with each other (where one of them
+    // strays from libjpeg): then neither is an oracle.
+    if let (Some(inks), Some(zune)) = (&jpeg_decoder_inks, zune_rgb(jpeg, width, height))
+        && mean_difference(&to_rgb(inks), &zune) > BOUND
+    {
+        return;
+    }
+    let yardstick = scaled_reference(jpeg, rw, rh, format)
+        .map_or(f64::INFINITY, |theirs| mean_difference(&theirs, &expected));
     // Coefficients far from what an encoder writes (damaged entropy data that still decodes)
     // make the full decode clip, which no reduced IDCT follows: when jpeg-decoder's reduced
     // decode strays past the bound as well, there is no oracle for ours.
@@ -185,7 +186,9 @@ fn defines_symbols_decoders_read_differently(jpeg: &[u8]) -> bool {
 /// What a file's scans send of its coefficients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Progression {
-    /// A sequential file, or a progressive one whose every coefficient arrives whole.
+    /// A sequential file (SOF0 or SOF1).
+    Sequential,
+    /// A progressive file whose every coefficient arrives whole.
     Complete,
     /// A progressive file that leaves some coefficient unsent or unrefined.
     Incomplete,
@@ -214,7 +217,7 @@ fn progression(jpeg: &[u8]) -> Progression {
             break;
         };
         match marker {
-            0xC0 | 0xC1 => return Progression::Complete,
+            0xC0 | 0xC1 => return Progression::Sequential,
             0xC2 => {
                 let count = usize::from(segment.get(5).copied().unwrap_or(0));
                 sent = (0..count)
@@ -263,16 +266,23 @@ fn progression(jpeg: &[u8]) -> Progression {
 /// The full picture as RGB: zune-jpeg's (through `image`), or `jpeg-decoder`'s when zune
 /// refuses; `None` when both refuse or decode another size.
 fn full_decode(jpeg: &[u8], width: u32, height: u32) -> Option<Vec<u8>> {
-    if let Some(picture) = zune_rgb(jpeg, width, height) {
-        return Some(picture);
-    }
+    zune_rgb(jpeg, width, height).or_else(|| {
+        let (pixels, format) = jpeg_decoder_full(jpeg, width, height)?;
+        as_rgb(pixels, format)
+    })
+}
+
+/// `jpeg-decoder`'s full decode and its pixel format, when it is `width` x `height`.
+fn jpeg_decoder_full(
+    jpeg: &[u8],
+    width: u32,
+    height: u32,
+) -> Option<(Vec<u8>, jpeg_decoder::PixelFormat)> {
     let mut decoder = jpeg_decoder::Decoder::new(jpeg);
     let pixels = decoder.decode().ok()?;
     let info = decoder.info()?;
-    if (u32::from(info.width), u32::from(info.height)) != (width, height) {
-        return None;
-    }
-    as_rgb(pixels, info.pixel_format)
+    ((u32::from(info.width), u32::from(info.height)) == (width, height))
+        .then_some((pixels, info.pixel_format))
 }
 
 /// zune-jpeg's full decode (through `image`) as RGB, when it is `width` x `height`.
@@ -285,29 +295,8 @@ fn zune_rgb(jpeg: &[u8], width: u32, height: u32) -> Option<Vec<u8>> {
 /// `jpeg-decoder`'s full decode of a four-component file: its inks, four bytes a pixel;
 /// `None` when it refuses the file or decodes another size or kind.
 fn full_inks(jpeg: &[u8], width: u32, height: u32) -> Option<Vec<u8>> {
-    let mut decoder = jpeg_decoder::Decoder::new(jpeg);
-    let pixels = decoder.decode().ok()?;
-    let info = decoder.info()?;
-    ((u32::from(info.width), u32::from(info.height)) == (width, height)
-        && info.pixel_format == jpeg_decoder::PixelFormat::CMYK32)
-        .then_some(pixels)
-}
-
-/// Whether `jpeg`'s frame is sequential (SOF0 or SOF1), from its first frame header.
-fn sequential(jpeg: &[u8]) -> bool {
-    let mut at = 2;
-    while let (Some(&0xFF), Some(&marker), Some(len)) =
-        (jpeg.get(at), jpeg.get(at + 1), jpeg.get(at + 2..at + 4))
-    {
-        match marker {
-            0xFF => at += 1,
-            0xC0 | 0xC1 => return true,
-            0xC2..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => return false,
-            0xDA | 0xD9 => return false,
-            _ => at += 2 + usize::from(u16::from_be_bytes([len[0], len[1]])),
-        }
-    }
-    false
+    let (pixels, format) = jpeg_decoder_full(jpeg, width, height)?;
+    (format == jpeg_decoder::PixelFormat::CMYK32).then_some(pixels)
 }
 
 /// `jpeg-decoder`'s `pixels` of `format` as RGB: grey widened, inks converted as
